@@ -1,0 +1,129 @@
+"""The Faust shell: topics, the state table, the agent. All deciding happens in `pipeline.engine`.
+
+The agent takes events in batches (`take_events`), decodes them, hands them to the core with the
+group states, sends the outputs and waits until the broker has them, and only then saves the
+states and lets the offsets be committed. A record that cannot be decoded goes to the DLQ.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+from datetime import datetime, timezone
+
+import faust
+import orjson
+from faust.streams import _current_event
+
+from pipeline.classify import load_classifier
+from pipeline.config import Runtime
+from pipeline.engine import Engine
+from pipeline.events import Rejected, decode, encode, rejected_event, stable_id, topic_key
+
+log = logging.getLogger("pipeline.worker")
+
+
+def kafka_client_options(settings) -> dict:
+    """Security options for every Kafka client the worker makes (SASL/SSL pass through)."""
+    options: dict = {}
+    if settings.security_protocol != "PLAINTEXT":
+        options["broker_credentials"] = _credentials(settings)
+    return options
+
+
+def _credentials(settings):
+    import ssl
+
+    context = ssl.create_default_context(cafile=settings.ssl_cafile) if "SSL" in settings.security_protocol else None
+    if settings.security_protocol.startswith("SASL"):
+        return faust.SASLCredentials(username=settings.sasl_username, password=settings.sasl_password,
+                                     ssl_context=context, mechanism=settings.sasl_mechanism or "PLAIN")
+    return faust.SSLCredentials(context)
+
+
+def create_app(runtime: Runtime, engine: Engine | None = None) -> faust.App:
+    s = runtime.settings
+    engine = engine or Engine(runtime.policy, load_classifier(runtime.policy))
+    app = faust.App(
+        s.app_id,
+        broker=f"kafka://{s.bootstrap}",
+        store="memory://",
+        datadir=s.data_dir,
+        topic_partitions=s.partitions,
+        topic_replication_factor=s.replication_factor,
+        processing_guarantee=s.processing_guarantee,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        web_enabled=s.web_port > 0,
+        web_bind="127.0.0.1",
+        web_port=s.web_port or 6066,
+        web_in_thread=False,
+        table_cleanup_interval=3600.0,
+        **kafka_client_options(s),
+    )
+    raw = dict(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",
+               partitions=s.partitions)
+    source = app.topic(s.topics.input, **raw)
+    sinks = {role: app.topic(name, **raw) for role, name in s.topics.outputs().items()}
+    states = app.Table("group-state", default=None, partitions=s.partitions,
+                       schema=faust.Schema(key_type=bytes, value_type=bytes, key_serializer="raw",
+                                           value_serializer="raw"))
+    max_text = runtime.policy.content.max_text_chars
+
+    @app.agent(source, name="moderate")
+    async def moderate(stream):
+        async for batch in stream.take_events(s.batch_size, within=s.batch_seconds):
+            await handle_batch(batch)
+
+    async def handle_batch(batch) -> None:
+        events, offsets, carriers, outputs = [], [], {}, []
+        for ev in batch:
+            msg = ev.message
+            try:
+                event = decode(msg.value, max_text)
+            except Rejected as exc:
+                outputs.append(("dlq", rejected_event(exc.reason, msg.value or b"", msg.topic, msg.partition,
+                                                      msg.offset)))
+                continue
+            events.append(event)
+            offsets.append(msg.offset)
+            carriers[event.group_id] = ev
+        group_states = {}
+        for group_id in carriers:
+            stored = states.get(group_id.encode())
+            if stored is not None:
+                group_states[group_id] = orjson.loads(stored)
+        outputs.extend(engine.process(events, group_states, offsets))
+        await send_all(outputs)
+        for group_id, data in group_states.items():
+            save_state(group_id, data, carriers[group_id])
+
+    async def send_all(outputs) -> None:
+        pending = [await sinks[role].send(key=topic_key(event), value=encode(event)) for role, event in outputs]
+        if pending:
+            await asyncio.gather(*pending)
+
+    def save_state(group_id: str, data: dict, carrier) -> None:
+        # Faust writes a table's changelog to the partition of the "current event"; in a batch that
+        # is whichever event came last, so point it at an event of this group first.
+        token = _current_event.set(weakref.ref(carrier))
+        try:
+            states[group_id.encode()] = orjson.dumps(data)
+        finally:
+            _current_event.reset(token)
+
+    if s.live_tick_seconds > 0:
+        @app.timer(s.live_tick_seconds)
+        async def live_tick() -> None:
+            # The live clock goes through the log as clock.tick events, so a replay sees the same ticks.
+            now = datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")
+            for key in list(states.keys()):
+                group_id = key.decode()
+                tick = {"event_id": stable_id("tick", group_id, now), "type": "clock.tick", "ts": now,
+                        "group_id": group_id, "actor": {"id": "system", "name": "clock"}}
+                await source.send(key=key, value=encode(tick))
+
+    app.engine = engine
+    app.sinks = sinks
+    app.states = states
+    return app

@@ -1,0 +1,39 @@
+"""The classifier's answer for one message."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+LABELS = ("work", "chitchat", "ad", "rumour", "abuse", "confidential", "illegal")
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing a detector found: what kind (e.g. 'mobile', 'resident_id', 'lexicon:gambling'),
+    a human-readable reason, and how many items."""
+
+    detector: str
+    reason: str
+    count: int = 1
+
+
+@dataclass(frozen=True)
+class Verdict:
+    label: str                      # one of LABELS
+    scores: dict[str, float]        # per class, rounded, summing to ~1
+    reasons: tuple[str, ...]        # readable: which detector, which words
+    excerpt: str                    # redacted: no PII or secret survives
+    sub_label: str | None = None    # abuse: vulgar|violent|terror|attack; illegal: gambling|fraud|other
+    findings: tuple[Finding, ...] = field(default_factory=tuple)
+
+    @property
+    def sensitive_items(self) -> int:
+        """Count of personal-data and secret items, for "large leak" severity."""
+        return sum(f.count for f in self.findings if f.detector.startswith(("pii:", "secret:")))
+
+    def to_dict(self) -> dict:
+        return {
+            "label": self.label,
+            "sub_label": self.sub_label,
+            "scores": self.scores,
+            "reasons": list(self.reasons),
+        }

@@ -1,0 +1,160 @@
+"""`moderation` command line: worker | check | demo | kafka | topics | tail | sample | train | eval | bench."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+from pipeline.config import ConfigError
+
+
+def _runtime(args=None):
+    from pipeline.config import load_runtime
+
+    return load_runtime()
+
+
+def cmd_worker(args) -> int:
+    from faust.worker import Worker
+
+    from pipeline.app import create_app
+    from pipeline.kafka.admin import ensure_topics
+
+    runtime = _runtime()
+    asyncio.run(ensure_topics(runtime.settings))
+    app = create_app(runtime)
+    worker = Worker(app, loglevel=args.loglevel, quiet=True, redirect_stdouts=False)
+    worker.execute_from_commandline()
+    return 0
+
+
+def cmd_check(args) -> int:
+    from pipeline.classify import load_classifier
+    from pipeline.config import load_policy
+    from pipeline.engine import Engine
+    from pipeline.events import encode
+    from pipeline.offline import run
+
+    policy = load_policy(args.policy)
+    engine = Engine(policy, load_classifier(policy))
+    out = sys.stdout.buffer
+    source = "stdin" if args.events == "-" else str(args.events)
+    with (sys.stdin.buffer if args.events == "-" else open(args.events, "rb")) as lines:
+        for role, event in run(engine, lines, source=source):
+            if args.only and role not in args.only:
+                continue
+            out.write(encode({"topic": role, **event}) if args.with_topic else encode(event))
+            out.write(b"\n")
+    out.flush()
+    return 0
+
+
+def cmd_kafka(args) -> int:
+    from pipeline.kafka.local import LocalBroker
+
+    broker = LocalBroker.from_env()
+    action = {"up": broker.up, "down": broker.down, "status": broker.status, "wipe": broker.wipe}[args.action]
+    result = action()
+    if result:
+        print(result)
+    return 0
+
+
+def cmd_topics(args) -> int:
+    from pipeline.kafka.admin import ensure_topics
+
+    settings = _runtime().settings
+    created = asyncio.run(ensure_topics(settings))
+    print(f"created: {', '.join(created)}" if created else "all topics exist")
+    return 0
+
+
+def cmd_sample(args) -> int:
+    from pipeline.events import encode
+    from pipeline.sample import conversation
+
+    for event in conversation():
+        sys.stdout.buffer.write(encode(event) + b"\n")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from pipeline.demo import run_demo
+
+    return run_demo(timeout=args.timeout, pace=args.pace)
+
+
+def cmd_tail(args) -> int:
+    from pipeline.tail import tail
+
+    return asyncio.run(tail(args.topic, as_json=args.json, from_beginning=args.from_beginning,
+                            limit=args.limit, idle_exit=args.idle_exit))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="moderation", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("worker", help="run the Faust worker (reads chat.events, writes the output topics)")
+    p.add_argument("--loglevel", default="warning")
+    p.set_defaults(func=cmd_worker)
+
+    p = sub.add_parser("check", help="run the core over a JSONL file of input events and print the outputs")
+    p.add_argument("events", help="JSONL file of input events, or - for standard input")
+    p.add_argument("--policy", default=None, help="policy file (default config/policy.yaml)")
+    p.add_argument("--only", nargs="*", choices=["verdicts", "violations", "escalations", "responsiveness",
+                                                 "reports", "dlq"], help="print only these outputs")
+    p.add_argument("--with-topic", action="store_true", help="add the output role as field 'topic'")
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("demo", help="broker, worker and a sample conversation, with a live summary")
+    p.add_argument("--timeout", type=float, default=180.0)
+    p.add_argument("--pace", type=float, default=0.05, help="seconds between sample events")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("kafka", help="the local Apache Kafka broker (KRaft, loopback)")
+    p.add_argument("action", choices=["up", "down", "status", "wipe"])
+    p.set_defaults(func=cmd_kafka)
+
+    p = sub.add_parser("topics", help="create the input and output topics (partitions from config)")
+    p.set_defaults(func=cmd_topics)
+
+    p = sub.add_parser("sample", help="print the demo's sample conversation as JSONL input events")
+    p.set_defaults(func=cmd_sample)
+
+    p = sub.add_parser("tail", help="follow an output topic in readable form")
+    p.add_argument("topic", help="topic name or role (violations, escalations, verdicts, dlq, ...)")
+    p.add_argument("--json", action="store_true", help="one JSON object per line, for piping")
+    p.add_argument("--from-beginning", action="store_true")
+    p.add_argument("--limit", type=int, default=0, help="stop after this many records (0 = follow)")
+    p.add_argument("--idle-exit", type=float, default=0, help="stop after this many idle seconds (0 = never)")
+    p.set_defaults(func=cmd_tail)
+
+    try:
+        from pipeline.classify.commands import add_arguments
+    except ImportError:
+        pass
+    else:
+        add_arguments(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return args.func(args) or 0
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

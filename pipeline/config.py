@@ -1,0 +1,362 @@
+"""Loading and validating configuration: the policy file and the runtime settings.
+
+Every error names the key (dotted path) and, for files, the line, and stops start-up.
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from datetime import time
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+CONFIG_DIR = Path(os.environ.get("MODERATION_CONFIG_DIR", PROJECT_ROOT / "config"))
+LABELS = ("work", "chitchat", "ad", "rumour", "abuse", "confidential", "illegal")
+SEVERITIES = ("info", "warning", "severe")
+
+
+class ConfigError(Exception):
+    """A configuration problem; the message names the key and where it is."""
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+# --------------------------------------------------------------------------- policy
+
+
+class RuleSettings(Strict):
+    enabled: bool = True
+    severity: Literal["info", "warning", "severe"] = "warning"
+
+
+class Directory(Strict):
+    departments: tuple[str, ...]
+    separators: tuple[str, ...] = ("-", " ", "_", "·", "—", "/")
+    name_pattern: str = r"^[\u4e00-\u9fa5·]{2,5}$|^[A-Za-z][A-Za-z .'-]{1,40}$"
+
+    @field_validator("departments")
+    @classmethod
+    def _non_empty(cls, v):
+        if not v:
+            raise ValueError("needs at least one department")
+        return v
+
+    @field_validator("name_pattern")
+    @classmethod
+    def _regex(cls, v):
+        re.compile(v)
+        return v
+
+
+class Groups(Strict):
+    supervisors: tuple[str, ...] = ()
+    extra_approvers: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+
+
+class ContentSettings(Strict):
+    max_text_chars: int = Field(20000, gt=0)
+    thresholds: dict[str, float]
+    ad_allowlist_senders: tuple[str, ...] = ()
+    ad_allowlist_groups: tuple[str, ...] = ()
+    large_leak_items: int = Field(3, ge=1)
+    model_path: str = "models/classifier.joblib"
+
+    @field_validator("thresholds")
+    @classmethod
+    def _thresholds(cls, v):
+        unknown = set(v) - set(LABELS)
+        if unknown:
+            raise ValueError(f"unknown class {sorted(unknown)[0]!r}; classes are {', '.join(LABELS)}")
+        for label, t in v.items():
+            if not 0.0 < t <= 1.0:
+                raise ValueError(f"threshold for {label} must be in (0, 1], got {t}")
+        return v
+
+
+class WorkHours(Strict):
+    start: time = time(9, 0)
+    end: time = time(18, 0)
+    use_holiday_calendar: bool = True
+    timezone: str = "Asia/Shanghai"
+
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _parse_time(cls, v):
+        if isinstance(v, str):
+            return time.fromisoformat(v)
+        if isinstance(v, int):  # YAML reads 09:00 as sexagesimal int
+            return time(v // 60, v % 60)
+        return v
+
+    @model_validator(mode="after")
+    def _order(self):
+        if self.end <= self.start:
+            raise ValueError("work_hours.end must be after work_hours.start")
+        return self
+
+
+class Flooding(Strict):
+    window_seconds: int = Field(60, gt=0)
+    max_messages: int = Field(8, ge=2)
+    max_near_duplicates: int = Field(3, ge=2)
+    similarity: float = Field(0.85, gt=0.0, le=1.0)
+
+
+class Publishing(Strict):
+    max_message_chars: int = Field(500, gt=0)
+    urgent_markers: tuple[str, ...] = ("紧急", "急", "加急", "urgent")
+    flooding: Flooding = Flooding()
+
+
+class Members(Strict):
+    inactive_days: int = Field(30, gt=0)
+    departed_grace_hours: int = Field(24, ge=0)
+
+
+class Files(Strict):
+    allowed_extensions: tuple[str, ...]
+    name_pattern: str
+    blocked_sha256: tuple[str, ...] = ()
+    require_folder: bool = True
+    retention_days: int = Field(365, gt=0)
+    important_markers: tuple[str, ...] = ("重要", "合同", "归档")
+    backup_folder_markers: tuple[str, ...] = ("备份", "归档", "backup")
+    backup_grace_days: int = Field(7, ge=0)
+
+    @field_validator("name_pattern")
+    @classmethod
+    def _regex(cls, v):
+        re.compile(v)
+        return v
+
+    @field_validator("blocked_sha256")
+    @classmethod
+    def _hashes(cls, v):
+        for h in v:
+            if not re.fullmatch(r"[0-9a-f]{64}", h):
+                raise ValueError(f"not a lowercase sha256 hex digest: {h!r}")
+        return v
+
+
+class Escalation(Strict):
+    window_days: int = Field(30, gt=0)
+    removals_before_supervisor: int = Field(2, ge=1)
+
+
+class Policy(Strict):
+    version: Literal[1]
+    rules: dict[str, RuleSettings]
+    directory: Directory
+    groups: Groups = Groups()
+    content: ContentSettings
+    work_hours: WorkHours = WorkHours()
+    publishing: Publishing = Publishing()
+    members: Members = Members()
+    files: Files
+    escalation: Escalation = Escalation()
+
+    @field_validator("rules")
+    @classmethod
+    def _rule_ids(cls, v):
+        for rule_id in v:
+            if not re.fullmatch(r"[MPCFDE]\d{1,2}", rule_id):
+                raise ValueError(f"unknown rule id {rule_id!r}")
+        return v
+
+    def rule(self, rule_id: str) -> RuleSettings:
+        return self.rules.get(rule_id, RuleSettings())
+
+    def enabled(self, rule_id: str) -> bool:
+        return self.rule(rule_id).enabled
+
+    def severity(self, rule_id: str) -> str:
+        return self.rule(rule_id).severity
+
+
+# --------------------------------------------------------------------------- YAML with lines
+
+
+def _load_yaml_with_lines(text: str, source: str) -> tuple[Any, dict[tuple, int]]:
+    """Parse YAML, returning the data and a map from key path to 1-based line."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}" if mark else source
+        raise ConfigError(f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    lines: dict[tuple, int] = {}
+
+    def walk(node, path):
+        lines[path] = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                walk(value_node, path + (key_node.value,))
+                lines[path + (key_node.value,)] = key_node.start_mark.line + 1
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                walk(item, path + (i,))
+
+    if root is not None:
+        walk(root, ())
+    return yaml.safe_load(text), lines
+
+
+def _describe(exc: ValidationError, lines: dict[tuple, int], source: str) -> str:
+    messages = []
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        key = ".".join(str(p) for p in loc) or "(top level)"
+        probe = loc
+        while probe and probe not in lines:
+            probe = probe[:-1]
+        line = lines.get(probe)
+        where = f"{source}:{line}" if line else source
+        kind = err["type"]
+        if kind == "extra_forbidden":
+            text = f"unknown key '{key}'"
+        elif kind == "missing":
+            text = f"missing required key '{key}'"
+        else:
+            text = f"key '{key}': {err['msg']}"
+        messages.append(f"{where}: {text}")
+    return "; ".join(messages)
+
+
+def parse_model(model: type[BaseModel], text: str, source: str):
+    data, lines = _load_yaml_with_lines(text, source)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}:1: the file must hold a mapping of keys")
+    try:
+        return model.model_validate(data, strict=False)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, lines, source)) from None
+
+
+def load_policy(path: str | os.PathLike | None = None) -> Policy:
+    path = Path(path) if path else CONFIG_DIR / "policy.yaml"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the policy file: {exc.strerror}") from None
+    return parse_model(Policy, text, str(path))
+
+
+# --------------------------------------------------------------------------- runtime settings
+
+TOPIC_NAMES = {
+    "input": "chat.events",
+    "verdicts": "moderation.verdicts",
+    "violations": "moderation.violations",
+    "escalations": "moderation.escalations",
+    "responsiveness": "moderation.responsiveness",
+    "reports": "moderation.reports",
+    "dlq": "moderation.dlq",
+}
+
+
+class Topics(Strict):
+    input: str = TOPIC_NAMES["input"]
+    verdicts: str = TOPIC_NAMES["verdicts"]
+    violations: str = TOPIC_NAMES["violations"]
+    escalations: str = TOPIC_NAMES["escalations"]
+    responsiveness: str = TOPIC_NAMES["responsiveness"]
+    reports: str = TOPIC_NAMES["reports"]
+    dlq: str = TOPIC_NAMES["dlq"]
+
+    def outputs(self) -> dict[str, str]:
+        return {k: v for k, v in self.model_dump().items() if k != "input"}
+
+
+class Settings(Strict):
+    """Where the worker runs: broker, topics, partitions, app id. Overridable by environment."""
+
+    app_id: str = "moderation"
+    bootstrap: str = "127.0.0.1:9092"
+    partitions: int = Field(4, ge=1, le=1024)
+    replication_factor: int = Field(1, ge=1)
+    topics: Topics = Topics()
+    processing_guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
+    batch_size: int = Field(500, ge=1)
+    batch_seconds: float = Field(0.05, gt=0)
+    live_tick_seconds: float = Field(0.0, ge=0)  # 0 = off (replays and tests are event-time only)
+    data_dir: str = "var/worker"
+    web_port: int = Field(6066, ge=0, le=65535)
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: str | None = None
+    sasl_username: str | None = None
+    sasl_password: str | None = None
+    ssl_cafile: str | None = None
+    policy_path: str = "config/policy.yaml"
+
+
+ENV_PREFIX = "MODERATION_"
+_ENV_KEYS = {
+    "APP_ID": ("app_id",),
+    "BOOTSTRAP": ("bootstrap",),
+    "PARTITIONS": ("partitions",),
+    "REPLICATION_FACTOR": ("replication_factor",),
+    "PROCESSING_GUARANTEE": ("processing_guarantee",),
+    "BATCH_SIZE": ("batch_size",),
+    "BATCH_SECONDS": ("batch_seconds",),
+    "LIVE_TICK_SECONDS": ("live_tick_seconds",),
+    "DATA_DIR": ("data_dir",),
+    "WEB_PORT": ("web_port",),
+    "SECURITY_PROTOCOL": ("security_protocol",),
+    "SASL_MECHANISM": ("sasl_mechanism",),
+    "SASL_USERNAME": ("sasl_username",),
+    "SASL_PASSWORD": ("sasl_password",),
+    "SSL_CAFILE": ("ssl_cafile",),
+    "POLICY": ("policy_path",),
+    **{f"TOPIC_{name.upper()}": ("topics", name) for name in TOPIC_NAMES},
+}
+
+
+def load_settings(path: str | os.PathLike | None = None, env: dict[str, str] | None = None,
+                  **overrides) -> Settings:
+    """Settings from config/pipeline.yaml, then MODERATION_* environment variables, then overrides."""
+    env = os.environ if env is None else env
+    path = Path(path) if path else CONFIG_DIR / "pipeline.yaml"
+    data: dict[str, Any] = {}
+    lines: dict[tuple, int] = {}
+    if path.exists():
+        data, lines = _load_yaml_with_lines(path.read_text(encoding="utf-8"), str(path))
+        data = data or {}
+    for suffix, key_path in _ENV_KEYS.items():
+        value = env.get(ENV_PREFIX + suffix)
+        if value is None:
+            continue
+        target = data
+        for part in key_path[:-1]:
+            target = target.setdefault(part, {})
+        target[key_path[-1]] = value
+    data.update(overrides)
+    try:
+        return Settings.model_validate(data, strict=False)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, lines, str(path)) + " (or the matching MODERATION_* variable)") from None
+
+
+def env_table() -> list[tuple[str, str]]:
+    """(variable, setting) pairs, for the documentation and `moderation config`."""
+    return [(ENV_PREFIX + k, ".".join(v)) for k, v in _ENV_KEYS.items()]
+
+
+@dataclass(frozen=True)
+class Runtime:
+    settings: Settings
+    policy: Policy
+
+
+def load_runtime(**overrides) -> Runtime:
+    settings = load_settings(**overrides)
+    policy_path = Path(settings.policy_path)
+    if not policy_path.is_absolute():
+        policy_path = (PROJECT_ROOT / policy_path) if not policy_path.exists() else policy_path
+    return Runtime(settings, load_policy(policy_path))

@@ -1,0 +1,123 @@
+"""The pure core: input events + group state + time → output events.
+
+No Kafka here. The Faust shell and `moderation check` both call `Engine.process` with events in
+partition order and the group states, and send (topic, event) pairs in the order returned.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Iterable, MutableMapping, Sequence
+
+from pipeline.classify import Classifier, Verdict
+from pipeline.config import Policy
+from pipeline.escalation import escalate
+from pipeline.events import (
+    SCHEMA_VERSION, GroupConfigured, InputEvent, MemberDeparted, MemberJoined, MemberLeft, MemberRenamed,
+    MessagePosted, stable_id,
+)
+from pipeline.rules import RULE_MODULES
+from pipeline.rules.base import Context, Violation
+from pipeline.state import GroupState
+
+Output = tuple[str, dict]   # (output topic role: verdicts|violations|escalations|..., event)
+
+
+@dataclass
+class Engine:
+    policy: Policy
+    classifier: Classifier
+
+    def process(self, events: Sequence[InputEvent], states: MutableMapping[str, dict],
+                offsets: Sequence[int] | None = None) -> list[Output]:
+        """Outputs for a batch of events, in input order. `states` maps group_id → state dict and is
+        updated in place (the shell writes back what changed).
+
+        `offsets` are the events' positions in their partition (line numbers offline). An event at or
+        below the offset its group's state has already applied is a redelivery after a restart and
+        is skipped, as is a repeated event id: its outputs were sent before the state was saved.
+        """
+        fresh: list[tuple[InputEvent, GroupState]] = []
+        loaded: dict[str, GroupState] = {}
+        for i, event in enumerate(events):
+            state = loaded.get(event.group_id)
+            if state is None:
+                state = loaded[event.group_id] = GroupState(states.get(event.group_id))
+            if state.already_applied(event.event_id, offsets[i] if offsets is not None else None):
+                continue
+            fresh.append((event, state))
+        texts = [e.message.text for e, _ in fresh if isinstance(e, MessagePosted)]
+        verdicts = iter(self.classifier.classify(texts) if texts else ())
+        outputs: list[Output] = []
+        for event, state in fresh:
+            verdict = next(verdicts) if isinstance(event, MessagePosted) else None
+            outputs.extend(self.handle(event, state, verdict))
+        for group_id, state in loaded.items():
+            states[group_id] = state.data
+        return outputs
+
+    def handle(self, event: InputEvent, state: GroupState, verdict: Verdict | None) -> list[Output]:
+        now = event.ts
+        watermark = state.advance(now)
+        ctx = Context(event=event, state=state, now=now, policy=self.policy, verdict=verdict)
+        outputs: list[Output] = []
+        if verdict is not None:
+            outputs.append(("verdicts", verdict_event(event, verdict)))
+        violations: list[Violation] = []
+        for module in RULE_MODULES:
+            violations.extend(module.on_event(ctx))
+        outputs.extend(self._report(violations, event.group_id, now, state))
+        apply_membership(event, state)
+        outputs.extend(self.scheduled(state, event.group_id, watermark))
+        return outputs
+
+    def scheduled(self, state: GroupState, group_id: str, now: datetime) -> list[Output]:
+        """Scheduled checks that are due at the group's watermark."""
+        ctx = Context(event=None, state=state, now=now, policy=self.policy)
+        violations: list[Violation] = []
+        for module in RULE_MODULES:
+            due = getattr(module, "next_due", None)
+            if due is not None and (when := due(state, self.policy)) is not None and when <= now:
+                violations.extend(module.on_schedule(ctx))
+        return self._report(violations, group_id, now, state)
+
+    def _report(self, violations: Iterable[Violation], group_id: str, now: datetime,
+                state: GroupState) -> list[Output]:
+        outputs: list[Output] = []
+        for v in violations:
+            event = v.to_event(group_id, now)
+            outputs.append(("violations", event))
+            outputs.extend(("escalations", e) for e in escalate(v, event, state, now, self.policy))
+        return outputs
+
+
+def apply_membership(event: InputEvent, state: GroupState) -> None:
+    """Roles, membership and activity, after the rules have seen the state as it was."""
+    if isinstance(event, GroupConfigured):
+        g = event.group
+        state.set_roles(g.name, g.kind, g.admins, g.owners)
+    elif isinstance(event, (MemberJoined, MemberRenamed)):
+        state.ensure_member(event.member.id, event.member.name, event.ts)
+    elif isinstance(event, MemberLeft):
+        state.remove_member(event.member.id)
+    elif isinstance(event, MemberDeparted):
+        record = state.member(event.member.id)
+        if record is not None and "departed" not in record:
+            record["departed"] = event.ts.isoformat()
+    if isinstance(event, MessagePosted) or getattr(event, "type", "").startswith(("announcement.", "file.")):
+        state.touch(event.actor.id, event.actor.name, event.ts)
+
+
+def verdict_event(event: MessagePosted, verdict: Verdict) -> dict:
+    return {
+        "kind": "verdict",
+        "id": stable_id("ver", event.event_id),
+        "group_id": event.group_id,
+        "ts": event.ts.isoformat(),
+        "event_id": event.event_id,
+        "message_id": event.message.id,
+        "member": {"id": event.actor.id, "name": event.actor.name},
+        **verdict.to_dict(),
+        "excerpt": verdict.excerpt,
+        "schema": SCHEMA_VERSION,
+    }

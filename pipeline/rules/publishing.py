@@ -1,0 +1,103 @@
+"""Publishing rules: P2–P6 and C3 from the content verdict, P6 flooding, P8 length, P10 off-hours."""
+from __future__ import annotations
+
+from datetime import timedelta
+from difflib import SequenceMatcher
+
+from pipeline.events import MessagePosted
+from pipeline.rules.base import Context, Violation, violation
+from pipeline.text.redact import excerpt
+from pipeline.worktime import is_work_time
+
+CONTENT_RULES = {
+    "ad": ("P2", "未经授权的商业广告或推销，请撤回。"),
+    "rumour": ("P3", "疑似谣言或虚假信息，请核实来源后撤回。"),
+    "abuse": ("P4", "低俗、暴力或恐怖内容，请立即撤回。"),
+    "confidential": ("P5", "含个人隐私或公司机密，请立即撤回，改用受控渠道传递。"),
+    "chitchat": ("P6", "工作群请勿闲聊，请移步其他群。"),
+}
+ATTACK = ("C3", "请尊重他人，勿人身攻击或恶意诋毁。")
+
+
+def on_event(ctx: Context) -> list[Violation]:
+    event = ctx.event
+    if not isinstance(event, MessagePosted):
+        return []
+    return content(ctx) + flooding(ctx) + over_long(ctx) + off_hours(ctx)
+
+
+def _message_violation(ctx: Context, rule: str, action: str, **kw) -> list[Violation]:
+    event = ctx.event
+    evidence = {"event_ids": [event.event_id], "message_id": event.message.id, **kw.pop("evidence", {})}
+    return violation(ctx, rule, member_id=event.actor.id, member_name=event.actor.name, evidence=evidence,
+                     action=action, excerpt=ctx.verdict.excerpt if ctx.verdict else excerpt(event.message.text),
+                     **kw)
+
+
+def content(ctx: Context) -> list[Violation]:
+    verdict, event = ctx.verdict, ctx.event
+    if verdict is None or verdict.label not in CONTENT_RULES:
+        return []
+    rule, action = CONTENT_RULES[verdict.label]
+    if verdict.label == "abuse" and verdict.sub_label == "attack":
+        rule, action = ATTACK
+    allow = ctx.policy.content
+    if rule == "P2" and (event.actor.id in allow.ad_allowlist_senders or event.group_id in allow.ad_allowlist_groups):
+        return []
+    severity = None
+    if rule == "P5" and verdict.sensitive_items >= allow.large_leak_items:
+        severity = "severe"
+    evidence = {"label": verdict.label, "sub_label": verdict.sub_label,
+                "score": verdict.scores.get(verdict.label), "reasons": list(verdict.reasons)}
+    return _message_violation(ctx, rule, action, severity=severity, evidence=evidence)
+
+
+def flooding(ctx: Context) -> list[Violation]:
+    """P6 flooding: a burst of messages, or of near-duplicates, by one member within the window."""
+    cfg = ctx.policy.publishing.flooding
+    event = ctx.event
+    recent = ctx.state.section("flood").setdefault(event.actor.id, [])
+    since = (ctx.now - timedelta(seconds=cfg.window_seconds)).isoformat()
+    recent[:] = [item for item in recent if item[0] > since]
+    text = event.message.text.strip()[:200]
+    alike = sum(1 for _, prior in recent if _similar(prior, text, cfg.similarity))
+    recent.append([ctx.now.isoformat(), text])
+    burst = len(recent) > cfg.max_messages
+    duplicates = alike + 1 >= cfg.max_near_duplicates
+    if not (burst or duplicates):
+        return []
+    # One violation per flood: reset the window so the next one needs a new burst.
+    recent.clear()
+    what = (f"{alike + 1} near-duplicate messages" if duplicates else f"{cfg.max_messages + 1} messages") \
+        + f" within {cfg.window_seconds}s"
+    return _message_violation(ctx, "P6", "请勿刷屏灌水。", evidence={"flooding": what},
+                              source_id=f"{event.event_id}:flood")
+
+
+def _similar(a: str, b: str, threshold: float) -> bool:
+    if a == b:
+        return True
+    if not a or not b or min(len(a), len(b)) / max(len(a), len(b)) < threshold:
+        return False
+    return SequenceMatcher(None, a, b, autojunk=False).ratio() >= threshold
+
+
+def over_long(ctx: Context) -> list[Violation]:
+    limit = ctx.policy.publishing.max_message_chars
+    length = len(ctx.event.message.text)
+    if length <= limit:
+        return []
+    return _message_violation(ctx, "P8", f"消息较长（{length} 字，建议不超过 {limit} 字），请改用群文件或群公告。",
+                              evidence={"length": length, "limit": limit}, source_id=f"{ctx.event.event_id}:long")
+
+
+def is_urgent(ctx: Context) -> bool:
+    message = ctx.event.message
+    return message.urgent or any(marker in message.text for marker in ctx.policy.publishing.urgent_markers)
+
+
+def off_hours(ctx: Context) -> list[Violation]:
+    if is_work_time(ctx.event.ts, ctx.policy.work_hours) or is_urgent(ctx):
+        return []
+    return _message_violation(ctx, "P10", "非工作时间请尽量不发消息；如确属紧急，请简要说明情况并标注紧急。",
+                              source_id=f"{ctx.event.event_id}:offhours")

@@ -1,0 +1,102 @@
+"""Per-group state: plain data that fits in a Faust table value (a JSON-able dict).
+
+All of a group's state is one record keyed by `group_id`, so it lives in the partition of the
+group's events and moves with it. Rules read and update their own parts of it.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+
+class GroupState:
+    """A thin view over the group's dict, with the bookkeeping every rule relies on."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: dict[str, Any] | None = None):
+        self.data = data if data is not None else {
+            "watermark": None,   # latest event time seen in the group (ISO-8601)
+            "roles": {"name": None, "kind": None, "admins": [], "owners": []},
+            "members": {},       # id -> {name, joined, last_active, departed, notices}
+        }
+
+    # ----------------------------------------------------------------- time
+    @property
+    def watermark(self) -> datetime | None:
+        wm = self.data["watermark"]
+        return datetime.fromisoformat(wm) if wm else None
+
+    def advance(self, ts: datetime) -> datetime:
+        """Move the group's event-time watermark forward (never back) and return it."""
+        current = self.watermark
+        if current is None or ts > current:
+            self.data["watermark"] = ts.isoformat()
+            return ts
+        return current
+
+    # ----------------------------------------------------------------- delivery
+    RECENT_IDS = 256
+
+    def already_applied(self, event_id: str, offset: int | None) -> bool:
+        """True for an event this state has already taken in (by partition offset or by event id);
+        otherwise records it as applied."""
+        applied = self.data.get("applied_offset")
+        if offset is not None and applied is not None and offset <= applied:
+            return True
+        recent = self.data.setdefault("recent_ids", [])
+        if event_id in recent:
+            return True
+        recent.append(event_id)
+        if len(recent) > self.RECENT_IDS:
+            del recent[: len(recent) - self.RECENT_IDS]
+        if offset is not None:
+            self.data["applied_offset"] = offset
+        return False
+
+    # ----------------------------------------------------------------- roles
+    @property
+    def roles(self) -> dict:
+        return self.data["roles"]
+
+    def set_roles(self, name: str, kind: str, admins: list[str], owners: list[str]) -> None:
+        self.data["roles"] = {"name": name, "kind": kind, "admins": list(admins), "owners": list(owners)}
+
+    @property
+    def admins(self) -> list[str]:
+        return self.roles["admins"]
+
+    @property
+    def owners(self) -> list[str]:
+        return self.roles["owners"]
+
+    # ----------------------------------------------------------------- members
+    @property
+    def members(self) -> dict[str, dict]:
+        return self.data["members"]
+
+    def member(self, member_id: str) -> dict | None:
+        return self.members.get(member_id)
+
+    def ensure_member(self, member_id: str, name: str | None, ts: datetime) -> dict:
+        record = self.members.get(member_id)
+        if record is None:
+            record = {"name": name, "joined": ts.isoformat(), "last_active": ts.isoformat()}
+            self.members[member_id] = record
+        elif name:
+            record["name"] = name
+        return record
+
+    def touch(self, member_id: str, name: str | None, ts: datetime) -> None:
+        record = self.ensure_member(member_id, name, ts)
+        if record["last_active"] < ts.isoformat():
+            record["last_active"] = ts.isoformat()
+
+    def remove_member(self, member_id: str) -> None:
+        self.members.pop(member_id, None)
+
+    def section(self, name: str, default_factory=dict):
+        """A rule's own part of the state, created on first use."""
+        if name not in self.data:
+            self.data[name] = default_factory()
+        return self.data[name]
