@@ -17,7 +17,7 @@ from pipeline.events import (
     MessagePosted, stable_id,
 )
 from pipeline.rules import RULE_MODULES
-from pipeline.rules.base import Context, Violation
+from pipeline.rules.base import Context, Emit, Violation
 from pipeline.state import GroupState
 
 Output = tuple[str, dict]   # (output topic role: verdicts|violations|escalations|..., event)
@@ -63,10 +63,10 @@ class Engine:
         outputs: list[Output] = []
         if verdict is not None:
             outputs.append(("verdicts", verdict_event(event, verdict)))
-        violations: list[Violation] = []
+        found: list[Violation | Emit] = []
         for module in RULE_MODULES:
-            violations.extend(module.on_event(ctx))
-        outputs.extend(self._report(violations, event.group_id, now, state))
+            found.extend(module.on_event(ctx))
+        outputs.extend(self._report(found, event.group_id, now, state))
         apply_membership(event, state)
         outputs.extend(self.scheduled(state, event.group_id, watermark))
         return outputs
@@ -74,17 +74,20 @@ class Engine:
     def scheduled(self, state: GroupState, group_id: str, now: datetime) -> list[Output]:
         """Scheduled checks that are due at the group's watermark."""
         ctx = Context(event=None, state=state, now=now, policy=self.policy)
-        violations: list[Violation] = []
+        found: list[Violation | Emit] = []
         for module in RULE_MODULES:
             due = getattr(module, "next_due", None)
             if due is not None and (when := due(state, self.policy)) is not None and when <= now:
-                violations.extend(module.on_schedule(ctx))
-        return self._report(violations, group_id, now, state)
+                found.extend(module.on_schedule(ctx))
+        return self._report(found, group_id, now, state)
 
-    def _report(self, violations: Iterable[Violation], group_id: str, now: datetime,
+    def _report(self, found: Iterable[Violation | Emit], group_id: str, now: datetime,
                 state: GroupState) -> list[Output]:
         outputs: list[Output] = []
-        for v in violations:
+        for v in found:
+            if isinstance(v, Emit):
+                outputs.append((v.role, v.event))
+                continue
             event = v.to_event(group_id, now)
             outputs.append(("violations", event))
             outputs.extend(("escalations", e) for e in escalate(v, event, state, now, self.policy))

@@ -49,6 +49,18 @@ class Violation:
         }
 
 
+@dataclass(frozen=True)
+class Emit:
+    """An output event that is not a violation (an aggregate, a report, a deadline escalation),
+    for the output topic named by `role` (verdicts, escalations, responsiveness, reports)."""
+
+    role: str
+    event: dict
+
+
+Finding = Violation | Emit
+
+
 def violation(ctx: Context, rule: str, *, member_id: str, member_name: str | None, evidence: dict,
               action: str, excerpt: str | None = None, severity: str | None = None,
               source_id: str | None = None, escalate: bool | None = None, **extra) -> list[Violation]:
