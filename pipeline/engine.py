@@ -89,6 +89,8 @@ class Engine:
                 outputs.append((v.role, v.event))
                 continue
             event = v.to_event(group_id, now)
+            counts = state.section("violation_counts")
+            counts[v.rule] = counts.get(v.rule, 0) + 1
             outputs.append(("violations", event))
             outputs.extend(("escalations", e) for e in escalate(v, event, state, now, self.policy))
         return outputs
