@@ -16,10 +16,12 @@ def at(base: datetime = MONDAY, **delta) -> str:
 
 
 def event(type_: str, group: str = "g-1", actor: str = "u-1", ts: str | None = None,
-          actor_name: str | None = None, event_id: str | None = None, **body) -> dict:
+          actor_name: str | None = None, event_id: str | None = None, body: dict | None = None,
+          **fields) -> dict:
+    """`fields` are the type's own fields; `body` is for a field named like a parameter (`group`)."""
     n = next(_ids)
     return {"event_id": event_id or f"t-{n}", "type": type_, "ts": ts or MONDAY.isoformat(), "group_id": group,
-            "actor": {"id": actor, "name": actor_name or f"研发中心-成员{actor}"}, **body}
+            "actor": {"id": actor, "name": actor_name or f"研发中心-成员{actor}"}, **(body or {}), **fields}
 
 
 def message(text: str, group: str = "g-1", actor: str = "u-1", ts: str | None = None, **extra) -> dict:
@@ -34,7 +36,8 @@ def message(text: str, group: str = "g-1", actor: str = "u-1", ts: str | None = 
 def configured(group: str = "g-1", admins=("u-admin",), owners=("u-admin",), kind="department",
                ts: str | None = None) -> dict:
     return event("group.configured", group, admins[0] if admins else "u-admin", ts,
-                 group={"name": f"{group} 工作群", "kind": kind, "admins": list(admins), "owners": list(owners)})
+                 body={"group": {"name": f"{group} 工作群", "kind": kind, "admins": list(admins),
+                                 "owners": list(owners)}})
 
 
 def joined(member: str, name: str, approved_by: str | None = "u-admin", group: str = "g-1",

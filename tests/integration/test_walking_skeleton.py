@@ -1,0 +1,49 @@
+"""Events in on the real broker; verdicts, violations, escalations and DLQ records out."""
+from __future__ import annotations
+
+import base64
+
+import orjson
+
+from pipeline.offline import run
+from pipeline.sample import conversation
+
+BAD_RECORDS = [
+    b"{this is not json",
+    orjson.dumps({"event_id": "bad-1", "type": "message.posted", "ts": "2026-03-02T10:00:00+08:00",
+                  "group_id": "g-fin", "actor": {"id": "u-1", "name": "x"}}),            # no message
+    orjson.dumps({"event_id": "bad-2", "type": "message.exploded", "ts": "2026-03-02T10:00:00+08:00",
+                  "group_id": "g-fin", "actor": {"id": "u-1", "name": "x"}}),            # unknown type
+]
+
+
+def _by_id(events):
+    return {e["id"]: e for e in events}
+
+
+def test_worker_writes_what_the_offline_check_prints(deployment, engine):
+    sample = conversation()
+    expected = {"verdicts": [], "violations": [], "escalations": []}
+    for role, event in run(engine, [orjson.dumps(e) for e in sample]):
+        expected[role].append(event)
+    assert expected["violations"] and expected["escalations"]
+
+    deployment.start_worker()
+    deployment.produce(sample[:10] + BAD_RECORDS + sample[10:])
+    total = sum(len(v) for v in expected.values()) + len(BAD_RECORDS)
+    got = deployment.collect(expect=total)
+
+    for role in ("verdicts", "violations", "escalations"):
+        assert _by_id(got[role]) == _by_id(expected[role]), role
+        assert len(got[role]) == len(expected[role]), f"duplicates in {role}"
+
+    dlq = got["dlq"]
+    assert len(dlq) == len(BAD_RECORDS)
+    reasons = sorted(d["reason"] for d in dlq)
+    assert any(r.startswith("not valid UTF-8 JSON") for r in reasons)
+    assert "missing field 'message'" in reasons
+    assert "unknown event type 'message.exploded'" in reasons
+    for record in dlq:
+        assert record["source"]["topic"] == deployment.settings.topics.input
+        assert isinstance(record["source"]["partition"], int) and isinstance(record["source"]["offset"], int)
+        assert base64.b64decode(record["original_b64"]) in BAD_RECORDS
