@@ -1,14 +1,17 @@
 """Content classification: text → `Verdict`.
 
-`load_classifier(policy)` returns the classifier the worker and `moderation check` share.
+`load_classifier(policy)` returns the classifier the worker and `moderation check` share: the
+trained model in `policy.content.model_path` (relative to the project root) combined with the
+detectors and lexicons of pipeline.text. See docs/CLASSIFIER.md.
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Protocol, Sequence
 
 from pipeline.classify.verdict import LABELS, Finding, Verdict
 
-__all__ = ["LABELS", "Finding", "Verdict", "Classifier", "load_classifier"]
+__all__ = ["LABELS", "Finding", "Verdict", "Classifier", "load_classifier", "model_path"]
 
 
 class Classifier(Protocol):
@@ -16,7 +19,17 @@ class Classifier(Protocol):
         """One verdict per text, in order. Deterministic: the same text gives the same verdict."""
 
 
-def load_classifier(policy) -> Classifier:
-    from pipeline.classify.keywords import KeywordClassifier
+def model_path(policy=None) -> Path:
+    from pipeline.config import PROJECT_ROOT
 
-    return KeywordClassifier(policy)
+    rel = policy.content.model_path if policy is not None else "models/classifier.joblib"
+    p = Path(rel)
+    return p if p.is_absolute() else PROJECT_ROOT / p
+
+
+def load_classifier(policy) -> Classifier:
+    """The trained classifier. Raises ModelError naming the path if the artifact is missing."""
+    from pipeline.classify.model import load
+
+    thresholds = dict(policy.content.thresholds) if policy is not None else None
+    return load(model_path(policy), thresholds)

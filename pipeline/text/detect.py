@@ -84,11 +84,11 @@ _ADDRESS = re.compile(
     rf"((?:[{_CJK}]{{2,6}}(?:省|自治区))?(?:[{_CJK}]{{1,6}}市)?(?:[{_CJK}]{{1,6}}(?:区|县))?"
     rf"[{_CJK}0-9]{{1,8}}?(?:路|街|大街|大道|巷|弄|胡同))"
     rf"(\d{{1,5}}(?:-\d{{1,4}})?号(?:院)?(?:[0-9a-z]{{1,5}}(?:号楼|栋|幢|单元|室|层|楼|座))*)")
-_KV_KEYS = (r"password|passwd|passwort|pwd|passcode|pass|密码|口令|登录密码|初始密码|支付密码|"
-            r"client_secret|secret_key|secretkey|app_secret|secret|access_token|refresh_token|token|"
-            r"api_key|apikey|api-key|access_key|accesskey|access_key_id|private_key|密钥|秘钥")
+_KV_KEYS = (r"(?<![a-z])(?:password|passwd|passwort|pwd|passcode|pass|client_secret|secret_key|secretkey|app_secret|"
+            r"appsecret|appkey|app_key|secret|access_token|refresh_token|token|api_key|apikey|api-key|access_key|"
+            r"accesskey|access_key_id|private_key)|密码|口令|密钥|秘钥")
 _KV = re.compile(
-    rf"(?<![a-z])({_KV_KEYS})(?:\s*(?:都|也|均)?(?:[:=]|是|为)\s*|\s+)"
+    rf"({_KV_KEYS})(?:\s*(?:都|也|均)?(?:[:=]|是|为)\s*|\s+)"
     r"([\x21-\x2b\x2d-\x3a\x3c-\x7e]{4,})")  # printable ASCII without space , ;
 _API_KEY = re.compile(
     r"(?<![a-z0-9])(?:(?:akia|asia)[0-9a-z]{16}|sk-[a-z0-9_-]{20,}|gh[pousr]_[a-z0-9]{30,}|"

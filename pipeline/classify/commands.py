@@ -1,0 +1,71 @@
+"""Command-line wiring for the classifier: `train`, `eval` and `bench classify`.
+
+The CLI calls `add_arguments(subparsers)` with the object returned by
+`ArgumentParser.add_subparsers()`; each parser gets `func` set to the command function, which
+takes the parsed args and returns an exit code.
+
+If the CLI already has a `bench` parent command, call `add_bench_arguments(parser)` on the
+`bench classify` sub-parser instead (or pass `bench_subparsers=` to add_arguments).
+"""
+from __future__ import annotations
+
+import argparse
+
+
+def _train(args):
+    from pipeline.classify.train import train_command
+
+    return train_command(args)
+
+
+def _eval(args):
+    from pipeline.classify.evaluate import eval_command
+
+    return eval_command(args)
+
+
+def _bench(args):
+    from pipeline.classify.bench import bench_classify_command
+
+    return bench_classify_command(args)
+
+
+def add_train_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", metavar="PATH", default=None,
+                   help="shared data directory with <source>/train.jsonl (default: ../shared/data)")
+    p.add_argument("--seed", type=int, default=13, help="random seed (sampling, split, generator); default 13")
+    p.add_argument("--exclude-licence", "--exclude-license", action="append", default=[], metavar="TAG",
+                   help="leave out sources with this licence tag (research-only, non-commercial, unstated, "
+                        "gpl-3.0, cc-by-nc-sa-4.0, mit, apache-2.0); repeatable")
+    p.add_argument("--exclude-source", action="append", default=[], metavar="NAME",
+                   help="leave out a source by name (e.g. weibo21); repeatable")
+    p.add_argument("--out", metavar="PATH", default=None, help="artifact path (default models/classifier.joblib)")
+    p.add_argument("--no-card", action="store_true", help="do not score the held-out sets / write MODEL_CARD.md")
+    p.set_defaults(func=_train)
+
+
+def add_eval_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", metavar="PATH", default=None,
+                   help="JSONL of {text, label} with our seven labels (default tests/data/eval_workchat.jsonl), "
+                        "or the shared data directory to score every heldout.jsonl")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--policy", metavar="FILE", default=None, help="policy file for thresholds/model path")
+    p.set_defaults(func=_eval)
+
+
+def add_bench_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--messages", type=int, default=20000, help="number of unique messages (default 20000)")
+    p.add_argument("--seed", type=int, default=5)
+    p.add_argument("--cache", action="store_true", help="keep the verdict cache on (off by default)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_bench)
+
+
+def add_arguments(subparsers, bench_subparsers=None) -> None:
+    """Register `train`, `eval` and `bench classify` on an argparse subparsers object."""
+    add_train_arguments(subparsers.add_parser("train", help="train the content classifier (models/)"))
+    add_eval_arguments(subparsers.add_parser("eval", help="evaluate the classifier: P/R/F1, macro-F1, confusion"))
+    if bench_subparsers is None:
+        bench = subparsers.add_parser("bench", help="benchmarks")
+        bench_subparsers = bench.add_subparsers(dest="bench_command", required=True)
+    add_bench_arguments(bench_subparsers.add_parser("classify", help="classifier throughput and latency"))

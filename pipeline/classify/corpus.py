@@ -1,0 +1,310 @@
+"""The project's own synthetic work-group corpus (what no public data set covers).
+
+Everything here is SYNTHETIC: template sentences written for this project and filled with random
+names, departments, projects, times, numbers and (fake, checksum-valid) identifiers. It covers
+realistic work-group chat (notices, task assignments, progress, questions, acknowledgements),
+idle chat and flooding, ads, workplace rumours, abuse, leaks of ids/cards/credentials and
+company secrets, gambling and fraud, and hard near-misses (a security notice that mentions fraud
+or passwords is work). `generate(seed, n_per_class)` is deterministic.
+
+The evaluation set in tests/data/eval_workchat.jsonl is hand-written separately and is never
+generated from these templates.
+"""
+from __future__ import annotations
+
+import random
+import string
+
+SURNAMES = "张王李赵刘陈杨黄周吴徐孙马胡朱郭何罗高林郑梁谢唐许冯宋韩邓彭曹曾田萧潘袁蔡蒋余于杜叶程魏苏吕丁任卢姚沈钟姜崔谭陆范汪廖石金韦贾夏付方邹熊白孟秦邱侯江尹薛闫段雷龙黎史陶贺毛郝顾龚邵万覃武钱戴严莫孔向常汤康易乔赖文"
+GIVEN = ["伟", "芳", "娜", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰", "娟", "涛", "明", "超", "秀英", "霞", "平",
+         "刚", "桂英", "晨", "浩", "宇", "欣怡", "子涵", "梓萱", "一鸣", "思远", "佳琪", "俊杰", "雨桐", "建国", "建华", "海燕", "志强",
+         "文博", "晓东", "晓梅", "鹏", "婷", "颖", "斌", "凯", "琳", "丹", "倩", "亮", "飞"]
+DEPTS = ["财务部", "研发中心", "研发部", "人力资源部", "人事部", "市场部", "销售部", "行政部", "法务部", "产品部", "运维部",
+         "信息安全部", "采购部", "客服部", "质量部", "总经办", "测试部", "设计部", "供应链", "华东区", "数据组", "前端组", "后端组"]
+PROJECTS = ["星河项目", "CRM升级", "二期工程", "ERP迁移", "新官网", "小程序", "年度审计", "618大促", "数据中台", "支付网关",
+            "供应商门户", "OA改造", "A轮材料", "海外站", "客户满意度调研", "质量体系认证", "机房搬迁", "风控模型", "会员系统", "直播项目"]
+DOCS = ["周报", "月报", "会议纪要", "需求文档", "测试报告", "预算表", "排期表", "立项书", "验收单", "方案PPT", "操作手册",
+        "接口文档", "设计稿", "报销单", "采购申请", "投标文件", "复盘报告", "值班表", "培训课件", "SOP"]
+SYSTEMS = ["OA", "ERP", "CRM", "Jira", "GitLab", "钉盘", "飞书文档", "企业网盘", "报销系统", "考勤系统", "测试环境", "预发环境",
+           "VPN", "工单系统", "知识库", "监控平台", "堡垒机", "邮件系统"]
+PLACES = ["3楼大会议室", "5号会议室", "302会议室", "腾讯会议", "线上", "A座12层", "培训教室", "一楼大厅", "B1多功能厅", "二号楼405"]
+WEEKDAYS = ["周一", "周二", "周三", "周四", "周五", "下周一", "下周三", "明天", "后天", "今天下午", "今晚", "本周五", "月底前"]
+TIMES = ["9点", "9:30", "10点", "10:30", "14:00", "下午2点", "下午3点半", "15:00", "16:30", "17点", "上午11点", "晚上8点"]
+FOODS = ["火锅", "烧烤", "麻辣烫", "螺蛳粉", "奶茶", "炸鸡", "饺子", "烤鱼", "黄焖鸡", "轻食沙拉", "小龙虾", "兰州拉面"]
+EMOJI = ["😂", "🤣", "[捂脸]", "[呲牙]", "[偷笑]", "👍", "[OK]", "🙏", "😄", "[旺柴]", "[抱拳]", "🎉", "", "", "", ""]
+PLATFORMS = ["澳门金沙", "威尼斯人", "皇冠体育", "永利", "亚博", "开元棋牌", "BET365", "新葡京", "银河娱乐", "大发"]
+PRODUCTS = ["面膜", "减肥茶", "保险", "理财产品", "学区房", "二手车", "茶叶", "燕窝", "保健品", "课程", "会员卡", "网课", "口红", "酒水"]
+
+
+def _name(r: random.Random) -> str:
+    return r.choice(SURNAMES) + r.choice(GIVEN)
+
+
+def _phone(r: random.Random) -> str:
+    return r.choice(["13", "15", "18", "17", "19"]) + str(r.randint(0, 9)) + "".join(r.choice(string.digits) for _ in range(8))
+
+
+def _resident_id(r: random.Random) -> str:
+    from pipeline.text.detect import _ID_CHECK, _ID_WEIGHTS
+
+    region = r.choice(["110105", "310104", "440305", "330106", "510107", "420106", "320102", "610113", "370202"])
+    body = f"{region}{r.randint(1960, 2003)}{r.randint(1, 12):02d}{r.randint(1, 28):02d}{r.randint(0, 999):03d}"
+    return body + _ID_CHECK[sum(int(c) * w for c, w in zip(body, _ID_WEIGHTS)) % 11].upper()
+
+
+def _card(r: random.Random) -> str:
+    body = r.choice(["622202", "622848", "621700", "622588", "623668", "456351", "518710"]) + "".join(
+        r.choice(string.digits) for _ in range(r.choice([9, 12])))
+    for check in range(10):
+        cand = body + str(check)
+        total = 0
+        for i, c in enumerate(reversed(cand)):
+            d = int(c) * (2 if i % 2 else 1)
+            total += d - 9 if d > 9 else d
+        if total % 10 == 0:
+            return cand
+    return body + "0"
+
+
+def _fmt_card(r: random.Random, card: str) -> str:
+    return " ".join(card[i:i + 4] for i in range(0, len(card), 4)) if r.random() < 0.4 else card
+
+
+def _password(r: random.Random) -> str:
+    return r.choice(["Abc", "Qwe", "Admin", "Zx", "Pass", "Hr", "Fin", "Root"]) + r.choice(["@", "#", "!", "_", ""]) + str(r.randint(100, 99999))
+
+
+def _wxid(r: random.Random) -> str:
+    return r.choice(string.ascii_lowercase) + "".join(r.choice(string.ascii_lowercase + string.digits + "_") for _ in range(r.randint(5, 11)))
+
+
+def _order(r: random.Random) -> str:
+    return r.choice(["", "DD", "PO", "SO", "WO"]) + f"2024{r.randint(1, 12):02d}{r.randint(1, 28):02d}" + str(r.randint(1000, 999999))
+
+
+def _amount(r: random.Random) -> str:
+    return r.choice([f"{r.randint(1, 999)},{r.randint(100, 999)}.{r.randint(0, 99):02d}", str(r.randint(100, 99999)),
+                     f"{r.randint(1, 500)}万", f"{r.randint(1, 99)}.{r.randint(1, 9)}万"])
+
+
+def _fill(r: random.Random, tpl: str) -> str:
+    values = {
+        "name": _name(r), "name2": _name(r), "dept": r.choice(DEPTS), "proj": r.choice(PROJECTS),
+        "doc": r.choice(DOCS), "sys": r.choice(SYSTEMS), "place": r.choice(PLACES), "day": r.choice(WEEKDAYS),
+        "time": r.choice(TIMES), "food": r.choice(FOODS), "e": r.choice(EMOJI), "n": str(r.randint(2, 30)),
+        "pct": str(r.randint(10, 99)), "phone": _phone(r), "id": _resident_id(r), "card": _fmt_card(r, _card(r)),
+        "pwd": _password(r), "wx": _wxid(r), "order": _order(r), "amount": _amount(r),
+        "ver": f"v{r.randint(1, 5)}.{r.randint(0, 20)}.{r.randint(0, 30)}",
+        "date": r.choice([f"{r.randint(1, 12)}月{r.randint(1, 28)}日", f"2024-{r.randint(1, 12):02d}-{r.randint(1, 28):02d}",
+                          f"{r.randint(1, 12)}/{r.randint(1, 28)}"]),
+        "plat": r.choice(PLATFORMS), "prod": r.choice(PRODUCTS), "qq": str(r.randint(10000, 9999999999)),
+        "ip": f"10.{r.randint(0, 255)}.{r.randint(0, 255)}.{r.randint(1, 254)}",
+        "url": r.choice(["http://", "https://", "www.", ""]) + "".join(r.choice(string.ascii_lowercase) for _ in range(r.randint(3, 7))) + r.choice([".com", ".cn", ".vip", ".top", ".cc"]) + r.choice(["", "/a/" + str(r.randint(10, 999))]),
+        "email": "".join(r.choice(string.ascii_lowercase) for _ in range(r.randint(3, 8))) + "@" + r.choice(["163.com", "qq.com", "company.com", "gmail.com", "corp.cn"]),
+        "addr": r.choice(["北京市朝阳区", "上海市浦东新区", "深圳市南山区", "杭州市西湖区", "成都市武侯区", ""]) + r.choice(["建国路", "科技园南路", "文三路", "人民大道", "天府大道", "中山路"]) + f"{r.randint(1, 999)}号" + r.choice(["", f"{r.randint(1, 30)}栋{r.randint(101, 2505)}室", f"{r.randint(1, 9)}单元{r.randint(101, 1808)}"]),
+    }
+    return tpl.format(**values)
+
+
+WORK = [
+    # notices
+    "【通知】{day}{time}在{place}召开{proj}周例会，请相关同事准时参加。",
+    "各位同事：{date}起{sys}将进行升级维护，期间暂停使用，请提前保存工作。",
+    "通知：本月报销单请于{date}前提交至{dept}，逾期顺延到下月处理。",
+    "@所有人 {day}{time}全员大会，地点{place}，请大家安排好时间。",
+    "【重要】{proj}上线时间调整为{date}，各组按新排期推进。",
+    "提醒一下，{doc}模板已更新，在{sys}里下载最新版。",
+    "{dept}通知：{date}消防演练，听到警报后从安全通道有序撤离。",
+    "下周起打卡改为{sys}，请大家今天内完成绑定。",
+    "年度体检预约已开放，{date}前在{sys}选择时间段。",
+    "请各部门{date}前提交下季度预算，模板见群文件。",
+    "会议纪要已上传群文件，{proj}的待办事项请各负责人确认。",
+    "今天{time}前把{doc}发到群里，{name}汇总后发给{dept}。",
+    "端午节放假安排：{date}至{date}放假调休，请做好工作交接。",
+    "{proj}评审会改到{day}{time}，会议室{place}。",
+    # security / near-miss notices
+    "【安全提醒】近期有冒充领导要求转账的诈骗，凡涉及付款请电话核实，切勿轻信。",
+    "信息安全部提醒：不要在群里发送账号密码、身份证号等敏感信息，如需传递请走加密邮件。",
+    "反诈宣传：公检法不会通过电话要求转账到安全账户，请大家提高警惕。",
+    "提醒大家，{sys}密码每90天需要修改一次，密码长度至少8位。",
+    "近期钓鱼邮件增多，不要点击陌生链接，发现可疑邮件转给{dept}。",
+    "合规培训：严禁参与任何形式的赌博、刷单，违者按制度处理，培训课件见群文件。",
+    "收到冒充客服的退款电话请直接挂断，如有疑问联系{dept}。",
+    "内部资料请勿外传，这是制度要求，大家注意一下文件权限设置。",
+    "关于涉密文件管理的规定已发布，请大家认真学习并签字确认。",
+    "财务提醒：任何人通过微信要求转账都要电话确认，防止被骗。",
+    "法务部整理了常见诈骗手法的案例，供大家学习参考，请勿转发外部。",
+    "今天的培训主题是防范电信诈骗和网络赌博，{time}在{place}。",
+    "谣言止于智者，关于公司搬迁的说法都不属实，以正式通知为准。",
+    "如发现有人在群内发广告或者拉人赌博，请及时反馈给管理员。",
+    # tasks
+    "@{name} 麻烦把{proj}的{doc}今天下班前发我一下",
+    "@{name} 这个bug你跟进一下，工单号{order}",
+    "@{name} @{name2} {day}{time}前把{doc}改好，我要给客户看",
+    "{name}负责对接{dept}，{name2}负责{doc}，有问题随时群里同步。",
+    "这个需求先排到下个迭代，@{name} 评估一下工作量。",
+    "@{name} 客户那边催了，{proj}的报价能不能{day}给到？",
+    "麻烦{dept}的同事帮忙看一下{sys}登录不了的问题",
+    "@{name} 请协助核对一下订单{order}的发货状态",
+    "@{name} {doc}第{n}页的数据和系统对不上，帮忙再核一下",
+    "请{name}今天把{proj}的风险点整理一下发群里",
+    "{doc}的初稿我放群文件了，大家{day}前提修改意见。",
+    "@{name} 合同第{n}条的付款比例请法务再确认一下",
+    # progress
+    "{proj}进度：开发完成{pct}%，测试预计{day}开始。",
+    "{ver}已经发布到{sys}，变更说明见{doc}。",
+    "订单{order}已发货，预计{date}到达。",
+    "{proj}本周完成{n}个需求，遗留{n}个问题，详见{doc}。",
+    "{sys}故障已恢复，影响时间约{n}分钟，原因稍后出复盘报告。",
+    "回款{amount}元已到账，财务已确认。",
+    "今日销售额{amount}元，完成月目标的{pct}%。",
+    "测试环境已部署{ver}，请{name}验证一下。",
+    "{doc}已提交审批，流程在{name}那里。",
+    "{proj}的接口联调完成，{date}可以提测。",
+    "服务器{ip}磁盘使用率{pct}%，已清理日志。",
+    "第{n}批物料已入库，数量{amount}件，单号{order}。",
+    "截至{date}，{proj}累计投入{amount}元，未超预算。",
+    "发票{amount}元已开好，快递单号SF{order}",
+    # questions
+    "请问{proj}的{doc}放在哪个目录？",
+    "{sys}是不是又打不开了？有人遇到吗",
+    "请问{date}的会议还开吗？",
+    "{doc}的模板谁有？麻烦发一下",
+    "大家{day}{time}有空吗？想约个会过一下{proj}",
+    "这个报销需要哪些附件？",
+    "{name}，{proj}的合同盖章了吗？",
+    "请问{ver}修复了导出报错的问题吗？",
+    "新同事的电脑权限找谁开通？",
+    "有人知道{sys}的账号怎么申请吗",
+    "{dept}的对接人是谁？",
+    # acks
+    "收到", "收到，谢谢", "好的", "好的，马上处理", "明白", "已处理", "已完成", "没问题", "了解", "OK",
+    "收到，{day}前给到", "好的我跟进一下", "收到，稍后回复", "已阅", "已确认", "收到👍", "好的{e}", "马上改",
+    "我在开会，{time}后回复你", "在路上，晚点处理", "今天请假，明天一早处理可以吗", "我看一下，稍等",
+    "这个我来负责", "已提交，请审批", "已更新，请查收", "辛苦了", "谢谢{name}", "感谢大家配合",
+    "我明天出差，相关事宜找{name}", "已经发你邮箱了", "稍等，我确认一下", "{name}已经回复客户了",
+]
+
+CHITCHAT = [
+    "中午吃什么？{food}怎么样{e}", "哈哈哈哈哈{e}", "今天好冷啊", "周末有人去爬山吗", "下午茶谁请客{e}", "今晚{food}走起",
+    "昨晚的球赛你们看了吗", "好困啊，想睡觉{e}", "谁有好看的剧推荐一下", "我家猫今天把花瓶打了{e}", "这天气太热了",
+    "{name}今天穿得好帅{e}", "终于周五了{e}{e}", "楼下新开了一家{food}，味道不错", "有人一起拼单奶茶吗",
+    "早上地铁挤死了", "今天股票又绿了{e}", "哈哈哈笑死我了", "666666", "[强][强][强]", "{e}{e}{e}", "晚上打游戏吗",
+    "放假去哪玩啊", "你们看那个综艺了吗，太好笑了", "我减肥失败了{e}", "求推荐个好用的耳机", "今天的瓜你们吃了吗",
+    "周末去看电影吗", "好无聊啊", "明星离婚了你们知道吗", "明天又是周一，不想上班{e}", "谁要{food}，我点外卖",
+    "来来来，斗图", "早上好{e}", "晚安", "生日快乐{e}{e}", "哈哈哈哈哈哈哈哈", "在吗在吗", "我先摸会鱼{e}",
+    "今天心情不错", "晒一下我家狗子", "有没有人一起健身", "这个表情包好可爱", "打卡第{n}天{e}", "冲冲冲",
+    "下雨了，没带伞{e}", "刚才电梯里遇到老板，好尴尬", "抽奖抽到一个杯子{e}", "今天去相亲了", "新年快乐",
+    "hhhhhh", "啊啊啊啊啊", "顶", "沙发", "+1", "1111111", "哈哈", "{e}",
+]
+
+FLOOD_UNITS = ["哈", "6", "顶", "[强]", "😂", "啊", "1", "[玫瑰]", "冲", "+1 "]
+
+AD = [
+    "{prod}特价促销，限时{n}折，加微信{wx}咨询", "新店开业大酬宾，{prod}买一送一，地址{addr}", "厂家直销{prod}，一手货源，有意者私聊",
+    "招代理！{prod}月入过万，加V：{wx}", "{prod}团购，满{n}件包邮，扫码进群", "专业代写论文、PPT，价格优惠，QQ{qq}",
+    "朋友开的{prod}店，全场低至{n}折，链接{url}", "学区房急售，价格可谈，电话{phone}", "低息贷款，当天放款，联系{phone}",
+    "刷粉涨粉引流，专业团队，vx {wx}", "免费领取{prod}试用装，点击{url}", "代购{prod}，正品保证，需要的私聊我",
+    "帮朋友推广一下，{prod}{n}元一份，需要的找我", "engineering团队推荐：{prod}限时秒杀 {url}", "点击链接领红包 {url}",
+    "专业装修，免费设计，咨询热线{phone}", "【{prod}】新品上市，前{n}名下单送礼品，回T退订", "高价回收二手手机、电脑，上门服务{phone}",
+    "投资理财年化{pct}%，保本保息，加微信{wx}", "兼职招聘，在家也能做，薇信：{wx}", "{prod}微商招募代理，零门槛",
+    "大家帮忙砍一刀 {url}", "拼多多助力一下 {url} 谢谢", "健身房年卡转让，价格可议，私聊",
+]
+
+RUMOUR = [
+    "听说公司要裁员{pct}%，{dept}第一批", "内部消息，下个月工资要延迟发放", "紧急扩散！{date}起{sys}要收费了，赶紧转发",
+    "据说老板跑路了，大家小心", "网传{dept}的{name}被抓了，真的假的", "听说年终奖取消了，内部消息千万别外传",
+    "震惊！喝{food}会致癌，赶紧告诉家人", "转发告诉大家，明天开始全市停水三天", "小道消息，公司要被收购了，股票要涨",
+    "紧急通知：{date}起微信要收费，转发到10个群可以免费", "据说{proj}黄了，团队要解散", "有人说隔壁公司倒闭了，我们也快了",
+    "速转！{addr}附近有人贩子出没", "听说体检查出问题的都会被辞退", "传言下个月要全员降薪{pct}%", "内部消息称{dept}整个部门都要裁掉",
+    "千万不要吃{food}，已经有人中毒死了，官方还没公布", "据可靠消息，{date}要地震，大家做好准备", "工资发不出来了，财务说账上没钱了",
+    "听说新来的领导是关系户，要清洗老员工", "紧急扩散，{sys}账号要被封，赶紧备份",
+]
+
+ABUSE = [
+    ("attack", "@{name} 你是猪脑子吗，这点事都做不好"), ("attack", "{name}你就是个废物"), ("attack", "什么东西，滚出去"),
+    ("attack", "跟你这种蠢货共事真是倒霉"), ("attack", "你有病吧，听不懂人话？"), ("attack", "{name}这个脑残又把事情搞砸了"),
+    ("attack", "你配吗？也不看看自己什么水平"), ("attack", "{dept}的都是一群白痴"), ("attack", "真不要脸，抢别人功劳"),
+    ("attack", "弱智才会这么写代码"), ("attack", "{name}就是个人渣，大家离他远点"), ("attack", "没脑子的东西，别在群里丢人现眼"),
+    ("vulgar", "卧槽，傻逼客户又来了"), ("vulgar", "他妈的又加班"), ("vulgar", "操你妈，谁动我东西了"), ("vulgar", "妈的，烦死了"),
+    ("vulgar", "尼玛这需求改了{n}遍了"), ("vulgar", "发个黄片给大家提提神"), ("vulgar", "晚上约炮吗{e}"),
+    ("violent", "再让我加班我就砍死他"), ("violent", "{name}你等着，下班我弄死你"), ("violent", "信不信我打断你的腿"),
+    ("violent", "谁再催我就揍死谁"), ("violent", "我要放火烧了这破公司"), ("terror", "教大家自制炸药，配方如下"),
+    ("terror", "我要在公司放个炸弹"), ("terror", "支持圣战，加入我们"), ("attack", "{name}你算个什么东西"),
+]
+
+CONFIDENTIAL = [
+    "{name}的身份证号{id}，帮忙订一下机票", "我的银行卡号{card}，{name}，报销打这个卡", "{sys}账号admin 密码{pwd}",
+    "服务器{ip} root密码：{pwd}", "数据库连接 mysql://root:{pwd}@{ip}:3306/prod", "这是{dept}的工资表，{name}月薪{amount}，别外传",
+    "客户{name}，电话{phone}，身份证{id}，地址{addr}", "【绝密】{proj}投标底价{amount}元，仅限内部", "内部资料：{proj}收购方案，请勿外传",
+    "{name}的工资条：基本工资{amount}，绩效{amount}", "{sys}的token={wx}{n}{wx}", "api_key: sk-{wx}{wx}{wx}{wx}",
+    "新员工{name} 身份证{id} 手机{phone} 银行卡{card}", "合同金额{amount}万，付款账号{card}，不要发给外部", "客户名单已导出，{name} {phone}，{name2} {phone}",
+    "VPN账号{wx} 密码是{pwd}", "机密文件：{proj}财务报表，净利润{amount}", "把{name}的家庭住址发你：{addr}",
+    "测试一下 password={pwd} 能不能登录", "年终奖方案（机密）：{dept}人均{amount}", "{name}，你的初始密码为{pwd}，登录后修改",
+    "邮箱{email} 密码{pwd}，帮我查下邮件", "供应商报价单（内部）：{prod}成本价{amount}元", "这是客户的身份证照片和号码{id}",
+    "AK: AKIAIOSFODNN7{n}EXAMPLE".replace("{n}", "ABC"), "redis://:{pwd}@{ip}:6379/0 这个是生产的", "{name}病历：诊断为抑郁症，请假{n}天，别传出去",
+]
+
+ILLEGAL = [
+    ("gambling", "{plat}真人荷官在线发牌，首充送{pct}%彩金，加微信{wx}"), ("gambling", "足球竞猜，稳赚不赔，跟单群QQ{qq}"),
+    ("gambling", "菠菜平台推荐，提款秒到，{url}"), ("gambling", "百家乐计划群，带你赢，日赚{amount}"), ("gambling", "今晚世界杯一起赌球吗，我有盘口"),
+    ("gambling", "网上棋牌平台，充值返水，{url}"), ("gambling", "六合彩内部资料，必中特码，私聊"), ("gambling", "{plat}新用户注册送{n}元，可直接提现"),
+    ("gambling", "北京赛车pk10计划，胜率{pct}%，进群{url}"), ("gambling", "线上赌场，上分下分找我，v信{wx}"), ("gambling", "谁要一起炸金花，一把{n}块"),
+    ("fraud", "兼职刷单，日结工资，佣金{pct}%，加微信{wx}"), ("fraud", "我是{name}总，换号了，你先帮我转{amount}到这个账户{card}"),
+    ("fraud", "无抵押贷款，黑户可贷，秒批，联系{phone}"), ("fraud", "您的账户涉嫌洗钱，请将资金转入安全账户配合调查"),
+    ("fraud", "代办信用卡，信用卡套现，手续费低"), ("fraud", "投资导师带你炒虚拟币，稳赚不赔，一个月翻倍"), ("fraud", "把验证码发给我，我帮你领补贴"),
+    ("fraud", "快递丢失理赔，点击链接填写银行卡 {url}"), ("fraud", "明天来我办公室，先帮我转{amount}给客户，急"), ("fraud", "征信修复，洗白征信，联系{phone}"),
+    ("other", "代开发票，各类增值税发票，联系{phone}"), ("other", "办证：毕业证、身份证，QQ{qq}"), ("other", "出售银行卡四件套，价格好说"),
+    ("other", "收购银行卡，一张{amount}元"), ("other", "出售公民信息，{n}万条，价格私聊"), ("other", "代考各类证书，包过"),
+]
+
+
+def _flood(r: random.Random) -> str:
+    unit = r.choice(FLOOD_UNITS)
+    return unit * r.randint(3, 15)
+
+
+def _leet(r: random.Random, text: str) -> str:
+    """Obfuscate a little as spammers do: separators, full-width digits, variants."""
+    p = r.random()
+    if p < 0.15:
+        return " ".join(text[: min(8, len(text))]) + text[min(8, len(text)):]
+    if p < 0.25:
+        return text.translate(str.maketrans("0123456789", "０１２３４５６７８９"))
+    if p < 0.32:
+        return text.replace("微信", r.choice(["薇信", "V信", "vx", "威信"]))
+    return text
+
+
+def generate(seed: int = 13, n_per_class: dict[str, int] | None = None) -> list[dict]:
+    """Deterministic synthetic examples: {"text", "label", "sub_label", "source": "project_synthetic"}."""
+    r = random.Random(seed)
+    n = {"work": 9000, "chitchat": 2500, "ad": 2000, "rumour": 1500, "abuse": 1500, "confidential": 2500, "illegal": 2500}
+    n.update(n_per_class or {})
+    out: list[dict] = []
+
+    def add(text, label, sub=None):
+        out.append({"text": text, "label": label, "sub_label": sub, "source": "project_synthetic"})
+
+    for _ in range(n["work"]):
+        t = _fill(r, r.choice(WORK))
+        if r.random() < 0.12:  # two short lines in one message
+            t = t + r.choice(["，", "。", " ", "\n"]) + _fill(r, r.choice(WORK))
+        add(t, "work")
+    for i in range(n["chitchat"]):
+        t = _flood(r) if i % 6 == 0 else _fill(r, r.choice(CHITCHAT))
+        add(t, "chitchat")
+    for _ in range(n["ad"]):
+        add(_leet(r, _fill(r, r.choice(AD))), "ad")
+    for _ in range(n["rumour"]):
+        add(_fill(r, r.choice(RUMOUR)), "rumour")
+    for _ in range(n["abuse"]):
+        sub, tpl = r.choice(ABUSE)
+        add(_fill(r, tpl), "abuse", sub)
+    for _ in range(n["confidential"]):
+        add(_fill(r, r.choice(CONFIDENTIAL)), "confidential")
+    for _ in range(n["illegal"]):
+        sub, tpl = r.choice(ILLEGAL)
+        add(_leet(r, _fill(r, tpl)), "illegal", sub)
+    r.shuffle(out)
+    return out

@@ -1,0 +1,88 @@
+"""The public labelled sets in ../shared/data: how each maps onto our seven classes.
+
+The text is read from the data directory at training/evaluation time and never copied into the
+repository. Each source has licence tags so training can leave sources out (--exclude-licence).
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pipeline.config import PROJECT_ROOT
+
+
+def default_data_dir() -> Path:
+    env = os.environ.get("MODERATION_DATA")
+    if env:
+        return Path(env)
+    return (PROJECT_ROOT / ".." / "shared" / "data").resolve()
+
+
+@dataclass(frozen=True)
+class Source:
+    name: str
+    licence: str
+    tags: tuple[str, ...]                 # for --exclude-licence (matched case-insensitively)
+    mapping: dict[str, str | None]        # source label -> our class (None: skip)
+    target: str | None = None             # the class this set measures (for the headline F1)
+    cap: int | None = None                # at most this many training rows (deterministic sample)
+    weight: float = 1.0
+    weights: dict[str, float] = field(default_factory=dict)   # per source label
+
+
+SOURCES: tuple[Source, ...] = (
+    Source("sms_spam_80w_subset", "none stated", ("unstated",), {"spam_ad": "ad", "normal_sms": "chitchat"}, "ad",
+           weight=1.0, weights={"spam_ad": 1.5}),
+    Source("telecom_fraud5", "GPL-3.0, research use only", ("gpl-3.0", "research-only", "non-commercial"),
+           {"normal_marketing_sms": "ad", "fraud_loan_credit_card": "illegal", "fraud_impersonate_customer_service": "illegal",
+            "fraud_impersonate_leader_acquaintance": "illegal", "fraud_impersonate_police_gov": "illegal"}, "illegal",
+           weight=0.5),
+    Source("weibo21", "research use only", ("research-only", "non-commercial"), {"fake": "rumour", "real": "chitchat"},
+           "rumour", weight=1.5),
+    Source("cold", "Apache-2.0", ("apache-2.0",), {"offensive": "abuse", "safe": "chitchat"}, "abuse", weight=1.0),
+    Source("lccc_toy_chitchat", "MIT", ("mit",), {"chitchat": "chitchat"}, "chitchat", cap=8000, weight=0.6),
+    Source("smp_ecdt_domains", "none stated", ("unstated",), {"chat": "chitchat"}, "chitchat", weight=0.6),
+    Source("nus_sms_zh", "research use (NUS SMS corpus)", ("research-only",), {"personal_sms": "chitchat"}, "chitchat",
+           cap=6000, weight=0.4),
+    Source("vcsum_meeting", "MIT", ("mit",), {"meeting_utterance": "work"}, "work", weight=0.8),
+    Source("multipriv_zh_synthetic", "CC BY-NC-SA 4.0", ("cc-by-nc-sa-4.0", "non-commercial"),
+           {"pii_paragraph": "confidential"}, "confidential", weight=1.0),
+)
+SOURCE_BY_NAME = {s.name: s for s in SOURCES}
+
+
+def select_sources(exclude_licence=(), exclude_source=()) -> list[Source]:
+    ex_l = {x.lower() for x in exclude_licence}
+    ex_s = set(exclude_source)
+    unknown = ex_s - set(SOURCE_BY_NAME)
+    if unknown:
+        raise ValueError(f"unknown source(s) {sorted(unknown)}; sources are {', '.join(SOURCE_BY_NAME)}")
+    return [s for s in SOURCES if s.name not in ex_s and not ex_l.intersection(s.tags)]
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    rows = []
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            line = line.strip()
+            if line:
+                rows.append(json.loads(line))
+    return rows
+
+
+def load_split(data_dir: Path, source: Source, split: str) -> list[dict]:
+    """Rows {"text", "label" (ours), "raw_label", "source", "weight"} of one split."""
+    path = Path(data_dir) / source.name / f"{split}.jsonl"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found (is --data pointing at the shared data directory?)")
+    out = []
+    for row in read_jsonl(path):
+        label = source.mapping.get(row.get("label"))
+        text = row.get("text") or ""
+        if label is None or not text.strip():
+            continue
+        out.append({"text": text, "label": label, "raw_label": row["label"], "source": source.name,
+                    "weight": source.weight * source.weights.get(row["label"], 1.0)})
+    return out

@@ -1,0 +1,119 @@
+"""Features shared by training and inference: normalise once, detect once, featurise in batch."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import sparse
+from sklearn.feature_extraction.text import HashingVectorizer
+from sklearn.preprocessing import normalize as l2_normalize
+
+from pipeline.text.detect import Span, detect
+from pipeline.text.lexicon import Lexicons, default_lexicons
+from pipeline.text.normalize import Folded, Normalizer, default_normalizer
+
+DETECTOR_FEATURES = ("pii:mobile", "pii:resident_id", "pii:bank_card", "pii:email", "pii:address",
+                     "secret:password", "secret:api_key", "secret:token", "secret:connection_string",
+                     "secret:private_key", "secret:marker", "contact:url", "contact:short_url",
+                     "contact:wechat", "contact:qq")
+LEXICON_FEATURES = ("ad", "attack", "fraud", "gambling", "illegal_other", "rumour", "secret_terms", "terror",
+                    "violent", "vulgar")
+SHAPE_FEATURES = ("len<=4", "len<=12", "len>80", "repeat_ratio", "digit_ratio", "mention", "question", "strong_secret")
+DENSE_NAMES = tuple(DETECTOR_FEATURES) + tuple("lex:" + c for c in LEXICON_FEATURES) + SHAPE_FEATURES
+STRONG = frozenset({"pii:resident_id", "pii:bank_card", "secret:password", "secret:api_key", "secret:token",
+                    "secret:connection_string", "secret:private_key"})
+
+
+@dataclass
+class Analysed:
+    """Everything computed from one text before the model."""
+
+    folded: Folded
+    normalized: str
+    spans: list[Span]
+    lexicon: dict[str, list[str]]
+
+
+def analyse(texts, normalizer: Normalizer | None = None, lexicons: Lexicons | None = None) -> list[Analysed]:
+    normalizer = normalizer or default_normalizer()
+    lexicons = lexicons or default_lexicons()
+    out = []
+    for text in texts:
+        f = normalizer.fold(text)
+        n = normalizer.apply_variants(f.text)
+        out.append(Analysed(f, n, detect(f), lexicons.match(n)))
+    return out
+
+
+_DET_INDEX = {d: i for i, d in enumerate(DETECTOR_FEATURES)}
+_LEX_INDEX = {c: len(DETECTOR_FEATURES) + i for i, c in enumerate(LEXICON_FEATURES)}
+_SHAPE0 = len(DETECTOR_FEATURES) + len(LEXICON_FEATURES)
+
+
+def dense_features(items: list[Analysed]) -> np.ndarray:
+    D = np.zeros((len(items), len(DENSE_NAMES)), dtype=np.float32)
+    for r, a in enumerate(items):
+        row = D[r]
+        strong = False
+        for s in a.spans:
+            i = _DET_INDEX.get(s.detector)
+            if i is not None:
+                row[i] = 1.0
+            strong = strong or s.detector in STRONG
+        for cat, words in a.lexicon.items():
+            i = _LEX_INDEX.get(cat)
+            if i is not None:
+                row[i] = min(len(words), 3) / 2.0
+        t = a.normalized
+        n = len(t)
+        row[_SHAPE0] = n <= 4
+        row[_SHAPE0 + 1] = n <= 12
+        row[_SHAPE0 + 2] = n > 80
+        if n:
+            row[_SHAPE0 + 3] = 1.0 - len(set(t)) / n if n >= 4 else 0.0
+            row[_SHAPE0 + 4] = sum(c.isdigit() for c in t) / n
+        row[_SHAPE0 + 5] = "@" in t
+        row[_SHAPE0 + 6] = ("?" in t) or ("吗" in t)
+        row[_SHAPE0 + 7] = strong
+    return D
+
+
+class TextFeaturizer:
+    """Hashed character 1–3-grams (no vocabulary to store), sublinear TF, IDF, L2 norm."""
+
+    def __init__(self, n_features: int = 2 ** 18, ngram_range=(1, 3)):
+        self.n_features = n_features
+        self.ngram_range = tuple(ngram_range)
+        self.idf: np.ndarray | None = None
+        self._hv = None
+
+    @property
+    def hv(self) -> HashingVectorizer:
+        if self._hv is None:
+            self._hv = HashingVectorizer(analyzer="char", ngram_range=self.ngram_range, n_features=self.n_features,
+                                         alternate_sign=False, norm=None, lowercase=False, dtype=np.float32)
+        return self._hv
+
+    def __getstate__(self):
+        return {"n_features": self.n_features, "ngram_range": self.ngram_range, "idf": self.idf}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._hv = None
+
+    def raw(self, texts) -> sparse.csr_matrix:
+        X = self.hv.transform(texts)
+        np.log1p(X.data, out=X.data)
+        return X
+
+    def fit(self, texts) -> "TextFeaturizer":
+        X = self.raw(texts)
+        df = np.bincount(X.indices, minlength=self.n_features).astype(np.float64)
+        n = X.shape[0]
+        self.idf = (np.log((1 + n) / (1 + df)) + 1.0).astype(np.float32)
+        return self
+
+    def transform(self, texts) -> sparse.csr_matrix:
+        X = self.raw(texts)
+        X.data *= self.idf[X.indices]
+        return l2_normalize(X, copy=False)

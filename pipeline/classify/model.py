@@ -1,0 +1,181 @@
+"""The trained classifier: detectors + lexicons + a linear model over hashed character n-grams,
+combined into one `Verdict` per message."""
+from __future__ import annotations
+
+from collections import Counter, OrderedDict
+from pathlib import Path
+from typing import Sequence
+
+import joblib
+import numpy as np
+
+from pipeline.classify.features import STRONG, Analysed, TextFeaturizer, analyse, dense_features
+from pipeline.classify.verdict import LABELS, Finding, Verdict
+from pipeline.text.detect import mask_original
+
+DEFAULT_THRESHOLDS = {"ad": 0.55, "rumour": 0.6, "abuse": 0.55, "confidential": 0.5, "illegal": 0.5, "chitchat": 0.5,
+                      "work": 0.0}
+_LEX_REASON = {"gambling": "gambling terms", "fraud": "fraud/scam terms", "illegal_other": "illegal goods/services",
+               "ad": "promotion terms", "vulgar": "vulgar words", "violent": "violent words", "terror": "terror words",
+               "attack": "insults", "rumour": "rumour cues", "secret_terms": "company-secret terms"}
+_PII_KINDS = ("pii:mobile", "pii:email", "pii:address")
+
+
+class ModelError(RuntimeError):
+    pass
+
+
+class Artifact:
+    """What `moderation train` writes (a dict pickled with joblib)."""
+
+    def __init__(self, data: dict):
+        self.data = data
+        self.featurizer: TextFeaturizer = data["featurizer"]
+        self.labels: tuple[str, ...] = tuple(data["labels"])
+        self.W_text: np.ndarray = data["W_text"]          # (n_features, n_classes) float32
+        self.W_dense: np.ndarray = data["W_dense"]        # (n_dense, n_classes)
+        self.bias: np.ndarray = data["bias"]              # (n_classes,)
+        self.temperature: float = float(data.get("temperature", 1.0))
+
+    @classmethod
+    def load(cls, path: Path | str) -> "Artifact":
+        path = Path(path)
+        if not path.exists():
+            raise ModelError(f"classifier model not found at {path}: run `moderation train` to build it")
+        data = joblib.load(path)
+        if not isinstance(data, dict) or data.get("kind") != "moderation-classifier":
+            raise ModelError(f"{path} is not a moderation classifier artifact: run `moderation train`")
+        return cls(data)
+
+    def logits(self, items: list[Analysed]) -> np.ndarray:
+        X = self.featurizer.transform([a.normalized for a in items])
+        D = dense_features(items)
+        return np.asarray(X @ self.W_text) + D @ self.W_dense + self.bias
+
+    def probabilities(self, items: list[Analysed]) -> np.ndarray:
+        z = self.logits(items) / self.temperature
+        z -= z.max(axis=1, keepdims=True)
+        np.exp(z, out=z)
+        z /= z.sum(axis=1, keepdims=True)
+        return z
+
+
+class ModelClassifier:
+    """`classify(texts)` -> one Verdict per text. Deterministic; caches verdicts of short texts."""
+
+    def __init__(self, artifact: Artifact, thresholds: dict[str, float] | None = None, cache_size: int = 8192):
+        self.artifact = artifact
+        self.thresholds = dict(DEFAULT_THRESHOLDS)
+        self.thresholds.update(thresholds or {})
+        self.cache_size = cache_size
+        self._cache: OrderedDict[str, Verdict] = OrderedDict()
+        order = [artifact.labels.index(lab) for lab in LABELS]
+        self._order = np.array(order)
+
+    def classify(self, texts: Sequence[str]) -> list[Verdict]:
+        texts = list(texts)
+        out: list[Verdict | None] = [None] * len(texts)
+        todo_idx, todo = [], []
+        cache = self._cache
+        for i, t in enumerate(texts):
+            v = cache.get(t) if self.cache_size else None
+            if v is not None:
+                out[i] = v
+            else:
+                todo_idx.append(i)
+                todo.append(t)
+        if todo:
+            items = analyse(todo)
+            P = self.artifact.probabilities(items)[:, self._order]
+            for i, t, a, p in zip(todo_idx, todo, items, P):
+                v = self._verdict(t, a, p)
+                out[i] = v
+                if self.cache_size and len(t) <= 64:
+                    cache[t] = v
+                    if len(cache) > self.cache_size:
+                        cache.popitem(last=False)
+        return out  # type: ignore[return-value]
+
+    # ------------------------------------------------------------------ combination
+    def _verdict(self, text: str, a: Analysed, p: np.ndarray) -> Verdict:
+        scores = {lab: float(x) for lab, x in zip(LABELS, p)}
+        det = Counter(s.detector for s in a.spans)
+        if det.get("secret:marker", 0) > 1:
+            det["secret:marker"] = 1
+        lex = a.lexicon
+        reasons: list[str] = []
+        strong = [d for d in det if d in STRONG]
+        pii_kinds = [d for d in _PII_KINDS if d in det]
+        contact = any(d.startswith("contact:") for d in det) or "pii:mobile" in det
+        # detector rules (decide on their own, see docs/CLASSIFIER.md)
+        forced = None
+        if (strong or len(pii_kinds) >= 2) and scores["illegal"] < 0.5:
+            forced = "confidential"
+            reasons.append("personal data / secret detected: " + ", ".join(sorted(strong or pii_kinds)))
+        elif len(lex.get("gambling", ())) >= 2 or (lex.get("gambling") and contact and scores["work"] < 0.5):
+            forced = "illegal"
+            reasons.append("gambling terms" + (" with a contact handle" if contact else "") + ": "
+                           + "、".join(lex.get("gambling", ())))
+        if forced:
+            scores[forced] = max(scores[forced], 0.9)
+            total = sum(scores.values())
+            scores = {k: v / total for k, v in scores.items()}
+        # model decision with per-class thresholds
+        label = "work"
+        ranked = sorted(scores.items(), key=lambda kv: -kv[1])
+        if forced:
+            label = forced
+        else:
+            for lab, s in ranked:
+                if lab == "work":
+                    break
+                if s >= self.thresholds.get(lab, 0.5):
+                    label = lab
+                    break
+        if label != "work" and not forced:
+            reasons.append(f"model: {label} {scores[label]:.2f}")
+        sub = _sub_label(label, lex, scores)
+        findings = [Finding(d, _DET_REASON.get(d, d), n) for d, n in sorted(det.items())]
+        for cat, words in sorted(lex.items()):
+            findings.append(Finding("lexicon:" + cat, "、".join(words), len(words)))
+            if label != "work" and cat in _RELEVANT.get(label, ()):
+                reasons.append(f"lexicon {_LEX_REASON.get(cat, cat)}: {'、'.join(words[:5])}")
+        if label != "work":
+            for d, n in sorted(det.items()):
+                if d.startswith("contact:") and label in ("ad", "illegal"):
+                    reasons.append(f"detector {d} ×{n}")
+                elif d.startswith(("pii:", "secret:")) and label == "confidential" and not forced:
+                    reasons.append(f"detector {d} ×{n}")
+        masked = mask_original(a.folded, a.spans) if any(s.mask for s in a.spans) else text
+        ex = masked if len(masked) <= 120 else masked[:119] + "…"
+        return Verdict(label, {k: round(v, 4) for k, v in scores.items()}, tuple(reasons), ex, sub, tuple(findings))
+
+
+_DET_REASON = {
+    "pii:mobile": "mobile number", "pii:resident_id": "resident id (checksum valid)", "pii:bank_card": "bank card (Luhn valid)",
+    "pii:email": "e-mail address", "pii:address": "street address", "secret:password": "password",
+    "secret:api_key": "API key / secret key", "secret:token": "access token", "secret:connection_string": "connection-string password",
+    "secret:private_key": "private key", "secret:marker": "confidentiality marker (机密/内部资料/绝密)",
+    "contact:url": "link", "contact:short_url": "short link", "contact:wechat": "WeChat id", "contact:qq": "QQ number",
+}
+_RELEVANT = {"illegal": ("gambling", "fraud", "illegal_other"), "ad": ("ad",), "abuse": ("vulgar", "violent", "terror", "attack"),
+             "rumour": ("rumour",), "confidential": ("secret_terms",), "chitchat": ()}
+
+
+def _sub_label(label: str, lex: dict, scores: dict) -> str | None:
+    if label == "abuse":
+        for cat in ("terror", "violent", "vulgar"):
+            if lex.get(cat):
+                return cat
+        return "attack"
+    if label == "illegal":
+        if lex.get("gambling"):
+            return "gambling"
+        if lex.get("illegal_other") and not lex.get("fraud"):
+            return "other"
+        return "fraud"
+    return None
+
+
+def load(path: Path | str, thresholds: dict[str, float] | None = None) -> ModelClassifier:
+    return ModelClassifier(Artifact.load(path), thresholds)

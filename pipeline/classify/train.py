@@ -1,0 +1,165 @@
+"""`moderation train`: fit the classifier and write models/classifier.joblib and MODEL_CARD.md.
+
+Reproducible from --seed. Data: the public sets under --data (train.jsonl only; heldout.jsonl
+is scored for the model card and never fitted on) plus the project's synthetic corpus
+(pipeline/classify/corpus.py). Sources can be left out by licence tag or by name.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import random
+import sys
+import time
+from pathlib import Path
+
+import joblib
+import numpy as np
+from scipy import sparse
+from sklearn.linear_model import LogisticRegression
+
+from pipeline.classify import corpus
+from pipeline.classify.datasets import SOURCES, default_data_dir, load_split, select_sources
+from pipeline.classify.features import DENSE_NAMES, TextFeaturizer, analyse, dense_features
+from pipeline.classify.verdict import LABELS
+from pipeline.config import PROJECT_ROOT
+
+DEFAULT_OUT = PROJECT_ROOT / "models" / "classifier.joblib"
+SYNTHETIC_WEIGHT = 2.0
+
+
+def _cap(rows: list[dict], cap: int | None, rng: random.Random) -> list[dict]:
+    if cap is None or len(rows) <= cap:
+        return rows
+    idx = sorted(rng.sample(range(len(rows)), cap))
+    return [rows[i] for i in idx]
+
+
+def collect(data_dir: Path, seed: int, sources, log=print) -> list[dict]:
+    rng = random.Random(seed)
+    rows: list[dict] = []
+    for src in sources:
+        part = _cap(load_split(data_dir, src, "train"), src.cap, rng)
+        log(f"  {src.name:<24} {len(part):>6} rows  ({src.licence})")
+        rows.extend(part)
+    synth = corpus.generate(seed)
+    for r in synth:
+        r["weight"] = SYNTHETIC_WEIGHT
+    log(f"  {'project_synthetic':<24} {len(synth):>6} rows  (written for this project)")
+    rows.extend(synth)
+    return rows
+
+
+def _split(rows: list[dict], seed: int, frac: float = 0.1):
+    rng = random.Random(seed)
+    by: dict[tuple, list[int]] = {}
+    for i, r in enumerate(rows):
+        by.setdefault((r["source"], r["label"]), []).append(i)
+    val = set()
+    for key in sorted(by):
+        idx = by[key]
+        rng.shuffle(idx)
+        val.update(idx[: max(1, int(len(idx) * frac))] if len(idx) > 10 else [])
+    train = [r for i, r in enumerate(rows) if i not in val]
+    return train, [rows[i] for i in sorted(val)]
+
+
+def _fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
+    best_t, best = 1.0, float("inf")
+    for t in np.exp(np.linspace(np.log(0.3), np.log(5.0), 60)):
+        z = logits / t
+        z = z - z.max(axis=1, keepdims=True)
+        nll = -(z[np.arange(len(y)), y] - np.log(np.exp(z).sum(axis=1))).mean()
+        if nll < best:
+            best, best_t = nll, float(t)
+    return best_t
+
+
+def featurise(items, featurizer: TextFeaturizer, chunk: int = 4096, bar=None):
+    mats, dens = [], []
+    for i in range(0, len(items), chunk):
+        part = items[i:i + chunk]
+        mats.append(featurizer.transform([a.normalized for a in part]))
+        dens.append(dense_features(part))
+        if bar is not None:
+            bar.update(len(part))
+    return sparse.vstack(mats).tocsr(), np.vstack(dens)
+
+
+def train(data_dir: Path, seed: int = 13, out: Path = DEFAULT_OUT, exclude_licence=(), exclude_source=(),
+          C: float = 8.0, max_iter: int = 300, n_features: int = 2 ** 18, quiet: bool = False) -> dict:
+    from tqdm import tqdm
+
+    log = (lambda *a, **k: None) if quiet else (lambda *a, **k: print(*a, **k, file=sys.stderr))
+    t0 = time.time()
+    sources = select_sources(exclude_licence, exclude_source)
+    log(f"training data (seed {seed}):")
+    rows = collect(Path(data_dir), seed, sources, log)
+    train_rows, val_rows = _split(rows, seed)
+    log(f"  {len(train_rows)} training rows, {len(val_rows)} validation rows (split from train.jsonl)")
+    with tqdm(total=len(rows) * 2, desc="normalise+detect", unit="msg", disable=quiet, file=sys.stderr) as bar:
+        items_tr = []
+        for i in range(0, len(train_rows), 4096):
+            items_tr.extend(analyse([r["text"] for r in train_rows[i:i + 4096]]))
+            bar.update(min(4096, len(train_rows) - i))
+        items_va = analyse([r["text"] for r in val_rows])
+        bar.update(len(val_rows))
+        featurizer = TextFeaturizer(n_features=n_features).fit([a.normalized for a in items_tr])
+        Xtr, Dtr = featurise(items_tr, featurizer, bar=bar)
+        Xva, Dva = featurise(items_va, featurizer, bar=bar)
+    labels = list(LABELS)
+    ytr = np.array([labels.index(r["label"]) for r in train_rows])
+    yva = np.array([labels.index(r["label"]) for r in val_rows])
+    w = np.array([r["weight"] for r in train_rows], dtype=np.float64)
+    # balance classes by total weight
+    for k in range(len(labels)):
+        m = ytr == k
+        if m.any():
+            w[m] *= (w.sum() / len(labels)) / w[m].sum()
+    w *= len(w) / w.sum()
+    with tqdm(total=1, desc="fit logistic regression", disable=quiet, file=sys.stderr) as bar:
+        clf = LogisticRegression(C=C, max_iter=max_iter, tol=1e-4, random_state=seed)
+        clf.fit(sparse.hstack([Xtr, sparse.csr_matrix(Dtr)]).tocsr(), ytr, sample_weight=w)
+        bar.update(1)
+    coef = clf.coef_.T.astype(np.float32)  # (n_features + n_dense, n_classes)
+    W_text = np.ascontiguousarray(coef[:n_features])
+    W_dense = np.ascontiguousarray(coef[n_features:])
+    bias = clf.intercept_.astype(np.float32)
+    logits_va = np.asarray(Xva @ W_text) + Dva @ W_dense + bias
+    temperature = _fit_temperature(logits_va, yva)
+    val_acc = float((logits_va.argmax(1) == yva).mean())
+    artifact = {
+        "kind": "moderation-classifier", "version": 1, "featurizer": featurizer, "labels": labels,
+        "W_text": W_text, "W_dense": W_dense, "bias": bias, "temperature": temperature, "dense_names": list(DENSE_NAMES),
+        "seed": seed, "C": C, "trained_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "sources": [{"name": s.name, "licence": s.licence} for s in sources] + [
+            {"name": "project_synthetic", "licence": "project's own (synthetic)"}],
+        "n_train": len(train_rows), "val_accuracy": val_acc,
+    }
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    joblib.dump(artifact, out, compress=("zlib", 3))
+    log(f"validation accuracy {val_acc:.4f}, temperature {temperature:.2f}; wrote {out} "
+        f"({out.stat().st_size / 1e6:.1f} MB) in {time.time() - t0:.0f} s")
+    return artifact
+
+
+def train_command(args) -> int:
+    data = Path(args.data) if getattr(args, "data", None) else default_data_dir()
+    if not data.is_dir():
+        print(f"error: data directory {data} not found (use --data PATH)", file=sys.stderr)
+        return 2
+    out = Path(args.out) if getattr(args, "out", None) else DEFAULT_OUT
+    try:
+        art = train(data, seed=args.seed, out=out, exclude_licence=args.exclude_licence or (),
+                    exclude_source=args.exclude_source or ())
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if not getattr(args, "no_card", False):
+        from pipeline.classify.card import write_model_card
+
+        card = write_model_card(out, art, data)
+        print(f"wrote {out} and {card}")
+    else:
+        print(f"wrote {out}")
+    return 0
