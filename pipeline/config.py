@@ -18,10 +18,26 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CONFIG_DIR = Path(os.environ.get("MODERATION_CONFIG_DIR", PROJECT_ROOT / "config"))
 LABELS = ("work", "chitchat", "ad", "rumour", "abuse", "confidential", "illegal")
 SEVERITIES = ("info", "warning", "severe")
+# Every rule id of POLICY.md; `rules:` in the policy may only name these.
+RULE_IDS = (
+    *(f"M{i}" for i in range(1, 6)), *(f"P{i}" for i in range(1, 12)), *(f"C{i}" for i in range(1, 6)),
+    *(f"F{i}" for i in range(1, 4)), *(f"D{i}" for i in range(1, 5)), *(f"E{i}" for i in range(1, 4)),
+)
+# Rules the policy calls "always severe": configuring them lower would be silently ignored, so it is refused.
+ALWAYS_SEVERE = ("D1", "D2")
 
 
 class ConfigError(Exception):
     """A configuration problem; the message names the key and where it is."""
+
+
+class NestedValueError(ValueError):
+    """A validator's error about a key below the one it validates (e.g. `rules.D1.severity` from the
+    validator of `rules`), so the message can name that key and its line."""
+
+    def __init__(self, subpath: tuple, message: str):
+        super().__init__(message)
+        self.subpath = subpath
 
 
 class Strict(BaseModel):
@@ -40,6 +56,7 @@ class Directory(Strict):
     departments: tuple[str, ...]
     separators: tuple[str, ...] = ("-", " ", "_", "·", "—", "/")
     name_pattern: str = r"^[\u4e00-\u9fa5·]{2,5}$|^[A-Za-z][A-Za-z .'-]{1,40}$"
+    guess_min_similarity: float = Field(0.6, gt=0.0, le=1.0)
 
     @field_validator("departments")
     @classmethod
@@ -113,6 +130,7 @@ class Publishing(Strict):
     max_message_chars: int = Field(500, gt=0)
     urgent_markers: tuple[str, ...] = ("紧急", "急", "加急", "urgent")
     flooding: Flooding = Flooding()
+    off_hours_once_per_stretch: bool = True
 
 
 class Members(Strict):
@@ -129,6 +147,17 @@ class Files(Strict):
     important_markers: tuple[str, ...] = ("重要", "合同", "归档")
     backup_folder_markers: tuple[str, ...] = ("备份", "归档", "backup")
     backup_grace_days: int = Field(7, ge=0)
+    max_indexed_files: int = Field(2000, ge=10, le=100_000)
+
+    @field_validator("allowed_extensions")
+    @classmethod
+    def _extensions(cls, v):
+        if not v:
+            raise ValueError("needs at least one extension")
+        for ext in v:
+            if not re.fullmatch(r"[a-z0-9]{1,10}", ext):
+                raise ValueError(f"not a lowercase extension without a dot: {ext!r}")
+        return v
 
     @field_validator("name_pattern")
     @classmethod
@@ -165,9 +194,12 @@ class Policy(Strict):
     @field_validator("rules")
     @classmethod
     def _rule_ids(cls, v):
-        for rule_id in v:
-            if not re.fullmatch(r"[MPCFDE]\d{1,2}", rule_id):
-                raise ValueError(f"unknown rule id {rule_id!r}")
+        for rule_id, settings in v.items():
+            if rule_id not in RULE_IDS:
+                raise NestedValueError((rule_id,), f"unknown rule id {rule_id!r}; POLICY.md defines {', '.join(RULE_IDS)}")
+            if rule_id in ALWAYS_SEVERE and settings.severity != "severe":
+                raise NestedValueError((rule_id, "severity"), f"{rule_id} is always severe (POLICY.md); "
+                                       f"severity {settings.severity!r} is not allowed")
         return v
 
     def rule(self, rule_id: str) -> RuleSettings:
@@ -211,7 +243,7 @@ def _load_yaml_with_lines(text: str, source: str) -> tuple[Any, dict[tuple, int]
 def _describe(exc: ValidationError, lines: dict[tuple, int], source: str) -> str:
     messages = []
     for err in exc.errors():
-        loc = tuple(err["loc"])
+        loc = tuple(err["loc"]) + getattr((err.get("ctx") or {}).get("error"), "subpath", ())
         key = ".".join(str(p) for p in loc) or "(top level)"
         probe = loc
         while probe and probe not in lines:
@@ -224,7 +256,7 @@ def _describe(exc: ValidationError, lines: dict[tuple, int], source: str) -> str
         elif kind == "missing":
             text = f"missing required key '{key}'"
         else:
-            text = f"key '{key}': {err['msg']}"
+            text = f"key '{key}': {err['msg'].removeprefix('Value error, ')}"
         messages.append(f"{where}: {text}")
     return "; ".join(messages)
 

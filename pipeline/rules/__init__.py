@@ -3,6 +3,6 @@
 Each module has `on_event(ctx) -> list[Violation]`; modules with scheduled checks also have
 `on_schedule(ctx) -> list[Violation]` and `next_due(state, policy) -> datetime | None`.
 """
-from pipeline.rules import discipline, publishing
+from pipeline.rules import discipline, files, members, publishing
 
-RULE_MODULES = (publishing, discipline)
+RULE_MODULES = (members, publishing, files, discipline)

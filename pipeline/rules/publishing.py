@@ -1,13 +1,14 @@
 """Publishing rules: P2–P6 and C3 from the content verdict, P6 flooding, P8 length, P10 off-hours."""
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import replace
+from datetime import datetime, timedelta
 from difflib import SequenceMatcher
 
 from pipeline.events import MessagePosted
 from pipeline.rules.base import Context, Violation, violation
-from pipeline.text.redact import excerpt
-from pipeline.worktime import is_work_time
+from pipeline.text.redact import excerpt, redact
+from pipeline.worktime import add_business_seconds, is_work_time
 
 CONTENT_RULES = {
     "ad": ("P2", "未经授权的商业广告或推销，请撤回。"),
@@ -23,7 +24,18 @@ def on_event(ctx: Context) -> list[Violation]:
     event = ctx.event
     if not isinstance(event, MessagePosted):
         return []
-    return content(ctx) + flooding(ctx) + over_long(ctx) + off_hours(ctx)
+    found = content(ctx)
+    flood = flooding(ctx)
+    if flood and any(v.rule == "P6" for v in found):
+        # Chit-chat that also completes a flood is one P6 finding (one step on the ladder).
+        found = [_with_flooding(v, flood[0]) if v.rule == "P6" else v for v in found]
+    else:
+        found += flood
+    return found + over_long(ctx) + off_hours(ctx)
+
+
+def _with_flooding(chitchat: Violation, flood: Violation) -> Violation:
+    return replace(chitchat, evidence={**chitchat.evidence, "flooding": flood.evidence["flooding"]})
 
 
 def _message_violation(ctx: Context, rule: str, action: str, **kw) -> list[Violation]:
@@ -56,10 +68,14 @@ def flooding(ctx: Context) -> list[Violation]:
     """P6 flooding: a burst of messages, or of near-duplicates, by one member within the window."""
     cfg = ctx.policy.publishing.flooding
     event = ctx.event
-    recent = ctx.state.section("flood").setdefault(event.actor.id, [])
-    since = (ctx.now - timedelta(seconds=cfg.window_seconds)).isoformat()
-    recent[:] = [item for item in recent if item[0] > since]
-    text = event.message.text.strip()[:200]
+    members = ctx.state.section("flood")
+    since = ctx.now - timedelta(seconds=cfg.window_seconds)
+    for member_id in [m for m, items in members.items() if m != event.actor.id and not _any_since(items, since)]:
+        del members[member_id]  # keeps the section to the members posting right now
+    recent = members.setdefault(event.actor.id, [])
+    recent[:] = [item for item in recent if datetime.fromisoformat(item[0]) > since]
+    # Only redacted text is kept in state (it is stored in a changelog topic).
+    text = redact(event.message.text.strip()[:200])
     alike = sum(1 for _, prior in recent if _similar(prior, text, cfg.similarity))
     recent.append([ctx.now.isoformat(), text])
     burst = len(recent) > cfg.max_messages
@@ -72,6 +88,10 @@ def flooding(ctx: Context) -> list[Violation]:
         + f" within {cfg.window_seconds}s"
     return _message_violation(ctx, "P6", "请勿刷屏灌水。", evidence={"flooding": what},
                               source_id=f"{event.event_id}:flood")
+
+
+def _any_since(items: list, since: datetime) -> bool:
+    return bool(items) and datetime.fromisoformat(items[-1][0]) > since
 
 
 def _similar(a: str, b: str, threshold: float) -> bool:
@@ -97,7 +117,20 @@ def is_urgent(ctx: Context) -> bool:
 
 
 def off_hours(ctx: Context) -> list[Violation]:
-    if is_work_time(ctx.event.ts, ctx.policy.work_hours) or is_urgent(ctx):
+    """P10: a non-urgent post outside work hours (evenings, weekends, statutory holidays, but not
+    adjusted working days) → advisory; at most one per member per off-hours stretch if configured.
+    Urgent off-hours posts open a follow-up window in the responsiveness tracker instead."""
+    hours = ctx.policy.work_hours
+    if is_work_time(ctx.event.ts, hours) or is_urgent(ctx):
         return []
+    # The stretch is named by the moment work starts again.
+    stretch = add_business_seconds(ctx.event.ts, 0, hours).isoformat()
+    if ctx.policy.publishing.off_hours_once_per_stretch:
+        advised = ctx.state.section("off_hours")
+        if advised.get(ctx.event.actor.id) == stretch:
+            return []
+        for member_id in [m for m, s in advised.items() if datetime.fromisoformat(s) <= ctx.now]:
+            del advised[member_id]
+        advised[ctx.event.actor.id] = stretch
     return _message_violation(ctx, "P10", "非工作时间请尽量不发消息；如确属紧急，请简要说明情况并标注紧急。",
-                              source_id=f"{ctx.event.event_id}:offhours")
+                              evidence={"work_resumes": stretch}, source_id=f"{ctx.event.event_id}:offhours")
