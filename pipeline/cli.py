@@ -132,12 +132,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--idle-exit", type=float, default=0, help="stop after this many idle seconds (0 = never)")
     p.set_defaults(func=cmd_tail)
 
-    try:
-        from pipeline.classify.commands import add_arguments
-    except ImportError:
-        pass
-    else:
-        add_arguments(sub)
+    bench = sub.add_parser("bench", help="benchmarks: e2e (pipeline vs raw Kafka), classify")
+    bench_sub = bench.add_subparsers(dest="bench_command", required=True)
+    from pipeline.bench.e2e import add_arguments as add_bench_e2e
+    from pipeline.classify.commands import add_arguments as add_classifier_commands
+
+    add_bench_e2e(bench_sub)
+    add_classifier_commands(sub, bench_subparsers=bench_sub)
     return parser
 
 

@@ -74,8 +74,9 @@ async def delete_topics(settings: Settings, names: list[str]) -> None:
 
 
 def producer(settings: Settings, **kw) -> AIOKafkaProducer:
-    return AIOKafkaProducer(bootstrap_servers=settings.bootstrap, acks="all", linger_ms=5,
-                            **client_options(settings), **kw)
+    kw.setdefault("acks", "all")
+    kw.setdefault("linger_ms", 5)
+    return AIOKafkaProducer(bootstrap_servers=settings.bootstrap, **client_options(settings), **kw)
 
 
 def consumer(settings: Settings, *topics: str, **kw) -> AIOKafkaConsumer:

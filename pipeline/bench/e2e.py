@@ -1,0 +1,298 @@
+"""`moderation bench e2e`: the pipeline against raw Kafka baselines on the real local broker.
+
+Three contenders see the same N generated events in topics of their own:
+  raw       aiokafka consume → produce one record per input (the ceiling);
+  classify  aiokafka consume → decode → classify in batches → produce verdicts (no Faust, no rules);
+  pipeline  the Faust worker with every rule on.
+Throughput: a backlog of N events, timed from the first to the last output record (broker
+timestamps), so start-up is not counted. Latency: events offered at fixed rates to the running
+contender, produce→output per event from the record timestamps. Peak memory: the process's VmHWM.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import orjson
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from pipeline.config import PROJECT_ROOT, TOPIC_NAMES, load_settings
+from pipeline.kafka.admin import consumer, delete_topics, ensure_topics, producer
+from pipeline.kafka.local import LocalBroker
+from pipeline.loadgen import generate
+
+KINDS = ("raw", "classify", "pipeline")
+
+
+@dataclass
+class Result:
+    kind: str
+    events: int
+    seconds: float = 0.0
+    throughput: float = 0.0
+    latency_ms: dict = field(default_factory=dict)      # offered rate → {p50, p95, p99, n}
+    peak_rss_mb: float = 0.0
+
+
+def _pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
+
+
+class Contender:
+    def __init__(self, kind: str, run_id: str, bootstrap: str, partitions: int, workdir: Path):
+        self.kind, self.run_id = kind, run_id
+        self.name = f"bench{run_id}{kind}"
+        self.workdir = workdir
+        self.env = {**{k: v for k, v in os.environ.items() if not k.startswith("MODERATION_TOPIC_")},
+                    "MODERATION_BOOTSTRAP": bootstrap, "MODERATION_APP_ID": self.name,
+                    "MODERATION_PARTITIONS": str(partitions), "MODERATION_WEB_PORT": "0",
+                    "MODERATION_DATA_DIR": str(workdir / self.name),
+                    **{f"MODERATION_TOPIC_{r.upper()}": f"{self.name}.{t}" for r, t in TOPIC_NAMES.items()}}
+        self.settings = load_settings(env=self.env)
+        self.source = self.settings.topics.input
+        self.sink = self.settings.topics.verdicts
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, count: int) -> None:
+        log = open(self.workdir / f"{self.name}.log", "wb")
+        if self.kind == "pipeline":
+            cmd = [sys.executable, "-m", "pipeline.cli", "worker", "--loglevel", "info"]
+        else:
+            cmd = [sys.executable, "-m", "pipeline.bench.baseline", self.kind, "--source", self.source,
+                   "--sink", self.sink, "--count", str(count), "--group", self.name]
+        self.log_path = Path(log.name)
+        self.proc = subprocess.Popen(cmd, cwd=PROJECT_ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+
+    def peak_rss_mb(self) -> float:
+        try:
+            for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+        except OSError:
+            pass
+        for line in reversed(self.log_path.read_text(errors="replace").splitlines()):
+            if line.startswith("{") and "peak_rss_mb" in line:
+                return orjson.loads(line)["peak_rss_mb"]
+        return float("nan")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+
+
+async def _produce(settings, topic: str, events: list[dict], rate: float | None = None, progress=None, task=None):
+    p = producer(settings, linger_ms=5 if rate is None else 0, max_batch_size=512 * 1024)
+    await p.start()
+    try:
+        start = time.perf_counter()
+        pending = []
+        for i, e in enumerate(events):
+            if rate is not None:
+                due = start + i / rate
+                delay = due - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            pending.append(await p.send(topic, key=e["group_id"].encode(), value=orjson.dumps(e)))
+            if progress is not None and i % 1000 == 999:
+                progress.advance(task, 1000)
+        await asyncio.gather(*pending)
+    finally:
+        await p.stop()
+
+
+async def _watch(settings, topic: str, want: int, timeout: float, progress=None, task=None,
+                 ids: set | None = None) -> dict[str, int]:
+    """Output record timestamps (ms) by event id, until `want` distinct ids have arrived."""
+    c = consumer(settings, topic, group_id=None, auto_offset_reset="earliest")
+    await c.start()
+    seen: dict[str, int] = {}
+    try:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while len(seen) < want and loop.time() < deadline:
+            for messages in (await c.getmany(timeout_ms=300, max_records=5000)).values():
+                for m in messages:
+                    event_id = orjson.loads(m.value).get("event_id")
+                    if event_id and (ids is None or event_id in ids) and event_id not in seen:
+                        seen[event_id] = m.timestamp
+                        if progress is not None:
+                            progress.advance(task)
+    finally:
+        await c.stop()
+    return seen
+
+
+def _wait_ready(contender: Contender, timeout: float = 120) -> None:
+    marker = b"Worker]: Ready" if contender.kind == "pipeline" else b'"ready":true'
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if marker in contender.log_path.read_bytes():
+            return
+        if contender.proc.poll() is not None:
+            raise RuntimeError(f"{contender.kind} exited: {contender.log_path.read_text(errors='replace')[-2000:]}")
+        time.sleep(0.2)
+    raise RuntimeError(f"{contender.kind} not ready in {timeout}s")
+
+
+def run_bench(n: int = 50_000, rates=(250, 500, 1000, 2000), seconds_per_rate: float = 5.0, partitions: int = 4,
+              kinds=KINDS, workdir: Path | None = None, console: Console | None = None) -> list[Result]:
+    console = console or Console()
+    broker = LocalBroker.from_env()
+    broker.up(quiet=True)
+    run_id = uuid.uuid4().hex[:6]
+    workdir = workdir or PROJECT_ROOT / "var" / "bench"
+    workdir.mkdir(parents=True, exist_ok=True)
+    backlog = list(generate(n, seed=1))
+    offered = {rate: list(generate(int(rate * seconds_per_rate), seed=100 + rate, groups=200))
+               for rate in rates}
+    # Distinct event ids per phase: the latency events must not collide with the backlog's.
+    for rate, events in offered.items():
+        for e in events:
+            e["event_id"] = f"r{rate}-{e['event_id']}"
+            e["group_id"] = f"r{rate}-{e['group_id']}"
+    results = []
+    with Progress(TextColumn("{task.description:<34}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=False) as progress:
+        for kind in kinds:
+            c = Contender(kind, run_id, broker.bootstrap, partitions, workdir)
+            asyncio.run(ensure_topics(c.settings))
+            t = progress.add_task(f"{kind}: writing the backlog", total=n)
+            asyncio.run(_produce(c.settings, c.source, backlog, progress=progress, task=t))
+            posted = {e["event_id"] for e in backlog if kind == "raw" or e["type"] == "message.posted"}
+            total_count = n + sum(len(v) for v in offered.values())
+            c.start(total_count)
+            try:
+                _wait_ready(c)
+                t = progress.add_task(f"{kind}: draining {n:,} events", total=len(posted))
+                seen = asyncio.run(_watch(c.settings, c.sink, len(posted), timeout=max(120, n / 500),
+                                          progress=progress, task=t, ids=posted))
+                stamps = sorted(seen.values())
+                seconds = (stamps[-1] - stamps[0]) / 1000 if len(stamps) > 1 else float("nan")
+                result = Result(kind, n, round(seconds, 3), round(n / seconds, 1) if seconds else 0.0)
+                for rate, events in offered.items():
+                    t = progress.add_task(f"{kind}: {rate:,}/s for {seconds_per_rate:.0f}s", total=len(events))
+                    ids = {e["event_id"] for e in events if kind == "raw" or e["type"] == "message.posted"}
+                    sent_at = {}
+
+                    async def phase():
+                        watcher = asyncio.create_task(_watch(c.settings, c.sink, len(ids), timeout=60 + seconds_per_rate,
+                                                             ids=ids))
+                        await asyncio.sleep(0.5)
+                        await _produce(c.settings, c.source, events, rate=rate, progress=progress, task=t)
+                        return await watcher
+
+                    out = asyncio.run(phase())
+                    sent_at = asyncio.run(_input_stamps(c.settings, c.source, ids))
+                    lat = [out[i] - sent_at[i] for i in out if i in sent_at]
+                    result.latency_ms[rate] = {"p50": _pct(lat, 0.50), "p95": _pct(lat, 0.95),
+                                               "p99": _pct(lat, 0.99), "n": len(lat), "lost": len(ids) - len(out)}
+                result.peak_rss_mb = round(c.peak_rss_mb(), 1)
+                results.append(result)
+            finally:
+                c.stop()
+                asyncio.run(delete_topics(c.settings, [getattr(c.settings.topics, r) for r in TOPIC_NAMES]))
+    return results
+
+
+async def _input_stamps(settings, topic: str, ids: set) -> dict[str, int]:
+    c = consumer(settings, topic, group_id=None, auto_offset_reset="earliest")
+    await c.start()
+    stamps: dict[str, int] = {}
+    try:
+        while True:
+            batch = await c.getmany(timeout_ms=500, max_records=5000)
+            if not batch:
+                break
+            for messages in batch.values():
+                for m in messages:
+                    event_id = orjson.loads(m.value).get("event_id")
+                    if event_id in ids:
+                        stamps[event_id] = m.timestamp
+    finally:
+        await c.stop()
+    return stamps
+
+
+def render(results: list[Result], console: Console) -> None:
+    table = Table(title="End-to-end on the local broker")
+    table.add_column("contender")
+    table.add_column("events/s", justify="right")
+    for rate in results[0].latency_ms:
+        table.add_column(f"p50/p95/p99 ms @{rate}/s", justify="right")
+    table.add_column("peak RSS MB", justify="right")
+    for r in results:
+        table.add_row(r.kind, f"{r.throughput:,.0f}",
+                      *[f"{v['p50']:.0f}/{v['p95']:.0f}/{v['p99']:.0f}" for v in r.latency_ms.values()],
+                      f"{r.peak_rss_mb:,.0f}")
+    console.print(table)
+    by = {r.kind: r for r in results}
+    if "pipeline" in by:
+        for base in ("raw", "classify"):
+            if base in by and by[base].throughput:
+                console.print(f"pipeline / {base}: {by['pipeline'].throughput / by[base].throughput:.0%} of its throughput")
+
+
+def plot(results: list[Result], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for r in results:
+        rates = list(r.latency_ms)
+        ax.plot(rates, [r.latency_ms[x]["p99"] for x in rates], marker="o", label=f"{r.kind} p99")
+        ax.plot(rates, [r.latency_ms[x]["p50"] for x in rates], marker=".", linestyle="--", label=f"{r.kind} p50")
+    ax.set_xlabel("offered rate (events/s)")
+    ax.set_ylabel("produce → output latency (ms)")
+    ax.set_yscale("log")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title("Latency against offered rate (local Apache Kafka 3.9.1, 2 cores)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def bench_e2e_command(args) -> int:
+    console = Console()
+    rates = tuple(int(x) for x in args.rates.split(","))
+    results = run_bench(n=args.events, rates=rates, seconds_per_rate=args.seconds, partitions=args.partitions,
+                        kinds=tuple(args.kinds.split(",")), console=console)
+    if args.json:
+        print(orjson.dumps([asdict(r) for r in results], option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode())
+    else:
+        render(results, console)
+    if args.plot:
+        plot(results, Path(args.plot))
+        console.print(f"plot written to {args.plot}")
+    return 0
+
+
+def add_arguments(bench_sub) -> None:
+    p = bench_sub.add_parser("e2e", help="the pipeline against raw aiokafka baselines on the local broker")
+    p.add_argument("--events", type=int, default=50_000, help="backlog size for the throughput figure")
+    p.add_argument("--rates", default="250,500,1000,2000", help="offered rates for the latency figures")
+    p.add_argument("--seconds", type=float, default=5.0, help="seconds at each offered rate")
+    p.add_argument("--partitions", type=int, default=4)
+    p.add_argument("--kinds", default=",".join(KINDS))
+    p.add_argument("--plot", default=None, help="write the latency plot (PNG) here")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=bench_e2e_command)
