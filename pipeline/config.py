@@ -177,6 +177,7 @@ class Files(Strict):
 class Escalation(Strict):
     window_days: int = Field(30, gt=0)
     removals_before_supervisor: int = Field(2, ge=1)
+    repeat_grace_minutes: int = Field(5, ge=0, le=7 * 24 * 60)
 
 
 class Policy(Strict):

@@ -3,7 +3,8 @@
 Per member and group, and per kind of violation (its rule id):
 - E1: the first violation of a kind (or the first after a quiet `window_days`) → `reminder`, to the
   member and the admins.
-- E2: another violation of that kind after the reminder, within `window_days` of the last rung →
+- E2: another violation of that kind after the reminder (at least `repeat_grace_minutes` after the
+  last step, so the member had a chance to correct), within `window_days` of the last step →
   `removal_recommended`, to the admins and owners (M5: 拒不改正 may be removed).
 - E3: a severe violation → `supervisor` at once; and once a member collects
   `removals_before_supervisor` removal recommendations (of any kind) within the window, each
@@ -44,6 +45,10 @@ def escalate(violation: Violation, violation_event: dict, state: GroupState, now
     if rung["origin"] == origin:
         # One input event found twice for the same kind (e.g. chit-chat that is also a flood):
         # that is not a repeat after a reminder.
+        return []
+    if now < datetime.fromisoformat(rung["last"]) + timedelta(minutes=policy.escalation.repeat_grace_minutes):
+        # Too soon after the last step for the member to have read it and corrected themselves
+        # (拒不改正 needs a chance to correct): the same episode, no new step.
         return []
     rung["last"] = now.isoformat()
     rung["origin"] = origin

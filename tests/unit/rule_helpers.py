@@ -1,0 +1,44 @@
+"""Shared by the rule tests: a classifier whose verdicts (label, sub-label, findings) are chosen per
+text, and short ways to run events through the offline core."""
+from __future__ import annotations
+
+from typing import Sequence
+
+from pipeline.classify import LABELS, Finding, Verdict
+from pipeline.engine import Engine
+from pipeline.text.redact import excerpt
+from tests.conftest import outputs
+
+
+class ChosenClassifier:
+    """`{text: label}` or `{text: (label, sub_label, sensitive_items)}`; anything else is `work`."""
+
+    def __init__(self, chosen: dict[str, str | tuple]):
+        self.chosen = chosen
+
+    def classify(self, texts: Sequence[str]) -> list[Verdict]:
+        out = []
+        for text in texts:
+            label, sub, items = (self.chosen.get(text, "work"), None, 0)
+            if isinstance(label, tuple):
+                label, sub, items = (*label, 0)[:3]
+            scores = {k: (0.94 if k == label else 0.01) for k in LABELS}
+            findings = (Finding("pii:mobile", "mobile number", items),) if items else ()
+            out.append(Verdict(label, scores, (f"chosen {label}",), excerpt(text), sub, findings))
+        return out
+
+
+def engine_for(policy, chosen: dict | None = None) -> Engine:
+    return Engine(policy, ChosenClassifier(chosen or {}))
+
+
+def violations(engine: Engine, *events: dict, rule: str | None = None) -> list[dict]:
+    return [v for v in outputs(engine, *events, role="violations") if rule is None or v["rule"] == rule]
+
+
+def escalations(engine: Engine, *events: dict) -> list[dict]:
+    return outputs(engine, *events, role="escalations")
+
+
+def levels(engine: Engine, *events: dict) -> list[tuple[str, str]]:
+    return [(e["rule"], e["level"]) for e in escalations(engine, *events)]
