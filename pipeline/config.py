@@ -40,6 +40,14 @@ class NestedValueError(ValueError):
         self.subpath = subpath
 
 
+def _valid_regex(pattern: str) -> str:
+    try:
+        re.compile(pattern)
+    except re.error as exc:  # not a ValueError: pydantic would let it escape without the key
+        raise ValueError(f"not a valid regular expression: {exc}") from None
+    return pattern
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
@@ -68,8 +76,7 @@ class Directory(Strict):
     @field_validator("name_pattern")
     @classmethod
     def _regex(cls, v):
-        re.compile(v)
-        return v
+        return _valid_regex(v)
 
 
 class Groups(Strict):
@@ -162,8 +169,7 @@ class Files(Strict):
     @field_validator("name_pattern")
     @classmethod
     def _regex(cls, v):
-        re.compile(v)
-        return v
+        return _valid_regex(v)
 
     @field_validator("blocked_sha256")
     @classmethod

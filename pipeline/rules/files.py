@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import codecs
 import re
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -89,13 +90,10 @@ def sniff(head: bytes) -> str | None:
     if head.startswith(b"#!"):
         return EXECUTABLE  # a script meant to run
     try:
-        sample = head.decode("utf-8")
+        # Not final: the head may end inside a multi-byte character and still be text.
+        sample = codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
     except UnicodeDecodeError:
-        # A cut-off multi-byte character at the end of the head is still text.
-        try:
-            sample = head[:-3].decode("utf-8") if len(head) > 3 else None
-        except UnicodeDecodeError:
-            sample = None
+        sample = None
     if sample is not None and all(c.isprintable() or c in "\r\n\t\ufeff" for c in sample):
         return "text"
     return None
