@@ -78,7 +78,7 @@ def test_p6_chitchat(policy):
     assert fired(policy, {}, message("周末加班安排见附件")) == []
 
 
-def test_p2_p3_p6_with_the_shipped_classifier(engine):
+def test_p2_with_the_shipped_classifier(engine):
     assert "P2" in rules_fired(engine, configured(), message("限时特价促销，免费领取，加我微信了解代理招商"))
     assert rules_fired(engine, configured(), message("请各位在周五前提交本月的项目进度报告，谢谢。")) == []
 
