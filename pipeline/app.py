@@ -54,6 +54,12 @@ def create_app(runtime: Runtime, engine: Engine | None = None) -> faust.App:
         processing_guarantee=s.processing_guarantee,
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
+        # Faust sends each record in its own produce request by default (linger 0); batching
+        # the requests is most of the difference in throughput.
+        producer_linger=0.005,
+        producer_max_batch_size=512 * 1024,
+        broker_max_poll_records=2000,
+        stream_buffer_maxsize=16384,
         web_enabled=s.web_port > 0,
         web_bind="127.0.0.1",
         web_port=s.web_port or 6066,
@@ -92,7 +98,7 @@ def create_app(runtime: Runtime, engine: Engine | None = None) -> faust.App:
         for group_id in carriers:
             stored = states.get(group_id.encode())
             if stored is not None:
-                group_states[group_id] = orjson.loads(stored)
+                group_states[group_id] = decoded(group_id, stored)
         outputs.extend(engine.process(events, group_states, offsets))
         await send_all(outputs)
         for group_id, data in group_states.items():
@@ -103,14 +109,26 @@ def create_app(runtime: Runtime, engine: Engine | None = None) -> faust.App:
         if pending:
             await asyncio.gather(*pending)
 
+    # The last state written per group, decoded, so a batch does not parse what it just wrote.
+    # Keyed by the very bytes object in the table: after a recovery the table holds new objects.
+    recent: dict[str, tuple[bytes, dict]] = {}
+
+    def decoded(group_id: str, stored: bytes) -> dict:
+        cached = recent.get(group_id)
+        if cached is not None and cached[0] is stored:
+            return cached[1]
+        return orjson.loads(stored)
+
     def save_state(group_id: str, data: dict, carrier) -> None:
         # Faust writes a table's changelog to the partition of the "current event"; in a batch that
         # is whichever event came last, so point it at an event of this group first.
         token = _current_event.set(weakref.ref(carrier))
+        value = orjson.dumps(data)
         try:
-            states[group_id.encode()] = orjson.dumps(data)
+            states[group_id.encode()] = value
         finally:
             _current_event.reset(token)
+        recent[group_id] = (value, data)
 
     if s.live_tick_seconds > 0:
         @app.timer(s.live_tick_seconds)

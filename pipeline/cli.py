@@ -24,6 +24,12 @@ def cmd_worker(args) -> int:
 
     runtime = _runtime()
     asyncio.run(ensure_topics(runtime.settings))
+    try:
+        import uvloop
+    except ImportError:  # uvloop is optional: the worker runs on the default loop without it
+        pass
+    else:
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     app = create_app(runtime)
     worker = Worker(app, loglevel=args.loglevel, quiet=True, redirect_stdouts=False)
     worker.execute_from_commandline()

@@ -36,7 +36,7 @@ class GroupState:
         return current
 
     # ----------------------------------------------------------------- delivery
-    RECENT_IDS = 256
+    RECENT_IDS = 64
 
     def already_applied(self, event_id: str, offset: int | None) -> bool:
         """True for an event this state has already taken in (by partition offset or by event id);
@@ -89,7 +89,7 @@ class GroupState:
 
     def touch(self, member_id: str, name: str | None, ts: datetime) -> None:
         record = self.ensure_member(member_id, name, ts)
-        if record["last_active"] < ts.isoformat():
+        if datetime.fromisoformat(record["last_active"]) < ts:  # as instants: offsets may differ
             record["last_active"] = ts.isoformat()
 
     def remove_member(self, member_id: str) -> None:
