@@ -151,3 +151,11 @@ def test_m4_near_miss_departed_person_not_in_this_group(work_engine):
 def test_m4_escalation_ids_are_stable_across_replays(work_engine):
     events = [configured(), joined("u-2", "财务部-张三"), departed("u-2"), tick(ts=at(days=2))]
     assert [e["id"] for e in outputs(work_engine, *events)] == [e["id"] for e in outputs(work_engine, *events)]
+
+
+def test_m3_activity_in_another_utc_offset_counts(work_engine):
+    # 02:00 UTC is 10:00 in Beijing: later than 09:30+08:00 although the string sorts earlier.
+    events = [configured(), joined("u-2", "财务部-张三", ts="2026-03-02T09:30:00+08:00"),
+              message("收到", actor="u-2", ts="2026-03-02T02:00:00+00:00"),
+              tick(ts="2026-04-01T09:45:00+08:00")]
+    assert violations(work_engine, *events, rule="M3") == []
