@@ -27,9 +27,11 @@ def on_event(ctx: Context) -> list[Finding]:
         found += unapproved_join(ctx)
     if isinstance(event, (MemberJoined, MemberRenamed)) and event.member.name is not None:
         found += name_form(ctx)
-    if isinstance(event, MemberJoined) or event.actor.id not in ctx.state.members:
-        # Someone new may become a member (apply_membership runs after the rules): the cached M3
-        # due time may now be too late.
+    active = event.type.startswith(("message.posted", "announcement.", "file."))
+    if isinstance(event, (MemberJoined, MemberRenamed)) or (active and (event.actor.id not in ctx.state.members
+                                                       or event.actor.id in section.get("inactive_notified", {}))):
+        # Someone may become a member, or a member already noticed starts a new stretch
+        # (apply_membership runs after the rules): the cached M3 due time may now be too late.
         section.pop("inactive_due", None)
     return found
 
