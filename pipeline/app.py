@@ -71,9 +71,8 @@ def create_app(runtime: Runtime, engine: Engine | None = None) -> faust.App:
                partitions=s.partitions)
     source = app.topic(s.topics.input, **raw)
     sinks = {role: app.topic(name, **raw) for role, name in s.topics.outputs().items()}
-    states = app.Table("group-state", default=None, partitions=s.partitions,
-                       schema=faust.Schema(key_type=bytes, value_type=bytes, key_serializer="raw",
-                                           value_serializer="raw"))
+    # bytes key and value: Faust then writes and recovers the changelog with the raw codec.
+    states = app.Table("group-state", default=None, partitions=s.partitions, key_type=bytes, value_type=bytes)
     max_text = runtime.policy.content.max_text_chars
 
     @app.agent(source, name="moderate")
@@ -103,6 +102,9 @@ def create_app(runtime: Runtime, engine: Engine | None = None) -> faust.App:
         await send_all(outputs)
         for group_id, data in group_states.items():
             save_state(group_id, data, carriers[group_id])
+        # The changelog must hold the new states before these offsets can be committed; otherwise
+        # a crash could leave the committed offsets ahead of the saved state.
+        await app.producer.flush()
 
     async def send_all(outputs) -> None:
         pending = [await sinks[role].send(key=topic_key(event), value=encode(event)) for role, event in outputs]

@@ -102,6 +102,14 @@ class Deployment:
                 timeout: float = 60.0, settle: float = 1.0) -> dict[str, list[dict]]:
         return asyncio.run(collect(self.settings, roles, expect, timeout, settle))
 
+    def collect_ids(self, expected: dict[str, set], timeout: float = 120.0, settle: float = 2.0) -> dict[str, list[dict]]:
+        """Read the output topics until every expected id of every role has arrived (then `settle`
+        seconds more, to catch duplicates), or the timeout."""
+        return asyncio.run(collect_ids(self.settings, expected, timeout, settle))
+
+    def output_count(self, role: str) -> int:
+        return asyncio.run(end_offset_total(self.settings, getattr(self.settings.topics, role)))
+
 
 async def produce(settings: Settings, records: list) -> None:
     p = producer(settings)
@@ -116,6 +124,49 @@ async def produce(settings: Settings, records: list) -> None:
         await p.flush()
     finally:
         await p.stop()
+
+
+async def end_offset_total(settings: Settings, topic: str) -> int:
+    from aiokafka import TopicPartition
+
+    c = consumer(settings, group_id=None)
+    await c.start()
+    try:
+        partitions = c.partitions_for_topic(topic) or set()
+        if not partitions:
+            await c._client.force_metadata_update()
+            partitions = c.partitions_for_topic(topic) or set()
+        ends = await c.end_offsets([TopicPartition(topic, p) for p in partitions])
+        return sum(ends.values())
+    finally:
+        await c.stop()
+
+
+async def collect_ids(settings: Settings, expected: dict[str, set], timeout: float, settle: float):
+    names = {getattr(settings.topics, role): role for role in expected}
+    c = consumer(settings, *names, group_id=None)
+    await c.start()
+    out: dict[str, list[dict]] = {role: [] for role in expected}
+    missing = {role: set(ids) for role, ids in expected.items()}
+    try:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        done_at = None
+        while loop.time() < deadline:
+            batch = await c.getmany(timeout_ms=300, max_records=10000)
+            for tp, messages in batch.items():
+                role = names[tp.topic]
+                for m in messages:
+                    event = orjson.loads(m.value)
+                    out[role].append(event)
+                    missing[role].discard(event.get("id"))
+            if done_at is None and not any(missing.values()):
+                done_at = loop.time()
+            if done_at is not None and loop.time() - done_at >= settle:
+                break
+    finally:
+        await c.stop()
+    return out
 
 
 async def collect(settings: Settings, roles, expect: int, timeout: float, settle: float) -> dict[str, list[dict]]:

@@ -44,8 +44,10 @@ def test_a_redelivered_event_is_not_processed_twice(policy):
 
 def test_offline_outputs_keep_input_order_and_reject_bad_lines(engine):
     lines = [orjson.dumps(message("第一条")), b"{broken", orjson.dumps(message("第二条"))]
-    result = list(run(engine, lines, source="x.jsonl"))
+    result = [(r, e) for r, e in run(engine, lines, source="x.jsonl") if r in ("verdicts", "dlq")]
     assert [r for r, _ in result] == ["verdicts", "dlq", "verdicts"]
+    assert [e.get("message_id") for _, e in result] == [lines and orjson.loads(lines[0])["message"]["id"], None,
+                                                         orjson.loads(lines[2])["message"]["id"]]
     assert result[1][1]["source"] == {"topic": "x.jsonl", "partition": None, "offset": 2}
 
 
