@@ -1,0 +1,97 @@
+"""What the follow-up trackers share: the configured text patterns, the business-time clock, and
+the shape of a deadline escalation."""
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from functools import lru_cache
+
+from pipeline.config import Policy
+from pipeline.events import SCHEMA_VERSION, stable_id
+from pipeline.rules.base import Emit
+from pipeline.state import GroupState
+from pipeline.worktime import add_business_seconds, business_seconds_between, local
+
+REMINDER, OWNER, SUPERVISOR = "reminder", "owner", "supervisor"
+
+
+@lru_cache(maxsize=256)
+def _compiled(patterns: tuple[str, ...]) -> tuple[re.Pattern, ...]:
+    return tuple(re.compile(p) for p in patterns)
+
+
+def matches(policy: Policy, kind: str, text: str) -> bool:
+    """True when `text` matches one of the configured `responsiveness.patterns.<kind>`."""
+    return any(p.search(text) for p in _compiled(getattr(policy.responsiveness.patterns, kind)))
+
+
+def due_after(start: datetime, seconds: float, policy: Policy) -> datetime:
+    return add_business_seconds(start, seconds, policy.work_hours)
+
+
+def work_seconds(start: datetime, end: datetime, policy: Policy) -> int:
+    return int(business_seconds_between(start, end, policy.work_hours))
+
+
+def stamp(ts: datetime, policy: Policy) -> str:
+    """A time as stored and reported: ISO-8601 in the work-hours timezone, so the strings of one
+    policy compare in time order."""
+    return local(ts, policy.work_hours).isoformat()
+
+
+def at(iso: str) -> datetime:
+    return datetime.fromisoformat(iso)
+
+
+def admins(state: GroupState) -> list[str]:
+    # A group without named admins still needs someone to tell: its owners stand in.
+    return sorted(state.admins) or sorted(state.owners)
+
+
+def owners(state: GroupState) -> list[str]:
+    return sorted(state.owners) or sorted(state.admins)
+
+
+def member_ref(state: GroupState, member_id: str | None) -> dict | None:
+    if member_id is None:
+        return None
+    record = state.member(member_id) or {}
+    return {"id": member_id, "name": record.get("name")}
+
+
+def escalation(*, rule: str, level: str, key: str, group_id: str, now: datetime, member: dict | None,
+               recipients: dict, evidence: dict, why: str, due: str, severity: str = "warning",
+               **extra) -> Emit:
+    """A deadline escalation (EVENTS.md `escalation`). Not a violation: it does not climb the E1–E3
+    ladder, and its id comes from the tracked item and the level, so each fires once."""
+    return Emit("escalations", {
+        "kind": "escalation",
+        "id": stable_id("esc", rule, level, key),
+        "group_id": group_id,
+        "ts": now.isoformat(),
+        "level": level,
+        "ladder": None,
+        "rule": rule,
+        "member": member,
+        "severity": severity,
+        "recipients": recipients,
+        "violations": [],
+        "evidence": evidence,
+        "due": due,
+        "why": why,
+        **extra,
+        "schema": SCHEMA_VERSION,
+    })
+
+
+def percentile_summary(seconds: list[int]) -> tuple[float | None, float | None]:
+    """(median, p90) of reply times: the median averages the middle pair; p90 is the nearest rank
+    (the smallest value with at least 90% of the values at or below it)."""
+    if not seconds:
+        return None, None
+    ordered = sorted(seconds)
+    n = len(ordered)
+    mid = n // 2
+    median = ordered[mid] if n % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+    rank = -(-9 * n // 10)  # ceil(0.9 n) without floats
+    return float(median), float(ordered[rank - 1])

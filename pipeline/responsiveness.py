@@ -1,0 +1,340 @@
+"""C1 reply tracking and the per-member responsiveness aggregates; the rule module that also drives
+the other follow-up trackers (C5, P7, P10/P11, D4) and the D3 report.
+
+What opens a pending reply (one per addressee, keyed by message id and addressee):
+- a `message.posted` that mentions members (each mention except the sender), unless it matches a
+  `not_addressing` pattern (谢谢, 辛苦了);
+- a reply request (`reply_request`: 收到请回复) without mentions: every member but the sender;
+- a question or task (`question`, `task`) to the group without mentions and not itself a reply:
+  one item for the group (addressee null), answered by anyone but the asker.
+
+What settles it, in the addressee's (or, for a group item, anyone else's) next messages:
+- a `reply_to` of the item's message: a reply (even a question back);
+- a message that mentions the asker, or a plain message (no reply_to, no mentions), that is not
+  itself a question: an answer to every open item of that addressee (from that asker, if mentioned);
+- of those, a short acknowledgement without an expected time (`ack`, at most `ack_max_chars`,
+  no `expected_time`, e.g. 收到 / 在开会) is noted on the item and keeps it open, except for a
+  reply request, which 收到 answers; an acknowledgement with an expected time (在开会，下午三点前回复你,
+  明早给你) closes it as `acknowledged` (counted as replied).
+Deadlines count work time: `reply_sla_seconds` after the message → `reminder` to the addressee
+and the admins (the item is overdue); `owner_escalation_after_seconds` later → `owner` escalation
+to the owners, and the item is settled as unanswered. A member who leaves settles their items as
+unanswered. A reply at or after the deadline is late (overdue), and reply seconds are work seconds.
+
+Aggregates: an item counts in the day and week windows (work-hours timezone) of the time it was
+opened. A window is written to `responsiveness` once the watermark has passed its end and every
+item opened in it is settled, so its numbers are final: per member addressed, replied (including
+acknowledged), acknowledged, overdue, unanswered, reply rate, median and p90 reply seconds; and the
+same for the whole group (member null, scope `group`).
+"""
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+
+from pipeline.config import Policy
+from pipeline.events import (
+    SCHEMA_VERSION, AnnouncementPosted, AnnouncementRead, FileShared, MemberLeft, MessagePosted, stable_id,
+)
+from pipeline.followups import announcements, problems, rectification, report, urgent
+from pipeline.followups.common import (
+    OWNER, REMINDER, admins, at, due_after, escalation, matches, member_ref, owners, percentile_summary,
+    stamp, work_seconds,
+)
+from pipeline.rules.base import Context, Emit, Finding
+from pipeline.state import GroupState
+from pipeline.worktime import local
+
+SECTION = "responsiveness"
+TRACKERS = (problems, announcements, urgent, rectification)
+COUNTS = ("addressed", "replied", "acknowledged", "overdue", "unanswered")
+
+
+# --------------------------------------------------------------------------- the rule module
+
+
+def on_event(ctx: Context) -> list[Finding]:
+    state, policy, event = ctx.state, ctx.policy, ctx.event
+    section = _section(state)
+    section["group_id"] = event.group_id
+    now = state.watermark
+    # Deadlines that passed before this event fire first: a reply that comes after its deadline
+    # without a tick in between is still late.
+    found = advance(ctx, now)
+    if isinstance(event, MessagePosted):
+        report.count_message(state, event.actor.id)
+        if policy.enabled("C1"):
+            found += answer(ctx)
+            found += open_items(ctx)
+    elif isinstance(event, MemberLeft):
+        _settle_departed(ctx, event.member.id)
+    for tracker in TRACKERS:
+        found += tracker.on_event(ctx)
+    _cache_due(state, policy)
+    return found
+
+
+def next_due(state: GroupState, policy: Policy) -> datetime | None:
+    due = _section(state).get("next_due")
+    return at(due) if due else None
+
+
+def on_schedule(ctx: Context) -> list[Finding]:
+    found = advance(ctx, ctx.now)
+    _cache_due(ctx.state, ctx.policy)
+    return found
+
+
+def advance(ctx: Context, now: datetime) -> list[Finding]:
+    """Everything due at or before `now`, in a fixed order: reply deadlines, the other trackers'
+    deadlines, finished windows, then the report (which sees the results of all of them)."""
+    state, policy = ctx.state, ctx.policy
+    if "group_id" not in _section(state):
+        return []
+    found = reply_deadlines(state, policy, now)
+    for tracker in TRACKERS:
+        found += tracker.deadlines(state, policy, now, _group(state))
+    found += finished_windows(state, policy, now)
+    found += report.due_reports(state, policy, now, _group(state), TRACKERS)
+    return found
+
+
+def _cache_due(state: GroupState, policy: Policy) -> None:
+    # next_due runs after every event of the group: keep the answer instead of scanning each time.
+    candidates = [item["final"] if item["overdue"] else item["due"] for item in _items(state).values()]
+    candidates += [w["end"] for w in _windows(state).values() if w["pending"] == 0]
+    candidates += [d for tracker in TRACKERS if (d := tracker.next_due(state)) is not None]
+    if (d := report.next_due(state)) is not None:
+        candidates.append(d)
+    _section(state)["next_due"] = min(candidates, key=at) if candidates else None
+
+
+def _section(state: GroupState) -> dict:
+    return state.section(SECTION)
+
+
+def _group(state: GroupState) -> str:
+    return _section(state)["group_id"]
+
+
+def _items(state: GroupState) -> dict:
+    return _section(state).setdefault("items", {})
+
+
+def _windows(state: GroupState) -> dict:
+    return _section(state).setdefault("windows", {})
+
+
+# --------------------------------------------------------------------------- opening
+
+
+def addressees(ctx: Context) -> tuple[str, list[str | None]]:
+    """(kind, addressees) of a message: member ids, or [None] for a question to the whole group."""
+    event: MessagePosted = ctx.event
+    text, policy, sender = event.message.text, ctx.policy, event.actor.id
+    if matches(policy, "not_addressing", text):
+        return "none", []
+    kind = ("reply_request" if matches(policy, "reply_request", text) else
+            "task" if matches(policy, "task", text) else
+            "question" if matches(policy, "question", text) else "mention")
+    mentioned = sorted(set(event.message.mentions) - {sender})
+    if mentioned:
+        return kind, mentioned
+    if kind == "reply_request":
+        return kind, sorted(m for m, r in ctx.state.members.items() if m != sender and "departed" not in r)
+    if kind in ("question", "task") and event.message.reply_to is None:
+        return kind, [None]
+    return "none", []
+
+
+def open_items(ctx: Context) -> list[Finding]:
+    event: MessagePosted = ctx.event
+    state, policy = ctx.state, ctx.policy
+    kind, targets = addressees(ctx)
+    if not targets:
+        return []
+    items, windows = _items(state), _windows(state)
+    # The window is the watermark's (the event's own time unless it arrived late), so an item never
+    # lands in a window that was already written.
+    keys = [_window(state.watermark, "day", policy, windows), _window(state.watermark, "week", policy, windows)]
+    due = due_after(event.ts, policy.responsiveness.reply_sla_seconds, policy)
+    final = due_after(due, policy.responsiveness.owner_escalation_after_seconds, policy)
+    for addressee in targets:
+        key = f"{event.message.id}|{addressee or '*'}"
+        if key in items:
+            continue
+        items[key] = {
+            "message_id": event.message.id, "event_id": event.event_id, "asker": event.actor.id,
+            "addressee": addressee, "kind": kind, "opened": stamp(event.ts, policy),
+            "due": stamp(due, policy), "final": stamp(final, policy), "overdue": False, "acks": [],
+            "windows": keys, "excerpt": ctx.verdict.excerpt if ctx.verdict else None,
+        }
+        for wkey in keys:
+            windows[wkey]["pending"] += 1
+            _bump(windows[wkey], addressee, "addressed")
+        report.count(state, "addressed", addressee)
+    return _bound(state, policy)
+
+
+def _bound(state: GroupState, policy: Policy) -> list[Finding]:
+    items = _items(state)
+    excess = len(items) - policy.responsiveness.max_open_items
+    for key in sorted(items, key=lambda k: (items[k]["opened"], k))[:max(excess, 0)]:
+        _settle(state, key, "unanswered")
+    return []
+
+
+def _window(ts: datetime, kind: str, policy: Policy, windows: dict) -> str:
+    day = local(ts, policy.work_hours).date()
+    start_day = day if kind == "day" else day - timedelta(days=day.weekday())
+    tz = local(ts, policy.work_hours).tzinfo
+    start = datetime.combine(start_day, time(0), tz)
+    end = datetime.combine(start_day + timedelta(days=1 if kind == "day" else 7), time(0), tz)
+    key = f"{kind}|{start_day.isoformat()}"
+    if key not in windows:
+        windows[key] = {"kind": kind, "start": start.isoformat(), "end": end.isoformat(), "pending": 0,
+                        "members": {}, "group": _zero()}
+    return key
+
+
+def _zero() -> dict:
+    return {**{c: 0 for c in COUNTS}, "seconds": []}
+
+
+def _bump(window: dict, member: str | None, count: str, seconds: int | None = None) -> None:
+    targets = [window["group"]]
+    if member is not None:
+        targets.append(window["members"].setdefault(member, _zero()))
+    for t in targets:
+        t[count] += 1
+        if seconds is not None:
+            t["seconds"].append(seconds)
+
+
+# --------------------------------------------------------------------------- answering
+
+
+def answer(ctx: Context) -> list[Finding]:
+    """Settle or note the open items this message answers (see the module docstring)."""
+    event: MessagePosted = ctx.event
+    state, policy = ctx.state, ctx.policy
+    msg, actor = event.message, event.actor.id
+    text = msg.text
+    is_question = matches(policy, "question", text)
+    has_ack = matches(policy, "ack", text)
+    with_time = has_ack and matches(policy, "expected_time", text)
+    ack_only = has_ack and not with_time and len(text.strip()) <= policy.responsiveness.ack_max_chars
+    items = _items(state)
+    for key in sorted(items, key=lambda k: (items[k]["opened"], k)):
+        item = items[key]
+        responder = item["addressee"] == actor or (item["addressee"] is None and actor != item["asker"])
+        if not responder or item["message_id"] == msg.id:
+            continue
+        if msg.reply_to is not None:
+            if msg.reply_to != item["message_id"]:
+                continue
+        elif is_question or (msg.mentions and item["asker"] not in msg.mentions):
+            continue
+        if ack_only and item["kind"] != "reply_request":
+            item["acks"].append(stamp(event.ts, policy))
+            continue
+        _settle(state, key, "acknowledged" if with_time else "replied", event.ts, policy)
+    return []
+
+
+def _settle(state: GroupState, key: str, outcome: str, ts: datetime | None = None,
+            policy: Policy | None = None) -> None:
+    """Take an item out of the open set and count its outcome in its windows (and the report)."""
+    item = _items(state).pop(key)
+    windows = _windows(state)
+    seconds = work_seconds(at(item["opened"]), ts, policy) if ts is not None else None
+    for wkey in item["windows"]:
+        window = windows[wkey]
+        window["pending"] -= 1
+        if outcome in ("replied", "acknowledged"):
+            _bump(window, item["addressee"], "replied", seconds)
+            if outcome == "acknowledged":
+                _bump(window, item["addressee"], "acknowledged")
+        else:
+            _bump(window, item["addressee"], "unanswered")
+    if outcome in ("replied", "acknowledged"):
+        report.count(state, "replied", item["addressee"], seconds)
+
+
+def _settle_departed(ctx: Context, member_id: str) -> None:
+    items = _items(ctx.state)
+    for key in sorted(k for k, item in items.items() if item["addressee"] == member_id):
+        _settle(ctx.state, key, "unanswered")
+
+
+# --------------------------------------------------------------------------- deadlines and windows
+
+
+def reply_deadlines(state: GroupState, policy: Policy, now: datetime) -> list[Finding]:
+    items = _items(state)
+    found: list[Finding] = []
+    group_id = _group(state)
+    for key in sorted(items, key=lambda k: (items[k]["due"], k)):
+        item = items[key]
+        addressee = item["addressee"]
+        evidence = {"event_ids": [item["event_id"]], "message_id": item["message_id"], "kind": item["kind"],
+                    "asker": item["asker"], "addressed_at": item["opened"], "acknowledgements": item["acks"],
+                    "excerpt": item["excerpt"]}
+        if not item["overdue"] and at(item["due"]) <= now:
+            item["overdue"] = True
+            for wkey in item["windows"]:
+                _bump(_windows(state)[wkey], addressee, "overdue")
+            report.count(state, "overdue", addressee)
+            found.append(escalation(
+                rule="C1", level=REMINDER, key=key, group_id=group_id, now=now, member=member_ref(state, addressee),
+                recipients={"member": addressee, "admins": admins(state)} if addressee else {"admins": admins(state)},
+                evidence=evidence, due=item["due"],
+                why=f"no reply within {policy.responsiveness.reply_sla_seconds} work seconds"
+                    + (" (acknowledged without an expected time)" if item["acks"] else "")))
+        if item["overdue"] and at(item["final"]) <= now:
+            found.append(escalation(
+                rule="C1", level=OWNER, key=key, group_id=group_id, now=now, member=member_ref(state, addressee),
+                recipients={"owners": owners(state), "admins": admins(state)}, evidence=evidence, due=item["final"],
+                why=f"still no reply {policy.responsiveness.owner_escalation_after_seconds} work seconds "
+                    f"after the reminder"))
+            _settle(state, key, "unanswered")
+    return found
+
+
+def finished_windows(state: GroupState, policy: Policy, now: datetime) -> list[Finding]:
+    windows = _windows(state)
+    found: list[Finding] = []
+    for key in sorted(windows, key=lambda k: (windows[k]["end"], k)):
+        window = windows[key]
+        if window["pending"] or at(window["end"]) > now:
+            continue
+        for member_id in sorted(window["members"]):
+            found.append(Emit("responsiveness", aggregate_event(
+                state, window, member_id, window["members"][member_id], now)))
+        found.append(Emit("responsiveness", aggregate_event(state, window, None, window["group"], now)))
+        del windows[key]
+    return found
+
+
+def aggregate_event(state: GroupState, window: dict, member_id: str | None, counts: dict, now: datetime) -> dict:
+    return {
+        "kind": "responsiveness",
+        "id": stable_id("rsp", _group(state), window["kind"], window["start"], member_id or "*"),
+        "group_id": _group(state),
+        "ts": now.isoformat(),
+        "scope": "member" if member_id else "group",
+        "member": member_ref(state, member_id),
+        "window": {"kind": window["kind"], "start": window["start"], "end": window["end"]},
+        **summary(counts),
+        "clock": "work_time",
+        "schema": SCHEMA_VERSION,
+    }
+
+
+def summary(counts: dict) -> dict:
+    median, p90 = percentile_summary(counts["seconds"])
+    return {
+        **{c: counts[c] for c in COUNTS},
+        "reply_rate": round(counts["replied"] / counts["addressed"], 4) if counts["addressed"] else None,
+        "median_reply_seconds": median,
+        "p90_reply_seconds": p90,
+    }
