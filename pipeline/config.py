@@ -186,6 +186,46 @@ class Escalation(Strict):
     repeat_grace_minutes: int = Field(5, ge=0, le=7 * 24 * 60)
 
 
+class ResponsivenessPatterns(Strict):
+    """Regular expressions (searched in the message text) that the follow-up trackers read."""
+    question: tuple[str, ...] = ()           # C1: a direct question
+    task: tuple[str, ...] = ()               # C1: a task assignment
+    reply_request: tuple[str, ...] = ()      # C1: 请回复 / 收到请回
+    not_addressing: tuple[str, ...] = ()     # C1: a mention that asks for nothing (谢谢, 辛苦了)
+    ack: tuple[str, ...] = ()                # C1: an acknowledgement or a deferral (收到, 在开会, 回复你)
+    expected_time: tuple[str, ...] = ()      # C1: an expected time (下午三点前, 明早)
+    problem: tuple[str, ...] = ()            # C5: a problem report
+    resolution: tuple[str, ...] = ()         # C5: the problem is resolved
+    followup: tuple[str, ...] = ()           # P10/P11: the poster's detailed follow-up
+    rectification: tuple[str, ...] = ()      # D4: a rectification notice
+    rectification_done: tuple[str, ...] = ()  # D4: rectification reported done
+
+    @model_validator(mode="after")
+    def _regexes(self):
+        for name in type(self).model_fields:
+            for i, pattern in enumerate(getattr(self, name)):
+                try:
+                    re.compile(pattern)
+                except re.error as exc:
+                    raise NestedValueError((name, i), f"not a valid regular expression: {exc}") from None
+        return self
+
+
+class Responsiveness(Strict):
+    reply_sla_seconds: int = Field(7200, gt=0)
+    owner_escalation_after_seconds: int = Field(14400, gt=0)
+    ack_max_chars: int = Field(12, ge=1)
+    problem_response_seconds: int = Field(14400, gt=0)
+    problem_resolution_seconds: int = Field(86400, gt=0)
+    announcement_ack_seconds: int = Field(28800, gt=0)
+    urgent_followup_seconds: int = Field(7200, gt=0)
+    followup_min_chars: int = Field(30, ge=1)
+    rectification_default_workdays: int = Field(5, ge=1)
+    report_period: Literal["day", "week"] = "week"
+    max_open_items: int = Field(5000, ge=10)
+    patterns: ResponsivenessPatterns = ResponsivenessPatterns()
+
+
 class Policy(Strict):
     version: Literal[1]
     rules: dict[str, RuleSettings]
@@ -197,6 +237,7 @@ class Policy(Strict):
     members: Members = Members()
     files: Files
     escalation: Escalation = Escalation()
+    responsiveness: Responsiveness = Responsiveness()
 
     @field_validator("rules")
     @classmethod

@@ -5,4 +5,6 @@ Each module has `on_event(ctx) -> list[Violation]`; modules with scheduled check
 """
 from pipeline.rules import discipline, files, members, publishing
 
-RULE_MODULES = (members, publishing, files, discipline)
+from pipeline import responsiveness  # noqa: E402 - C1/C5/P7/P10/P11/D3/D4 follow-ups; last: it sees the others' state
+
+RULE_MODULES = (members, publishing, files, discipline, responsiveness)
