@@ -144,7 +144,7 @@ async def end_offset_total(settings: Settings, topic: str) -> int:
 
 async def collect_ids(settings: Settings, expected: dict[str, set], timeout: float, settle: float):
     names = {getattr(settings.topics, role): role for role in expected}
-    c = consumer(settings, *names, group_id=None)
+    c = consumer(settings, *names, group_id=None, isolation_level="read_committed")
     await c.start()
     out: dict[str, list[dict]] = {role: [] for role in expected}
     missing = {role: set(ids) for role, ids in expected.items()}
@@ -173,7 +173,7 @@ async def collect(settings: Settings, roles, expect: int, timeout: float, settle
     """Read the output topics from the beginning until `expect` records arrived (and nothing more
     for `settle` seconds), or the timeout."""
     names = {getattr(settings.topics, role): role for role in roles}
-    c = consumer(settings, *names, group_id=None)
+    c = consumer(settings, *names, group_id=None, isolation_level="read_committed")
     await c.start()
     out: dict[str, list[dict]] = {role: [] for role in roles}
     try:

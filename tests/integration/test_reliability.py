@@ -82,8 +82,8 @@ def test_exactly_once_mode_gives_no_duplicates_after_a_crash(broker, tmp_path, e
         got = deployment.collect_ids({r: set(v) for r, v in expected.items()}, timeout=150)
         duplicates = check_complete(got, expected)
         print(f"\nexactly-once, kill -9 and restart: duplicates by role {duplicates}")
-        # read_committed readers see no duplicates; the test reads uncommitted records too, so
-        # this counts what a plain consumer would see.
+        # The harness reads with isolation_level=read_committed, as consumers of a transactional
+        # pipeline must: records of aborted transactions are not seen.
         assert sum(duplicates.values()) == 0
     finally:
         deployment.stop_all()
