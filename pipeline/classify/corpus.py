@@ -308,3 +308,133 @@ def generate(seed: int = 13, n_per_class: dict[str, int] | None = None) -> list[
         add(_leet(r, _fill(r, tpl)), "illegal", sub)
     r.shuffle(out)
     return out
+
+
+# ---------------------------------------------------------------------------- compositional parts
+# Messages assembled from independent fragments, so the model sees many combinations rather than a
+# few fixed sentences.
+
+ACK_HEAD = ["收到", "好的", "好嘞", "好滴", "嗯嗯", "嗯", "ok", "OK", "明白", "明白了", "知道了", "了解", "没问题", "可以",
+            "行", "好", "收到收到", "好的好的", "已收到", "懂了", "对的", "是的", "同意", "赞同", "+1，同意"]
+ACK_TAIL = ["", "", "，晚点给你", "，我看下", "，马上改", "，{time}前发你", "，稍后回复", "，我跟进", "，{day}给你答复",
+            "，已经在处理了", "，辛苦", "，谢谢", "，我这边没问题", "，按这个来", "，我去确认一下", "，我在外面，回去处理",
+            "，改好了再发群里", "，等我开完会", "，我通知一下{name}", "，今天搞定"]
+WORK_SUBJ = ["{proj}", "{doc}", "这个需求", "这个bug", "客户的反馈", "合同", "发票", "报价", "排期", "方案", "测试用例",
+             "上线", "验收", "预算", "招聘", "入职手续", "采购单", "对账", "数据报表", "权限申请", "机器采购", "年审材料"]
+WORK_PRED = ["今天能完成吗", "谁在跟进", "进展怎么样了", "已经更新了", "{day}前要定下来", "需要{dept}配合一下", "我这边有点疑问",
+             "还差{n}项没完成", "已经发给客户确认", "等{name}审批", "有变化随时同步", "我整理好放群文件了",
+             "延期到{date}", "明天开会过一下", "卡在{dept}那边了", "第一版已经出了", "按计划进行中", "有风险，需要讨论一下",
+             "帮忙看下有没有问题", "下周一上线"]
+WORK_EXTRA = ["我{day}请假，有事找{name}", "我在出差，{day}回来处理", "今天居家办公，有事电话联系", "{name}下周一入职，请{dept}准备工位",
+              "辛苦各位，{proj}顺利验收了", "恭喜{proj}团队按时交付", "感谢{dept}的支持", "项目奖金方案已发邮件，请查收",
+              "大家注意，{date}的发布窗口已锁定", "这个口径和上次不一样，我再确认一下", "报错日志贴一下：timeout at line {n}",
+              "这个问题我{day}前给答复", "我网络有点卡，晚点进会", "会议链接已发，{time}开始",
+              "这周的值班是{name}，手机保持畅通", "打印机没纸了，行政帮忙补一下", "新版{sys}操作手册已上传知识库"]
+
+CHAT_PARTS = ["笑死我了", "绝了", "太可爱了吧", "好羡慕", "求推荐", "饿死了", "困死了", "冻死了", "热死了", "心态崩了", "开心",
+              "无语", "救命", "哈哈哈", "嘻嘻", "哎", "好累啊", "好想放假", "冲鸭", "绝绝子"]
+CHAT_TOPICS = ["我家孩子今天会走路了", "我家狗子又拆家了", "楼下的猫生小猫了", "周末去爬山了", "昨晚追剧到三点", "今天{food}太好吃了",
+               "刚买的{prod}到了", "地铁上看到一个人穿睡衣", "昨天的比赛看了吗", "基金又亏了", "今天股票涨停了", "我减肥又失败了",
+               "外面下大雨了", "刚看了个电影", "这周末去露营", "晚上约了火锅", "我养的花开了", "老家寄来了腊肉",
+               "看到一只狗追着自己尾巴转圈", "你们五一去哪玩", "中午吃什么好呢", "今天穿少了", "奶茶第二杯半价",
+               "那个综艺太好笑了", "我中了五块钱彩票", "健身第{n}天", "昨晚做了个奇怪的梦"]
+
+AD_OPEN = ["亲们", "各位朋友", "打扰一下", "帮朋友推广一下", "给大家推荐", "有需要的看过来", "本人", "我姐开的店", "宝妈们",
+           "老板们", "兄弟们", "【福利】", "【特惠】", "【广告】", "", "", ""]
+AD_ITEM = ["自家果园的{food}", "手工{prod}", "进口{prod}", "全新{prod}", "二手{prod}", "健身年卡", "游泳卡", "少儿英语课",
+           "编程体验课", "月嫂育儿嫂服务", "家政保洁", "搬家服务", "公司注册代理记账", "商标注册", "POS机", "信用卡积分兑换",
+           "新楼盘", "学区房", "自助餐券", "电影票", "演唱会门票", "高端护肤品", "保健酒", "茶叶礼盒", "外贸独立站代运营", "短视频代运营",
+           "{prod}加盟"]
+AD_OFFER = ["原价{amount}现价{n}9", "只要{n}9元", "{n}折", "买一送一", "买二送一", "包邮", "限时特价", "仅限本周", "名额有限",
+            "前{n}名送礼品", "比官网便宜{n}0", "厂家直供", "假一赔十", "先试后买", "免费体验", "免费上门", "月入过万", "躺着赚钱",
+            "首单立减{n}元", "满{n}0减{n}"]
+AD_CONTACT = ["加我微信{wx}", "加V：{wx}", "vx {wx}", "薇信 {wx}", "私聊", "有意者私聊", "电话{phone}", "qq {qq}", "扫码进群",
+              "链接 {url}", "详情 {url}", "欢迎咨询", "需要的找我", "先到先得", "欢迎下单"]
+
+RUM_SRC = ["听说", "据说", "有人说", "网上说", "网传", "内部消息", "小道消息", "据可靠消息", "听{dept}的朋友说", "听HR说",
+           "刚看到消息说", "有人在传", "朋友圈都在传", "群里都在说", "重磅", "紧急扩散", "转发一下"]
+RUM_CLAIM = ["公司要裁员了", "下个月开始降薪{pct}%", "年终奖全部取消", "公司被收购了", "老板已经跑路了", "公司账户被冻结了",
+             "外包要全部清退", "我们部门要整体裁掉", "社保要断缴", "工资要延迟发放", "新领导要换掉一批老员工", "公司要搬到郊区",
+             "明天全市停水停电", "{food}吃了会致癌", "某超市的鸡蛋是假的", "打了疫苗会不孕", "手机充电时打电话会爆炸",
+             "隔夜菜吃了会中毒", "{date}要地震", "地铁要停运一周", "体检不合格的会被劝退", "微信转账要收手续费", "竞争对手要倒闭了"]
+RUM_TAIL = ["", "，真的假的", "，大家早做打算", "，赶紧转发", "，千万别不信", "，快告诉家人", "，别说是我说的", "，真假不知道先转",
+            "，已经证实了", "，官方还没公布", "，大家快去问问", "！！！"]
+
+ABU_TARGET = ["你", "@{name} 你", "{name}", "{dept}那帮人", "这个领导", "这个甲方", "测试组", "新来的", "老东西", "某些人"]
+ABU_INSULT = [("attack", "是猪吗"), ("attack", "脑子进水了吧"), ("attack", "就是个废物"), ("attack", "全是饭桶"),
+              ("attack", "蠢得要死"), ("attack", "算老几"), ("attack", "真恶心"), ("attack", "不要脸"), ("attack", "长得丑就别出来吓人"),
+              ("attack", "是马屁精"), ("attack", "智商欠费"), ("attack", "没脑子"), ("attack", "就是个人渣"), ("attack", "闭嘴吧，没人想听"),
+              ("attack", "滚远点，别碍眼"), ("attack", "倚老卖老"), ("attack", "有病吧"), ("attack", "除了甩锅还会什么"),
+              ("vulgar", "傻逼"), ("vulgar", "他妈的有病"), ("vulgar", "放屁"), ("vulgar", "狗屎一样"), ("vulgar", "卧槽真是个傻逼"),
+              ("violent", "等着，下班我弄死你"), ("violent", "信不信我捅死你"), ("violent", "再这样我打断你的腿"),
+              ("violent", "我真想一刀砍了"), ("violent", "门口等着，揍死你")]
+
+CONF_INTRO = ["这是", "发一下", "附上", "给你看下", "转一下", "整理好了", "刚导出的", "先发群里", ""]
+CONF_BODY = ["本月全员工资表", "{dept}的薪资明细", "年终奖分配表：{dept}人均{amount}", "客户名单，含手机号和成交金额",
+             "投标底价{amount}元", "并购方案（估值{amount}）", "下季度裁员名单草稿", "{name}的绩效和工资条", "供应商成本价和折扣",
+             "董事会决议草案", "未发布的财报数据，营收{amount}", "{name}的体检报告", "员工身份证复印件", "{proj}的源代码和部署密钥"]
+CONF_TAIL = ["，看完删掉", "，不要外传", "，仅限内部", "，千万别透露", "，别转出去", "，注意保密", "", "，(机密)"]
+
+ILL_GAMBLE = ["{plat}线上开业，首存送100%", "一起玩菠菜吗，内部渠道稳赚", "足球竞猜赔率全网最高", "百家乐必胜技巧，跟着我下注",
+              "网上棋牌上分下分找我", "时时彩计划群，准确率{pct}%", "真人荷官在线发牌，注册送{n}元", "线上赌场招代理，返佣{pct}%",
+              "六合彩内部资料，保证中", "炸金花三缺一，一把{n}0", "赌球平台提款秒到", "北京赛车pk10稳赚计划"]
+ILL_FRAUD = ["兼职刷单，一单一结，垫付后返款", "我是{name}总，这是新微信，先帮我给客户转{amount}", "把手机验证码发我，帮你办退款",
+             "您的账户涉嫌洗钱，需转入安全账户核查", "无需征信，黑户也能贷，先交{n}00手续费", "投资虚拟币，导师带你一周翻倍",
+             "快递丢失理赔，点链接填银行卡和密码", "老板交代，把货款先转到这个私人账户", "社保账户异常，余额需转入指定账户",
+             "征信修复，洗白逾期记录", "信用卡套现，费率低", "杀猪盘导师带你稳赚", "注册就送{n}00，提现秒到，只需先充值"]
+ILL_OTHER = ["代开各类发票，税点低", "收银行卡，一套{n}00，当天结", "办理各类证件，学历证资格证保真", "出售公民信息，精准到手机号住址",
+             "谁要冰毒，价格好说", "代考驾照科目一，包过", "出售仿真枪，快递到家", "出租银行卡四件套", "黑客接单，改成绩查开房记录"]
+ILL_CONTACT = ["", "", "，加微 {wx}", "，私聊", "，群号 {qq}", "，链接 {url}", "，电话{phone}", "，威信 {wx}", "，24小时在线"]
+
+
+def _compose(r: random.Random, label: str) -> tuple[str, str | None]:
+    f = lambda t: _fill(r, t)  # noqa: E731
+    if label == "work":
+        k = r.random()
+        if k < 0.35:
+            return f(r.choice(ACK_HEAD) + r.choice(ACK_TAIL)), None
+        if k < 0.75:
+            return f(r.choice(["", "@{name} ", "请问", "{name}，"]) + r.choice(WORK_SUBJ) + r.choice(["", "，", "的事"]) + r.choice(WORK_PRED)), None
+        return f(r.choice(WORK_EXTRA)), None
+    if label == "chitchat":
+        k = r.random()
+        if k < 0.5:
+            return f(r.choice(CHAT_TOPICS) + r.choice(["", "，", "！"]) + r.choice(CHAT_PARTS + [""]) + r.choice(EMOJI)), None
+        if k < 0.75:
+            return f(r.choice(CHAT_PARTS) + r.choice(EMOJI) + r.choice(["", r.choice(CHAT_PARTS)])), None
+        return r.choice(EMOJI[:12]) * r.randint(2, 6) if r.random() < 0.5 else _flood(r), None
+    if label == "ad":
+        parts = [r.choice(AD_OPEN), r.choice(AD_ITEM), r.choice(AD_OFFER)]
+        if r.random() < 0.5:
+            parts.append(r.choice(AD_OFFER))
+        parts.append(r.choice(AD_CONTACT))
+        return _leet(r, f("，".join(p for p in parts if p))), None
+    if label == "rumour":
+        return f(r.choice(RUM_SRC) + r.choice(["，", "：", "", "！"]) + r.choice(RUM_CLAIM) + r.choice(RUM_TAIL)), None
+    if label == "abuse":
+        sub, insult = r.choice(ABU_INSULT)
+        return f(r.choice(ABU_TARGET) + r.choice(["", "，", " "]) + insult + r.choice(["", "！", "？", "。", "{e}"])), sub
+    if label == "confidential":
+        k = r.random()
+        if k < 0.5:
+            return f(r.choice(CONF_INTRO) + r.choice(CONF_BODY) + r.choice(CONF_TAIL)), None
+        return f(r.choice(CONFIDENTIAL)), None
+    if label == "illegal":
+        k = r.random()
+        pool, sub = ((ILL_GAMBLE, "gambling") if k < 0.4 else (ILL_FRAUD, "fraud") if k < 0.8 else (ILL_OTHER, "other"))
+        return _leet(r, f(r.choice(pool) + r.choice(ILL_CONTACT))), sub
+    raise ValueError(label)
+
+
+def generate_mixed(seed: int = 13, n_per_class: dict[str, int] | None = None, compositional: float = 0.6) -> list[dict]:
+    """Template sentences (generate) plus compositional messages: `compositional` of each class."""
+    n = {"work": 9000, "chitchat": 2500, "ad": 2000, "rumour": 1500, "abuse": 1500, "confidential": 2500, "illegal": 2500}
+    n.update(n_per_class or {})
+    base = generate(seed, {k: int(v * (1 - compositional)) for k, v in n.items()})
+    r = random.Random(seed + 1)
+    for label, count in n.items():
+        for _ in range(int(count * compositional)):
+            text, sub = _compose(r, label)
+            base.append({"text": text, "label": label, "sub_label": sub, "source": "project_synthetic"})
+    r.shuffle(base)
+    return base

@@ -33,15 +33,15 @@ class Source:
 
 
 SOURCES: tuple[Source, ...] = (
-    Source("sms_spam_80w_subset", "none stated", ("unstated",), {"spam_ad": "ad", "normal_sms": "chitchat"}, "ad",
+    Source("sms_spam_80w_subset", "none stated", ("unstated",), {"spam_ad": "ad", "normal_sms": "neutral"}, "ad",
            weight=1.0, weights={"spam_ad": 1.5}),
     Source("telecom_fraud5", "GPL-3.0, research use only", ("gpl-3.0", "research-only", "non-commercial"),
            {"normal_marketing_sms": "ad", "fraud_loan_credit_card": "illegal", "fraud_impersonate_customer_service": "illegal",
             "fraud_impersonate_leader_acquaintance": "illegal", "fraud_impersonate_police_gov": "illegal"}, "illegal",
            weight=0.5),
-    Source("weibo21", "research use only", ("research-only", "non-commercial"), {"fake": "rumour", "real": "chitchat"},
+    Source("weibo21", "research use only", ("research-only", "non-commercial"), {"fake": "rumour", "real": "neutral"},
            "rumour", weight=1.5),
-    Source("cold", "Apache-2.0", ("apache-2.0",), {"offensive": "abuse", "safe": "chitchat"}, "abuse", weight=1.0),
+    Source("cold", "Apache-2.0", ("apache-2.0",), {"offensive": "abuse", "safe": "neutral"}, "abuse", weight=1.0),
     Source("lccc_toy_chitchat", "MIT", ("mit",), {"chitchat": "chitchat"}, "chitchat", cap=8000, weight=0.6),
     Source("smp_ecdt_domains", "none stated", ("unstated",), {"chat": "chitchat"}, "chitchat", weight=0.6),
     Source("nus_sms_zh", "research use (NUS SMS corpus)", ("research-only",), {"personal_sms": "chitchat"}, "chitchat",
@@ -72,8 +72,18 @@ def read_jsonl(path: Path) -> list[dict]:
     return rows
 
 
-def load_split(data_dir: Path, source: Source, split: str) -> list[dict]:
-    """Rows {"text", "label" (ours), "raw_label", "source", "weight"} of one split."""
+NEUTRAL = "neutral"
+
+
+def public_label(label: str) -> str:
+    """Our class for a training label: the internal 'neutral' class (negatives of the ad, rumour and
+    abuse sets: ordinary SMS, true Weibo posts, safe comments) counts as 'work' (no violation)."""
+    return "work" if label == NEUTRAL else label
+
+
+def load_split(data_dir: Path, source: Source, split: str, internal: bool = False) -> list[dict]:
+    """Rows {"text", "label" (ours), "raw_label", "source", "weight"} of one split. With
+    internal=True the label may be 'neutral' (training); otherwise it is one of our seven."""
     path = Path(data_dir) / source.name / f"{split}.jsonl"
     if not path.exists():
         raise FileNotFoundError(f"{path} not found (is --data pointing at the shared data directory?)")
@@ -83,6 +93,6 @@ def load_split(data_dir: Path, source: Source, split: str) -> list[dict]:
         text = row.get("text") or ""
         if label is None or not text.strip():
             continue
-        out.append({"text": text, "label": label, "raw_label": row["label"], "source": source.name,
+        out.append({"text": text, "label": label if internal else public_label(label), "raw_label": row["label"], "source": source.name,
                     "weight": source.weight * source.weights.get(row["label"], 1.0)})
     return out

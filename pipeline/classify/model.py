@@ -36,6 +36,9 @@ class Artifact:
         self.W_dense: np.ndarray = data["W_dense"]        # (n_dense, n_classes)
         self.bias: np.ndarray = data["bias"]              # (n_classes,)
         self.temperature: float = float(data.get("temperature", 1.0))
+        # optional second level: specialist heads' logits + main logits -> final logits
+        self.stack_A: np.ndarray | None = data.get("stack_A")
+        self.stack_c: np.ndarray | None = data.get("stack_c")
 
     @classmethod
     def load(cls, path: Path | str) -> "Artifact":
@@ -53,7 +56,11 @@ class Artifact:
         return np.asarray(X @ self.W_text) + D @ self.W_dense + self.bias
 
     def probabilities(self, items: list[Analysed]) -> np.ndarray:
-        z = self.logits(items) / self.temperature
+        z = self.logits(items)
+        if self.stack_A is not None:
+            z = z @ self.stack_A + self.stack_c
+        else:
+            z = z / self.temperature
         z -= z.max(axis=1, keepdims=True)
         np.exp(z, out=z)
         z /= z.sum(axis=1, keepdims=True)
@@ -71,6 +78,8 @@ class ModelClassifier:
         self._cache: OrderedDict[str, Verdict] = OrderedDict()
         order = [artifact.labels.index(lab) for lab in LABELS]
         self._order = np.array(order)
+        # internal classes that count as 'work' (no violation), e.g. 'neutral'
+        self._extra = np.array([i for i, lab in enumerate(artifact.labels) if lab not in LABELS], dtype=int)
 
     def classify(self, texts: Sequence[str]) -> list[Verdict]:
         texts = list(texts)
@@ -86,7 +95,10 @@ class ModelClassifier:
                 todo.append(t)
         if todo:
             items = analyse(todo)
-            P = self.artifact.probabilities(items)[:, self._order]
+            P_all = self.artifact.probabilities(items)
+            P = P_all[:, self._order]
+            if len(self._extra):
+                P[:, 0] += P_all[:, self._extra].sum(axis=1)
             for i, t, a, p in zip(todo_idx, todo, items, P):
                 v = self._verdict(t, a, p)
                 out[i] = v

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import random
+import re
 import sys
 import time
 from pathlib import Path
@@ -25,6 +26,9 @@ from pipeline.config import PROJECT_ROOT
 
 DEFAULT_OUT = PROJECT_ROOT / "models" / "classifier.joblib"
 SYNTHETIC_WEIGHT = 2.0
+# binary heads trained on one public set (plus the synthetic corpus) for its class; a small
+# second-level logistic regression, fitted on the validation split, combines them with the main model
+SPECIALISTS = {"rumour": ("weibo21",), "abuse": ("cold",), "ad": ("sms_spam_80w_subset",)}
 
 
 def _cap(rows: list[dict], cap: int | None, rng: random.Random) -> list[dict]:
@@ -34,14 +38,24 @@ def _cap(rows: list[dict], cap: int | None, rng: random.Random) -> list[dict]:
     return [rows[i] for i in idx]
 
 
+_ACK = re.compile(r"^\W*(?:好的|好滴|好嘞|好|嗯+|恩+|哦+|噢|收到|知道了?|明白了?|了解|行|可以|ok|没问题|对|是的?)")
+
+
+def _ambiguous_ack(row: dict) -> bool:
+    """Short acknowledgements in public chit-chat ("好的", "嗯嗯知道了") are ordinary work replies in a
+    work group: leave them out of the chitchat class rather than teach the model they are idle chat."""
+    return row["label"] == "chitchat" and len(row["text"]) <= 12 and bool(_ACK.match(row["text"].lower()))
+
+
 def collect(data_dir: Path, seed: int, sources, log=print) -> list[dict]:
     rng = random.Random(seed)
     rows: list[dict] = []
     for src in sources:
-        part = _cap(load_split(data_dir, src, "train"), src.cap, rng)
+        part = [r for r in load_split(data_dir, src, "train", internal=True) if not _ambiguous_ack(r)]
+        part = _cap(part, src.cap, rng)
         log(f"  {src.name:<24} {len(part):>6} rows  ({src.licence})")
         rows.extend(part)
-    synth = corpus.generate(seed)
+    synth = corpus.generate_mixed(seed)
     for r in synth:
         r["weight"] = SYNTHETIC_WEIGHT
     log(f"  {'project_synthetic':<24} {len(synth):>6} rows  (written for this project)")
@@ -86,7 +100,8 @@ def featurise(items, featurizer: TextFeaturizer, chunk: int = 4096, bar=None):
 
 
 def train(data_dir: Path, seed: int = 13, out: Path = DEFAULT_OUT, exclude_licence=(), exclude_source=(),
-          C: float = 8.0, max_iter: int = 300, n_features: int = 2 ** 18, quiet: bool = False) -> dict:
+          C: float = 4.0, max_iter: int = 300, n_features: int = 2 ** 18, quiet: bool = False,
+          specialists: bool = True) -> dict:
     from tqdm import tqdm
 
     log = (lambda *a, **k: None) if quiet else (lambda *a, **k: print(*a, **k, file=sys.stderr))
@@ -106,7 +121,7 @@ def train(data_dir: Path, seed: int = 13, out: Path = DEFAULT_OUT, exclude_licen
         featurizer = TextFeaturizer(n_features=n_features).fit([a.normalized for a in items_tr])
         Xtr, Dtr = featurise(items_tr, featurizer, bar=bar)
         Xva, Dva = featurise(items_va, featurizer, bar=bar)
-    labels = list(LABELS)
+    labels = list(LABELS) + ["neutral"]
     ytr = np.array([labels.index(r["label"]) for r in train_rows])
     yva = np.array([labels.index(r["label"]) for r in val_rows])
     w = np.array([r["weight"] for r in train_rows], dtype=np.float64)
@@ -121,15 +136,39 @@ def train(data_dir: Path, seed: int = 13, out: Path = DEFAULT_OUT, exclude_licen
         clf.fit(sparse.hstack([Xtr, sparse.csr_matrix(Dtr)]).tocsr(), ytr, sample_weight=w)
         bar.update(1)
     coef = clf.coef_.T.astype(np.float32)  # (n_features + n_dense, n_classes)
+    bias = clf.intercept_.astype(np.float32)
+    stack_A = stack_c = None
+    if specialists:
+        cols, biases = [coef], [bias]
+        Xfull = sparse.hstack([Xtr, sparse.csr_matrix(Dtr)]).tocsr()
+        for target, names in tqdm(SPECIALISTS.items(), desc="specialist heads", disable=quiet, file=sys.stderr):
+            mask = np.array([r["source"] in names or r["source"] == "project_synthetic" for r in train_rows])
+            yb = (ytr[mask] == labels.index(target)).astype(int)
+            wb = np.array([r["weight"] for r in train_rows], dtype=np.float64)[mask]
+            head = LogisticRegression(C=C, max_iter=max_iter, tol=1e-4, random_state=seed)
+            head.fit(Xfull[mask], yb, sample_weight=wb)
+            cols.append(head.coef_.T.astype(np.float32))
+            biases.append(head.intercept_.astype(np.float32))
+        coef = np.hstack(cols)
+        bias = np.concatenate(biases)
     W_text = np.ascontiguousarray(coef[:n_features])
     W_dense = np.ascontiguousarray(coef[n_features:])
-    bias = clf.intercept_.astype(np.float32)
     logits_va = np.asarray(Xva @ W_text) + Dva @ W_dense + bias
-    temperature = _fit_temperature(logits_va, yva)
+    if specialists:
+        stacker = LogisticRegression(C=1.0, max_iter=1000, random_state=seed)
+        stacker.fit(logits_va, yva)
+        stack_A = stacker.coef_.T.astype(np.float32)
+        stack_c = stacker.intercept_.astype(np.float32)
+        temperature = 1.0
+        logits_va = logits_va @ stack_A + stack_c
+    else:
+        temperature = _fit_temperature(logits_va, yva)
     val_acc = float((logits_va.argmax(1) == yva).mean())
+    _val_report(val_rows, logits_va, labels, log)
     artifact = {
         "kind": "moderation-classifier", "version": 1, "featurizer": featurizer, "labels": labels,
-        "W_text": W_text, "W_dense": W_dense, "bias": bias, "temperature": temperature, "dense_names": list(DENSE_NAMES),
+        "W_text": W_text, "W_dense": W_dense, "bias": bias, "temperature": temperature,
+        "stack_A": stack_A, "stack_c": stack_c, "specialists": list(SPECIALISTS) if specialists else [], "dense_names": list(DENSE_NAMES),
         "seed": seed, "C": C, "trained_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "sources": [{"name": s.name, "licence": s.licence} for s in sources] + [
             {"name": "project_synthetic", "licence": "project's own (synthetic)"}],
@@ -137,10 +176,31 @@ def train(data_dir: Path, seed: int = 13, out: Path = DEFAULT_OUT, exclude_licen
     }
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    joblib.dump(artifact, out, compress=("zlib", 3))
+    joblib.dump(artifact, out, compress=0)
     log(f"validation accuracy {val_acc:.4f}, temperature {temperature:.2f}; wrote {out} "
         f"({out.stat().st_size / 1e6:.1f} MB) in {time.time() - t0:.0f} s")
     return artifact
+
+
+def _val_report(rows, logits, labels, log) -> None:
+    """Binary F1 per source on the validation split (from train.jsonl), argmax decision."""
+    from pipeline.classify.datasets import SOURCE_BY_NAME
+    from pipeline.classify.evaluate import binary
+
+    pred = [labels[i] for i in logits.argmax(1)]
+    by: dict[str, list[int]] = {}
+    for i, r in enumerate(rows):
+        by.setdefault(r["source"], []).append(i)
+    for name, idx in sorted(by.items()):
+        target = SOURCE_BY_NAME[name].target if name in SOURCE_BY_NAME else None
+        gold = [rows[i]["label"] for i in idx]
+        pr = [pred[i] for i in idx]
+        if target:
+            b = binary(gold, pr, target)
+            log(f"  validation {name:<24} {target:<12} F1={b['f1']:.3f} (P={b['precision']:.3f} R={b['recall']:.3f})")
+        else:
+            acc = sum(g == p for g, p in zip(gold, pr)) / len(gold)
+            log(f"  validation {name:<24} accuracy={acc:.3f}")
 
 
 def train_command(args) -> int:

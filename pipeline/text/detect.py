@@ -88,7 +88,7 @@ _KV_KEYS = (r"(?<![a-z])(?:password|passwd|passwort|pwd|passcode|pass|client_sec
             r"appsecret|appkey|app_key|secret|access_token|refresh_token|token|api_key|apikey|api-key|access_key|"
             r"accesskey|access_key_id|private_key)|密码|口令|密钥|秘钥")
 _KV = re.compile(
-    rf"({_KV_KEYS})(?:\s*(?:都|也|均)?(?:[:=]|是|为)\s*|\s+)"
+    rf"({_KV_KEYS})(?:\s*(?:都|也|均|已|已经|统一)?(?:[:=]|是|为|改为|改成|设为|重置为)\s*|\s*)"
     r"([\x21-\x2b\x2d-\x3a\x3c-\x7e]{4,})")  # printable ASCII without space , ;
 _API_KEY = re.compile(
     r"(?<![a-z0-9])(?:(?:akia|asia)[0-9a-z]{16}|sk-[a-z0-9_-]{20,}|gh[pousr]_[a-z0-9]{30,}|"

@@ -1,0 +1,50 @@
+"""Argument wiring and `eval` on a small file (uses the committed artifact, not the shared data)."""
+import argparse
+import json
+
+from pipeline.classify.commands import add_arguments
+from pipeline.classify.evaluate import binary, metrics
+
+
+def parser():
+    p = argparse.ArgumentParser(prog="moderation")
+    add_arguments(p.add_subparsers(dest="command"))
+    return p
+
+
+def test_train_arguments():
+    a = parser().parse_args(["train", "--seed", "7", "--exclude-licence", "research-only",
+                             "--exclude-source", "weibo21", "--data", "/tmp/x", "--out", "/tmp/m.joblib"])
+    assert a.seed == 7 and a.exclude_licence == ["research-only"] and a.exclude_source == ["weibo21"]
+    assert callable(a.func)
+
+
+def test_bench_arguments():
+    a = parser().parse_args(["bench", "classify", "--messages", "100"])
+    assert a.messages == 100 and callable(a.func)
+
+
+def test_metrics():
+    m = metrics(["work", "ad", "ad", "abuse"], ["work", "ad", "work", "abuse"])
+    assert m["per_class"]["ad"]["recall"] == 0.5
+    assert m["confusion"][2][0] == 1
+    assert 0 < m["macro_f1"] <= 1
+    assert binary(["ad", "work"], ["ad", "ad"], "ad")["precision"] == 0.5
+
+
+def test_eval_command_json(tmp_path, capsys):
+    f = tmp_path / "e.jsonl"
+    rows = [{"text": "收到，明天上午给你", "label": "work"},
+            {"text": "我的身份证号11010519491231002X，帮我订票", "label": "confidential"}]
+    f.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows), encoding="utf-8")
+    a = parser().parse_args(["eval", "--data", str(f), "--json"])
+    assert a.func(a) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["n"] == 2 and "confusion" in out and out["per_class"]["confidential"]["recall"] == 1.0
+
+
+def test_eval_rejects_unknown_labels(tmp_path):
+    f = tmp_path / "e.jsonl"
+    f.write_text(json.dumps({"text": "x", "label": "spam"}), encoding="utf-8")
+    a = parser().parse_args(["eval", "--data", str(f)])
+    assert a.func(a) == 2

@@ -1,0 +1,104 @@
+"""The committed classifier artifact: interface, determinism, detectors in the verdict, redaction."""
+import pytest
+
+from pipeline.classify import LABELS, load_classifier, model_path
+from pipeline.classify.model import ModelError, load
+from pipeline.config import load_policy
+
+
+@pytest.fixture(scope="session")
+def clf():
+    return load_classifier(load_policy())
+
+
+def one(clf, text):
+    return clf.classify([text])[0]
+
+
+def test_artifact_small_and_present():
+    p = model_path(load_policy())
+    assert p.exists()
+    assert p.stat().st_size < 25e6
+
+
+def test_missing_artifact_message(tmp_path):
+    with pytest.raises(ModelError) as exc:
+        load(tmp_path / "nope.joblib")
+    assert "nope.joblib" in str(exc.value) and "moderation train" in str(exc.value)
+
+
+def test_batch_interface_and_determinism(clf):
+    texts = ["收到，明天上午给你", "哈哈哈哈哈哈哈", "收到，明天上午给你"]
+    a = clf.classify(texts)
+    b = clf.classify(list(reversed(texts)))
+    assert len(a) == 3
+    assert a[0] == a[2] == b[0]
+    for v in a:
+        assert v.label in LABELS
+        assert set(v.scores) == set(LABELS)
+        assert abs(sum(v.scores.values()) - 1) < 0.01
+    assert clf.classify([]) == []
+
+
+@pytest.mark.parametrize("text", [
+    "【通知】明天上午10点在3楼大会议室开周例会，请准时参加",
+    "@张伟 麻烦把需求文档今天下班前发我一下",
+    "收到",
+    "好的，马上处理",
+    "v2.3.1 已发布到测试环境，订单号 DD202406150098871 的问题已修复",
+    "【安全提醒】近期有冒充领导要求转账的诈骗，凡涉及付款请电话核实",
+    "请大家不要在群里发身份证号和银行卡号",
+])
+def test_work_is_work(clf, text):
+    v = one(clf, text)
+    assert v.label == "work", (text, v)
+    assert v.reasons == () or all(isinstance(r, str) for r in v.reasons)
+
+
+def test_resident_id_leak_is_confidential_and_redacted(clf):
+    v = one(clf, "帮我订机票，身份证号11010519491231002X，手机13812345678")
+    assert v.label == "confidential"
+    assert "11010519491231002X" not in v.excerpt and "13812345678" not in v.excerpt
+    assert "138****5678" in v.excerpt
+    assert v.sensitive_items >= 2
+    assert any(f.detector == "pii:resident_id" for f in v.findings)
+    assert any("pii:resident_id" in r for r in v.reasons)
+
+
+def test_credentials_are_confidential(clf):
+    v = one(clf, "生产库 mysql://root:S3cr3t!@10.0.0.5:3306/prod 别外传")
+    assert v.label == "confidential"
+    assert "S3cr3t!" not in v.excerpt
+
+
+def test_gambling_is_illegal(clf):
+    v = one(clf, "菠菜平台，首充送100%彩金，加V：abc_123456")
+    assert v.label == "illegal" and v.sub_label == "gambling"
+    assert any(f.detector == "lexicon:gambling" for f in v.findings)
+    assert any(f.detector == "contact:wechat" for f in v.findings)
+
+
+def test_obfuscated_gambling(clf):
+    v = one(clf, "赌*球平台，提款秒到，薇 信 bet_8899")
+    assert v.label == "illegal"
+
+
+def test_abuse_sub_labels(clf):
+    v = one(clf, "你就是个废物，蠢货")
+    assert v.label == "abuse" and v.sub_label == "attack"
+
+
+def test_ad(clf):
+    v = one(clf, "厂家直销面膜，全场五折包邮，加微信 mm_shop88 咨询")
+    assert v.label == "ad"
+
+
+def test_excerpt_length(clf):
+    v = one(clf, "会议纪要：" + "讨论了很多事情。" * 40)
+    assert len(v.excerpt) <= 120
+
+
+def test_reasons_readable(clf):
+    v = one(clf, "我的银行卡号 6222021234567890128，报销打这个卡")
+    assert v.label == "confidential"
+    assert any("bank_card" in r for r in v.reasons)
