@@ -1,0 +1,20 @@
+"""`python -m pipeline.dashboard dashboard|ingest ...`: the same commands without the main CLI."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from pipeline.dashboard.commands import add_arguments
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pipeline.dashboard")
+    add_arguments(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
