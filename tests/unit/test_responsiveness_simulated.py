@@ -43,3 +43,22 @@ def test_escalations_match_the_plans(work_engine):
 
 def test_simulation_is_deterministic(work_engine):
     assert simulate(5, date(2026, 3, 2), work_engine.policy) == simulate(5, date(2026, 3, 2), work_engine.policy)
+
+
+def test_state_round_trips_through_json_between_batches(work_engine):
+    """As in the worker: state saved as JSON after each small batch and loaded again gives the same
+    outputs as one pass (pending items, windows and the report period survive a restart)."""
+    import orjson
+
+    from pipeline.events import decode, encode
+
+    lines, _ = simulate(7, date(2026, 2, 9), work_engine.policy)
+    one_pass = [encode(e) for _, e in run(work_engine, lines)]
+    events = [decode(line, 20000) for line in lines]
+    saved: dict[str, bytes] = {}
+    batched = []
+    for i in range(0, len(events), 37):
+        states = {k: orjson.loads(v) for k, v in saved.items()}
+        batched += [encode(e) for _, e in work_engine.process(events[i:i + 37], states, list(range(i + 1, i + 38)))]
+        saved = {k: orjson.dumps(v) for k, v in states.items()}
+    assert batched == one_pass
