@@ -9,7 +9,7 @@ are counted by reason bucket, and their original bytes are never kept.
 from __future__ import annotations
 
 from collections import Counter, OrderedDict, defaultdict
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from pipeline.metrics import reason_bucket
@@ -199,7 +199,7 @@ class DashboardState:
             "totals": {"kinds": dict(self.kinds), "severities": dict(self.severities), "levels": dict(self.levels),
                        "dlq_reasons": dict(self.dlq_reasons)},
             "groups": [{"id": g, "name": self.group_names.get(g)} for g in groups],
-            "feed": list(reversed(self.feed)),  # newest first
+            "feed": _newest_first(self.feed),
             "charts": {g: {"buckets": {b: dict(c) for b, c in sorted(self.rule_counts[g].items(),
                                                                        key=lambda kv: _parse_ts(kv[0]))},
                            "totals": dict(self.rule_totals[g])}
@@ -212,6 +212,12 @@ class DashboardState:
             "followups": self.open_followups(),
             "reports": {g: _report_view(r) for g, r in sorted(self.reports.items())},
         }
+
+
+def _newest_first(items: list[dict]) -> list[dict]:
+    # Arrival order interleaves partitions; event time is what a reader expects. Ties: newest arrival first.
+    far_past = datetime.min.replace(tzinfo=timezone.utc)
+    return sorted(reversed(items), key=lambda i: _parse_ts(i.get("ts")) or far_past, reverse=True)
 
 
 def _who(entry: dict) -> str | None:

@@ -173,3 +173,12 @@ async def test_web_shell_serves_page_state_and_stream():
         assert first.startswith(b"event: state\ndata: ") and b'"C3"' in first
         stream.close()
         assert (await client.get("/healthz")).status == 200
+
+
+def test_feed_is_in_event_time_order_whatever_the_arrival_order():
+    state = DashboardState()
+    state.apply(violation(1, ts="2026-03-02T11:00:00+08:00", group="g-apollo"))
+    state.apply(violation(2, ts="2026-03-02T09:00:00+08:00"))
+    state.apply(violation(3, ts="2026-03-02T10:00:00+08:00"))
+    state.apply({**violation(4), "ts": None})
+    assert [i["id"] for i in state.snapshot()["feed"]] == ["vio-1", "vio-3", "vio-2", "vio-4"]

@@ -128,11 +128,11 @@ function renderFeed() {
       : el("span", { text: "violation" });
     const row = el("tr", { "data-kind": item.kind, "data-group": item.group_id, "data-rule": item.rule },
       el("td", { class: "time", text: shortTime(item.ts), title: item.ts || "" }),
-      el("td", { text: item.group_id }),
+      el("td", { class: "nw", text: item.group_id }),
       el("td", {}, what),
       el("td", {}, ruleBadge(item.rule)),
       el("td", { class: `sev ${item.severity || ""}`, text: item.severity || "" }),
-      el("td", { text: memberLabel(item.member) }),
+      el("td", { class: "nw", text: memberLabel(item.member) }),
       el("td", { class: "excerpt", text: item.excerpt || "" }),
       el("td", { text: item.detail || "" }));
     return row;
@@ -204,9 +204,10 @@ function chart(group, data, onlyRule) {
 function renderResponsiveness() {
   const f = filters();
   const windowKind = document.getElementById("r-window").value;
-  const rows = snapshot.responsiveness.filter((r) => r.scope === "member" && r.window.kind === windowKind &&
+  const rows = snapshot.responsiveness.filter((r) => r.window.kind === windowKind &&
     (!f.group || r.group_id === f.group) && memberMatches(r.member, f.member));
-  const value = (r, key) => key === "member" ? memberLabel(r.member) : key === "start" ? r.window.start : r[key];
+  const who = (r) => r.scope === "group" ? "（全群 whole group）" : memberLabel(r.member);
+  const value = (r, key) => key === "member" ? who(r) : key === "start" ? r.window.start : r[key];
   rows.sort((a, b) => {
     const va = value(a, sort.key), vb = value(b, sort.key);
     if (va == null && vb == null) return 0;
@@ -215,9 +216,9 @@ function renderResponsiveness() {
     return (typeof va === "number" ? va - vb : String(va).localeCompare(String(vb))) * sort.dir;
   });
   const body = document.querySelector("#responsiveness tbody");
-  body.replaceChildren(...rows.map((r) => el("tr", { class: r.overdue ? "overdue" : "" },
-    el("td", { text: memberLabel(r.member) }),
-    el("td", { text: r.group_id }),
+  body.replaceChildren(...rows.map((r) => el("tr", { class: `${r.overdue ? "overdue" : ""} ${r.scope}` },
+    el("td", { class: "nw", text: who(r) }),
+    el("td", { class: "nw", text: r.group_id }),
     el("td", { class: "time", text: shortTime(r.window.start) }),
     el("td", { class: "num", text: String(r.addressed ?? "–") }),
     el("td", { class: "num", text: String(r.replied ?? "–") }),
@@ -237,9 +238,9 @@ function renderFollowups() {
   const rows = snapshot.followups.filter((item) => !f.group || item.group_id === f.group);
   const body = document.querySelector("#followups tbody");
   body.replaceChildren(...rows.map((item) => el("tr", { class: item.overdue ? "overdue" : "" },
-    el("td", { text: item.group_id }),
+    el("td", { class: "nw", text: item.group_id }),
     el("td", { text: item.what }),
-    el("td", { text: item.who || "" }),
+    el("td", { class: "nw", text: item.who || "" }),
     el("td", { class: "time", text: shortTime(item.since) }),
     el("td", { class: "time", text: shortTime(item.due) }),
     el("td", { text: [item.detail, item.recipients && `→ ${item.recipients}`].filter(Boolean).join(" ") }))));
@@ -352,6 +353,7 @@ function follow() {
 document.addEventListener("DOMContentLoaded", () => {
   for (const id of ["f-group", "f-rule", "f-severity", "f-member", "f-escalations", "r-window", "report-group"]) {
     document.getElementById(id).addEventListener("input", render);
+    document.getElementById(id).addEventListener("change", render);
   }
   for (const th of document.querySelectorAll("#responsiveness th")) {
     th.addEventListener("click", () => {
