@@ -145,6 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_bench_e2e(bench_sub)
     add_classifier_commands(sub, bench_subparsers=bench_sub)
+    from pipeline.simulate import add_arguments as add_simulate
+
+    add_simulate(sub)
     return parser
 
 

@@ -366,6 +366,9 @@ class Settings(Strict):
     batch_size: int = Field(500, ge=1)
     batch_seconds: float = Field(0.05, gt=0)
     live_tick_seconds: float = Field(0.0, ge=0)  # 0 = off (replays and tests are event-time only)
+    # How soon the group notices a worker that died without leaving (kill -9, lost host): its
+    # partitions move to the others after this long.
+    session_timeout_seconds: float = Field(10.0, ge=6.0, le=300.0)
     data_dir: str = "var/worker"
     web_port: int = Field(6066, ge=0, le=65535)
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
@@ -386,6 +389,7 @@ _ENV_KEYS = {
     "BATCH_SIZE": ("batch_size",),
     "BATCH_SECONDS": ("batch_seconds",),
     "LIVE_TICK_SECONDS": ("live_tick_seconds",),
+    "SESSION_TIMEOUT_SECONDS": ("session_timeout_seconds",),
     "DATA_DIR": ("data_dir",),
     "WEB_PORT": ("web_port",),
     "SECURITY_PROTOCOL": ("security_protocol",),
