@@ -6,6 +6,7 @@ import sys
 
 import orjson
 from rich.console import Console
+from rich.markup import escape
 
 from pipeline.config import load_settings
 from pipeline.kafka.admin import consumer
@@ -15,25 +16,51 @@ STYLES = {"severe": "bold red", "warning": "yellow", "info": "cyan",
 
 
 def describe(e: dict) -> str:
-    """One line for a person, whatever the kind of output event."""
+    """One line of Rich markup for a person, whatever the kind of output event. Every value from
+    the event is escaped: chat text may hold brackets that Rich would read as markup."""
     kind = e.get("kind")
-    who = (e.get("member") or {}).get("name") or (e.get("member") or {}).get("id") or ""
-    head = f"[dim]{(e.get('ts') or '')[:19]}[/] {e.get('group_id') or '-':<10}"
+    member = e.get("member") if isinstance(e.get("member"), dict) else {}
+    who = escape(str(member.get("name") or member.get("id") or ""))
+    head = f"[dim]{escape(str(e.get('ts') or '')[:19])}[/] {escape(str(e.get('group_id') or '-')):<10}"
     if kind == "verdict":
-        return f"{head} {e['label']:<12} {who:<12} {e.get('excerpt', '')}"
+        return f"{head} {escape(str(e.get('label'))):<12} {who:<12} {escape(e.get('excerpt') or '')}"
     if kind == "violation":
-        style = STYLES.get(e["severity"], "")
-        return f"{head} [{style}]{e['rule']:<3} {e['severity']:<7}[/] {who:<12} {e.get('excerpt') or e.get('action', '')}"
+        severity = str(e.get("severity"))
+        return (f"{head} [{STYLES.get(severity, 'default')}]{escape(str(e.get('rule'))):<3} {escape(severity):<7}[/] "
+                f"{who:<12} {escape(e.get('excerpt') or e.get('action') or '')}")
     if kind == "escalation":
-        style = STYLES.get(e["level"], "")
-        return f"{head} [{style}]{e['level']:<19}[/] {e['rule']:<3} {who} ← {e.get('why', '')}"
+        level = str(e.get("level"))
+        return (f"{head} [{STYLES.get(level, 'default')}]{escape(level):<19}[/] {escape(str(e.get('rule'))):<3} "
+                f"{who} ← {escape(str(e.get('why') or ''))}")
     if kind == "rejected":
-        src = e.get("source", {})
-        return f"{head} [red]rejected[/] {src.get('topic')}/{src.get('partition')}@{src.get('offset')}: {e['reason']}"
+        src = e.get("source") or {}
+        return (f"{head} [red]rejected[/] {escape(str(src.get('topic')))}/{src.get('partition')}@{src.get('offset')}: "
+                f"{escape(str(e.get('reason')))}")
     if kind == "responsiveness":
-        return (f"{head} {who:<12} {e.get('window', {})} replied {e.get('replied')}/{e.get('addressed')} "
-                f"overdue {e.get('overdue')}")
-    return f"{head} {kind}: {orjson.dumps(e).decode()[:160]}"
+        window = e.get("window") or {}
+        scope = who if e.get("scope", "member") == "member" else "(whole group)"
+        rate = e.get("reply_rate")
+        return (f"{head} {scope:<12} {escape(str(window.get('kind', '?')))} of {escape(str(window.get('start') or ''))[:10]}: "
+                f"replied {e.get('replied')}/{e.get('addressed')} ({'–' if rate is None else f'{rate:.0%}'}), "
+                f"median {_duration(e.get('median_reply_seconds'))}, p90 {_duration(e.get('p90_reply_seconds'))}, "
+                f"[{'red' if e.get('overdue') else 'dim'}]overdue {e.get('overdue')}[/]")
+    if kind == "group_report":
+        period = e.get("period") or {}
+        violations = e.get("violations") or {}
+        by_rule = ", ".join(f"{rule} {n}" for rule, n in (violations.get("by_rule") or {}).items()) or "none"
+        name = (e.get("group") or {}).get("name") or ""
+        return (f"{head} [bold]report[/] {escape(name)} {escape(str(period.get('kind', '')))} from "
+                f"{escape(str(period.get('start') or ''))[:10]}: {violations.get('total', 0)} violations "
+                f"({escape(by_rule)})")
+    return f"{head} {escape(str(kind))}: {escape(orjson.dumps(e).decode()[:160])}"
+
+
+def _duration(seconds) -> str:
+    if seconds is None:
+        return "–"
+    seconds = round(seconds)
+    return f"{seconds}s" if seconds < 60 else f"{seconds // 60}m{seconds % 60:02d}s" if seconds < 3600 else \
+        f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
 
 async def tail(topic: str, as_json: bool = False, from_beginning: bool = False, limit: int = 0,
