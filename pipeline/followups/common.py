@@ -16,13 +16,15 @@ REMINDER, OWNER, SUPERVISOR = "reminder", "owner", "supervisor"
 
 
 @lru_cache(maxsize=256)
-def _compiled(patterns: tuple[str, ...]) -> tuple[re.Pattern, ...]:
-    return tuple(re.compile(p) for p in patterns)
+def _compiled(patterns: tuple[str, ...]) -> re.Pattern | None:
+    # One alternation searches the text once instead of once per pattern (this runs per message).
+    return re.compile("|".join(f"(?:{p})" for p in patterns)) if patterns else None
 
 
 def matches(policy: Policy, kind: str, text: str) -> bool:
     """True when `text` matches one of the configured `responsiveness.patterns.<kind>`."""
-    return any(p.search(text) for p in _compiled(getattr(policy.responsiveness.patterns, kind)))
+    pattern = _compiled(getattr(policy.responsiveness.patterns, kind))
+    return pattern is not None and pattern.search(text) is not None
 
 
 def due_after(start: datetime, seconds: float, policy: Policy) -> datetime:

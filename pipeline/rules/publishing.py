@@ -74,8 +74,9 @@ def flooding(ctx: Context) -> list[Violation]:
         del members[member_id]  # keeps the section to the members posting right now
     recent = members.setdefault(event.actor.id, [])
     recent[:] = [item for item in recent if datetime.fromisoformat(item[0]) > since]
-    # Only redacted text is kept in state (it is stored in a changelog topic).
-    text = redact(event.message.text.strip()[:200])
+    # Only redacted text is kept in state (it is stored in a changelog topic); the verdict's
+    # excerpt is the message already redacted.
+    text = ctx.verdict.excerpt.strip() if ctx.verdict is not None else redact(event.message.text.strip()[:200])
     alike = sum(1 for _, prior in recent if _similar(prior, text, cfg.similarity))
     recent.append([ctx.now.isoformat(), text])
     burst = len(recent) > cfg.max_messages
