@@ -60,6 +60,9 @@ class RuleSettings(Strict):
     severity: Literal["info", "warning", "severe"] = "warning"
 
 
+_DEFAULT_RULE = RuleSettings()
+
+
 class Directory(Strict):
     departments: tuple[str, ...]
     separators: tuple[str, ...] = ("-", " ", "_", "·", "—", "/")
@@ -251,7 +254,7 @@ class Policy(Strict):
         return v
 
     def rule(self, rule_id: str) -> RuleSettings:
-        return self.rules.get(rule_id, RuleSettings())
+        return self.rules.get(rule_id, _DEFAULT_RULE)
 
     def enabled(self, rule_id: str) -> bool:
         return self.rule(rule_id).enabled
