@@ -49,7 +49,9 @@ class Feed:
         from pipeline.kafka.admin import consumer
 
         while True:
-            c = consumer(self.settings, *self.roles, group_id=None, auto_offset_reset="earliest")
+            # Short metadata age: topics created after the dashboard started are picked up within seconds.
+            c = consumer(self.settings, *self.roles, group_id=None, auto_offset_reset="earliest",
+                         metadata_max_age_ms=5000)
             try:
                 await c.start()
                 self.status.update(connected=True, error=None)
@@ -61,7 +63,8 @@ class Feed:
             except asyncio.CancelledError:
                 raise
             except (KafkaError, OSError) as exc:
-                self.status.update(connected=False, error=f"{exc.__class__.__name__}: {exc}"[:300])
+                text = str(exc) if str(exc).startswith(exc.__class__.__name__) else f"{exc.__class__.__name__}: {exc}"
+                self.status.update(connected=False, error=text[:300])
                 log.warning("dashboard consumer: %s; retrying in %.0fs", exc, RETRY_SECONDS)
             finally:
                 try:
