@@ -2,7 +2,7 @@
 long classification took, how far behind the consumer is.
 
 The worker shell calls the small API at the bottom (`observe_batch`, `observe_rejected`,
-`set_lag`, `start_metrics_server`); everything goes into one registry, so tests can make their
+`set_lag` or `update_lag`, `start_metrics_server`); everything goes into one registry, so tests can make their
 own `Metrics` and read it back without touching the process-wide one. Label values come from
 fixed, small sets (event types, output roles, rule ids, DLQ reason buckets) so a flood of bad
 input cannot blow up the number of time series.
@@ -179,6 +179,24 @@ def observe_rejected(reason: str) -> None:
 
 def set_lag(tp, lag) -> None:
     METRICS.set_lag(tp, lag)
+
+
+async def update_lag(consumer, topics: Iterable[str] | None = None, metrics: Metrics | None = None) -> None:
+    """Set the lag gauge for every partition `consumer` has assigned (of `topics`, if given) and drop
+    the partitions it no longer has. Duck-typed on Faust's consumer (`app.consumer`): `assignment()`,
+    `highwater(tp)`, `await position(tp)`; call it from a timer, e.g. every few seconds."""
+    m = metrics or METRICS
+    wanted = set(topics) if topics is not None else None
+    assigned = {tp for tp in consumer.assignment() if wanted is None or tp.topic in wanted}
+    for tp in assigned:
+        highwater = consumer.highwater(tp)
+        position = await consumer.position(tp)
+        if highwater is not None and position is not None:
+            m.set_lag(tp, highwater - position)
+    for labels in [s.labels for metric in m.lag.collect() for s in metric.samples]:
+        key = (labels["topic"], labels["partition"])
+        if not any((tp.topic, str(tp.partition)) == key for tp in assigned):
+            m.set_lag(key, None)
 
 
 def start_metrics_server(port: int, host: str = "127.0.0.1", metrics: Metrics | None = None):

@@ -119,3 +119,35 @@ def test_http_endpoint_serves_the_documented_names():
                  "moderation_escalations_total", "moderation_classification_seconds_bucket",
                  "moderation_consumer_lag"):
         assert f"# TYPE {name.removesuffix('_total').removesuffix('_bucket')}" in body
+
+
+async def test_update_lag_from_a_faust_like_consumer():
+    from collections import namedtuple
+
+    from pipeline.metrics import update_lag
+
+    TP = namedtuple("TP", "topic partition")
+
+    class FakeConsumer:
+        def __init__(self, assigned):
+            self.assigned = assigned
+
+        def assignment(self):
+            return set(self.assigned)
+
+        def highwater(self, tp):
+            return {0: 100, 1: 7, 2: None}.get(tp.partition)
+
+        async def position(self, tp):
+            return {0: 60, 1: 7, 2: 3}.get(tp.partition)
+
+    m = Metrics()
+    consumer = FakeConsumer([TP("chat.events", 0), TP("chat.events", 1), TP("chat.events", 2), TP("other", 0)])
+    await update_lag(consumer, topics=["chat.events"], metrics=m)
+    assert m.value("moderation_consumer_lag", topic="chat.events", partition="0") == 40
+    assert m.value("moderation_consumer_lag", topic="chat.events", partition="1") == 0
+    assert m.registry.get_sample_value("moderation_consumer_lag", {"topic": "chat.events", "partition": "2"}) is None
+    assert m.registry.get_sample_value("moderation_consumer_lag", {"topic": "other", "partition": "0"}) is None
+    consumer.assigned = [TP("chat.events", 1)]                 # partition 0 revoked in a rebalance
+    await update_lag(consumer, topics=["chat.events"], metrics=m)
+    assert m.registry.get_sample_value("moderation_consumer_lag", {"topic": "chat.events", "partition": "0"}) is None
