@@ -83,14 +83,14 @@ def create_app(runtime: Runtime, engine: Engine | None = None) -> faust.App:
             await handle_batch(batch)
 
     async def handle_batch(batch) -> None:
-        events, offsets, carriers, outputs = [], [], {}, []
+        events, offsets, carriers, rejected = [], [], {}, []
         for ev in batch:
             msg = ev.message
             try:
                 event = decode(msg.value, max_text)
             except Rejected as exc:
-                outputs.append(("dlq", rejected_event(exc.reason, msg.value or b"", msg.topic, msg.partition,
-                                                      msg.offset)))
+                rejected.append((msg.partition, rejected_event(exc.reason, msg.value or b"", msg.topic,
+                                                               msg.partition, msg.offset)))
                 continue
             events.append(event)
             offsets.append(msg.offset)
@@ -100,18 +100,24 @@ def create_app(runtime: Runtime, engine: Engine | None = None) -> faust.App:
             stored = states.get(group_id.encode())
             if stored is not None:
                 group_states[group_id] = decoded(group_id, stored)
-        outputs.extend(engine.process(events, group_states, offsets))
-        await send_all(outputs)
-        for group_id, data in group_states.items():
-            save_state(group_id, data, carriers[group_id])
-        # The changelog must hold the new states before these offsets can be committed; otherwise
-        # a crash could leave the committed offsets ahead of the saved state.
-        await app.producer.flush()
-
-    async def send_all(outputs) -> None:
-        pending = [await sinks[role].send(key=topic_key(event), value=encode(event)) for role, event in outputs]
+        outputs = engine.process(events, group_states, offsets)
+        # Outputs go to the partition of the group's input (the topics are co-partitioned): the
+        # order of a group's outputs is kept whatever partitioner the producers use, and in
+        # exactly-once mode the send joins the transaction of the input's partition.
+        pending = [await sinks["dlq"].send(key=None, value=encode(event), partition=partition)
+                   for partition, event in rejected]
+        pending += [await sinks[role].send(key=topic_key(event), value=encode(event),
+                                           partition=carriers[event["group_id"]].message.partition)
+                    for role, event in outputs]
         if pending:
             await asyncio.gather(*pending)
+        for group_id, data in group_states.items():
+            save_state(group_id, data, carriers[group_id])
+        if not app.in_transaction:
+            # The changelog must hold the new states before these offsets can be committed;
+            # otherwise a crash could leave the committed offsets ahead of the saved state.
+            # (In exactly-once mode the transaction makes the three atomic instead.)
+            await app.producer.flush()
 
     # The last state written per group, decoded, so a batch does not parse what it just wrote.
     # Keyed by the very bytes object in the table: after a recovery the table holds new objects.

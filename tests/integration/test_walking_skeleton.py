@@ -23,7 +23,7 @@ def _by_id(events):
 
 def test_worker_writes_what_the_offline_check_prints(deployment, engine):
     sample = conversation()
-    expected = {"verdicts": [], "violations": [], "escalations": []}
+    expected = {"verdicts": [], "violations": [], "escalations": [], "responsiveness": [], "reports": []}
     for role, event in run(engine, [orjson.dumps(e) for e in sample]):
         expected[role].append(event)
     assert expected["violations"] and expected["escalations"]
@@ -31,9 +31,10 @@ def test_worker_writes_what_the_offline_check_prints(deployment, engine):
     deployment.start_worker()
     deployment.produce(sample[:10] + BAD_RECORDS + sample[10:])
     total = sum(len(v) for v in expected.values()) + len(BAD_RECORDS)
-    got = deployment.collect(expect=total)
+    got = deployment.collect(expect=total, roles=("verdicts", "violations", "escalations", "responsiveness",
+                                                  "reports", "dlq"))
 
-    for role in ("verdicts", "violations", "escalations"):
+    for role in ("verdicts", "violations", "escalations", "responsiveness", "reports"):
         assert _by_id(got[role]) == _by_id(expected[role]), role
         assert len(got[role]) == len(expected[role]), f"duplicates in {role}"
 
@@ -47,3 +48,8 @@ def test_worker_writes_what_the_offline_check_prints(deployment, engine):
         assert record["source"]["topic"] == deployment.settings.topics.input
         assert isinstance(record["source"]["partition"], int) and isinstance(record["source"]["offset"], int)
         assert base64.b64decode(record["original_b64"]) in BAD_RECORDS
+
+    # Confidentiality: the personal data and secrets in the sample never leave unmasked.
+    everything = b"".join(orjson.dumps(e) for role in got for e in got[role] if role != "dlq")
+    for secret in ("13812345678", "110101199003074573", "6222021234567890128", "Apollo@2026!"):
+        assert secret.encode() not in everything, secret
