@@ -82,6 +82,22 @@ def browser(tmp_path):
     driver.quit()
 
 
+def _feed(driver) -> list[dict]:
+    # Read in one script call: the live stream may re-render the rows at any moment.
+    return driver.execute_script(
+        "return [...document.querySelectorAll('#feed tbody tr')].map(r => r.dataset)"
+        ".map(d => ({kind: d.kind, group: d.group, rule: d.rule}))")
+
+
+def _choose(driver, select_id: str, value: str) -> None:
+    """Pick an option as a user would (the change event included); the options are rebuilt on
+    every live update, so a found <option> element may be stale by the time it is clicked."""
+    assert driver.execute_script(
+        "const s = document.getElementById(arguments[0]);"
+        "if (![...s.options].some(o => o.value === arguments[1])) return false;"
+        "s.value = arguments[1]; s.dispatchEvent(new Event('change')); return true;", select_id, value)
+
+
 def _expected(engine) -> dict[str, list[dict]]:
     out: dict[str, list[dict]] = {}
     for role, event in run(engine, [orjson.dumps(e) for e in conversation()]):
@@ -91,7 +107,7 @@ def _expected(engine) -> dict[str, list[dict]]:
 
 def test_dashboard_shows_the_sample_conversation(deployment, dashboard, browser, engine, tmp_path):
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import Select, WebDriverWait
+    from selenium.webdriver.support.ui import WebDriverWait
 
     expected = _expected(engine)
     violations, escalations = expected["violations"], expected["escalations"]
@@ -105,12 +121,11 @@ def test_dashboard_shows_the_sample_conversation(deployment, dashboard, browser,
 
     feed_rows = len(violations) + len(escalations)
     WebDriverWait(browser, 120, poll_frequency=0.5).until(
-        lambda d: len(d.find_elements(By.CSS_SELECTOR, "#feed tbody tr")) >= feed_rows,
-        message="the dashboard did not show every violation and escalation")
+        lambda d: len(_feed(d)) >= feed_rows, message="the dashboard did not show every violation and escalation")
 
-    rows = browser.find_elements(By.CSS_SELECTOR, "#feed tbody tr")
+    rows = _feed(browser)
     assert len(rows) == feed_rows                                   # no duplicates
-    shown = {(r.get_attribute("data-kind"), r.get_attribute("data-group"), r.get_attribute("data-rule")) for r in rows}
+    shown = {(r["kind"], r["group"], r["rule"]) for r in rows}
     assert shown == {(e["kind"], e["group_id"], e["rule"]) for e in violations + escalations}
     feed_text = browser.find_element(By.ID, "feed").text
     for rule in ("D1", "D2", "P5", "C3", "P9"):
@@ -124,17 +139,20 @@ def test_dashboard_shows_the_sample_conversation(deployment, dashboard, browser,
     assert "138****5678" in page
 
     # one chart per group with violations, its legend naming the rules
-    charts = browser.find_elements(By.CSS_SELECTOR, "#charts .chart")
-    assert {c.get_attribute("data-group") for c in charts} == {e["group_id"] for e in violations}
-    assert "D1 3" in browser.find_element(By.CSS_SELECTOR, '#charts .chart[data-group="g-apollo"] .legend').text
+    charts = browser.execute_script(
+        "return [...document.querySelectorAll('#charts .chart')].map(c => c.dataset.group)")
+    assert set(charts) == {e["group_id"] for e in violations}
+    legend = browser.execute_script(
+        "return document.querySelector('#charts .chart[data-group=\"g-apollo\"] .legend').textContent")
+    assert "D1 3" in legend
 
     # filters: one group and one rule
-    Select(browser.find_element(By.ID, "f-group")).select_by_value("g-apollo")
-    Select(browser.find_element(By.ID, "f-rule")).select_by_value("D1")
-    filtered = browser.find_elements(By.CSS_SELECTOR, "#feed tbody tr")
+    _choose(browser, "f-group", "g-apollo")
+    _choose(browser, "f-rule", "D1")
+    filtered = _feed(browser)
     d1_apollo = [e for e in violations + escalations if e["group_id"] == "g-apollo" and e["rule"] == "D1"]
     assert len(filtered) == len(d1_apollo)
-    assert all(r.get_attribute("data-rule") == "D1" for r in filtered)
+    assert all(r["rule"] == "D1" and r["group"] == "g-apollo" for r in filtered)
 
     # open follow-ups: the supervisor steps of the ladder are listed
     followups = browser.find_element(By.ID, "followups").text
@@ -143,8 +161,8 @@ def test_dashboard_shows_the_sample_conversation(deployment, dashboard, browser,
     # responsiveness and reports, when the pipeline writes them for the sample
     member_windows = [e for e in expected.get("responsiveness", [])
                       if e.get("scope") == "member" and (e.get("window") or {}).get("kind") == "day"]
-    Select(browser.find_element(By.ID, "f-group")).select_by_value("")
-    Select(browser.find_element(By.ID, "f-rule")).select_by_value("")
+    _choose(browser, "f-group", "")
+    _choose(browser, "f-rule", "")
     if member_windows:
         WebDriverWait(browser, 30).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#responsiveness tbody tr"))
         table = browser.find_element(By.ID, "responsiveness").text
@@ -161,3 +179,65 @@ def test_dashboard_shows_the_sample_conversation(deployment, dashboard, browser,
     (ROOT / "docs").mkdir(exist_ok=True)
     shutil.copyfile(artifact, ROOT / "docs" / "dashboard.png")
     print(f"screenshot: {artifact}")
+
+
+@pytest.fixture
+def seeded_dashboard():
+    """The web shell alone, serving a state built from hand-made responsiveness and report events."""
+    import asyncio
+    import threading
+
+    from aiohttp import web
+
+    from pipeline.dashboard.server import create_app
+    from pipeline.dashboard.state import DashboardState
+    from tests.unit.test_dashboard_state import REPORT, escalation, responsiveness
+
+    state = DashboardState()
+    for event in (responsiveness("u-ls", "2026-03-02T00:00:00+08:00", 0.5, 900, overdue=2),
+                  responsiveness("u-zs", "2026-03-02T00:00:00+08:00", 1.0, 60),
+                  responsiveness("u-wm", "2026-03-02T00:00:00+08:00", 0.75, 3600, overdue=1),
+                  responsiveness(None, "2026-03-02T00:00:00+08:00", 0.75, 900),
+                  REPORT, escalation(1, "supervisor", rule="D1", group="g-apollo", member="u-sq")):
+        state.apply(event)
+    loop = asyncio.new_event_loop()
+    runner = web.AppRunner(create_app(state=state, consume=False))
+    port = _free_port()
+    loop.run_until_complete(runner.setup())
+    loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", port).start())
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{port}/"
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(5)
+
+
+def test_responsiveness_sorts_and_the_report_renders(seeded_dashboard, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(seeded_dashboard)
+    WebDriverWait(browser, 20).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#responsiveness tbody tr"))
+
+    def first_column():
+        # Read in one script call: the live stream may re-render the rows at any moment.
+        return browser.execute_script(
+            "return [...document.querySelectorAll('#responsiveness tbody tr')].map(r => r.cells[0].textContent)")
+
+    # default: lowest reply rate first
+    assert first_column()[0] == "name-u-ls"
+    header = browser.find_element(By.CSS_SELECTOR, '#responsiveness th[data-key="p90_reply_seconds"]')
+    header.click()
+    assert first_column()[0] == "name-u-zs"                # fastest p90 first
+    header.click()
+    assert first_column()[0] == "name-u-wm"                # slowest first
+    browser.find_element(By.CSS_SELECTOR, '#responsiveness th[data-key="overdue"]').click()
+    browser.find_element(By.CSS_SELECTOR, '#responsiveness th[data-key="overdue"]').click()
+    assert first_column()[0] == "name-u-ls"                # most overdue first
+    assert "1h 0m" in browser.find_element(By.ID, "responsiveness").text
+
+    report = browser.find_element(By.ID, "report").text
+    for text in ("阿波罗项目组", "Violations: 5", "D1", "Problems (C5)", "安全提醒: 3/4 read"):
+        assert text in report
+    followups = browser.find_element(By.ID, "followups").text
+    assert "problem (C5)" in followups and "研发中心-陈磊" in followups and "supervisor · D1" in followups

@@ -51,6 +51,9 @@ function groupLabel(id) {
   return g && g.name ? `${g.name} (${id})` : id;
 }
 function setOptions(select, values, keepFirst, labelOf) {
+  // Rebuild only when the choices change, so an open drop-down is not disturbed by live updates.
+  const have = [...select.options].slice(keepFirst ? 1 : 0).map((o) => o.value);
+  if (have.length === values.length && have.every((v, i) => v === values[i])) return;
   const current = select.value;
   while (select.options.length > (keepFirst ? 1 : 0)) select.remove(select.options.length - 1);
   for (const v of values) select.append(el("option", { value: v, text: labelOf ? labelOf(v) : v }));
