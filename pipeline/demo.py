@@ -90,7 +90,8 @@ def _wait_ready(proc, log_path: Path, timeout: float) -> None:
 
 
 async def _replay_and_watch(console, settings, events, pace, expect, timeout) -> list[tuple[str, dict]]:
-    roles = {getattr(settings.topics, r): r for r in ("verdicts", "violations", "escalations", "dlq")}
+    roles = {getattr(settings.topics, r): r
+             for r in ("verdicts", "violations", "escalations", "responsiveness", "reports", "dlq")}
     c = consumer(settings, *roles, group_id=None)
     p = producer(settings)
     await c.start()
@@ -133,6 +134,8 @@ def _print_live(console, role: str, e: dict) -> None:
         to = ", ".join(f"{k}: {v if isinstance(v, str) else ','.join(v)}" for k, v in e["recipients"].items() if v)
         console.print(f"[dim]{e['ts'][11:16]}[/] [{style}]↑ {e['level']}[/] {e['rule']} {who} → {to}",
                       overflow="ellipsis", no_wrap=True)
+    elif role == "reports":
+        console.print(f"[dim]{e['ts'][11:16]}[/] [bold blue]▤ group report[/] {e['group_id']}", overflow="ellipsis")
     elif role == "dlq":
         console.print(f"      [red]✗ DLQ[/] {e['reason']} (offset {e['source']['offset']})", overflow="ellipsis")
 
@@ -154,7 +157,8 @@ def _summary(console, got, expected) -> None:
     levels = Counter(e["level"] for role, e in got if role == "escalations")
     console.print("Escalations: " + ", ".join(f"{k} {v}" for k, v in sorted(levels.items())))
     console.print(f"Outputs read back from Kafka: {counts['verdicts']} verdicts, {counts['violations']} violations, "
-                  f"{counts['escalations']} escalations, {counts['dlq']} DLQ records.")
+                  f"{counts['escalations']} escalations, {counts['responsiveness']} responsiveness aggregates, "
+                  f"{counts['reports']} group reports, {counts['dlq']} DLQ records.")
     same = {e["id"]: e for e in outputs} == expected
     mark = "[green]✓ identical[/]" if same else "[red]✗ different[/]"
     console.print(f"Kafka outputs vs. `moderation check` on the same events: {mark}")

@@ -133,11 +133,11 @@ def file_problems(file, cfg: Files) -> list[dict]:
 
 
 ACTIONS = {
-    "name": "按“主题_日期_作者”命名",
-    "extension": "仅上传允许的文件格式",
+    "name": "请按“主题_日期_作者”命名",
+    "extension": "请仅上传允许的文件格式",
     "content": "文件内容与扩展名不符，请勿上传可执行程序",
     "malware": "文件疑似病毒或恶意程序，已报上级处理，请立即删除",
-    "folder": "上传到群文件对应的分类文件夹",
+    "folder": "请上传到群文件对应的分类文件夹",
 }
 
 
@@ -154,7 +154,7 @@ def upload_checks(ctx: Context) -> list[Finding]:
         evidence={"event_ids": [event.event_id], "file_id": event.file.id, "file_name": event.file.name,
                   "folder": event.file.folder, "sha256": event.file.sha256.lower(), "checks": checks,
                   "problems": [{"check": p["check"], "detail": p["detail"]} for p in problems]},
-        action="群文件请" + "；".join(ACTIONS[c] for c in checks) + "。")
+        action="群文件：" + "；".join(ACTIONS[c] for c in checks) + "。")
 
 
 # --------------------------------------------------------------------------- file index and F3
