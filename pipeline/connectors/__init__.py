@@ -31,9 +31,10 @@ class Problem:
 
 @dataclass
 class Outcome:
-    events: list[dict] = field(default_factory=list)
+    events: list[dict] = field(default_factory=list)   # kept by convert_all; a stream does not keep them
     problems: list[Problem] = field(default_factory=list)
     records: int = 0
+    events_count: int = 0
 
     @property
     def errors(self) -> list[Problem]:
@@ -44,7 +45,7 @@ class Outcome:
         return [p for p in self.problems if p.skipped]
 
     def summary(self) -> str:
-        lines = [f"{_count(self.records, 'record')}: {_count(len(self.events), 'event')}, "
+        lines = [f"{_count(self.records, 'record')}: {_count(self.events_count, 'event')}, "
                  f"{len(self.skipped)} skipped, {_count(len(self.errors), 'error')}"]
         for label, problems in (("skipped", self.skipped), ("errors", self.errors)):
             for reason, count in Counter(p.reason for p in problems).most_common():
@@ -86,12 +87,60 @@ def split_records(data: bytes) -> Iterator[tuple[str, object]]:
             yield "record 1", whole
             return
     for number, line in enumerate(data.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            yield f"line {number}", orjson.loads(line)
-        except orjson.JSONDecodeError as exc:
-            yield f"line {number}", Broken(f"not valid JSON: {exc}")
+        if line.strip():
+            yield f"line {number}", _parse_line(line)
+
+
+def read_records(stream) -> Iterator[tuple[str, object]]:
+    """(where, record) pairs from a binary stream, yielded as they arrive when it holds JSON lines
+    (so a webhook relay can pipe into `ingest -`); a JSON array or a pretty-printed object is read
+    whole first."""
+    number, first = 0, b""
+    for line in stream:
+        number += 1
+        if line.strip():
+            first = line
+            break
+    if not first:
+        return
+    head = first.lstrip()
+    if head.startswith(b"["):
+        yield from split_records(first + stream.read())
+        return
+    record = _parse_line(first)
+    if isinstance(record, Broken) and head.startswith(b"{"):
+        # The first line of a pretty-printed object: the rest of the stream belongs to it.
+        yield from split_records(first + stream.read())
+        return
+    yield f"line {number}", record
+    for line in stream:
+        number += 1
+        if line.strip():
+            yield f"line {number}", _parse_line(line)
+
+
+def _parse_line(line: bytes):
+    try:
+        return orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        return Broken(f"not valid JSON: {exc}")
+
+
+def convert_into(outcome: Outcome, fmt: str, where: str, record, options: Options) -> list[dict]:
+    """Convert one record, noting it in `outcome`; returns its events (none if skipped or broken)."""
+    outcome.records += 1
+    try:
+        if isinstance(record, Broken):
+            raise record
+        events = convert_record(fmt, record, options)
+    except Skipped as exc:
+        outcome.problems.append(Problem(where, exc.reason, skipped=True))
+        return []
+    except Broken as exc:
+        outcome.problems.append(Problem(where, exc.reason, skipped=False))
+        return []
+    outcome.events_count += len(events)
+    return events
 
 
 def convert_all(fmt: str, records: Iterable[tuple[str, object]], options: Options) -> Outcome:
@@ -99,17 +148,9 @@ def convert_all(fmt: str, records: Iterable[tuple[str, object]], options: Option
         raise ValueError(f"unknown format {fmt!r}; known: {', '.join(FORMATS)}")
     outcome = Outcome()
     for where, record in records:
-        outcome.records += 1
-        try:
-            if isinstance(record, Broken):
-                raise record
-            outcome.events.extend(convert_record(fmt, record, options))
-        except Skipped as exc:
-            outcome.problems.append(Problem(where, exc.reason, skipped=True))
-        except Broken as exc:
-            outcome.problems.append(Problem(where, exc.reason, skipped=False))
+        outcome.events.extend(convert_into(outcome, fmt, where, record, options))
     return outcome
 
 
-__all__ = ["FORMATS", "Broken", "Options", "Outcome", "Problem", "Skipped", "convert_all", "convert_record",
-           "split_records"]
+__all__ = ["FORMATS", "Broken", "Options", "Outcome", "Problem", "Skipped", "convert_all", "convert_into",
+           "convert_record", "read_records", "split_records"]

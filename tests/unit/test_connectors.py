@@ -7,7 +7,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from pipeline.connectors import Options, convert_all, convert_record, split_records
+from pipeline.connectors import Options, convert_all, convert_record, read_records, split_records
 from pipeline.connectors.base import Broken, Skipped
 from pipeline.connectors.ingest import EXIT_BROKEN_RECORDS, EXIT_FAILED, EXIT_OK, run
 from pipeline.events import decode, encode
@@ -189,3 +189,37 @@ def test_ingest_bad_time_zone_or_missing_file_fails_cleanly(tmp_path):
     assert "ingest:" in err.getvalue()
     assert run("wecom", "-", tz="Mars/Olympus", names_path=None, dry_run=True, stdin=io.BytesIO(b""),
                stdout=io.BytesIO(), stderr=io.StringIO()) == EXIT_FAILED
+
+
+def test_read_records_streams_json_lines_and_reads_arrays_and_pretty_objects_whole():
+    lines = io.BytesIO(b'\n{"a": 1}\nnot json\n\n{"b": 2}\n')
+    assert [(w, r if not isinstance(r, Broken) else "broken") for w, r in read_records(lines)] == [
+        ("line 2", {"a": 1}), ("line 3", "broken"), ("line 5", {"b": 2})]
+    assert list(read_records(io.BytesIO(b'[{"a": 1},\n {"b": 2}]'))) == [("record 1", {"a": 1}), ("record 2", {"b": 2})]
+    assert list(read_records(io.BytesIO(b'{\n  "a": 1\n}\n'))) == [("record 1", {"a": 1})]
+    assert list(read_records(io.BytesIO(b""))) == []
+
+
+def test_ingest_sends_each_line_before_reading_the_next():
+    """A relay piping webhook bodies must not wait for end of input: every record is out before
+    the next one is read."""
+    lines = (DATA / "slack_events.jsonl").read_bytes().splitlines(keepends=True)
+    out = io.BytesIO()
+
+    class Relay(io.RawIOBase):
+        def __init__(self):
+            self.sent_before_read = []
+            self.lines = iter(lines)
+
+        def readable(self):
+            return True
+
+        def __iter__(self):
+            for line in self.lines:
+                self.sent_before_read.append(out.getvalue().count(b"\n"))
+                yield line
+
+    relay = Relay()
+    assert run("slack", "-", tz="UTC", names_path=None, dry_run=True, stdin=relay, stdout=out,
+               stderr=io.StringIO()) == EXIT_BROKEN_RECORDS
+    assert relay.sent_before_read[:4] == [0, 1, 2, 3]     # the third line is a join: three events by then
