@@ -4,7 +4,7 @@ from __future__ import annotations
 import datetime as _dt
 from pathlib import Path
 
-from pipeline.classify.evaluate import EVAL_WORKCHAT, evaluate_rows, heldout_suite, load_eval_file, metrics
+from pipeline.classify.evaluate import WORKCHAT_DEV, WORKCHAT_TEST, evaluate_rows, heldout_suite, load_eval_file, metrics
 
 TARGETS = {"sms_spam_80w_subset": 0.98, "weibo21": 0.91, "cold": 0.81}
 
@@ -22,10 +22,12 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
     clf = load(model_path, thresholds)
     suite = heldout_suite(clf, data_dir)
     artifact["heldout"] = suite
-    work = None
-    if EVAL_WORKCHAT.exists():
-        rows = load_eval_file(EVAL_WORKCHAT)
-        work = metrics([r["label"] for r in rows], evaluate_rows(clf, rows))
+    work = {}
+    for key, path in (("test", WORKCHAT_TEST), ("dev", WORKCHAT_DEV)):
+        if path.exists():
+            rows = load_eval_file(path)
+            work[key] = metrics([r["label"] for r in rows], evaluate_rows(clf, rows))
+    artifact["workchat"] = work
     size = model_path.stat().st_size / 1e6
     names = {s["name"] for s in artifact["sources"]}
     lines = [
@@ -36,10 +38,14 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
         "",
         "## What it is",
         "Seven classes: work, chitchat, ad, rumour, abuse, confidential, illegal. Text is normalised "
-        "(config/normalisation.yaml), detectors (pipeline/text/detect.py) and curated lexicons "
-        "(config/lexicons/) run first; a multinomial logistic regression over hashed character 1–3-grams "
-        "(2^18 buckets, sublinear TF-IDF) plus detector/lexicon features gives the scores, "
-        f"temperature-scaled (T={artifact['temperature']:.2f}) on a validation split of the training data. "
+        "(config/normalisation.yaml); detectors (pipeline/text/detect.py) and curated lexicons "
+        "(config/lexicons/) run first. Features: character 1–3-grams of the normalised text hashed with CRC-32 "
+        "into 2^18 buckets (sublinear TF × IDF, L2) plus 33 detector/lexicon/shape features. Model: a multinomial "
+        f"logistic regression (C={artifact['C']}) over eight internal classes (the seven plus `neutral` = ordinary SMS, "
+        "true Weibo posts and safe comments, counted as work), three binary specialist heads "
+        f"({', '.join(artifact.get('specialists') or []) or 'none'}; each trained on its public set plus the synthetic "
+        "corpus), and a small second-level logistic regression fitted on a 10% validation split of the training "
+        "data that turns the 11 logits into calibrated probabilities. "
         "Detector rules then decide on their own for resident ids, bank cards, credentials and keys "
         "(confidential) and for gambling terms with a contact handle (illegal). Per-class thresholds "
         "come from config/policy.yaml (content.thresholds).",
@@ -69,8 +75,8 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
         "No real work-group chat was available.",
         "",
         "## Held-out results (`moderation eval --data ../shared/data`)",
-        "Label mapping: sms spam_ad→ad, normal→chitchat; weibo21 fake→rumour, real→chitchat; COLD "
-        "offensive→abuse, safe→chitchat; telecom fraud→illegal, marketing→ad; LCCC/SMP chat/NUS→chitchat; "
+        "Label mapping: sms spam_ad→ad, normal→work; weibo21 fake→rumour, real→work; COLD "
+        "offensive→abuse, safe→work (these negatives are the internal class neutral, reported as work); telecom fraud→illegal, marketing→ad; LCCC/SMP chat/NUS→chitchat; "
         "VCSum→work; MultiPriv→confidential. The headline F1 is the full classifier's verdict "
         "(detectors, thresholds and all) for the set's target class against everything else.",
         "",
@@ -87,12 +93,23 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
         for c, v in res["per_class"].items():
             lines.append(f"| {name} | {c} | {v['precision']:.3f} | {v['recall']:.3f} | {v['f1']:.3f} | {v['support']} |")
     if work:
-        lines += ["", "## Hand-labelled work-group set (`moderation eval`, tests/data/eval_workchat.jsonl)",
-                  "Written by hand for this project, separately from the generator's templates, and never "
-                  f"trained on. n={work['n']}, macro-F1 **{work['macro_f1']:.3f}** (target ≥ 0.90), "
-                  f"accuracy {work['accuracy']:.3f}.", "", "| class | P | R | F1 | support |", "|---|---|---|---|---|"]
-        for c, v in work["per_class"].items():
-            lines.append(f"| {c} | {v['precision']:.3f} | {v['recall']:.3f} | {v['f1']:.3f} | {v['support']} |")
+        lines += ["", "## Hand-labelled work-group sets (`moderation eval --data tests/data/workchat_{test,dev}.jsonl`)",
+                  "Both written by hand for this project, separately from the generator's templates, and never trained on. "
+                  "**test** (109 messages) was written after the corpus was settled and has only ever been scored: it is "
+                  "the honest figure. **dev** (204 messages) was looked at during development (its errors led to the "
+                  "compositional corpus, the neutral class and lexicon changes), so its score is optimistic.", "",
+                  "| set | n | macro-F1 | accuracy | work | chitchat | ad | rumour | abuse | confidential | illegal |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
+        for key, m in work.items():
+            f1 = " | ".join(f"{m['per_class'][c]['f1']:.3f}" for c in m["labels"])
+            lines.append(f"| {key} | {m['n']} | **{m['macro_f1']:.3f}** | {m['accuracy']:.3f} | {f1} |")
+        lines += ["", "Target (issue 3): seven-class macro-F1 ≥ 0.90 on such a set.", "",
+                  "Confusion on the test set (rows gold, columns predicted, order work, chitchat, ad, rumour, abuse, "
+                  "confidential, illegal):", "", "```"]
+        if "test" in work:
+            for lab, row in zip(work["test"]["labels"], work["test"]["confusion"]):
+                lines.append(f"{lab:<13}" + "".join(f"{x:>5}" for x in row))
+        lines.append("```")
     lines += ["", "## Limits",
               "- Public sets are Weibo/SMS/comment text, not work chat; the work-chat behaviour rests on the "
               "synthetic corpus and a 200-message hand-labelled set, which is small.",

@@ -7,8 +7,8 @@ idle chat and flooding, ads, workplace rumours, abuse, leaks of ids/cards/creden
 company secrets, gambling and fraud, and hard near-misses (a security notice that mentions fraud
 or passwords is work). `generate(seed, n_per_class)` is deterministic.
 
-The evaluation set in tests/data/eval_workchat.jsonl is hand-written separately and is never
-generated from these templates.
+The hand-labelled sets in tests/data/workchat_{dev,test}.jsonl are written separately and are
+never generated from these templates nor trained on.
 """
 from __future__ import annotations
 
@@ -438,3 +438,4 @@ def generate_mixed(seed: int = 13, n_per_class: dict[str, int] | None = None, co
             base.append({"text": text, "label": label, "sub_label": sub, "source": "project_synthetic"})
     r.shuffle(base)
     return base
+

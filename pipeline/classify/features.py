@@ -1,12 +1,11 @@
 """Features shared by training and inference: normalise once, detect once, featurise in batch."""
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import sparse
-from sklearn.feature_extraction.text import HashingVectorizer
-from sklearn.preprocessing import normalize as l2_normalize
 
 from pipeline.text.detect import Span, detect
 from pipeline.text.lexicon import Lexicons, default_lexicons
@@ -79,30 +78,31 @@ def dense_features(items: list[Analysed]) -> np.ndarray:
 
 
 class TextFeaturizer:
-    """Hashed character 1–3-grams (no vocabulary to store), sublinear TF, IDF, L2 norm."""
+    """Hashed character 1–3-grams (no vocabulary to store), sublinear TF, IDF, L2 norm.
+
+    Hashing is CRC-32 of the UTF-8 n-gram modulo `n_features` (zlib, standard library): the same on
+    every platform and Python version, and inference needs neither scikit-learn nor a vocabulary.
+    """
 
     def __init__(self, n_features: int = 2 ** 18, ngram_range=(1, 3)):
         self.n_features = n_features
         self.ngram_range = tuple(ngram_range)
         self.idf: np.ndarray | None = None
-        self._hv = None
-
-    @property
-    def hv(self) -> HashingVectorizer:
-        if self._hv is None:
-            self._hv = HashingVectorizer(analyzer="char", ngram_range=self.ngram_range, n_features=self.n_features,
-                                         alternate_sign=False, norm=None, lowercase=False, dtype=np.float32)
-        return self._hv
-
-    def __getstate__(self):
-        return {"n_features": self.n_features, "ngram_range": self.ngram_range, "idf": self.idf}
-
-    def __setstate__(self, state):
-        self.__dict__.update(state)
-        self._hv = None
 
     def raw(self, texts) -> sparse.csr_matrix:
-        X = self.hv.transform(texts)
+        lo, hi = self.ngram_range
+        mod = self.n_features
+        crc = zlib.crc32
+        indices: list[int] = []
+        indptr = [0]
+        for t in texts:
+            n = len(t)
+            indices.extend([crc(t[i:i + k].encode("utf-8")) % mod
+                            for k in range(lo, hi + 1) for i in range(n - k + 1)])
+            indptr.append(len(indices))
+        X = sparse.csr_matrix((np.ones(len(indices), dtype=np.float32), np.array(indices, dtype=np.int32),
+                               np.array(indptr, dtype=np.int64)), shape=(len(indptr) - 1, mod))
+        X.sum_duplicates()
         np.log1p(X.data, out=X.data)
         return X
 
@@ -116,4 +116,8 @@ class TextFeaturizer:
     def transform(self, texts) -> sparse.csr_matrix:
         X = self.raw(texts)
         X.data *= self.idf[X.indices]
-        return l2_normalize(X, copy=False)
+        sq = np.add.reduceat(X.data * X.data, X.indptr[:-1]) if X.nnz else np.zeros(X.shape[0], np.float32)
+        lengths = np.diff(X.indptr)
+        sq[lengths == 0] = 1.0
+        X.data /= np.repeat(np.sqrt(sq), lengths).astype(np.float32)
+        return X

@@ -11,6 +11,7 @@ import numpy as np
 
 from pipeline.classify.features import STRONG, Analysed, TextFeaturizer, analyse, dense_features
 from pipeline.classify.verdict import LABELS, Finding, Verdict
+from pipeline.config import ConfigError
 from pipeline.text.detect import mask_original
 
 DEFAULT_THRESHOLDS = {"ad": 0.55, "rumour": 0.6, "abuse": 0.55, "confidential": 0.5, "illegal": 0.5, "chitchat": 0.5,
@@ -21,8 +22,8 @@ _LEX_REASON = {"gambling": "gambling terms", "fraud": "fraud/scam terms", "illeg
 _PII_KINDS = ("pii:mobile", "pii:email", "pii:address")
 
 
-class ModelError(RuntimeError):
-    pass
+class ModelError(ConfigError, RuntimeError):
+    """The model artifact is missing or unusable (a ConfigError, so the CLI prints it cleanly)."""
 
 
 class Artifact:

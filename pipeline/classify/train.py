@@ -100,7 +100,7 @@ def featurise(items, featurizer: TextFeaturizer, chunk: int = 4096, bar=None):
 
 
 def train(data_dir: Path, seed: int = 13, out: Path = DEFAULT_OUT, exclude_licence=(), exclude_source=(),
-          C: float = 4.0, max_iter: int = 300, n_features: int = 2 ** 18, quiet: bool = False,
+          C: float = 16.0, max_iter: int = 300, n_features: int = 2 ** 18, quiet: bool = False,
           specialists: bool = True) -> dict:
     from tqdm import tqdm
 

@@ -48,3 +48,10 @@ def test_eval_rejects_unknown_labels(tmp_path):
     f.write_text(json.dumps({"text": "x", "label": "spam"}), encoding="utf-8")
     a = parser().parse_args(["eval", "--data", str(f)])
     assert a.func(a) == 2
+
+
+def test_bench_smoke():
+    from pipeline.classify.bench import run
+
+    res = run(n=300, pin=False)
+    assert res["batch512_msgs_per_s"] > 0 and res["p99_ms"] > 0 and res["artifact_mb"] < 25
