@@ -4,7 +4,7 @@ from __future__ import annotations
 import datetime as _dt
 from pathlib import Path
 
-from pipeline.classify.evaluate import WORKCHAT_DEV, WORKCHAT_TEST, evaluate_rows, heldout_suite, load_eval_file, metrics
+from pipeline.classify.evaluate import WORKCHAT_TEST, evaluate_rows, heldout_suite, load_eval_file, metrics
 
 TARGETS = {"sms_spam_80w_subset": 0.98, "weibo21": 0.91, "cold": 0.81}
 
@@ -23,7 +23,7 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
     suite = heldout_suite(clf, data_dir)
     artifact["heldout"] = suite
     work = {}
-    for key, path in (("test", WORKCHAT_TEST), ("dev", WORKCHAT_DEV)):
+    for key, path in (("test", WORKCHAT_TEST),):
         if path.exists():
             rows = load_eval_file(path)
             work[key] = metrics([r["label"] for r in rows], evaluate_rows(clf, rows))
@@ -59,7 +59,8 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
     for s in SOURCES:
         lines.append(f"| {s.name} | {s.licence} | {'yes' if s.name in names else 'excluded'} |")
     lines += [
-        "| project_synthetic | the project's own | yes |",
+        "| project_synthetic | the project's own (generated, pipeline/classify/corpus.py) | yes |",
+        "| project_handwritten | the project's own (204 hand-written messages) | yes |",
         "",
         "Only `train.jsonl` files are fitted on (10% of them held back for calibration); the "
         "`heldout.jsonl` files are scored below and never used for fitting or threshold choice.",
@@ -93,11 +94,14 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
         for c, v in res["per_class"].items():
             lines.append(f"| {name} | {c} | {v['precision']:.3f} | {v['recall']:.3f} | {v['f1']:.3f} | {v['support']} |")
     if work:
-        lines += ["", "## Hand-labelled work-group sets (`moderation eval --data tests/data/workchat_{test,dev}.jsonl`)",
-                  "Both written by hand for this project, separately from the generator's templates, and never trained on. "
-                  "**test** (109 messages) was written after the corpus was settled and has only ever been scored: it is "
-                  "the honest figure. **dev** (204 messages) was looked at during development (its errors led to the "
-                  "compositional corpus, the neutral class and lexicon changes), so its score is optimistic.", "",
+        lines += ["", "## Hand-labelled work-group test set (`moderation eval`, tests/data/workchat_test.jsonl)",
+                  "109 messages written by hand for this project, separately from the generator's templates, after the "
+                  "corpus was settled, and never trained on. Its items were not used to change the corpus, lexicons or "
+                  "rules; its score was looked at for two candidate models (with and without the hand-written training "
+                  "set), and the shipped one is the second. An earlier 204-message hand-written set served as the "
+                  "development set (its errors shaped the compositional corpus, the neutral class and the lexicons; "
+                  "on it the model scored macro-F1 0.92–0.95 before it was added to training) and is now training data "
+                  "(`pipeline/classify/data/workchat_handwritten.jsonl`, weight 8 per message).", "",
                   "| set | n | macro-F1 | accuracy | work | chitchat | ad | rumour | abuse | confidential | illegal |",
                   "|---|---|---|---|---|---|---|---|---|---|---|"]
         for key, m in work.items():
@@ -112,7 +116,12 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
         lines.append("```")
     lines += ["", "## Limits",
               "- Public sets are Weibo/SMS/comment text, not work chat; the work-chat behaviour rests on the "
-              "synthetic corpus and a 200-message hand-labelled set, which is small.",
+              "synthetic corpus and 204 hand-written messages. On fresh hand-written work-group text (the test set) "
+              "the model falls well short of the 0.90 macro-F1 target: violations phrased unlike the templates are "
+              "often called work, short abuse is often called chitchat, and some work messages are called chitchat. "
+              "More real (or more varied hand-written) work-group data is the main missing piece.",
+              "- Reproduce: `moderation train --seed 13` (same data) gives the same artifact; `moderation eval` and "
+              "`moderation eval --data ../shared/data` reproduce the tables above.",
               "- Linear character n-gram model: misses sarcasm and context; COLD and Weibo21 are below the "
               "BERT-level targets where the table says so.",
               "- Sub-labels (abuse: vulgar/violent/terror/attack; illegal: gambling/fraud/other) come from "

@@ -1,8 +1,7 @@
 """`moderation eval`: per-class precision/recall/F1, macro-F1 and the confusion matrix.
 
 --data FILE: any JSONL of {"text", "label"} with our seven labels (default: the hand-labelled
-work-chat test set tests/data/workchat_test.jsonl; tests/data/workchat_dev.jsonl is the
-development set that was looked at while building the corpus). --data DIR: the shared data directory; every
+work-chat test set tests/data/workchat_test.jsonl, never trained on). --data DIR: the shared data directory; every
 source's heldout.jsonl is mapped to our classes and scored (the numbers of the model card).
 """
 from __future__ import annotations
@@ -14,7 +13,6 @@ from pathlib import Path
 from pipeline.classify.verdict import LABELS
 from pipeline.config import PROJECT_ROOT
 
-WORKCHAT_DEV = PROJECT_ROOT / "tests" / "data" / "workchat_dev.jsonl"
 WORKCHAT_TEST = PROJECT_ROOT / "tests" / "data" / "workchat_test.jsonl"
 EVAL_WORKCHAT = WORKCHAT_TEST
 

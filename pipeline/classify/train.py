@@ -26,6 +26,9 @@ from pipeline.config import PROJECT_ROOT
 
 DEFAULT_OUT = PROJECT_ROOT / "models" / "classifier.joblib"
 SYNTHETIC_WEIGHT = 2.0
+# hand-written realistic work-group messages (the former development set), weighted up: few but real-looking
+HANDWRITTEN = Path(__file__).resolve().parent / "data" / "workchat_handwritten.jsonl"
+HANDWRITTEN_WEIGHT = 8.0
 # binary heads trained on one public set (plus the synthetic corpus) for its class; a small
 # second-level logistic regression, fitted on the validation split, combines them with the main model
 SPECIALISTS = {"rumour": ("weibo21",), "abuse": ("cold",), "ad": ("sms_spam_80w_subset",)}
@@ -60,6 +63,13 @@ def collect(data_dir: Path, seed: int, sources, log=print) -> list[dict]:
         r["weight"] = SYNTHETIC_WEIGHT
     log(f"  {'project_synthetic':<24} {len(synth):>6} rows  (written for this project)")
     rows.extend(synth)
+    if HANDWRITTEN.exists():
+        from pipeline.classify.datasets import read_jsonl
+
+        hand = [{"text": r["text"], "label": r["label"], "source": "project_handwritten", "weight": HANDWRITTEN_WEIGHT}
+                for r in read_jsonl(HANDWRITTEN)]
+        log(f"  {'project_handwritten':<24} {len(hand):>6} rows  (hand-written for this project)")
+        rows.extend(hand)
     return rows
 
 
@@ -142,7 +152,7 @@ def train(data_dir: Path, seed: int = 13, out: Path = DEFAULT_OUT, exclude_licen
         cols, biases = [coef], [bias]
         Xfull = sparse.hstack([Xtr, sparse.csr_matrix(Dtr)]).tocsr()
         for target, names in tqdm(SPECIALISTS.items(), desc="specialist heads", disable=quiet, file=sys.stderr):
-            mask = np.array([r["source"] in names or r["source"] == "project_synthetic" for r in train_rows])
+            mask = np.array([r["source"] in names or r["source"].startswith("project_") for r in train_rows])
             yb = (ytr[mask] == labels.index(target)).astype(int)
             wb = np.array([r["weight"] for r in train_rows], dtype=np.float64)[mask]
             head = LogisticRegression(C=C, max_iter=max_iter, tol=1e-4, random_state=seed)

@@ -55,3 +55,24 @@ def test_bench_smoke():
 
     res = run(n=300, pin=False)
     assert res["batch512_msgs_per_s"] > 0 and res["p99_ms"] > 0 and res["artifact_mb"] < 25
+
+
+def test_exclude_sources_by_licence_and_name():
+    import pytest
+
+    from pipeline.classify.datasets import select_sources
+
+    names = {s.name for s in select_sources(["research-only", "non-commercial"])}
+    assert "weibo21" not in names and "telecom_fraud5" not in names and "multipriv_zh_synthetic" not in names
+    assert "cold" in names and "lccc_toy_chitchat" in names
+    assert "cold" not in {s.name for s in select_sources((), ["cold"])}
+    with pytest.raises(ValueError):
+        select_sources((), ["nope"])
+
+
+def test_corpus_is_deterministic():
+    from pipeline.classify.corpus import generate_mixed
+
+    a = generate_mixed(5, {"work": 50, "chitchat": 20, "ad": 20, "rumour": 20, "abuse": 20, "confidential": 20, "illegal": 20})
+    b = generate_mixed(5, {"work": 50, "chitchat": 20, "ad": 20, "rumour": 20, "abuse": 20, "confidential": 20, "illegal": 20})
+    assert a == b and {r["label"] for r in a} == {"work", "chitchat", "ad", "rumour", "abuse", "confidential", "illegal"}
