@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from pathlib import Path
+from collections import Counter
 
 import orjson
 import pytest
@@ -128,41 +128,46 @@ def test_dashboard_shows_the_sample_conversation(deployment, dashboard, browser,
     shown = {(r["kind"], r["group"], r["rule"]) for r in rows}
     assert shown == {(e["kind"], e["group_id"], e["rule"]) for e in violations + escalations}
     feed_text = browser.find_element(By.ID, "feed").text
-    for rule in ("D1", "D2", "P5", "C3", "P9"):
-        assert rule in feed_text
-    for group in ("g-fin", "g-apollo", "g-cross"):
-        assert group in feed_text
+    for e in violations:
+        assert e["rule"] in feed_text and e["group_id"] in feed_text
+    assert "D2" in feed_text                                        # the external forward, whatever the model says
     # Redacted excerpts only: the phone number, resident id and password of the sample never appear.
     page = browser.find_element(By.TAG_NAME, "body").text
     for secret in ("13812345678", "110101199003074578", "Apollo@2026!"):
         assert secret not in page
-    assert "138****5678" in page
+    masked = [e["excerpt"] for e in violations if e.get("excerpt") and "****" in e["excerpt"]]
+    assert masked and masked[0] in browser.find_element(By.ID, "feed").get_attribute("textContent")
 
     # one chart per group with violations, its legend naming the rules
     charts = browser.execute_script(
         "return [...document.querySelectorAll('#charts .chart')].map(c => c.dataset.group)")
     assert set(charts) == {e["group_id"] for e in violations}
+    # The busiest group and its most frequent rule, whatever the classifier of the day decides.
+    pairs = Counter((e["group_id"], e["rule"]) for e in violations)
+    (group, rule), count = pairs.most_common(1)[0]
     legend = browser.execute_script(
-        "return document.querySelector('#charts .chart[data-group=\"g-apollo\"] .legend').textContent")
-    assert "D1 3" in legend
+        "return document.querySelector(`#charts .chart[data-group='${arguments[0]}'] .legend`).textContent", group)
+    assert f"{rule} {count}" in legend
 
     # filters: one group and one rule
-    _choose(browser, "f-group", "g-apollo")
-    _choose(browser, "f-rule", "D1")
+    _choose(browser, "f-group", group)
+    _choose(browser, "f-rule", rule)
     filtered = _feed(browser)
-    d1_apollo = [e for e in violations + escalations if e["group_id"] == "g-apollo" and e["rule"] == "D1"]
-    assert len(filtered) == len(d1_apollo)
-    assert all(r["rule"] == "D1" and r["group"] == "g-apollo" for r in filtered)
+    assert len(filtered) == sum(1 for e in violations + escalations if (e["group_id"], e["rule"]) == (group, rule))
+    assert all(r["rule"] == rule and r["group"] == group for r in filtered)
+
+    _choose(browser, "f-group", "")
+    _choose(browser, "f-rule", "")
 
     # open follow-ups: the supervisor steps of the ladder are listed
     followups = browser.find_element(By.ID, "followups").text
-    assert "supervisor · D1" in followups
+    for e in escalations:
+        if e["level"] == "supervisor":
+            assert f"supervisor · {e['rule']}" in followups
 
     # responsiveness and reports, when the pipeline writes them for the sample
     member_windows = [e for e in expected.get("responsiveness", [])
                       if e.get("scope") == "member" and (e.get("window") or {}).get("kind") == "day"]
-    _choose(browser, "f-group", "")
-    _choose(browser, "f-rule", "")
     if member_windows:
         WebDriverWait(browser, 30).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#responsiveness tbody tr"))
         table = browser.find_element(By.ID, "responsiveness").text
