@@ -165,8 +165,16 @@ def train(data_dir: Path, seed: int = 13, out: Path = DEFAULT_OUT, exclude_licen
     W_dense = np.ascontiguousarray(coef[n_features:])
     logits_va = np.asarray(Xva @ W_text) + Dva @ W_dense + bias
     if specialists:
+        # same class balance as the main model, so the calibrated scores do not bring back the
+        # mixture's class prior (rumour/abuse/ad are a few percent of the rows)
+        wva = np.array([r["weight"] for r in val_rows], dtype=np.float64)
+        for k in range(len(labels)):
+            m = yva == k
+            if m.any():
+                wva[m] *= (wva.sum() / len(labels)) / wva[m].sum()
+        wva *= len(wva) / wva.sum()
         stacker = LogisticRegression(C=1.0, max_iter=1000, random_state=seed)
-        stacker.fit(logits_va, yva)
+        stacker.fit(logits_va, yva, sample_weight=wva)
         stack_A = stacker.coef_.T.astype(np.float32)
         stack_c = stacker.intercept_.astype(np.float32)
         temperature = 1.0
