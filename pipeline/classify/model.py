@@ -122,14 +122,24 @@ class ModelClassifier:
         contact = any(d.startswith("contact:") for d in det) or "pii:mobile" in det
         # detector rules (decide on their own, see docs/CLASSIFIER.md)
         forced = None
-        if (strong or len(pii_kinds) >= 2) and scores["illegal"] < 0.5:
+        illegal_terms = bool(lex.get("fraud") or lex.get("gambling") or lex.get("illegal_other"))
+        if not a.normalized.strip():
+            forced = "work"  # nothing to judge
+        elif (strong or len(pii_kinds) >= 2) and scores["illegal"] < 0.25 and not illegal_terms:
             forced = "confidential"
             reasons.append("personal data / secret detected: " + ", ".join(sorted(strong or pii_kinds)))
+        elif (strong or len(pii_kinds) >= 2) and (scores["illegal"] >= 0.25 or illegal_terms):
+            # a scam or gambling message that carries a card number or credentials is illegal first;
+            # the personal data still counts in the findings and is masked in the excerpt
+            forced = "illegal"
+            reasons.append("scam/illegal content carrying personal data: " + ", ".join(sorted(strong or pii_kinds)))
         elif len(lex.get("gambling", ())) >= 2 or (lex.get("gambling") and contact and scores["work"] < 0.5):
             forced = "illegal"
             reasons.append("gambling terms" + (" with a contact handle" if contact else "") + ": "
                            + "、".join(lex.get("gambling", ())))
-        if forced:
+        if forced == "work":
+            scores = {lab: (1.0 if lab == "work" else 0.0) for lab in LABELS}
+        elif forced:
             scores[forced] = max(scores[forced], 0.9)
             total = sum(scores.values())
             scores = {k: v / total for k, v in scores.items()}

@@ -111,7 +111,7 @@ def featurise(items, featurizer: TextFeaturizer, chunk: int = 4096, bar=None):
 
 def train(data_dir: Path, seed: int = 13, out: Path = DEFAULT_OUT, exclude_licence=(), exclude_source=(),
           C: float = 16.0, max_iter: int = 300, n_features: int = 2 ** 18, quiet: bool = False,
-          specialists: bool = True) -> dict:
+          specialists: bool = True, ngram_range=(1, 3)) -> dict:
     from tqdm import tqdm
 
     log = (lambda *a, **k: None) if quiet else (lambda *a, **k: print(*a, **k, file=sys.stderr))
@@ -128,7 +128,7 @@ def train(data_dir: Path, seed: int = 13, out: Path = DEFAULT_OUT, exclude_licen
             bar.update(min(4096, len(train_rows) - i))
         items_va = analyse([r["text"] for r in val_rows])
         bar.update(len(val_rows))
-        featurizer = TextFeaturizer(n_features=n_features).fit([a.normalized for a in items_tr])
+        featurizer = TextFeaturizer(n_features=n_features, ngram_range=ngram_range).fit([a.normalized for a in items_tr])
         Xtr, Dtr = featurise(items_tr, featurizer, bar=bar)
         Xva, Dva = featurise(items_va, featurizer, bar=bar)
     labels = list(LABELS) + ["neutral"]

@@ -102,3 +102,15 @@ def test_reasons_readable(clf):
     v = one(clf, "我的银行卡号 6222021234567890128，报销打这个卡")
     assert v.label == "confidential"
     assert any("bank_card" in r for r in v.reasons)
+
+
+def test_empty_text_is_work(clf):
+    for t in ("", "  ", "\n"):
+        assert one(clf, t).label == "work"
+
+
+def test_scam_with_card_is_illegal_and_redacted(clf):
+    v = one(clf, "兼职刷单，日结工资，佣金打到你卡上，先把卡号发我：6222021234567890128")
+    assert v.label == "illegal"
+    assert "6222021234567890128" not in v.excerpt
+    assert v.sensitive_items >= 1
