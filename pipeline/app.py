@@ -15,6 +15,7 @@ import faust
 import orjson
 from faust.streams import _current_event
 
+from pipeline import metrics
 from pipeline.classify import load_classifier
 from pipeline.config import Runtime
 from pipeline.engine import Engine
@@ -73,6 +74,7 @@ def create_app(runtime: Runtime, engine: Engine | None = None) -> faust.App:
                partitions=s.partitions)
     source = app.topic(s.topics.input, **raw)
     sinks = {role: app.topic(name, **raw) for role, name in s.topics.outputs().items()}
+    topic_names = s.topics.outputs()
     # bytes key and value: Faust then writes and recovers the changelog with the raw codec.
     states = app.Table("group-state", default=None, partitions=s.partitions, key_type=bytes, value_type=bytes)
     max_text = runtime.policy.content.max_text_chars
@@ -89,6 +91,7 @@ def create_app(runtime: Runtime, engine: Engine | None = None) -> faust.App:
             try:
                 event = decode(msg.value, max_text)
             except Rejected as exc:
+                metrics.observe_rejected(exc.reason)
                 rejected.append((msg.partition, rejected_event(exc.reason, msg.value or b"", msg.topic,
                                                                msg.partition, msg.offset)))
                 continue
@@ -101,13 +104,17 @@ def create_app(runtime: Runtime, engine: Engine | None = None) -> faust.App:
             if stored is not None:
                 group_states[group_id] = decoded(group_id, stored)
         outputs = engine.process(events, group_states, offsets)
+        metrics.observe_batch(events, outputs)
         # Outputs go to the partition of the group's input (the topics are co-partitioned): the
         # order of a group's outputs is kept whatever partitioner the producers use, and in
         # exactly-once mode the send joins the transaction of the input's partition.
-        pending = [await sinks["dlq"].send(key=None, value=encode(event), partition=partition)
+        # Straight to the producer: Faust's channel machinery per record costs more than the send.
+        producer = app.consumer.transactions if app.in_transaction else app.producer
+        send = producer.send
+        pending = [await send(topic_names["dlq"], None, encode(event), partition, None, None)
                    for partition, event in rejected]
-        pending += [await sinks[role].send(key=topic_key(event), value=encode(event),
-                                           partition=carriers[event["group_id"]].message.partition)
+        pending += [await send(topic_names[role], topic_key(event), encode(event),
+                               carriers[event["group_id"]].message.partition, None, None)
                     for role, event in outputs]
         if pending:
             await asyncio.gather(*pending)
@@ -150,6 +157,17 @@ def create_app(runtime: Runtime, engine: Engine | None = None) -> faust.App:
                 tick = {"event_id": stable_id("tick", group_id, now), "type": "clock.tick", "ts": now,
                         "group_id": group_id, "actor": {"id": "system", "name": "clock"}}
                 await source.send(key=key, value=encode(tick))
+
+    if s.metrics_port:
+        engine.classifier = metrics.TimedClassifier(engine.classifier)
+
+        @app.task
+        async def serve_metrics() -> None:
+            metrics.start_metrics_server(s.metrics_port, host="127.0.0.1")
+
+        @app.timer(5.0)
+        async def report_lag() -> None:
+            await metrics.update_lag(app.consumer, topics=[s.topics.input])
 
     app.engine = engine
     app.sinks = sinks

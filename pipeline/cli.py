@@ -148,6 +148,9 @@ def build_parser() -> argparse.ArgumentParser:
     from pipeline.simulate import add_arguments as add_simulate
 
     add_simulate(sub)
+    from pipeline.dashboard import add_arguments as add_dashboard_commands
+
+    add_dashboard_commands(sub)
     return parser
 
 

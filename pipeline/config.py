@@ -374,6 +374,7 @@ class Settings(Strict):
     session_timeout_seconds: float = Field(10.0, ge=6.0, le=300.0)
     data_dir: str = "var/worker"
     web_port: int = Field(6066, ge=0, le=65535)
+    metrics_port: int = Field(0, ge=0, le=65535)  # Prometheus endpoint on loopback; 0 = off
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     sasl_mechanism: str | None = None
     sasl_username: str | None = None
@@ -395,6 +396,7 @@ _ENV_KEYS = {
     "SESSION_TIMEOUT_SECONDS": ("session_timeout_seconds",),
     "DATA_DIR": ("data_dir",),
     "WEB_PORT": ("web_port",),
+    "METRICS_PORT": ("metrics_port",),
     "SECURITY_PROTOCOL": ("security_protocol",),
     "SASL_MECHANISM": ("sasl_mechanism",),
     "SASL_USERNAME": ("sasl_username",),

@@ -21,6 +21,14 @@ def _by_id(events):
     return {e["id"]: e for e in events}
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def test_worker_writes_what_the_offline_check_prints(deployment, engine):
     sample = conversation()
     expected = {"verdicts": [], "violations": [], "escalations": [], "responsiveness": [], "reports": []}
@@ -28,6 +36,8 @@ def test_worker_writes_what_the_offline_check_prints(deployment, engine):
         expected[role].append(event)
     assert expected["violations"] and expected["escalations"]
 
+    metrics_port = _free_port()
+    deployment.extra_env["MODERATION_METRICS_PORT"] = str(metrics_port)
     deployment.start_worker()
     deployment.produce(sample[:10] + BAD_RECORDS + sample[10:])
     total = sum(len(v) for v in expected.values()) + len(BAD_RECORDS)
@@ -48,6 +58,15 @@ def test_worker_writes_what_the_offline_check_prints(deployment, engine):
         assert record["source"]["topic"] == deployment.settings.topics.input
         assert isinstance(record["source"]["partition"], int) and isinstance(record["source"]["offset"], int)
         assert base64.b64decode(record["original_b64"]) in BAD_RECORDS
+
+    # The worker's Prometheus endpoint counted the same traffic.
+    import urllib.request
+
+    scrape = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).read().decode()
+    rejected = sum(float(line.rsplit(" ", 1)[1]) for line in scrape.splitlines()
+                   if line.startswith("moderation_dlq_total{"))
+    assert rejected == len(BAD_RECORDS)
+    assert 'moderation_violations_total{rule="D2"' in scrape
 
     # Confidentiality: the personal data and secrets in the sample never leave unmasked.
     everything = b"".join(orjson.dumps(e) for role in got for e in got[role] if role != "dlq")
