@@ -1,0 +1,22 @@
+"""`moderation bench e2e` at a tiny size, so the benchmark cannot rot (no timing is asserted)."""
+from __future__ import annotations
+
+import math
+
+from rich.console import Console
+
+from pipeline.bench.e2e import KINDS, plot, render, run_bench
+
+
+def test_bench_e2e_runs_end_to_end(broker, tmp_path):
+    console = Console(record=True, width=140)
+    results = run_bench(n=600, rates=(100,), seconds_per_rate=1.0, partitions=2, workdir=tmp_path, console=console)
+    assert [r.kind for r in results] == list(KINDS)
+    for r in results:
+        assert r.throughput > 0 and math.isfinite(r.throughput), r
+        assert r.latency_ms[100]["n"] > 0 and r.latency_ms[100]["lost"] == 0, r
+        assert r.peak_rss_mb > 0
+    render(results, console)
+    assert "pipeline / classify" in console.export_text()
+    plot(results, tmp_path / "latency.png")
+    assert (tmp_path / "latency.png").stat().st_size > 1000
