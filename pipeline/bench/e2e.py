@@ -114,6 +114,8 @@ async def _produce(settings, topic: str, events: list[dict], rate: float | None 
             if progress is not None and i % 1000 == 999:
                 progress.advance(task, 1000)
         await asyncio.gather(*pending)
+        if progress is not None:
+            progress.update(task, completed=len(events))
     finally:
         await p.stop()
 
@@ -213,15 +215,25 @@ def run_bench(n: int = 50_000, rates=(250, 500, 1000, 2000), seconds_per_rate: f
 
 
 async def _input_stamps(settings, topic: str, ids: set) -> dict[str, int]:
-    c = consumer(settings, topic, group_id=None, auto_offset_reset="earliest")
+    """Producer timestamps of the input records with these ids (reads the topic to its end)."""
+    from aiokafka import TopicPartition
+
+    c = consumer(settings, group_id=None)
     await c.start()
     stamps: dict[str, int] = {}
     try:
-        while True:
-            batch = await c.getmany(timeout_ms=500, max_records=5000)
-            if not batch:
-                break
-            for messages in batch.values():
+        partitions = [TopicPartition(topic, p) for p in sorted(c.partitions_for_topic(topic) or ())]
+        if not partitions:
+            await c._client.force_metadata_update()
+            partitions = [TopicPartition(topic, p) for p in sorted(c.partitions_for_topic(topic) or ())]
+        c.assign(partitions)
+        await c.seek_to_beginning(*partitions)
+        ends = await c.end_offsets(partitions)
+        async def behind() -> bool:
+            return any([await c.position(tp) < ends[tp] for tp in partitions])
+
+        while await behind():
+            for messages in (await c.getmany(timeout_ms=500, max_records=5000)).values():
                 for m in messages:
                     event_id = orjson.loads(m.value).get("event_id")
                     if event_id in ids:
@@ -272,7 +284,7 @@ def plot(results: list[Result], path: Path) -> None:
 
 
 def bench_e2e_command(args) -> int:
-    console = Console()
+    console = Console(stderr=args.json)
     rates = tuple(int(x) for x in args.rates.split(","))
     results = run_bench(n=args.events, rates=rates, seconds_per_rate=args.seconds, partitions=args.partitions,
                         kinds=tuple(args.kinds.split(",")), console=console)
