@@ -58,8 +58,10 @@ def on_event(ctx: Context) -> list[Finding]:
     section["group_id"] = event.group_id
     now = state.watermark
     # Deadlines that passed before this event fire first: a reply that comes after its deadline
-    # without a tick in between is still late.
-    found = advance(ctx, now)
+    # without a tick in between is still late. The cached next due time says whether any did
+    # (None: nothing cached yet, so advance sets the trackers up).
+    due = next_due(state, policy)
+    found = advance(ctx, now) if due is None or due <= now else []
     if isinstance(event, MessagePosted):
         report.count_message(state, event.actor.id)
         if policy.enabled("C1"):
