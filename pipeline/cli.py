@@ -5,7 +5,6 @@ import argparse
 import asyncio
 import logging
 import sys
-from pathlib import Path
 
 from pipeline.config import ConfigError
 

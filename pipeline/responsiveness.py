@@ -33,7 +33,7 @@ from datetime import datetime, time, timedelta
 
 from pipeline.config import Policy
 from pipeline.events import (
-    SCHEMA_VERSION, AnnouncementPosted, AnnouncementRead, FileShared, MemberLeft, MessagePosted, stable_id,
+    SCHEMA_VERSION, MemberLeft, MessagePosted, stable_id,
 )
 from pipeline.followups import announcements, problems, rectification, report, urgent
 from pipeline.followups.common import (
@@ -107,7 +107,7 @@ def _cache_due(state: GroupState, policy: Policy) -> None:
     candidates += [d for tracker in TRACKERS if (d := tracker.next_due(state)) is not None]
     if (d := report.next_due(state)) is not None:
         candidates.append(d)
-    _section(state)["next_due"] = min(candidates, key=at) if candidates else None
+    _section(state)["next_due"] = min(candidates) if candidates else None  # stamps of one policy sort as text (common.stamp)
 
 
 def _section(state: GroupState) -> dict:

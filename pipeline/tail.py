@@ -1,7 +1,6 @@
 """`moderation tail TOPIC`: a readable, coloured view of an output topic (or JSON lines)."""
 from __future__ import annotations
 
-import asyncio
 import sys
 
 import orjson

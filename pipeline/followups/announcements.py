@@ -55,7 +55,7 @@ def _acknowledge(announcement: dict | None, member: str, ts: datetime, policy: P
 
 def next_due(state: GroupState) -> str | None:
     due = [a["due"] for a in _section(state)["open"].values()]
-    return min(due, key=at) if due else None
+    return min(due) if due else None  # stamps of one policy sort as text (common.stamp)
 
 
 def deadlines(state: GroupState, policy: Policy, now: datetime, group_id: str) -> list[Finding]:

@@ -76,7 +76,7 @@ def next_due(state: GroupState) -> str | None:
             due.append(problem["response_due"])
         if not problem["escalated"]:
             due.append(problem["resolution_due"])
-    return min(due, key=at) if due else None
+    return min(due) if due else None  # stamps of one policy sort as text (common.stamp)
 
 
 def deadlines(state: GroupState, policy: Policy, now: datetime, group_id: str) -> list[Finding]:

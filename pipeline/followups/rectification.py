@@ -107,7 +107,7 @@ def on_event(ctx: Context) -> list[Finding]:
 
 def next_due(state: GroupState) -> str | None:
     due = [item["due"] for item in _section(state)["open"].values() if not item["escalated"]]
-    return min(due, key=at) if due else None
+    return min(due) if due else None  # stamps of one policy sort as text (common.stamp)
 
 
 def deadlines(state: GroupState, policy: Policy, now: datetime, group_id: str) -> list[Finding]:

@@ -66,7 +66,7 @@ def _is_followup(event, policy: Policy, open_: dict) -> bool:
 
 def next_due(state: GroupState) -> str | None:
     due = [item["due"] for item in _section(state)["open"].values()]
-    return min(due, key=at) if due else None
+    return min(due) if due else None  # stamps of one policy sort as text (common.stamp)
 
 
 def deadlines(state: GroupState, policy: Policy, now: datetime, group_id: str) -> list[Finding]:

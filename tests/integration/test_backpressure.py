@@ -9,7 +9,6 @@ import os
 import time
 from pathlib import Path
 
-import pytest
 from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 

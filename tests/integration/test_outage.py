@@ -5,7 +5,6 @@ This test runs its own broker (another port and data folder) so stopping it dist
 from __future__ import annotations
 
 import os
-import threading
 import time
 
 import pytest

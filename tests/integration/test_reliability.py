@@ -5,7 +5,6 @@ events: the same set of output ids, each copy of an id byte-identical, nothing m
 """
 from __future__ import annotations
 
-import os
 import time
 from collections import Counter
 
