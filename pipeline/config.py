@@ -367,7 +367,7 @@ class Settings(Strict):
     topics: Topics = Topics()
     processing_guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
     batch_size: int = Field(500, ge=1)
-    batch_seconds: float = Field(0.05, gt=0)
+    batch_seconds: float = Field(0.01, gt=0)
     live_tick_seconds: float = Field(0.0, ge=0)  # 0 = off (replays and tests are event-time only)
     # How soon the group notices a worker that died without leaving (kill -9, lost host): its
     # partitions move to the others after this long.
