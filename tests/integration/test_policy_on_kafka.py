@@ -19,7 +19,7 @@ from pipeline.config import load_policy
 from pipeline.offline import run
 from pipeline.rules.files import EICAR
 from tests.factory import MONDAY, at, configured, event, joined, message, tick
-from tests.integration.test_reliability import ROLES, check_complete, expected_outputs
+from tests.integration.test_reliability import check_complete, expected_outputs
 
 EXTRA_ROLES = ("responsiveness", "reports")
 PDF_HEAD = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n"
