@@ -162,7 +162,8 @@ def run_bench(n: int = 50_000, rates=(250, 500, 1000, 2000), seconds_per_rate: f
     workdir = workdir or PROJECT_ROOT / "var" / "bench"
     workdir.mkdir(parents=True, exist_ok=True)
     backlog = list(generate(n, seed=1))
-    offered = {rate: list(generate(int(rate * seconds_per_rate), seed=100 + rate, groups=200))
+    # Few groups, so most offered events are messages rather than group set-up.
+    offered = {rate: list(generate(int(rate * seconds_per_rate), seed=100 + rate, groups=20))
                for rate in rates}
     # Distinct event ids per phase: the latency events must not collide with the backlog's.
     for rate, events in offered.items():
