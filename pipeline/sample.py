@@ -87,4 +87,8 @@ def conversation() -> list[dict]:
     add("member.departed", "g-cross", "hr-roster", 240, member={"id": "u-ext"}, reason="离职")
     say("g-cross", "u-hy", 250, "内部资料，请勿外传：新品定价方案为每台3999元，渠道折扣八折。")
     add("clock.tick", "g-cross", "system", 60 * 30)
+    # A week later the platform's heartbeat closes the week: responsiveness windows and the
+    # weekly inspection report (D3) of each group come out.
+    for group_id in ("g-fin", "g-apollo", "g-cross"):
+        add("clock.tick", group_id, "system", 7 * 24 * 60 + 30)
     return events
