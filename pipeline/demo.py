@@ -162,3 +162,5 @@ def _summary(console, got, expected) -> None:
     same = {e["id"]: e for e in outputs} == expected
     mark = "[green]✓ identical[/]" if same else "[red]✗ different[/]"
     console.print(f"Kafka outputs vs. `moderation check` on the same events: {mark}")
+    console.print("\nSee it live: [bold].venv/bin/moderation dashboard[/] → http://127.0.0.1:8765 "
+                  "(reads these topics); follow a topic with [bold].venv/bin/moderation tail violations[/].")
