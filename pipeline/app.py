@@ -42,6 +42,40 @@ def _credentials(settings):
     return faust.SSLCredentials(context)
 
 
+class GapReader:
+    """Reads a range of input records directly, for offsets Faust skipped."""
+
+    def __init__(self, settings):
+        self.settings = settings
+        self.consumer = None
+
+    async def read(self, topic: str, partition: int, start: int, end: int) -> list[tuple[int, bytes]]:
+        from aiokafka import TopicPartition
+
+        from pipeline.kafka.admin import consumer
+
+        if self.consumer is None:
+            self.consumer = consumer(self.settings, group_id=None, enable_auto_commit=False,
+                                     isolation_level="read_committed")
+            await self.consumer.start()
+        tp = TopicPartition(topic, partition)
+        self.consumer.assign([tp])
+        self.consumer.seek(tp, start)
+        records: list[tuple[int, bytes]] = []
+        while True:
+            batch = await self.consumer.getmany(tp, timeout_ms=1000, max_records=min(5000, end - start))
+            messages = batch.get(tp, [])
+            if not messages:
+                break
+            for m in messages:
+                if m.offset >= end:
+                    return records
+                records.append((m.offset, m.value))
+            if messages[-1].offset >= end - 1:
+                break
+        return records
+
+
 def create_app(runtime: Runtime, engine: Engine | None = None) -> faust.App:
     s = runtime.settings
     engine = engine or Engine(runtime.policy, load_classifier(runtime.policy))
@@ -86,17 +120,15 @@ def create_app(runtime: Runtime, engine: Engine | None = None) -> faust.App:
 
     async def handle_batch(batch) -> None:
         events, offsets, carriers, rejected = [], [], {}, []
-        for ev in batch:
-            msg = ev.message
+        for value, topic, partition, offset, ev in await with_gaps_filled(batch):
             try:
-                event = decode(msg.value, max_text)
+                event = decode(value, max_text)
             except Rejected as exc:
                 metrics.observe_rejected(exc.reason)
-                rejected.append((msg.partition, rejected_event(exc.reason, msg.value or b"", msg.topic,
-                                                               msg.partition, msg.offset)))
+                rejected.append((partition, rejected_event(exc.reason, value or b"", topic, partition, offset)))
                 continue
             events.append(event)
-            offsets.append(msg.offset)
+            offsets.append(offset)
             carriers[event.group_id] = ev
         group_states = {}
         for group_id in carriers:
@@ -125,6 +157,36 @@ def create_app(runtime: Runtime, engine: Engine | None = None) -> faust.App:
             # otherwise a crash could leave the committed offsets ahead of the saved state.
             # (In exactly-once mode the transaction makes the three atomic instead.)
             await app.producer.flush()
+
+    # Faust can skip records: when its flow is suspended (a rebalance) while a record waits to be
+    # delivered, the delivery is cancelled but the read offset still moves on, and the skipped
+    # offsets are then treated as done (seen here after a kill -9 and restart). The shell keeps the
+    # next offset it expects per partition and reads any skipped records itself. Reading a record
+    # twice is harmless: the core skips what a group state has already applied.
+    expected: dict[tuple[str, int], int] = {}
+    gap_reader = GapReader(s)
+
+    @app.on_partitions_revoked.connect
+    async def forget_positions(app, revoked, **kwargs) -> None:
+        for tp in revoked:
+            expected.pop((tp.topic, tp.partition), None)
+
+    async def with_gaps_filled(batch) -> list[tuple]:
+        records = []
+        for ev in batch:
+            msg = ev.message
+            tp = (msg.topic, msg.partition)
+            start = expected.get(tp)
+            if start is not None and msg.offset > start:
+                missing = await gap_reader.read(msg.topic, msg.partition, start, msg.offset)
+                if missing:
+                    log.warning("filled a gap of %d record(s) in %s/%d at offsets %d-%d that Faust did not deliver",
+                                len(missing), msg.topic, msg.partition, start, msg.offset - 1)
+                    metrics.observe_gap(len(missing))
+                records.extend((value, msg.topic, msg.partition, offset, ev) for offset, value in missing)
+            records.append((msg.value, msg.topic, msg.partition, msg.offset, ev))
+            expected[tp] = max(msg.offset + 1, start or 0)
+        return records
 
     # The last state written per group, decoded, so a batch does not parse what it just wrote.
     # Keyed by the very bytes object in the table: after a recovery the table holds new objects.

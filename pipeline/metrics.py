@@ -85,6 +85,8 @@ class Metrics:
                                           registry=r)
         self.classified = Counter("moderation_classified_messages", "Messages classified", registry=r)
         self.batches = Counter("moderation_batches", "Batches handled by the worker", registry=r)
+        self.gap_records = Counter("moderation_gap_records",
+                                   "Input records Faust skipped that the worker read back itself", registry=r)
         self.lag = Gauge("moderation_consumer_lag", "Records not yet consumed (high watermark - position)",
                          ["topic", "partition"], registry=r)
 
@@ -175,6 +177,10 @@ def observe_batch(events, outputs, classify_seconds: float | None = None,
 
 def observe_rejected(reason: str) -> None:
     METRICS.observe_rejected(reason)
+
+
+def observe_gap(records: int) -> None:
+    METRICS.gap_records.inc(records)
 
 
 def set_lag(tp, lag) -> None:
