@@ -30,6 +30,7 @@ def cmd_worker(args) -> int:
     else:
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     app = create_app(runtime)
+    logging.getLogger().handlers.clear()  # the Faust worker installs its own handler; one line per record
     worker = Worker(app, loglevel=args.loglevel, quiet=True, redirect_stdouts=False)
     worker.execute_from_commandline()
     return 0
