@@ -77,6 +77,19 @@ def dense_features(items: list[Analysed]) -> np.ndarray:
     return D
 
 
+STACK_NAMES = ("len<=4", "len<=12", "len>40", "len>80", "log_len")
+
+
+def stack_features(items: list[Analysed]) -> np.ndarray:
+    """Message-shape inputs of the second-level model next to the logits: lets it weigh the
+    specialist heads differently for short chat lines and long posts."""
+    S = np.zeros((len(items), len(STACK_NAMES)), dtype=np.float32)
+    for r, a in enumerate(items):
+        n = len(a.normalized)
+        S[r] = (n <= 4, n <= 12, n > 40, n > 80, np.log1p(n) / 5.0)
+    return S
+
+
 class TextFeaturizer:
     """Hashed character 1–3-grams (no vocabulary to store), sublinear TF, IDF, L2 norm.
 
@@ -107,15 +120,24 @@ class TextFeaturizer:
         return X
 
     def fit(self, texts) -> "TextFeaturizer":
-        X = self.raw(texts)
-        df = np.bincount(X.indices, minlength=self.n_features).astype(np.float64)
-        n = X.shape[0]
-        self.idf = (np.log((1 + n) / (1 + df)) + 1.0).astype(np.float32)
+        self.idf = self.idf_of(self.raw(texts))
         return self
 
     def transform(self, texts) -> sparse.csr_matrix:
-        X = self.raw(texts)
-        X.data *= self.idf[X.indices]
+        return self.weigh(self.raw(texts), self.idf)
+
+    @staticmethod
+    def idf_of(X: sparse.csr_matrix) -> np.ndarray:
+        """IDF from raw hashed counts (rows = documents)."""
+        df = np.bincount(X.indices, minlength=X.shape[1]).astype(np.float64)
+        return (np.log((1 + X.shape[0]) / (1 + df)) + 1.0).astype(np.float32)
+
+    @staticmethod
+    def weigh(X: sparse.csr_matrix, idf: np.ndarray, copy: bool = False) -> sparse.csr_matrix:
+        """Raw log-TF counts × IDF, rows L2-normalised (in place unless copy)."""
+        if copy:
+            X = X.copy()
+        X.data *= idf[X.indices]
         sq = np.add.reduceat(X.data * X.data, X.indptr[:-1]) if X.nnz else np.zeros(X.shape[0], np.float32)
         lengths = np.diff(X.indptr)
         sq[lengths == 0] = 1.0

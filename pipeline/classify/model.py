@@ -9,7 +9,7 @@ from typing import Sequence
 import joblib
 import numpy as np
 
-from pipeline.classify.features import STRONG, Analysed, TextFeaturizer, analyse, dense_features
+from pipeline.classify.features import STRONG, Analysed, TextFeaturizer, analyse, dense_features, stack_features
 from pipeline.classify.verdict import LABELS, Finding, Verdict
 from pipeline.config import ConfigError
 from pipeline.text.detect import mask_original
@@ -40,6 +40,11 @@ class Artifact:
         # optional second level: specialist heads' logits + main logits -> final logits
         self.stack_A: np.ndarray | None = data.get("stack_A")
         self.stack_c: np.ndarray | None = data.get("stack_c")
+        # optional per-class offsets added to the final logits (chosen on the validation split)
+        self.offsets: np.ndarray | None = data.get("offsets")
+        # optional dedicated binary heads: {"name", "idf", "w", "b"} (their logits feed the second level)
+        self.dedicated: list[dict] = list(data.get("dedicated") or [])
+        self._iw = [(h["idf"] * h["w"]).astype(np.float32) for h in self.dedicated]
 
     @classmethod
     def load(cls, path: Path | str) -> "Artifact":
@@ -52,16 +57,37 @@ class Artifact:
         return cls(data)
 
     def logits(self, items: list[Analysed]) -> np.ndarray:
-        X = self.featurizer.transform([a.normalized for a in items])
+        R = self.featurizer.raw([a.normalized for a in items])
         D = dense_features(items)
-        return np.asarray(X @ self.W_text) + D @ self.W_dense + self.bias
+        cols = []
+        if self.dedicated and R.nnz:
+            # binary heads fitted on one public set alone, with that set's own IDF: score =
+            # sum(tf·idf·w) / ||tf·idf|| per row, without building the weighted matrix
+            starts, lengths = R.indptr[:-1], np.diff(R.indptr)
+            empty = lengths == 0
+            for head, iw in zip(self.dedicated, self._iw):
+                v = R.data * head["idf"][R.indices]
+                num = np.add.reduceat(R.data * iw[R.indices], starts)
+                den = np.sqrt(np.add.reduceat(v * v, starts))
+                num[empty] = 0.0
+                den[empty] = 1.0
+                cols.append((num / den + head["b"]).reshape(-1, 1).astype(np.float32))
+        elif self.dedicated:
+            cols = [np.full((R.shape[0], 1), head["b"], dtype=np.float32) for head in self.dedicated]
+        X = TextFeaturizer.weigh(R, self.featurizer.idf)
+        z = np.asarray(X @ self.W_text) + D @ self.W_dense + self.bias
+        return np.hstack([z] + cols) if cols else z
 
     def probabilities(self, items: list[Analysed]) -> np.ndarray:
         z = self.logits(items)
         if self.stack_A is not None:
+            if self.stack_A.shape[0] > z.shape[1]:
+                z = np.hstack([z, stack_features(items)])
             z = z @ self.stack_A + self.stack_c
         else:
             z = z / self.temperature
+        if self.offsets is not None:
+            z = z + self.offsets
         z -= z.max(axis=1, keepdims=True)
         np.exp(z, out=z)
         z /= z.sum(axis=1, keepdims=True)
