@@ -36,3 +36,11 @@ def test_compose_names_the_same_topics_and_settings_as_the_code():
 
     known = {name for name, _ in env_table()} | {"MODERATION_CONFIG_DIR"}
     assert set(env) <= known, set(env) - known
+
+
+def test_compose_dashboard_reads_the_same_topics_and_is_published_on_loopback_only():
+    services = _compose()["services"]
+    dashboard = services["dashboard"]
+    assert dashboard["command"][:2] == ["moderation", "dashboard"]
+    assert dashboard["environment"] == services["worker"]["environment"]
+    assert all(port.startswith("127.0.0.1:") for port in dashboard["ports"])
