@@ -105,7 +105,10 @@ def create_app(runtime: Runtime, engine: Engine | None = None) -> faust.App:
     raw = dict(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",
                partitions=s.partitions)
     source = app.topic(s.topics.input, **raw)
-    sinks = {role: app.topic(name, **raw) for role, name in s.topics.outputs().items()}
+    # Output topics are declared to Faust so it knows their partitioning; records are sent to
+    # them straight through the producer below.
+    for name in s.topics.outputs().values():
+        app.topic(name, **raw)
     topic_names = s.topics.outputs()
     # bytes key and value: Faust then writes and recovers the changelog with the raw codec.
     states = app.Table("group-state", default=None, partitions=s.partitions, key_type=bytes, value_type=bytes)
@@ -234,6 +237,5 @@ def create_app(runtime: Runtime, engine: Engine | None = None) -> faust.App:
             await metrics.update_lag(app.consumer, topics=[s.topics.input])
 
     app.engine = engine
-    app.sinks = sinks
     app.states = states
     return app
