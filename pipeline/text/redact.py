@@ -5,8 +5,16 @@ whatever the classifier counts as personal data or a secret is also what gets ma
 """
 from __future__ import annotations
 
+import re
+
 from pipeline.text.detect import detect, mask_original
 from pipeline.text.normalize import fold
+
+# The detectors count a resident id only with a valid check digit (so order numbers are not
+# personal data). For masking that is too strict: a real id typed with one wrong digit is still
+# someone's id. Anything shaped like one (region, a plausible birth date, sequence) is masked too.
+_ID_SHAPED = re.compile(r"(?<![0-9A-Za-z])[1-9]\d{5}(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx]"
+                        r"(?![0-9A-Za-z])")
 
 
 def redact(text: str) -> str:
@@ -16,9 +24,9 @@ def redact(text: str) -> str:
         return text
     f = fold(text)
     spans = detect(f)
-    if not any(s.mask for s in spans):
-        return text
-    return mask_original(f, spans)
+    if any(s.mask for s in spans):
+        text = mask_original(f, spans)
+    return _ID_SHAPED.sub(lambda m: m.group(0)[0] + "*" * 16 + m.group(0)[-1], text)
 
 
 def excerpt(text: str, limit: int = 120) -> str:

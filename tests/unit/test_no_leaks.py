@@ -68,3 +68,11 @@ def test_no_output_carries_an_unmasked_secret(engine, template, id_, card, phone
     for secret in (id_, card, phone, email, password, key):
         if secret in text:
             assert secret.encode() not in out, f"{secret!r} leaked from {text!r}"
+
+
+def test_an_id_with_a_wrong_check_digit_is_still_masked():
+    from pipeline.text.redact import excerpt
+
+    typo = "110101199003074578"  # the valid id ends in 3: one wrong digit is still someone's id
+    masked = excerpt(f"客户身份证 {typo}，订单号 202603051234，版本 v2.10.3")
+    assert typo not in masked and "202603051234" in masked and "v2.10.3" in masked
