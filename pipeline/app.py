@@ -31,9 +31,9 @@ def kafka_client_options(settings) -> dict:
 
 
 def _credentials(settings):
-    import ssl
+    from pipeline.kafka.admin import ssl_context
 
-    context = ssl.create_default_context(cafile=settings.ssl_cafile) if "SSL" in settings.security_protocol else None
+    context = ssl_context(settings)
     if settings.security_protocol.startswith("SASL"):
         return faust.SASLCredentials(username=settings.sasl_username, password=settings.sasl_password,
                                      ssl_context=context, mechanism=settings.sasl_mechanism or "PLAIN")

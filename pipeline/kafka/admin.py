@@ -10,14 +10,21 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from pipeline.config import Settings
 
 
+def ssl_context(settings: Settings):
+    """The TLS context for SSL and SASL_SSL, or None for the plaintext protocols."""
+    if "SSL" not in settings.security_protocol:
+        return None
+    import ssl
+
+    return ssl.create_default_context(cafile=settings.ssl_cafile)
+
+
 def client_options(settings: Settings | None) -> dict:
     if settings is None or settings.security_protocol == "PLAINTEXT":
         return {}
-    import ssl
-
     options = {"security_protocol": settings.security_protocol}
-    if "SSL" in settings.security_protocol:
-        options["ssl_context"] = ssl.create_default_context(cafile=settings.ssl_cafile)
+    if (context := ssl_context(settings)) is not None:
+        options["ssl_context"] = context
     if settings.security_protocol.startswith("SASL"):
         options.update(sasl_mechanism=settings.sasl_mechanism or "PLAIN",
                        sasl_plain_username=settings.sasl_username, sasl_plain_password=settings.sasl_password)
