@@ -74,10 +74,20 @@ class GapReader:
         return records
 
 
+class App(faust.App):
+    """A Faust app whose consumer hands records to the agent without a task per record
+    (`pipeline.kafka.transport`)."""
+
+    def _new_transport(self):
+        from pipeline.kafka.transport import Transport
+
+        return Transport(self.conf.broker_consumer, self)
+
+
 def create_app(runtime: Runtime, engine: Engine | None = None) -> faust.App:
     s = runtime.settings
     engine = engine or Engine(runtime.policy, load_classifier(runtime.policy))
-    app = faust.App(
+    app = App(
         s.app_id,
         broker=f"kafka://{s.bootstrap}",
         store="memory://",

@@ -102,12 +102,38 @@ def advance(ctx: Context, now: datetime) -> list[Finding]:
 
 def _cache_due(state: GroupState, policy: Policy) -> None:
     # next_due runs after every event of the group: keep the answer instead of scanning each time.
-    candidates = [item["final"] if item["overdue"] else item["due"] for item in _items(state).values()]
+    candidates = [d] if (d := _items_due(state)) is not None else []
     candidates += [w["end"] for w in _windows(state).values() if w["pending"] == 0]
     candidates += [d for tracker in TRACKERS if (d := tracker.next_due(state)) is not None]
     if (d := report.next_due(state)) is not None:
         candidates.append(d)
     _section(state)["next_due"] = min(candidates) if candidates else None  # stamps of one policy sort as text (common.stamp)
+
+
+def _items_due(state: GroupState) -> str | None:
+    """The earliest deadline of the open items. Kept in the section between events (most messages
+    open or settle nothing) and rescanned only after the earliest item changed."""
+    section = _section(state)
+    if "items_due" not in section:
+        section["items_due"] = min((_deadline(item) for item in _items(state).values()), default=None)
+    return section["items_due"]
+
+
+def _deadline(item: dict) -> str:
+    return item["final"] if item["overdue"] else item["due"]
+
+
+def _item_added(state: GroupState, item: dict) -> None:
+    section = _section(state)
+    if "items_due" in section and (section["items_due"] is None or _deadline(item) < section["items_due"]):
+        section["items_due"] = _deadline(item)
+
+
+def _item_changing(state: GroupState, item: dict) -> None:
+    """Call before an item's deadline changes or it leaves the open set."""
+    section = _section(state)
+    if section.get("items_due") is not None and _deadline(item) <= section["items_due"]:
+        del section["items_due"]
 
 
 def _section(state: GroupState) -> dict:
@@ -170,6 +196,7 @@ def open_items(ctx: Context) -> list[Finding]:
             "due": stamp(due, policy), "final": stamp(final, policy), "overdue": False, "acks": [],
             "windows": keys, "excerpt": ctx.verdict.excerpt if ctx.verdict else None,
         }
+        _item_added(state, items[key])
         for wkey in keys:
             windows[wkey]["pending"] += 1
             _bump(windows[wkey], addressee, "addressed")
@@ -226,11 +253,12 @@ def answer(ctx: Context) -> list[Finding]:
     with_time = has_ack and matches(policy, "expected_time", text)
     ack_only = has_ack and not with_time and len(text.strip()) <= policy.responsiveness.ack_max_chars
     items = _items(state)
-    for key in sorted(items, key=lambda k: (items[k]["opened"], k)):
+    # Most messages answer nothing: pick the sender's items before ordering them.
+    mine = [key for key, item in items.items()
+            if (item["addressee"] == actor or (item["addressee"] is None and actor != item["asker"]))
+            and item["message_id"] != msg.id]
+    for key in sorted(mine, key=lambda k: (items[k]["opened"], k)):
         item = items[key]
-        responder = item["addressee"] == actor or (item["addressee"] is None and actor != item["asker"])
-        if not responder or item["message_id"] == msg.id:
-            continue
         if msg.reply_to is not None:
             if msg.reply_to != item["message_id"]:
                 continue
@@ -246,6 +274,7 @@ def answer(ctx: Context) -> list[Finding]:
 def _settle(state: GroupState, key: str, outcome: str, ts: datetime | None = None,
             policy: Policy | None = None) -> None:
     """Take an item out of the open set and count its outcome in its windows (and the report)."""
+    _item_changing(state, _items(state)[key])
     item = _items(state).pop(key)
     windows = _windows(state)
     seconds = work_seconds(at(item["opened"]), ts, policy) if ts is not None else None
@@ -282,6 +311,7 @@ def reply_deadlines(state: GroupState, policy: Policy, now: datetime) -> list[Fi
                     "asker": item["asker"], "addressed_at": item["opened"], "acknowledgements": item["acks"],
                     "excerpt": item["excerpt"]}
         if not item["overdue"] and at(item["due"]) <= now:
+            _item_changing(state, item)
             item["overdue"] = True
             for wkey in item["windows"]:
                 _bump(_windows(state)[wkey], addressee, "overdue")

@@ -40,7 +40,9 @@ def on_event(ctx: Context) -> list[Finding]:
     msg, actor = event.message, event.actor.id
     resolution = matches(policy, "resolution", msg.text)
     is_owner = actor in owners(state)
-    if open_:
+    # Only an owner's message or a resolution can change an open problem.
+    if open_ and (is_owner or resolution):
+        section.pop("due", None)
         for key in sorted(open_):
             problem = open_[key]
             if key == msg.id:
@@ -58,6 +60,7 @@ def on_event(ctx: Context) -> list[Finding]:
                 tally(state, "problems_resolved")
     if msg.reply_to is None and not resolution and matches(policy, "problem", msg.text) and msg.id not in open_:
         rules = policy.responsiveness
+        section.pop("due", None)
         open_[msg.id] = {
             "event_id": event.event_id, "reporter": actor, "opened": stamp(event.ts, policy),
             "response_due": stamp(due_after(event.ts, rules.problem_response_seconds, policy), policy),
@@ -70,17 +73,23 @@ def on_event(ctx: Context) -> list[Finding]:
 
 
 def next_due(state: GroupState) -> str | None:
-    due = []
-    for problem in _section(state)["open"].values():
-        if not problem["reminded"] and problem["responded"] is None:
-            due.append(problem["response_due"])
-        if not problem["escalated"]:
-            due.append(problem["resolution_due"])
-    return min(due) if due else None  # stamps of one policy sort as text (common.stamp)
+    # Asked after every event of the group; kept in the section until a problem changes ("due" is
+    # dropped wherever one does).
+    section = _section(state)
+    if "due" not in section:
+        due = []
+        for problem in section["open"].values():
+            if not problem["reminded"] and problem["responded"] is None:
+                due.append(problem["response_due"])
+            if not problem["escalated"]:
+                due.append(problem["resolution_due"])
+        section["due"] = min(due) if due else None  # stamps of one policy sort as text (common.stamp)
+    return section["due"]
 
 
 def deadlines(state: GroupState, policy: Policy, now: datetime, group_id: str) -> list[Finding]:
     found: list[Finding] = []
+    _section(state).pop("due", None)
     for key, problem in sorted(_section(state)["open"].items()):
         evidence = {"event_ids": [problem["event_id"]], "message_id": key, "reported_at": problem["opened"],
                     "owner_responded": problem["responded"], "resolved": problem["resolved"],

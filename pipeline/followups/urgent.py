@@ -10,7 +10,9 @@ item is settled as overdue.
 """
 from __future__ import annotations
 
+import re
 from datetime import datetime
+from functools import lru_cache
 
 from pipeline.config import Policy
 from pipeline.events import AnnouncementPosted, FileShared, MessagePosted
@@ -28,7 +30,15 @@ def _section(state: GroupState) -> dict:
 
 
 def is_urgent(message, policy: Policy) -> bool:
-    return message.urgent or any(marker in message.text for marker in policy.publishing.urgent_markers)
+    if message.urgent:
+        return True
+    markers = _markers(policy.publishing.urgent_markers)
+    return markers is not None and markers.search(message.text) is not None
+
+
+@lru_cache(maxsize=16)
+def _markers(markers: tuple[str, ...]) -> re.Pattern | None:
+    return re.compile("|".join(map(re.escape, markers))) if markers else None
 
 
 def on_event(ctx: Context) -> list[Finding]:

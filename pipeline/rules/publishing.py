@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from difflib import SequenceMatcher
 
 from pipeline.events import MessagePosted
+from pipeline.followups.urgent import is_urgent
 from pipeline.rules.base import Context, Violation, violation
 from pipeline.text.redact import excerpt, redact
 from pipeline.worktime import add_business_seconds, is_work_time
@@ -70,8 +71,9 @@ def flooding(ctx: Context) -> list[Violation]:
     event = ctx.event
     members = ctx.state.section("flood")
     since = ctx.now - timedelta(seconds=cfg.window_seconds)
-    for member_id in [m for m, items in members.items() if m != event.actor.id and not _any_since(items, since)]:
-        del members[member_id]  # keeps the section to the members posting right now
+    if len(members) > 8:  # keeps the section to the members posting right now
+        for member_id in [m for m, items in members.items() if m != event.actor.id and not _any_since(items, since)]:
+            del members[member_id]
     recent = members.setdefault(event.actor.id, [])
     recent[:] = [item for item in recent if datetime.fromisoformat(item[0]) > since]
     # Only redacted text is kept in state (it is stored in a changelog topic); the verdict's
@@ -100,7 +102,10 @@ def _similar(a: str, b: str, threshold: float) -> bool:
         return True
     if not a or not b or min(len(a), len(b)) / max(len(a), len(b)) < threshold:
         return False
-    return SequenceMatcher(None, a, b, autojunk=False).ratio() >= threshold
+    matcher = SequenceMatcher(None, a, b, autojunk=False)
+    # The quick ratios are upper bounds of ratio(): most pairs are told apart without the full match.
+    return matcher.real_quick_ratio() >= threshold and matcher.quick_ratio() >= threshold \
+        and matcher.ratio() >= threshold
 
 
 def over_long(ctx: Context) -> list[Violation]:
@@ -112,17 +117,12 @@ def over_long(ctx: Context) -> list[Violation]:
                               evidence={"length": length, "limit": limit}, source_id=f"{ctx.event.event_id}:long")
 
 
-def is_urgent(ctx: Context) -> bool:
-    message = ctx.event.message
-    return message.urgent or any(marker in message.text for marker in ctx.policy.publishing.urgent_markers)
-
-
 def off_hours(ctx: Context) -> list[Violation]:
     """P10: a non-urgent post outside work hours (evenings, weekends, statutory holidays, but not
     adjusted working days) → advisory; at most one per member per off-hours stretch if configured.
     Urgent off-hours posts open a follow-up window in the responsiveness tracker instead."""
     hours = ctx.policy.work_hours
-    if is_work_time(ctx.event.ts, hours) or is_urgent(ctx):
+    if is_work_time(ctx.event.ts, hours) or is_urgent(ctx.event.message, ctx.policy):
         return []
     # The stretch is named by the moment work starts again.
     stretch = add_business_seconds(ctx.event.ts, 0, hours).isoformat()
