@@ -247,16 +247,18 @@ def answer(ctx: Context) -> list[Finding]:
     event: MessagePosted = ctx.event
     state, policy = ctx.state, ctx.policy
     msg, actor = event.message, event.actor.id
+    items = _items(state)
+    # Most messages answer nothing: pick the sender's items before reading the text.
+    mine = [key for key, item in items.items()
+            if (item["addressee"] == actor or (item["addressee"] is None and actor != item["asker"]))
+            and item["message_id"] != msg.id]
+    if not mine:
+        return []
     text = msg.text
     is_question = matches(policy, "question", text)
     has_ack = matches(policy, "ack", text)
     with_time = has_ack and matches(policy, "expected_time", text)
     ack_only = has_ack and not with_time and len(text.strip()) <= policy.responsiveness.ack_max_chars
-    items = _items(state)
-    # Most messages answer nothing: pick the sender's items before ordering them.
-    mine = [key for key, item in items.items()
-            if (item["addressee"] == actor or (item["addressee"] is None and actor != item["asker"]))
-            and item["message_id"] != msg.id]
     for key in sorted(mine, key=lambda k: (items[k]["opened"], k)):
         item = items[key]
         if msg.reply_to is not None:

@@ -12,7 +12,9 @@ from datetime import datetime
 
 from pipeline.config import Policy
 from pipeline.events import AnnouncementPosted, AnnouncementRead, MessagePosted
-from pipeline.followups.common import REMINDER, admins, at, due_after, escalation, member_ref, stamp
+from pipeline.followups.common import (
+    REMINDER, admins, at, cached_due, due_after, due_changed, escalation, member_ref, stamp,
+)
 from pipeline.rules.base import Context, Finding
 from pipeline.state import GroupState
 
@@ -29,11 +31,13 @@ def on_event(ctx: Context) -> list[Finding]:
     event, state, policy = ctx.event, ctx.state, ctx.policy
     if not policy.enabled(RULE):
         return []
-    open_ = _section(state)["open"]
+    section = _section(state)
+    open_ = section["open"]
     if isinstance(event, AnnouncementPosted):
         a = event.announcement
         if a.id in open_:
             return []
+        due_changed(section)
         deadline = a.ack_deadline or due_after(event.ts, policy.responsiveness.announcement_ack_seconds, policy)
         open_[a.id] = {
             "event_id": event.event_id, "title": a.title, "poster": event.actor.id, "posted": stamp(event.ts, policy),
@@ -54,12 +58,16 @@ def _acknowledge(announcement: dict | None, member: str, ts: datetime, policy: P
 
 
 def next_due(state: GroupState) -> str | None:
-    due = [a["due"] for a in _section(state)["open"].values()]
-    return min(due) if due else None  # stamps of one policy sort as text (common.stamp)
+    return cached_due(_section(state), _earliest)
+
+
+def _earliest(open_: dict) -> str | None:
+    return min((a["due"] for a in open_.values()), default=None)  # stamps of one policy sort as text (common.stamp)
 
 
 def deadlines(state: GroupState, policy: Policy, now: datetime, group_id: str) -> list[Finding]:
     section = _section(state)
+    due_changed(section)
     found: list[Finding] = []
     for key in sorted(section["open"], key=lambda k: (section["open"][k]["due"], k)):
         a = section["open"][key]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from functools import lru_cache
+from typing import Callable
 
 from pipeline.config import Policy
 from pipeline.events import SCHEMA_VERSION, stable_id
@@ -25,6 +26,19 @@ def matches(policy: Policy, kind: str, text: str) -> bool:
     """True when `text` matches one of the configured `responsiveness.patterns.<kind>`."""
     pattern = _compiled(getattr(policy.responsiveness.patterns, kind))
     return pattern is not None and pattern.search(text) is not None
+
+
+def cached_due(section: dict, earliest: Callable[[dict], str | None]) -> str | None:
+    """A tracker's next deadline, `earliest(section["open"])`, kept in its section: it is asked after
+    every event of the group, while the open items change far less often. Whatever changes an open
+    item's deadline, or the set of open items, calls `due_changed` first."""
+    if "due" not in section:
+        section["due"] = earliest(section["open"])
+    return section["due"]
+
+
+def due_changed(section: dict) -> None:
+    section.pop("due", None)
 
 
 def due_after(start: datetime, seconds: float, policy: Policy) -> datetime:

@@ -16,7 +16,8 @@ from datetime import datetime
 from pipeline.config import Policy
 from pipeline.events import MessagePosted
 from pipeline.followups.common import (
-    REMINDER, SUPERVISOR, admins, at, due_after, escalation, matches, member_ref, owners, stamp,
+    REMINDER, SUPERVISOR, admins, at, cached_due, due_after, due_changed, escalation, matches, member_ref, owners,
+    stamp,
 )
 from pipeline.followups.report import tally
 from pipeline.rules.base import Context, Finding
@@ -39,10 +40,10 @@ def on_event(ctx: Context) -> list[Finding]:
     open_ = section["open"]
     msg, actor = event.message, event.actor.id
     resolution = matches(policy, "resolution", msg.text)
-    is_owner = actor in owners(state)
+    is_owner = bool(open_) and actor in owners(state)
     # Only an owner's message or a resolution can change an open problem.
     if open_ and (is_owner or resolution):
-        section.pop("due", None)
+        due_changed(section)
         for key in sorted(open_):
             problem = open_[key]
             if key == msg.id:
@@ -60,7 +61,7 @@ def on_event(ctx: Context) -> list[Finding]:
                 tally(state, "problems_resolved")
     if msg.reply_to is None and not resolution and matches(policy, "problem", msg.text) and msg.id not in open_:
         rules = policy.responsiveness
-        section.pop("due", None)
+        due_changed(section)
         open_[msg.id] = {
             "event_id": event.event_id, "reporter": actor, "opened": stamp(event.ts, policy),
             "response_due": stamp(due_after(event.ts, rules.problem_response_seconds, policy), policy),
@@ -73,23 +74,22 @@ def on_event(ctx: Context) -> list[Finding]:
 
 
 def next_due(state: GroupState) -> str | None:
-    # Asked after every event of the group; kept in the section until a problem changes ("due" is
-    # dropped wherever one does).
-    section = _section(state)
-    if "due" not in section:
-        due = []
-        for problem in section["open"].values():
-            if not problem["reminded"] and problem["responded"] is None:
-                due.append(problem["response_due"])
-            if not problem["escalated"]:
-                due.append(problem["resolution_due"])
-        section["due"] = min(due) if due else None  # stamps of one policy sort as text (common.stamp)
-    return section["due"]
+    return cached_due(_section(state), _earliest)
+
+
+def _earliest(open_: dict) -> str | None:
+    due = []
+    for problem in open_.values():
+        if not problem["reminded"] and problem["responded"] is None:
+            due.append(problem["response_due"])
+        if not problem["escalated"]:
+            due.append(problem["resolution_due"])
+    return min(due) if due else None  # stamps of one policy sort as text (common.stamp)
 
 
 def deadlines(state: GroupState, policy: Policy, now: datetime, group_id: str) -> list[Finding]:
     found: list[Finding] = []
-    _section(state).pop("due", None)
+    due_changed(_section(state))
     for key, problem in sorted(_section(state)["open"].items()):
         evidence = {"event_ids": [problem["event_id"]], "message_id": key, "reported_at": problem["opened"],
                     "owner_responded": problem["responded"], "resolved": problem["resolved"],

@@ -20,7 +20,7 @@ from datetime import date, datetime, timedelta
 from pipeline.config import Policy
 from pipeline.events import MessagePosted
 from pipeline.followups.common import (
-    SUPERVISOR, admins, at, due_after, escalation, matches, member_ref, owners, stamp,
+    SUPERVISOR, admins, at, cached_due, due_after, due_changed, escalation, matches, member_ref, owners, stamp,
 )
 from pipeline.followups.report import tally
 from pipeline.rules.base import Context, Finding
@@ -83,10 +83,12 @@ def on_event(ctx: Context) -> list[Finding]:
     event, state, policy = ctx.event, ctx.state, ctx.policy
     if not isinstance(event, MessagePosted) or not policy.enabled(RULE):
         return []
-    open_ = _section(state)["open"]
+    section = _section(state)
+    open_ = section["open"]
     msg, actor = event.message, event.actor.id
     done = matches(policy, "rectification_done", msg.text)
     if done and open_:
+        due_changed(section)
         for key in sorted(open_):
             item = open_[key]
             if actor in item["responsible"] and (msg.reply_to is None or msg.reply_to == key):
@@ -96,6 +98,7 @@ def on_event(ctx: Context) -> list[Finding]:
     if not done and actor in issuers and matches(policy, "rectification", msg.text) and msg.id not in open_:
         responsible = sorted(set(msg.mentions) - {actor}) or owners(state)
         deadline = deadline_from_text(msg.text, event.ts, policy)
+        due_changed(section)
         open_[msg.id] = {
             "event_id": event.event_id, "issuer": actor, "responsible": responsible,
             "opened": stamp(event.ts, policy), "due": stamp(deadline, policy), "escalated": False,
@@ -106,12 +109,17 @@ def on_event(ctx: Context) -> list[Finding]:
 
 
 def next_due(state: GroupState) -> str | None:
-    due = [item["due"] for item in _section(state)["open"].values() if not item["escalated"]]
-    return min(due) if due else None  # stamps of one policy sort as text (common.stamp)
+    return cached_due(_section(state), _earliest)
+
+
+def _earliest(open_: dict) -> str | None:
+    # stamps of one policy sort as text (common.stamp)
+    return min((item["due"] for item in open_.values() if not item["escalated"]), default=None)
 
 
 def deadlines(state: GroupState, policy: Policy, now: datetime, group_id: str) -> list[Finding]:
     found: list[Finding] = []
+    due_changed(_section(state))
     for key, item in sorted(_section(state)["open"].items()):
         if item["escalated"] or at(item["due"]) > now:
             continue

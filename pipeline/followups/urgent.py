@@ -16,7 +16,9 @@ from functools import lru_cache
 
 from pipeline.config import Policy
 from pipeline.events import AnnouncementPosted, FileShared, MessagePosted
-from pipeline.followups.common import REMINDER, admins, at, due_after, escalation, matches, member_ref, stamp
+from pipeline.followups.common import (
+    REMINDER, admins, at, cached_due, due_after, due_changed, escalation, matches, member_ref, stamp,
+)
 from pipeline.followups.report import tally
 from pipeline.rules.base import Context, Finding
 from pipeline.state import GroupState
@@ -43,16 +45,19 @@ def _markers(markers: tuple[str, ...]) -> re.Pattern | None:
 
 def on_event(ctx: Context) -> list[Finding]:
     event, state, policy = ctx.event, ctx.state, ctx.policy
-    open_ = _section(state)["open"]
+    section = _section(state)
+    open_ = section["open"]
     actor = event.actor.id
     if isinstance(event, (MessagePosted, FileShared, AnnouncementPosted)) and open_:
         if _is_followup(event, policy, open_):
+            due_changed(section)
             for key in sorted(k for k, item in open_.items() if item["poster"] == actor and k != _message_id(event)):
                 del open_[key]
                 tally(state, "urgent_followed_up")
     if isinstance(event, MessagePosted) and is_urgent(event.message, policy):
         rule = "P11" if is_work_time(event.ts, policy.work_hours) else "P10"
         if policy.enabled(rule) and event.message.id not in open_:
+            due_changed(section)
             open_[event.message.id] = {
                 "rule": rule, "event_id": event.event_id, "poster": actor, "opened": stamp(event.ts, policy),
                 "due": stamp(due_after(event.ts, policy.responsiveness.urgent_followup_seconds, policy), policy),
@@ -75,12 +80,17 @@ def _is_followup(event, policy: Policy, open_: dict) -> bool:
 
 
 def next_due(state: GroupState) -> str | None:
-    due = [item["due"] for item in _section(state)["open"].values()]
-    return min(due) if due else None  # stamps of one policy sort as text (common.stamp)
+    return cached_due(_section(state), _earliest)
+
+
+def _earliest(open_: dict) -> str | None:
+    return min((item["due"] for item in open_.values()), default=None)  # stamps of one policy sort as text (common.stamp)
 
 
 def deadlines(state: GroupState, policy: Policy, now: datetime, group_id: str) -> list[Finding]:
-    open_ = _section(state)["open"]
+    section = _section(state)
+    due_changed(section)
+    open_ = section["open"]
     found: list[Finding] = []
     for key in sorted(open_, key=lambda k: (open_[k]["due"], k)):
         item = open_[key]
