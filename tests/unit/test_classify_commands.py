@@ -76,3 +76,16 @@ def test_corpus_is_deterministic():
     a = generate_mixed(5, {"work": 50, "chitchat": 20, "ad": 20, "rumour": 20, "abuse": 20, "confidential": 20, "illegal": 20})
     b = generate_mixed(5, {"work": 50, "chitchat": 20, "ad": 20, "rumour": 20, "abuse": 20, "confidential": 20, "illegal": 20})
     assert a == b and {r["label"] for r in a} == {"work", "chitchat", "ad", "rumour", "abuse", "confidential", "illegal"}
+
+
+def test_eval_default_reports_every_workchat_set(tmp_path, capsys, monkeypatch):
+    from pipeline.classify import evaluate
+
+    a_file, b_file = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    a_file.write_text(json.dumps({"text": "收到，明天上午给你", "label": "work"}, ensure_ascii=False), encoding="utf-8")
+    b_file.write_text(json.dumps({"text": "下午三点开会", "label": "work"}, ensure_ascii=False), encoding="utf-8")
+    monkeypatch.setattr(evaluate, "WORKCHAT_TESTS", {"test2": a_file, "test": b_file, "missing": tmp_path / "no.jsonl"})
+    a = parser().parse_args(["eval", "--json"])
+    assert a.func(a) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert set(out) == {"test2", "test"} and out["test2"]["n"] == 1
