@@ -76,12 +76,18 @@ class GapReader:
 
 class App(faust.App):
     """A Faust app whose consumer hands records to the agent without a task per record
-    (`pipeline.kafka.transport`)."""
+    (`pipeline.kafka.transport`), and without Faust's own monitor: the worker's figures are
+    in `pipeline.metrics`, and the monitor's bookkeeping runs several times for every record."""
 
     def _new_transport(self):
         from pipeline.kafka.transport import Transport
 
         return Transport(self.conf.broker_consumer, self)
+
+    def on_init_dependencies(self):
+        dependencies = super().on_init_dependencies()
+        self.sensors.remove(self.monitor)
+        return dependencies
 
 
 def create_app(runtime: Runtime, engine: Engine | None = None) -> faust.App:

@@ -20,6 +20,7 @@ from pipeline.rules import RULE_MODULES
 from pipeline.rules.base import Context, Emit, Violation
 from pipeline.state import GroupState
 
+SCHEDULED_MODULES = tuple(module for module in RULE_MODULES if hasattr(module, "next_due"))
 Output = tuple[str, dict]   # (output topic role: verdicts|violations|escalations|..., event)
 
 
@@ -73,13 +74,11 @@ class Engine:
 
     def scheduled(self, state: GroupState, group_id: str, now: datetime) -> list[Output]:
         """Scheduled checks that are due at the group's watermark."""
-        ctx = Context(event=None, state=state, now=now, policy=self.policy)
         found: list[Violation | Emit] = []
-        for module in RULE_MODULES:
-            due = getattr(module, "next_due", None)
-            if due is not None and (when := due(state, self.policy)) is not None and when <= now:
-                found.extend(module.on_schedule(ctx))
-        return self._report(found, group_id, now, state)
+        for module in SCHEDULED_MODULES:
+            if (when := module.next_due(state, self.policy)) is not None and when <= now:
+                found.extend(module.on_schedule(Context(event=None, state=state, now=now, policy=self.policy)))
+        return self._report(found, group_id, now, state) if found else []
 
     def _report(self, found: Iterable[Violation | Emit], group_id: str, now: datetime,
                 state: GroupState) -> list[Output]:

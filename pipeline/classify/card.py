@@ -10,7 +10,6 @@ TARGETS = {"sms_spam_80w_subset": 0.98, "weibo21": 0.91, "cold": 0.81}
 
 
 def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
-    from pipeline.classify import load_classifier
     from pipeline.classify.evaluate import _policy
     from pipeline.classify.model import load
 

@@ -20,7 +20,7 @@ from scipy import sparse
 from sklearn.linear_model import LogisticRegression
 
 from pipeline.classify import corpus
-from pipeline.classify.datasets import SOURCES, default_data_dir, load_split, select_sources
+from pipeline.classify.datasets import default_data_dir, load_split, select_sources
 from pipeline.classify.features import DENSE_NAMES, TextFeaturizer, analyse, dense_features, stack_features
 from pipeline.classify.verdict import LABELS
 from pipeline.config import PROJECT_ROOT

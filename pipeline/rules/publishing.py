@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from difflib import SequenceMatcher
 
 from pipeline.events import MessagePosted
@@ -70,17 +70,17 @@ def flooding(ctx: Context) -> list[Violation]:
     cfg = ctx.policy.publishing.flooding
     event = ctx.event
     members = ctx.state.section("flood")
-    since = ctx.now - timedelta(seconds=cfg.window_seconds)
+    since = ctx.now.timestamp() - cfg.window_seconds
     if len(members) > 8:  # keeps the section to the members posting right now
         for member_id in [m for m, items in members.items() if m != event.actor.id and not _any_since(items, since)]:
             del members[member_id]
     recent = members.setdefault(event.actor.id, [])
-    recent[:] = [item for item in recent if datetime.fromisoformat(item[0]) > since]
+    recent[:] = [item for item in recent if _epoch(item[0]) > since]
     # Only redacted text is kept in state (it is stored in a changelog topic); the verdict's
     # excerpt is the message already redacted.
     text = ctx.verdict.excerpt.strip() if ctx.verdict is not None else redact(event.message.text.strip()[:200])
     alike = sum(1 for _, prior in recent if _similar(prior, text, cfg.similarity))
-    recent.append([ctx.now.isoformat(), text])
+    recent.append([ctx.now.timestamp(), text])
     burst = len(recent) > cfg.max_messages
     duplicates = alike + 1 >= cfg.max_near_duplicates
     if not (burst or duplicates):
@@ -93,8 +93,13 @@ def flooding(ctx: Context) -> list[Violation]:
                               source_id=f"{event.event_id}:flood")
 
 
-def _any_since(items: list, since: datetime) -> bool:
-    return bool(items) and datetime.fromisoformat(items[-1][0]) > since
+def _any_since(items: list, since: float) -> bool:
+    return bool(items) and _epoch(items[-1][0]) > since
+
+
+def _epoch(stamp: float | str) -> float:
+    # Posting times are kept as epoch seconds; states saved before that hold ISO strings.
+    return stamp if isinstance(stamp, float) else datetime.fromisoformat(stamp).timestamp()
 
 
 def _similar(a: str, b: str, threshold: float) -> bool:
