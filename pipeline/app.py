@@ -18,6 +18,7 @@ from pipeline.classify import load_classifier
 from pipeline.config import Runtime
 from pipeline.engine import Engine
 from pipeline.events import Rejected, decode, encode, rejected_event, stable_id, topic_key
+from pipeline.kafka.batches import Record, send_batches
 
 log = logging.getLogger("pipeline.worker")
 
@@ -158,23 +159,29 @@ def create_app(runtime: Runtime, engine: Engine | None = None) -> faust.App:
         # order of a group's outputs is kept whatever partitioner the producers use, and in
         # exactly-once mode the send joins the transaction of the input's partition.
         # Straight to the producer: Faust's channel machinery per record costs more than the send.
-        producer = app.consumer.transactions if app.in_transaction else app.producer
-        send = producer.send
-        pending = [await send(topic_names["dlq"], None, encode(event), partition, None, None)
-                   for partition, event in rejected]
-        pending += [await send(topic_names[role], topic_key(event), encode(event),
-                               carriers[event["group_id"]].message.partition, None, None)
-                    for role, event in outputs]
-        if pending:
-            await asyncio.gather(*pending)
+        await publish([(topic_names["dlq"], partition, None, encode(event)) for partition, event in rejected]
+                      + [(topic_names[role], carriers[event["group_id"]].message.partition, topic_key(event),
+                          encode(event)) for role, event in outputs])
         # Only once the broker has the outputs are the states saved, and the changelog must hold
         # them before the offsets can be committed: a crash can then leave the state behind the
         # outputs (replayed with the same ids) but never ahead of them or of the offsets. (In
         # exactly-once mode the partition's transaction covers all three.)
-        saved = [await save_state(group_id, data, carriers[group_id].message.partition, send)
-                 for group_id, data in group_states.items()]
-        if saved:
-            await asyncio.gather(*saved)
+        await publish([save_state(group_id, data, carriers[group_id].message.partition)
+                       for group_id, data in group_states.items()])
+
+    async def publish(records: list[Record]) -> None:
+        """Send the records and wait until the broker has them all."""
+        if not records:
+            return
+        if app.in_transaction:
+            # Each send joins the transaction of its input partition.
+            send = app.consumer.transactions.send
+            pending = [await send(topic, key, value, partition, None, None)
+                       for topic, partition, key, value in records]
+        else:
+            # Faust's producer wrapper has no batch API; its aiokafka producer does.
+            pending = await send_batches(app.producer._ensure_producer(), records)
+        await asyncio.gather(*pending)
 
     # Faust can skip records: when its flow is suspended (a rebalance) while a record waits to be
     # delivered, the delivery is cancelled but the read offset still moves on, and the skipped
@@ -218,8 +225,8 @@ def create_app(runtime: Runtime, engine: Engine | None = None) -> faust.App:
 
     changelog = states.changelog_topic.get_topic_name()
 
-    async def save_state(group_id: str, data: dict, partition: int, send):
-        """Store the state in the table and write its changelog record to the group's partition.
+    def save_state(group_id: str, data: dict, partition: int) -> Record:
+        """Store the state in the table; returns its changelog record for the group's partition.
 
         Written here rather than by `states[key] = value`: Faust sends changelog records through
         a buffer that drains one record at a time and stalls the agent when it fills (seen as
@@ -228,7 +235,7 @@ def create_app(runtime: Runtime, engine: Engine | None = None) -> faust.App:
         key, value = group_id.encode(), orjson.dumps(data)
         states.data[key] = value
         recent[group_id] = (value, data)
-        return await send(changelog, key, value, partition, None, None)
+        return changelog, partition, key, value
 
     if s.live_tick_seconds > 0:
         @app.timer(s.live_tick_seconds)
