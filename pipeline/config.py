@@ -366,7 +366,7 @@ class Settings(Strict):
     replication_factor: int = Field(1, ge=1)
     topics: Topics = Topics()
     processing_guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
-    batch_size: int = Field(500, ge=1)
+    batch_size: int = Field(2000, ge=1)
     batch_seconds: float = Field(0.01, gt=0)
     live_tick_seconds: float = Field(0.0, ge=0)  # 0 = off (replays and tests are event-time only)
     # How soon the group notices a worker that died without leaving (kill -9, lost host): its
