@@ -70,7 +70,8 @@ def flooding(ctx: Context) -> list[Violation]:
     cfg = ctx.policy.publishing.flooding
     event = ctx.event
     members = ctx.state.section("flood")
-    since = ctx.now.timestamp() - cfg.window_seconds
+    now = ctx.now.timestamp()
+    since = now - cfg.window_seconds
     if len(members) > 8:  # keeps the section to the members posting right now
         for member_id in [m for m, items in members.items() if m != event.actor.id and not _any_since(items, since)]:
             del members[member_id]
@@ -79,8 +80,8 @@ def flooding(ctx: Context) -> list[Violation]:
     # Only redacted text is kept in state (it is stored in a changelog topic); the verdict's
     # excerpt is the message already redacted.
     text = ctx.verdict.excerpt.strip() if ctx.verdict is not None else redact(event.message.text.strip()[:200])
-    alike = sum(1 for _, prior in recent if _similar(prior, text, cfg.similarity))
-    recent.append([ctx.now.timestamp(), text])
+    alike = _count_alike([prior for _, prior in recent], text, cfg.similarity)
+    recent.append([now, text])
     burst = len(recent) > cfg.max_messages
     duplicates = alike + 1 >= cfg.max_near_duplicates
     if not (burst or duplicates):
@@ -102,15 +103,24 @@ def _epoch(stamp: float | str) -> float:
     return stamp if isinstance(stamp, float) else datetime.fromisoformat(stamp).timestamp()
 
 
-def _similar(a: str, b: str, threshold: float) -> bool:
-    if a == b:
-        return True
-    if not a or not b or min(len(a), len(b)) / max(len(a), len(b)) < threshold:
-        return False
-    matcher = SequenceMatcher(None, a, b, autojunk=False)
-    # The quick ratios are upper bounds of ratio(): most pairs are told apart without the full match.
-    return matcher.real_quick_ratio() >= threshold and matcher.quick_ratio() >= threshold \
-        and matcher.ratio() >= threshold
+def _count_alike(priors: list[str], text: str, threshold: float) -> int:
+    """How many of `priors` are near-duplicates of `text` (difflib ratio at least `threshold`)."""
+    count, matcher = 0, None
+    for prior in priors:
+        if prior == text:
+            count += 1
+            continue
+        if not prior or not text or min(len(prior), len(text)) / max(len(prior), len(text)) < threshold:
+            continue
+        if matcher is None:
+            # The matcher indexes its second sequence once; the priors are compared against it in turn.
+            matcher = SequenceMatcher(None, b=text, autojunk=False)
+        matcher.set_seq1(prior)
+        # The quick ratios are upper bounds of ratio(): most pairs are told apart without the full match.
+        if matcher.real_quick_ratio() >= threshold and matcher.quick_ratio() >= threshold \
+                and matcher.ratio() >= threshold:
+            count += 1
+    return count
 
 
 def over_long(ctx: Context) -> list[Violation]:
