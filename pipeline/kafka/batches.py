@@ -13,10 +13,6 @@ from typing import Iterable
 Record = tuple[str, int, bytes | None, bytes]   # topic, partition, key, value
 
 
-class RecordTooLarge(ValueError):
-    pass
-
-
 async def send_batches(producer, records: Iterable[Record]) -> list[asyncio.Future]:
     """Queue `records` on the aiokafka `producer` in per-partition batches, in the given order
     within each partition. Returns the batches' delivery futures."""
@@ -29,8 +25,7 @@ async def send_batches(producer, records: Iterable[Record]) -> list[asyncio.Futu
         if builder.append(key=key, value=value, timestamp=None) is None:
             futures.append(await _send(producer, builder, topic, partition))
             builder = builders[(topic, partition)] = producer.create_batch()
-            if builder.append(key=key, value=value, timestamp=None) is None:
-                raise RecordTooLarge(f"a record of {len(value)} bytes for {topic} does not fit in a batch")
+            builder.append(key=key, value=value, timestamp=None)  # an empty batch takes any record
     for (topic, partition), builder in builders.items():
         futures.append(await _send(producer, builder, topic, partition))
     return futures

@@ -1,0 +1,49 @@
+"""The worker's batch sender on the real broker: every record arrives, in order per partition,
+also when a partition's records need more than one batch."""
+from __future__ import annotations
+
+import asyncio
+
+from aiokafka import TopicPartition
+
+from pipeline.kafka.admin import consumer, producer
+from pipeline.kafka.batches import send_batches
+
+
+async def _read_all(settings, topic: str, partitions: int, expect: int) -> dict[int, list[tuple[bytes, bytes]]]:
+    c = consumer(settings, group_id=None)
+    await c.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in range(partitions)]
+        c.assign(tps)
+        await c.seek_to_beginning(*tps)
+        got: dict[int, list] = {p: [] for p in range(partitions)}
+        deadline = asyncio.get_running_loop().time() + 30
+        while sum(map(len, got.values())) < expect and asyncio.get_running_loop().time() < deadline:
+            for tp, messages in (await c.getmany(timeout_ms=500)).items():
+                got[tp.partition] += [(m.key, m.value) for m in messages]
+        return got
+    finally:
+        await c.stop()
+
+
+async def test_records_arrive_in_order_per_partition_across_batches(deployment):
+    settings = deployment.settings
+    topic = settings.topics.verdicts
+    # Small batches, so that each partition's records take several.
+    p = producer(settings, max_batch_size=2048)
+    await p.start()
+    try:
+        records = [(topic, i % 3, f"k{i % 3}".encode(), f"value-{i:05d}-".encode() + b"x" * 100)
+                   for i in range(600)]
+        # one record larger than a whole batch goes in a batch of its own
+        records.insert(300, (topic, 0, b"k0", b"big-" + b"y" * 4096))
+        futures = await send_batches(p, records)
+        await asyncio.gather(*futures)
+        assert len(futures) > 3, "expected the records to need several batches per partition"
+    finally:
+        await p.stop()
+    got = await _read_all(settings, topic, settings.partitions, expect=len(records))
+    for partition in range(3):
+        assert got[partition] == [(key, value) for t, part, key, value in records if part == partition]
+    assert sum(map(len, got.values())) == len(records)
