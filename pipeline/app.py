@@ -77,18 +77,12 @@ class GapReader:
 
 class App(faust.App):
     """A Faust app whose consumer hands records to the agent without a task per record
-    (`pipeline.kafka.transport`), and without Faust's own monitor: the worker's figures are
-    in `pipeline.metrics`, and the monitor's bookkeeping runs several times for every record."""
+    (`pipeline.kafka.transport`)."""
 
     def _new_transport(self):
         from pipeline.kafka.transport import Transport
 
         return Transport(self.conf.broker_consumer, self)
-
-    def on_init_dependencies(self):
-        dependencies = super().on_init_dependencies()
-        self.sensors.remove(self.monitor)
-        return dependencies
 
 
 def create_app(runtime: Runtime, engine: Engine | None = None) -> faust.App:
@@ -247,6 +241,26 @@ def create_app(runtime: Runtime, engine: Engine | None = None) -> faust.App:
                 tick = {"event_id": stable_id("tick", group_id, now), "type": "clock.tick", "ts": now,
                         "group_id": group_id, "actor": {"id": "system", "name": "clock"}}
                 await source.send(key=key, value=encode(tick))
+
+    @app.task
+    async def stacks_on_sigusr1() -> None:
+        # `kill -USR1 <pid>` writes where every task of the worker is waiting to the log.
+        import signal
+
+        def awaiting(coro) -> list[str]:
+            chain = []
+            while coro is not None:
+                frame = getattr(coro, "cr_frame", None) or getattr(coro, "ag_frame", None)
+                if frame is not None:
+                    chain.append(f"{frame.f_code.co_filename}:{frame.f_lineno} {frame.f_code.co_name}")
+                coro = getattr(coro, "cr_await", None) or getattr(coro, "ag_await", None)
+            return chain
+
+        def dump() -> None:
+            for task in asyncio.all_tasks():
+                log.warning("task %s waits in:\n  %s", task.get_name(), "\n  ".join(awaiting(task.get_coro())))
+
+        asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, dump)
 
     if s.metrics_port:
         engine.classifier = metrics.TimedClassifier(engine.classifier)
