@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import time
 import sys
 
 import orjson
@@ -43,7 +44,11 @@ async def run(kind: str, source: str, sink: str, count: int, group: str) -> None
     await c.start()
     await p.start()
     done = 0
-    print(orjson.dumps({"ready": True}).decode(), flush=True)
+    # Ready once the group has given this consumer its partitions, as the Faust worker is: the
+    # benchmark starts its throughput clock here.
+    while not c.assignment():
+        await asyncio.sleep(0.01)
+    print(orjson.dumps({"ready": True, "at": time.time()}).decode(), flush=True)
     try:
         while done < count:
             batch = await c.getmany(timeout_ms=200, max_records=1024)
