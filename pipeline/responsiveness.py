@@ -37,8 +37,8 @@ from pipeline.events import (
 )
 from pipeline.followups import announcements, problems, rectification, report, urgent
 from pipeline.followups.common import (
-    OWNER, REMINDER, admins, at, due_after, escalation, matches, member_ref, owners, percentile_summary,
-    stamp, work_seconds,
+    OWNER, REMINDER, admins, at, cached_due, due_after, due_changed, escalation, matches, member_ref, owners,
+    percentile_summary, stamp, work_seconds,
 )
 from pipeline.rules.base import Context, Emit, Finding
 from pipeline.state import GroupState
@@ -111,29 +111,16 @@ def _cache_due(state: GroupState, policy: Policy) -> None:
 
 
 def _items_due(state: GroupState) -> str | None:
-    """The earliest deadline of the open items. Kept in the section between events (most messages
-    open or settle nothing) and rescanned only after the earliest item changed."""
-    section = _section(state)
-    if "items_due" not in section:
-        section["items_due"] = min((_deadline(item) for item in _items(state).values()), default=None)
-    return section["items_due"]
+    return cached_due(_section(state), _earliest, items="items", key="items_due")
 
 
-def _deadline(item: dict) -> str:
-    return item["final"] if item["overdue"] else item["due"]
+def _earliest(items: dict) -> str | None:
+    # stamps of one policy sort as text (common.stamp)
+    return min((item["final"] if item["overdue"] else item["due"] for item in items.values()), default=None)
 
 
-def _item_added(state: GroupState, item: dict) -> None:
-    section = _section(state)
-    if "items_due" in section and (section["items_due"] is None or _deadline(item) < section["items_due"]):
-        section["items_due"] = _deadline(item)
-
-
-def _item_changing(state: GroupState, item: dict) -> None:
-    """Call before an item's deadline changes or it leaves the open set."""
-    section = _section(state)
-    if section.get("items_due") is not None and _deadline(item) <= section["items_due"]:
-        del section["items_due"]
+def _items_changed(state: GroupState) -> None:
+    due_changed(_section(state), key="items_due")
 
 
 def _section(state: GroupState) -> dict:
@@ -196,7 +183,7 @@ def open_items(ctx: Context) -> list[Finding]:
             "due": stamp(due, policy), "final": stamp(final, policy), "overdue": False, "acks": [],
             "windows": keys, "excerpt": ctx.verdict.excerpt if ctx.verdict else None,
         }
-        _item_added(state, items[key])
+        _items_changed(state)
         for wkey in keys:
             windows[wkey]["pending"] += 1
             _bump(windows[wkey], addressee, "addressed")
@@ -276,7 +263,7 @@ def answer(ctx: Context) -> list[Finding]:
 def _settle(state: GroupState, key: str, outcome: str, ts: datetime | None = None,
             policy: Policy | None = None) -> None:
     """Take an item out of the open set and count its outcome in its windows (and the report)."""
-    _item_changing(state, _items(state)[key])
+    _items_changed(state)
     item = _items(state).pop(key)
     windows = _windows(state)
     seconds = work_seconds(at(item["opened"]), ts, policy) if ts is not None else None
@@ -313,7 +300,7 @@ def reply_deadlines(state: GroupState, policy: Policy, now: datetime) -> list[Fi
                     "asker": item["asker"], "addressed_at": item["opened"], "acknowledgements": item["acks"],
                     "excerpt": item["excerpt"]}
         if not item["overdue"] and at(item["due"]) <= now:
-            _item_changing(state, item)
+            _items_changed(state)
             item["overdue"] = True
             for wkey in item["windows"]:
                 _bump(_windows(state)[wkey], addressee, "overdue")

@@ -28,17 +28,18 @@ def matches(policy: Policy, kind: str, text: str) -> bool:
     return pattern is not None and pattern.search(text) is not None
 
 
-def cached_due(section: dict, earliest: Callable[[dict], str | None]) -> str | None:
-    """A tracker's next deadline, `earliest(section["open"])`, kept in its section: it is asked after
-    every event of the group, while the open items change far less often. Whatever changes an open
-    item's deadline, or the set of open items, calls `due_changed` first."""
-    if "due" not in section:
-        section["due"] = earliest(section["open"])
-    return section["due"]
+def cached_due(section: dict, earliest: Callable[[dict], str | None], items: str = "open",
+               key: str = "due") -> str | None:
+    """A tracker's next deadline, `earliest(section[items])`, kept in its section under `key`: it is
+    asked after every event of the group, while the open items change far less often. Whatever
+    changes an open item's deadline, or the set of open items, calls `due_changed` first."""
+    if key not in section:
+        section[key] = earliest(section.setdefault(items, {}))
+    return section[key]
 
 
-def due_changed(section: dict) -> None:
-    section.pop("due", None)
+def due_changed(section: dict, key: str = "due") -> None:
+    section.pop(key, None)
 
 
 def due_after(start: datetime, seconds: float, policy: Policy) -> datetime:
