@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import time
 import sys
+import time
 
 import orjson
 

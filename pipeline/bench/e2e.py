@@ -19,8 +19,8 @@ import subprocess
 import sys
 import time
 import uuid
-from datetime import datetime
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import orjson

@@ -4,7 +4,7 @@ from __future__ import annotations
 import datetime as _dt
 from pathlib import Path
 
-from pipeline.classify.evaluate import WORKCHAT_TEST, evaluate_rows, heldout_suite, load_eval_file, metrics
+from pipeline.classify.evaluate import WORKCHAT_TEST, heldout_suite, workchat_metrics
 
 TARGETS = {"sms_spam_80w_subset": 0.98, "weibo21": 0.91, "cold": 0.81}
 
@@ -21,12 +21,7 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
     clf = load(model_path, thresholds)
     suite = heldout_suite(clf, data_dir)
     artifact["heldout"] = suite
-    work = {}
-    for key, path in (("test", WORKCHAT_TEST),):
-        if path.exists():
-            rows = load_eval_file(path)
-            work[key] = metrics([r["label"] for r in rows], evaluate_rows(clf, rows))
-    artifact["workchat"] = work
+    work = artifact["workchat"] = workchat_metrics(clf, {"test": WORKCHAT_TEST})
     size = model_path.stat().st_size / 1e6
     names = {s["name"] for s in artifact["sources"]}
     lines = [

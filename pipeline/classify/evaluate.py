@@ -18,7 +18,6 @@ WORKCHAT_TEST = PROJECT_ROOT / "tests" / "data" / "workchat_test.jsonl"
 WORKCHAT_TEST2 = PROJECT_ROOT / "tests" / "data" / "workchat_test2.jsonl"
 # the default evaluation: the new set first (scored once for the shipped model), the old one still reported
 WORKCHAT_TESTS = {"test2": WORKCHAT_TEST2, "test": WORKCHAT_TEST}
-EVAL_WORKCHAT = WORKCHAT_TEST
 
 
 def metrics(gold: list[str], pred: list[str], labels=LABELS) -> dict:
