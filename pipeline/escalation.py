@@ -18,11 +18,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from pipeline.config import Policy
-from pipeline.events import SCHEMA_VERSION, stable_id
+from pipeline.events import REMINDER, REMOVAL, SCHEMA_VERSION, SUPERVISOR, stable_id
 from pipeline.rules.base import Violation
 from pipeline.state import GroupState
-
-REMINDER, REMOVAL, SUPERVISOR = "reminder", "removal_recommended", "supervisor"
 
 
 def escalate(violation: Violation, violation_event: dict, state: GroupState, now: datetime,

@@ -15,6 +15,8 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 SCHEMA_VERSION = 1
+# The escalation levels of the `moderation.escalations` contract.
+REMINDER, REMOVAL, SUPERVISOR = "reminder", "removal_recommended", "supervisor"
 MAX_RECORD_BYTES = 1_000_000
 
 

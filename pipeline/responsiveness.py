@@ -17,8 +17,8 @@ What settles it, in the addressee's (or, for a group item, anyone else's) next m
   reply request, which 收到 answers; an acknowledgement with an expected time (在开会，下午三点前回复你,
   明早给你) closes it as `acknowledged` (counted as replied).
 Deadlines count work time: `reply_sla_seconds` after the message → `reminder` to the addressee
-and the admins (the item is overdue); `owner_escalation_after_seconds` later → `owner` escalation
-to the owners, and the item is settled as unanswered. A member who leaves settles their items as
+and the admins (the item is overdue); `owner_escalation_after_seconds` later → `supervisor` escalation
+to the owners, the admins and the configured supervisors, and the item is settled as unanswered. A member who leaves settles their items as
 unanswered. A reply at or after the deadline is late (overdue), and reply seconds are work seconds.
 
 Aggregates: an item counts in the day and week windows (work-hours timezone) of the time it was
@@ -32,12 +32,10 @@ from __future__ import annotations
 from datetime import datetime, time, timedelta
 
 from pipeline.config import Policy
-from pipeline.events import (
-    SCHEMA_VERSION, MemberLeft, MessagePosted, stable_id,
-)
+from pipeline.events import REMINDER, SCHEMA_VERSION, SUPERVISOR, MemberLeft, MessagePosted, stable_id
 from pipeline.followups import announcements, problems, rectification, report, urgent
 from pipeline.followups.common import (
-    OWNER, REMINDER, admins, at, cached_due, due_after, due_changed, escalation, matches, member_ref, owners,
+    admins, at, cached_due, due_after, due_changed, escalation, matches, member_ref, owners,
     percentile_summary, stamp, work_seconds,
 )
 from pipeline.rules.base import Context, Emit, Finding
@@ -313,8 +311,10 @@ def reply_deadlines(state: GroupState, policy: Policy, now: datetime) -> list[Fi
                     + (" (acknowledged without an expected time)" if item["acks"] else "")))
         if item["overdue"] and at(item["final"]) <= now:
             found.append(escalation(
-                rule="C1", level=OWNER, key=key, group_id=group_id, now=now, member=member_ref(state, addressee),
-                recipients={"owners": owners(state), "admins": admins(state)}, evidence=evidence, due=item["final"],
+                rule="C1", level=SUPERVISOR, key=key, group_id=group_id, now=now, member=member_ref(state, addressee),
+                recipients={"owners": owners(state), "admins": admins(state),
+                            "supervisors": sorted(policy.groups.supervisors)},
+                evidence=evidence, due=item["final"],
                 why=f"still no reply {policy.responsiveness.owner_escalation_after_seconds} work seconds "
                     f"after the reminder"))
             _settle(state, key, "unanswered")

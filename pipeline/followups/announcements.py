@@ -11,9 +11,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from pipeline.config import Policy
-from pipeline.events import AnnouncementPosted, AnnouncementRead, MessagePosted
+from pipeline.events import REMINDER, AnnouncementPosted, AnnouncementRead, MessagePosted
 from pipeline.followups.common import (
-    REMINDER, admins, at, cached_due, due_after, due_changed, escalation, member_ref, stamp,
+    admins, at, cached_due, due_after, due_changed, escalation, member_ref, stamp,
 )
 from pipeline.rules.base import Context, Finding
 from pipeline.state import GroupState

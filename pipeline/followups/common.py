@@ -13,8 +13,6 @@ from pipeline.rules.base import Emit
 from pipeline.state import GroupState
 from pipeline.worktime import add_business_seconds, business_seconds_between, local
 
-REMINDER, OWNER, SUPERVISOR = "reminder", "owner", "supervisor"
-
 
 @lru_cache(maxsize=256)
 def _compiled(patterns: tuple[str, ...]) -> re.Pattern | None:

@@ -14,10 +14,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from pipeline.config import Policy
-from pipeline.events import MessagePosted
+from pipeline.events import REMINDER, SUPERVISOR, MessagePosted
 from pipeline.followups.common import (
-    REMINDER, SUPERVISOR, admins, at, cached_due, due_after, due_changed, escalation, matches, member_ref, owners,
-    stamp,
+    admins, at, cached_due, due_after, due_changed, escalation, matches, member_ref, owners, stamp,
 )
 from pipeline.followups.report import tally
 from pipeline.rules.base import Context, Finding

@@ -18,9 +18,9 @@ import re
 from datetime import date, datetime, timedelta
 
 from pipeline.config import Policy
-from pipeline.events import MessagePosted
+from pipeline.events import SUPERVISOR, MessagePosted
 from pipeline.followups.common import (
-    SUPERVISOR, admins, at, cached_due, due_after, due_changed, escalation, matches, member_ref, owners, stamp,
+    admins, at, cached_due, due_after, due_changed, escalation, matches, member_ref, owners, stamp,
 )
 from pipeline.followups.report import tally
 from pipeline.rules.base import Context, Finding

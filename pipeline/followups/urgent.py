@@ -15,9 +15,9 @@ from datetime import datetime
 from functools import lru_cache
 
 from pipeline.config import Policy
-from pipeline.events import AnnouncementPosted, FileShared, MessagePosted
+from pipeline.events import REMINDER, AnnouncementPosted, FileShared, MessagePosted
 from pipeline.followups.common import (
-    REMINDER, admins, at, cached_due, due_after, due_changed, escalation, matches, member_ref, stamp,
+    admins, at, cached_due, due_after, due_changed, escalation, matches, member_ref, stamp,
 )
 from pipeline.followups.report import tally
 from pipeline.rules.base import Context, Finding

@@ -68,12 +68,13 @@ async def ensure_topics(settings: Settings) -> list[str]:
         await admin.close()
 
 
-async def delete_topics(settings: Settings, names: list[str]) -> None:
+async def delete_topics(settings: Settings, names: list[str], prefix: str | None = None) -> None:
+    """Delete the named topics that exist, and with `prefix` every topic whose name starts with it."""
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap, **client_options(settings))
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        doomed = [n for n in names if n in existing]
+        doomed = sorted(n for n in existing if n in names or (prefix and n.startswith(prefix)))
         if doomed:
             await admin.delete_topics(doomed)
     finally:

@@ -107,6 +107,16 @@ def _mask_keep(s: str, head: int, tail: int) -> str:
     return digits[:head] + "*" * (len(digits) - head - tail) + digits[len(digits) - tail:]
 
 
+def _mask_url(url: str) -> str:
+    # The host stays as evidence of where an ad or a leak points; the path and query can carry
+    # tokens, ids and invitation codes, and a short link's path is the whole link.
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        scheme, rest = "", url
+    host, cut, _ = rest.partition("/") if "/" in rest else rest.partition("?")
+    return (scheme + sep if sep else "") + host + ("/***" if cut and _ else "")
+
+
 def detect(text: str | Folded) -> list[Span]:
     """All detector spans in `text` (offsets in the folded text), sorted, overlaps resolved."""
     f = text if isinstance(text, Folded) else fold(text)
@@ -136,7 +146,7 @@ def detect(text: str | Folded) -> list[Span]:
             spans.append(Span("pii:mobile", m.start(), m.end(), d[:3] + "****" + d[-4:],
                               "mainland mobile number"))
         for m in _QQ.finditer(t):
-            spans.append(Span("contact:qq", m.start(1), m.end(1), None, "QQ number"))
+            spans.append(Span("contact:qq", m.start(1), m.end(1), _mask_keep(m.group(1), 2, 2), "QQ number"))
         for m in _ADDRESS.finditer(t):
             spans.append(Span("pii:address", m.start(2), m.end(2), "***", "street address with house number"))
     if "@" in t:
@@ -149,10 +159,10 @@ def detect(text: str | Folded) -> list[Span]:
     if "." in t:
         for m in _URL.finditer(t):
             short = bool(_SHORT_HOSTS.search(m.group(0)))
-            spans.append(Span("contact:short_url" if short else "contact:url", m.start(), m.end(), None,
-                              "short link" if short else "link"))
+            spans.append(Span("contact:short_url" if short else "contact:url", m.start(), m.end(),
+                              _mask_url(m.group(0)), "short link" if short else "link"))
     for m in _WECHAT.finditer(t):
-        spans.append(Span("contact:wechat", m.start(1), m.end(1), None, "WeChat id"))
+        spans.append(Span("contact:wechat", m.start(1), m.end(1), m.group(1)[:2] + "****", "WeChat id"))
     for m in _KV.finditer(t):
         key, value = m.group(1), m.group(2)
         explicit = not m.group(0)[len(key):].strip() == "" and m.group(0)[len(key):].strip()[0] in ":=是为都也均"

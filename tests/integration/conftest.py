@@ -16,11 +16,13 @@ def broker():
 
 @pytest.fixture
 def deployment(broker, tmp_path):
-    """Fresh topics and app id on the real broker; workers started by the test are stopped after it."""
+    """Fresh topics and app id on the real broker; workers started by the test are stopped, and its
+    topics deleted, after it."""
     d = Deployment(bootstrap=broker.bootstrap, workdir=tmp_path)
     d.create_topics()
     yield d
     d.stop_all()
+    d.delete_topics()
 
 
 def pytest_collection_modifyitems(items):

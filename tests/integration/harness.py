@@ -18,7 +18,7 @@ from pathlib import Path
 import orjson
 
 from pipeline.config import TOPIC_NAMES, Settings, load_settings
-from pipeline.kafka.admin import consumer, ensure_topics, producer
+from pipeline.kafka.admin import consumer, delete_topics, ensure_topics, producer
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -53,6 +53,11 @@ class Deployment:
 
     def create_topics(self) -> None:
         asyncio.run(ensure_topics(self.settings))
+
+    def delete_topics(self) -> None:
+        """Every topic of this deployment, Faust's changelog and assignor topics included: left behind,
+        they pile up in the broker's data directory and slow its start-up."""
+        asyncio.run(delete_topics(self.settings, [], prefix=self.name))
 
     # ------------------------------------------------------------------ workers
     def start_worker(self, wait: bool = True, timeout: float = 90.0) -> subprocess.Popen:

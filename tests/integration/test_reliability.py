@@ -89,6 +89,7 @@ def test_exactly_once_mode_gives_no_duplicates_after_a_crash(broker, tmp_path, e
         assert sum(duplicates.values()) == 0
     finally:
         deployment.stop_all()
+        deployment.delete_topics()
 
 
 def test_two_workers_split_partitions_and_survive_losing_one(deployment, engine):

@@ -120,7 +120,7 @@ def test_worker_stopped_mid_conversation_every_pending_item_fires_once(deploymen
     follow = lambda outs: [item_of(e) for e in outs.values() if e["ladder"] is None]   # noqa: E731
     assert follow(before["escalations"]) == [("C1", "reminder", "q-1", "u-2")]
     pending = follow(later["escalations"])
-    assert ("C1", "owner", "q-1", "u-2") in pending
+    assert ("C1", "supervisor", "q-1", "u-2") in pending
     assert {("C1", "reminder", "rr-1", m) for m in ("u-2", "u-4", "u-lead")} <= set(pending)
     assert [p for p in pending if p[0] == "P7"] == [("P7", "reminder", "ann-1", "u-admin")]
     assert [p for p in pending if p[0] == "C5"] == [("C5", "supervisor", "p-1", "u-3")]

@@ -38,13 +38,13 @@ def test_reply_within_the_sla_closes_the_item_quietly(work_engine):
     assert day["median_reply_seconds"] == day["p90_reply_seconds"] == 1800.0 and day["reply_rate"] == 1.0
 
 
-def test_no_reply_reminds_then_goes_to_the_owner_once_each(work_engine):
+def test_no_reply_reminds_then_goes_to_owners_and_supervisors_once_each(work_engine):
     events = group(ask(), tick(ts=at(hours=1, minutes=59)), tick(ts=at(hours=2)), tick(ts=at(hours=3)),
                    tick(ts=at(hours=6)), tick(ts=at(hours=7)), tick(ts=NEXT_WEEK))
-    assert c1(work_engine, *events) == [("u-2", "reminder"), ("u-2", "owner")]
+    assert c1(work_engine, *events) == [("u-2", "reminder"), ("u-2", "supervisor")]
     reminder, owner = [e for e in outputs(work_engine, *events, role="escalations")]
     assert reminder["recipients"] == {"member": "u-2", "admins": ["u-admin"]} and reminder["ts"] == at(hours=2)
-    assert owner["recipients"] == {"owners": ["u-admin"], "admins": ["u-admin"]} and owner["ts"] == at(hours=6)
+    assert owner["recipients"] == {"owners": ["u-admin"], "admins": ["u-admin"], "supervisors": ["u-supervisor"]} and owner["ts"] == at(hours=6)
     (day,) = windows(work_engine, *events)
     assert (day["replied"], day["overdue"], day["unanswered"], day["reply_rate"]) == (0, 1, 1, 0.0)
 
@@ -99,7 +99,7 @@ def test_reply_request_to_the_group_opens_one_item_per_member(work_engine):
     events = group(message("下周一例会改到下午，收到请回复", actor="u-admin", message_id="r1"),
                    message("收到", actor="u-2", reply_to="r1", ts=at(minutes=3)), tick(ts=at(hours=2)),
                    tick(ts=NEXT_WEEK))
-    assert c1(work_engine, *events) == [("u-3", "reminder"), ("u-3", "owner")]
+    assert c1(work_engine, *events) == [("u-3", "reminder"), ("u-3", "supervisor")]
     by_member = {w["member"]["id"]: (w["addressed"], w["replied"]) for w in windows(work_engine, *events)}
     assert by_member == {"u-2": (1, 1), "u-3": (1, 0)}
 

@@ -36,7 +36,7 @@ def test_escalations_match_the_plans(work_engine):
     outputs = list(run(work_engine, lines))
     c1 = [e["level"] for r, e in outputs if r == "escalations" and e["rule"] == "C1"]
     week = next(r for r in truth if r["window"] == "week" and r["member"] is None)
-    assert c1.count("reminder") == week["overdue"] and c1.count("owner") == week["unanswered"]
+    assert c1.count("reminder") == week["overdue"] and c1.count("supervisor") == week["unanswered"]
     (report, *_) = [e for r, e in outputs if r == "reports"]
     assert report["problems"]["opened"] == 2 and report["announcements"]
 

@@ -120,6 +120,14 @@ def test_contacts():
     assert "contact:short_url" in kinds("打开 https://t.cn/A6xYz 领取")
 
 
+def test_contact_handles_are_masked_but_link_hosts_stay():
+    assert redact("加V：abc_123456 详聊") == "加V：ab**** 详聊"
+    assert redact("qq 58392011") == "qq 58****11"
+    assert redact("打开 https://t.cn/A6xYz 领取") == "打开 https://t.cn/*** 领取"
+    assert redact("方案在 https://docs.example.com/d/8f3a?u=chen 上") == "方案在 https://docs.example.com/*** 上"
+    assert redact("官网 www.xpj88.vip") == "官网 www.xpj88.vip"
+
+
 def test_markers():
     assert "secret:marker" in kinds("【绝密】明年产品线调整方案")
     assert "secret:marker" in kinds("内部资料，请勿外传")
