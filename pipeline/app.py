@@ -1,8 +1,9 @@
-"""The Faust shell: topics, the state table, the agent. All deciding happens in `pipeline.engine`.
+"""The Faust shell: topics, the state table, the worker loop. All deciding happens in `pipeline.engine`.
 
-The agent takes events in batches (`take_events`), decodes them, hands them to the core with the
-group states, sends the outputs and waits until the broker has them, and only then saves the
-states and lets the offsets be committed. A record that cannot be decoded goes to the DLQ.
+The worker loop takes the input records in batches (`Feed.batches`: a cheaper hand-over than an
+agent's stream), decodes them, hands them to the core with the group states, sends the outputs and
+waits until the broker has them, and only then saves the states and lets the offsets be committed.
+A record that cannot be decoded goes to the DLQ.
 """
 from __future__ import annotations
 
@@ -76,8 +77,27 @@ class GapReader:
 
 
 class App(faust.App):
-    """A Faust app whose consumer hands records to the agent without a task per record
-    (`pipeline.kafka.transport`)."""
+    """A Faust app whose consumer hands the records of a topic to the worker in whole batches
+    (`pipeline.kafka.transport.Feed`)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.feeds: dict = {}
+
+    def feed(self, topic, capacity: int):
+        from pipeline.kafka.transport import Feed
+
+        feed = Feed(self, topic, capacity)
+        for name in topic.topics:
+            self.feeds[name] = feed
+        return feed
+
+    async def on_start(self) -> None:
+        await super().on_start()
+        # As an agent's stream does, but before the first subscription: a topic added later is only
+        # subscribed after Faust's 45-second resubscription pause.
+        for feed in set(self.feeds.values()):
+            self.topics.add(feed.topic)
 
     def _new_transport(self):
         from pipeline.kafka.transport import Transport
@@ -125,14 +145,24 @@ def create_app(runtime: Runtime, engine: Engine | None = None) -> faust.App:
     states = app.Table("group-state", default=None, partitions=s.partitions, key_type=bytes, value_type=bytes)
     max_text = runtime.policy.content.max_text_chars
 
-    @app.agent(source, name="moderate")
-    async def moderate(stream):
-        async for batch in stream.take_events(s.batch_size, within=s.batch_seconds):
-            await handle_batch(batch)
+    feed = app.feed(source, capacity=max(s.batch_size * 4, 16384))
+
+    @app.task
+    async def moderate() -> None:
+        try:
+            async for batch in feed.batches(s.batch_size, within=s.batch_seconds):
+                await handle_batch(batch)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            # Nothing of the failed batch is acked, so its offsets stay uncommitted: the worker
+            # stops rather than going on past it.
+            log.exception("the batch could not be processed; stopping the worker")
+            await app.crash(exc)
 
     async def handle_batch(batch) -> None:
         events, offsets, carriers, rejected = [], [], {}, []
-        for value, topic, partition, offset, ev in await with_gaps_filled(batch):
+        for value, topic, partition, offset, message in await with_gaps_filled(batch):
             try:
                 event = decode(value, max_text)
             except Rejected as exc:
@@ -141,10 +171,10 @@ def create_app(runtime: Runtime, engine: Engine | None = None) -> faust.App:
                 continue
             events.append(event)
             offsets.append(offset)
-            carriers[event.group_id] = ev
+            carriers[event.group_id] = message
         group_states = {}
         for group_id in carriers:
-            stored = states.get(group_id.encode())
+            stored = states.data.get(group_id.encode())
             if stored is not None:
                 group_states[group_id] = decoded(group_id, stored)
         outputs = engine.process(events, group_states, offsets)
@@ -154,13 +184,13 @@ def create_app(runtime: Runtime, engine: Engine | None = None) -> faust.App:
         # exactly-once mode the send joins the transaction of the input's partition.
         # Straight to the producer: Faust's channel machinery per record costs more than the send.
         await publish([(topic_names["dlq"], partition, None, encode(event)) for partition, event in rejected]
-                      + [(topic_names[role], carriers[event["group_id"]].message.partition, topic_key(event),
+                      + [(topic_names[role], carriers[event["group_id"]].partition, topic_key(event),
                           encode(event)) for role, event in outputs])
         # Only once the broker has the outputs are the states saved, and the changelog must hold
         # them before the offsets can be committed: a crash can then leave the state behind the
         # outputs (replayed with the same ids) but never ahead of them or of the offsets. (In
         # exactly-once mode the partition's transaction covers all three.)
-        await publish([save_state(group_id, data, carriers[group_id].message.partition)
+        await publish([save_state(group_id, data, carriers[group_id].partition)
                        for group_id, data in group_states.items()])
 
     async def publish(records: list[Record]) -> None:
@@ -192,8 +222,7 @@ def create_app(runtime: Runtime, engine: Engine | None = None) -> faust.App:
 
     async def with_gaps_filled(batch) -> list[tuple]:
         records = []
-        for ev in batch:
-            msg = ev.message
+        for msg in batch:
             tp = (msg.topic, msg.partition)
             start = expected.get(tp)
             if start is not None and msg.offset > start:
@@ -202,8 +231,8 @@ def create_app(runtime: Runtime, engine: Engine | None = None) -> faust.App:
                     log.warning("filled a gap of %d record(s) in %s/%d at offsets %d-%d that Faust did not deliver",
                                 len(missing), msg.topic, msg.partition, start, msg.offset - 1)
                     metrics.observe_gap(len(missing))
-                records.extend((value, msg.topic, msg.partition, offset, ev) for offset, value in missing)
-            records.append((msg.value, msg.topic, msg.partition, msg.offset, ev))
+                records.extend((value, msg.topic, msg.partition, offset, msg) for offset, value in missing)
+            records.append((msg.value, msg.topic, msg.partition, msg.offset, msg))
             expected[tp] = max(msg.offset + 1, start or 0)
         return records
 

@@ -12,7 +12,7 @@ from typing import Any
 class GroupState:
     """A thin view over the group's dict, with the bookkeeping every rule relies on."""
 
-    __slots__ = ("data",)
+    __slots__ = ("data", "_parsed_watermark")
 
     def __init__(self, data: dict[str, Any] | None = None):
         self.data = data if data is not None else {
@@ -20,18 +20,26 @@ class GroupState:
             "roles": {"name": None, "kind": None, "admins": [], "owners": []},
             "members": {},       # id -> {name, joined, last_active, departed, notices}
         }
+        self._parsed_watermark: tuple[str, datetime] | None = None
 
     # ----------------------------------------------------------------- time
     @property
     def watermark(self) -> datetime | None:
         wm = self.data["watermark"]
-        return datetime.fromisoformat(wm) if wm else None
+        if not wm:
+            return None
+        # Read several times per event by the rules: parsed once per stored value.
+        parsed = self._parsed_watermark
+        if parsed is None or parsed[0] is not wm:
+            parsed = self._parsed_watermark = (wm, datetime.fromisoformat(wm))
+        return parsed[1]
 
     def advance(self, ts: datetime) -> datetime:
         """Move the group's event-time watermark forward (never back) and return it."""
         current = self.watermark
         if current is None or ts > current:
-            self.data["watermark"] = ts.isoformat()
+            wm = self.data["watermark"] = ts.isoformat()
+            self._parsed_watermark = (wm, ts)
             return ts
         return current
 

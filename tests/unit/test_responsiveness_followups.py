@@ -52,6 +52,15 @@ def test_c5_reporter_resolution_alone_is_not_enough_without_an_owner(work_engine
     assert [p["message_id"] for p in report["problems"]["open"]] == ["p1"]
 
 
+def test_c5_an_offer_to_help_with_problems_is_not_a_problem_report(work_engine):
+    offers = ["好的，我这边跟进一下招聘计划的进度，有问题及时同步。", "有问题随时找我", "如果有问题请告诉我", "没有问题", "还有问题吗？"]
+    events = group(*(message(text, actor="u-2", message_id=f"m{i}", ts=at(minutes=i)) for i, text in enumerate(offers)),
+                   message("登录页面有问题，一直转圈", actor="u-3", message_id="p1", ts=at(minutes=10)),
+                   tick(ts=NEXT_WEEK))
+    (report,) = reports(work_engine, *events)
+    assert [p["message_id"] for p in report["problems"]["open"]] == ["p1"]
+
+
 # --------------------------------------------------------------------------- P7
 
 
