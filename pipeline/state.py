@@ -105,6 +105,8 @@ class GroupState:
 
     def section(self, name: str, default_factory=dict):
         """A rule's own part of the state, created on first use."""
-        if name not in self.data:
-            self.data[name] = default_factory()
-        return self.data[name]
+        try:
+            return self.data[name]
+        except KeyError:
+            section = self.data[name] = default_factory()
+            return section

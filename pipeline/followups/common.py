@@ -20,9 +20,21 @@ def _compiled(patterns: tuple[str, ...]) -> re.Pattern | None:
     return re.compile("|".join(f"(?:{p})" for p in patterns)) if patterns else None
 
 
+# The compiled pattern of each kind, per patterns object: `matches` runs several times per message.
+_COMPILED_BY_POLICY: dict[int, tuple[object, dict[str, re.Pattern | None]]] = {}
+
+
 def matches(policy: Policy, kind: str, text: str) -> bool:
     """True when `text` matches one of the configured `responsiveness.patterns.<kind>`."""
-    pattern = _compiled(getattr(policy.responsiveness.patterns, kind))
+    patterns = policy.responsiveness.patterns
+    entry = _COMPILED_BY_POLICY.get(id(patterns))
+    if entry is None or entry[0] is not patterns:
+        entry = _COMPILED_BY_POLICY[id(patterns)] = (patterns, {})
+    compiled = entry[1]
+    try:
+        pattern = compiled[kind]
+    except KeyError:
+        pattern = compiled[kind] = _compiled(getattr(patterns, kind))
     return pattern is not None and pattern.search(text) is not None
 
 
