@@ -6,15 +6,8 @@ acked through Faust's consumer so offsets are committed exactly as they would be
 Faust's conductor, `Event`, `Stream` and `take_events` cost about 30 µs per record (an event-loop
 turn, sensors, a context variable, a processor and an ack each), which a batch does not need.
 
-For other topics (the table changelogs during recovery):
-
-Faust's consumer hands every record to the conductor inside `wait_first(callback, suspend_flow)`,
-so that a delivery blocked on a full stream buffer is given up when flow is suspended for a
-rebalance. That costs four tasks and an `asyncio.wait` per record, about a tenth of the worker's
-busy time on a backlog (py-spy). When nothing can block (flow running, no rebalance under way,
-room in the partition's stream buffer, the producer buffer below its limit) the delivery finishes
-without giving the event loop a turn, so no suspension can happen during it and it is awaited
-directly. Every other record takes Faust's path.
+Records of other topics (the table changelog during recovery) take Faust's own path. The drain
+loop below is Faust's with that one branch added: check it against Faust's on an upgrade.
 """
 from __future__ import annotations
 
@@ -28,33 +21,15 @@ from mode import Service
 
 
 class Consumer(driver.Consumer):
-    def _can_deliver_at_once(self, tp) -> bool:
-        app = self.app
-        # While a rebalance is under way Faust's own path is kept: recovery resumes the flow,
-        # seeks and then clears the stream buffers, and records handed over in that window are
-        # dropped. Delivered at once, a whole fetch could be lost that way (a worker restarted
-        # after a kill -9 then processed nothing, 4 runs in 8); Faust's slower path loses a few,
-        # which the worker's gap reader fetches again (`pipeline.app.GapReader`).
-        if app.rebalancing or self.suspend_flow.is_set() or not app.flow_control.is_active():
-            return False
-        buffer = app.producer.buffer
-        # `size` reads the settings on every call; the pending queue is empty in this worker (it
-        # sends straight to the producer, and `producer_threaded` is off).
-        if buffer.pending.qsize() and buffer.size > buffer.max_messages:
-            return False
-        channels = app.topics._tp_index.get(tp)
-        return bool(channels) and not any(channel.queue.full() for channel in channels)
-
     async def _drain_messages(self, fetcher) -> None:  # pragma: no cover - runs in the worker
-        # Faust's loop (faust/transport/consumer.py, Consumer._drain_messages), with the direct
-        # delivery added; gaps and commits are handled as Faust does.
+        # Faust's loop (faust/transport/consumer.py, Consumer._drain_messages), with the feeds
+        # added; gaps and commits are handled as Faust does.
         callback = self.callback
         consumer_should_stop = cast(Service, self)._stopped.is_set
         fetcher_should_stop = cast(Service, fetcher)._stopped.is_set
         get_read_offset = self._read_offset.__getitem__
         set_read_offset = self._read_offset.__setitem__
         acks_enabled_for = self.app.topics.acks_enabled_for
-        can_deliver_at_once = self._can_deliver_at_once
         feeds = self.app.feeds
         since_yield = 0
         try:
@@ -80,12 +55,10 @@ class Consumer(driver.Consumer):
                         feed = feeds.get(tp.topic)
                         if feed is not None:
                             if feed.full():
-                                # A record put while flow is suspended is dropped when taken and
-                                # read again after the rebalance's seek (`Feed.batches`).
+                                # Put even if a rebalance began meanwhile: `Feed.batches` drops the
+                                # records of an earlier generation, and the seek fetches them again.
                                 await self.wait_first(feed.room(), self.suspend_flow.wait())
                             feed.put(message)
-                        elif can_deliver_at_once(tp):
-                            await callback(message)
                         else:
                             await self.wait_first(callback(message), self.suspend_flow.wait())
                         set_read_offset(tp, offset)
