@@ -144,6 +144,10 @@ def addressees(ctx: Context) -> tuple[str, list[str | None]]:
     """(kind, addressees) of a message: member ids, or [None] for a question to the whole group."""
     event: MessagePosted = ctx.event
     text, policy, sender = event.message.text, ctx.policy, event.actor.id
+    if not (set(event.message.mentions) - {sender}) and not (
+            matches(policy, "reply_request", text)
+            or (event.message.reply_to is None and (matches(policy, "task", text) or matches(policy, "question", text)))):
+        return "none", []  # most messages: addressed to no one, told apart without the other patterns
     if matches(policy, "not_addressing", text):
         return "none", []
     kind = ("reply_request" if matches(policy, "reply_request", text) else
@@ -198,13 +202,13 @@ def _bound(state: GroupState, policy: Policy) -> list[Finding]:
 
 
 def _window(ts: datetime, kind: str, policy: Policy, windows: dict) -> str:
-    day = local(ts, policy.work_hours).date()
+    when = local(ts, policy.work_hours)
+    day = when.date()
     start_day = day if kind == "day" else day - timedelta(days=day.weekday())
-    tz = local(ts, policy.work_hours).tzinfo
-    start = datetime.combine(start_day, time(0), tz)
-    end = datetime.combine(start_day + timedelta(days=1 if kind == "day" else 7), time(0), tz)
     key = f"{kind}|{start_day.isoformat()}"
     if key not in windows:
+        start = datetime.combine(start_day, time(0), when.tzinfo)
+        end = datetime.combine(start_day + timedelta(days=1 if kind == "day" else 7), time(0), when.tzinfo)
         windows[key] = {"kind": kind, "start": start.isoformat(), "end": end.isoformat(), "pending": 0,
                         "members": {}, "group": _zero()}
     return key

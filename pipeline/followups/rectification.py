@@ -86,16 +86,18 @@ def on_event(ctx: Context) -> list[Finding]:
     section = _section(state)
     open_ = section["open"]
     msg, actor = event.message, event.actor.id
-    done = matches(policy, "rectification_done", msg.text)
-    if done and open_:
+    # A "done" message (整改完成) never opens a rectification, though it contains 整改.
+    done = bool(open_) and matches(policy, "rectification_done", msg.text)
+    if done:
         due_changed(section)
         for key in sorted(open_):
             item = open_[key]
             if actor in item["responsible"] and (msg.reply_to is None or msg.reply_to == key):
                 del open_[key]
                 tally(state, "rectifications_closed")
-    issuers = set(policy.groups.supervisors) | set(state.admins) | set(state.owners)
-    if not done and actor in issuers and matches(policy, "rectification", msg.text) and msg.id not in open_:
+    may_issue = actor in state.admins or actor in state.owners or actor in policy.groups.supervisors
+    if not done and may_issue and matches(policy, "rectification", msg.text) and msg.id not in open_ \
+            and not matches(policy, "rectification_done", msg.text):
         responsible = sorted(set(msg.mentions) - {actor}) or owners(state)
         deadline = deadline_from_text(msg.text, event.ts, policy)
         due_changed(section)

@@ -192,3 +192,9 @@ def test_d3_weekly_report(work_engine):
 def test_d3_quiet_weeks_still_get_a_report_each(work_engine):
     events = group(tick(ts=at(days=20)))
     assert [r["period"]["start"][:10] for r in reports(work_engine, *events)] == ["2026-03-02", "2026-03-09"]
+
+
+def test_d4_a_done_message_from_an_issuer_opens_nothing(work_engine):
+    # 整改完成 contains 整改: with nothing open it must not open a rectification of its own.
+    events = group(message("@李四 整改完成了，辛苦", actor="u-admin", mentions=["u-2"]), tick(ts=NEXT_WEEK))
+    assert reports(work_engine, *events)[0]["rectifications"]["opened"] == 0
