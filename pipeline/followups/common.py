@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from functools import lru_cache
 from typing import Callable
 
 from pipeline.config import Policy
@@ -14,7 +13,6 @@ from pipeline.state import GroupState
 from pipeline.worktime import add_business_seconds, business_seconds_between, local
 
 
-@lru_cache(maxsize=256)
 def _compiled(patterns: tuple[str, ...]) -> re.Pattern | None:
     # One alternation searches the text once instead of once per pattern (this runs per message).
     return re.compile("|".join(f"(?:{p})" for p in patterns)) if patterns else None
