@@ -20,6 +20,7 @@ from pipeline.config import Runtime
 from pipeline.engine import Engine
 from pipeline.events import Rejected, decode, encode, rejected_event, stable_id, topic_key
 from pipeline.kafka.batches import Record, send_batches
+from pipeline.kafka.transport import Feed, Transport, commits_held
 
 log = logging.getLogger("pipeline.worker")
 
@@ -84,9 +85,7 @@ class App(faust.App):
         super().__init__(*args, **kwargs)
         self.feeds: dict = {}
 
-    def feed(self, topic, capacity: int):
-        from pipeline.kafka.transport import Feed
-
+    def feed(self, topic, capacity: int) -> Feed:
         feed = Feed(self, topic, capacity)
         for name in topic.topics:
             self.feeds[name] = feed
@@ -100,8 +99,6 @@ class App(faust.App):
             self.topics.add(feed.topic)
 
     def _new_transport(self):
-        from pipeline.kafka.transport import Transport
-
         return Transport(self.conf.broker_consumer, self)
 
 
@@ -151,7 +148,15 @@ def create_app(runtime: Runtime, engine: Engine | None = None) -> faust.App:
     async def moderate() -> None:
         try:
             async for batch in feed.batches(s.batch_size, within=s.batch_seconds):
-                await handle_batch(batch)
+                if app.in_transaction:
+                    # One transaction per batch: its outputs, its states and its offsets.
+                    async with commits_held(app.consumer):
+                        await handle_batch(batch)
+                        feed.ack(batch)
+                    await app.consumer.commit()
+                else:
+                    await handle_batch(batch)
+                    feed.ack(batch)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -198,9 +203,14 @@ def create_app(runtime: Runtime, engine: Engine | None = None) -> faust.App:
         if not records:
             return
         if app.in_transaction:
-            # Each send joins the transaction of its input partition.
-            send = app.consumer.transactions.send
-            pending = [await send(topic, key, value, partition, None, None)
+            # Each record joins the transaction of its input partition (every record here goes to
+            # the partition of its group's input). Named explicitly: Faust's `transactions.send`
+            # looks the partition up in the consumer's metadata, which only knows subscribed
+            # topics, so records for the output topics went out in no transaction at all, visible
+            # at once and repeated after a crash.
+            send = app.consumer.transactions.producer.send
+            prefix = f"{app.conf.id}-{app.assignor.group_for_topic(source.get_topic_name())}-"
+            pending = [await send(topic, key, value, partition, None, None, transactional_id=f"{prefix}{partition}")
                        for topic, partition, key, value in records]
         else:
             # Faust's producer wrapper has no batch API; its aiokafka producer does.
@@ -215,10 +225,15 @@ def create_app(runtime: Runtime, engine: Engine | None = None) -> faust.App:
     expected: dict[tuple[str, int], int] = {}
     gap_reader = GapReader(s)
 
-    @app.on_partitions_revoked.connect
-    async def forget_positions(app, revoked, **kwargs) -> None:
-        for tp in revoked:
-            expected.pop((tp.topic, tp.partition), None)
+    # Kept through a rebalance for the partitions this worker keeps. A rebalance can end with
+    # records fetched again from the committed offsets, but Faust resumes the flow before it seeks,
+    # and the drain loop can then record a read position past records that `Feed.batches` dropped
+    # as stale: those are never delivered again (seen in the two-worker test, the survivor missing
+    # ~750 verdicts, 3 runs in 12). With the position kept, the next record shows them as a gap.
+    @app.on_partitions_assigned.connect
+    async def forget_positions(app, assigned, **kwargs) -> None:
+        for tp in [tp for tp in expected if tp not in assigned]:
+            del expected[tp]
 
     async def with_gaps_filled(batch) -> list[tuple]:
         records = []

@@ -9,7 +9,6 @@ import time
 from collections import Counter
 
 import orjson
-import pytest
 
 from pipeline.loadgen import generate
 from pipeline.offline import run
@@ -64,9 +63,6 @@ def test_kill_9_mid_stream_then_restart_loses_nothing(deployment, engine, record
     print(f"\nkill -9 and restart: {len(events)} events in, duplicates by role {duplicates}")
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "Known failure: with processing_guarantee=exactly_once Faust 0.15.3 still re-emits many of "
-    "the outputs after kill -9 (read_committed reader); see docs/RELIABILITY.md and faust issues #517, #323"))
 def test_exactly_once_mode_gives_no_duplicates_after_a_crash(broker, tmp_path, engine):
     from tests.integration.harness import Deployment
 
