@@ -225,11 +225,8 @@ def create_app(runtime: Runtime, engine: Engine | None = None) -> faust.App:
     expected: dict[tuple[str, int], int] = {}
     gap_reader = GapReader(s)
 
-    # Kept through a rebalance for the partitions this worker keeps. A rebalance can end with
-    # records fetched again from the committed offsets, but Faust resumes the flow before it seeks,
-    # and the drain loop can then record a read position past records that `Feed.batches` dropped
-    # as stale: those are never delivered again (seen in the two-worker test, the survivor missing
-    # ~750 verdicts, 3 runs in 12). With the position kept, the next record shows them as a gap.
+    # Kept through a rebalance for the partitions this worker keeps, so records passed over while
+    # a rebalance moved the read positions show up as a gap when the next record comes.
     @app.on_partitions_assigned.connect
     async def forget_positions(app, assigned, **kwargs) -> None:
         for tp in [tp for tp in expected if tp not in assigned]:

@@ -13,6 +13,7 @@ own commit future: check both against Faust's code on an upgrade.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import deque
 from contextlib import asynccontextmanager
 from typing import AsyncIterator, cast
@@ -20,6 +21,8 @@ from typing import AsyncIterator, cast
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as driver
 from mode import Service
+
+log = logging.getLogger("pipeline.worker")
 
 
 class Consumer(driver.Consumer):
@@ -57,8 +60,8 @@ class Consumer(driver.Consumer):
                         feed = feeds.get(tp.topic)
                         if feed is not None:
                             if feed.full():
-                                # Put even if a rebalance began meanwhile: `Feed.batches` drops the
-                                # records of an earlier generation, and the seek fetches them again.
+                                # Put even if a rebalance began meanwhile: `Feed.batches` sorts out
+                                # the records of an earlier generation.
                                 await self.wait_first(feed.room(), self.suspend_flow.wait())
                             feed.put(message)
                         else:
@@ -91,9 +94,12 @@ class Feed:
 
     Records are tracked (pending ack) only when taken, so records still waiting here never hold up
     Faust's `wait_empty` during a rebalance. A batch taken while a rebalance is under way waits for
-    it to end, and drops the records fetched in an earlier consumer generation: Faust seeks every
-    assigned partition back to its committed offset after a rebalance, so they are fetched again,
-    by this worker or by the partition's new owner.
+    it to end. Records fetched in an earlier consumer generation are kept if their partition is
+    still assigned here (a copy fetched again after the rebalance's seek is skipped by the core, which
+    knows each group's applied offset); the others are dropped, and the partition's new owner reads
+    them from the committed offset. Dropping them all was not safe: Faust resumes the flow before it
+    seeks, and the drain loop could pass over the records fetched again (the two-worker test lost
+    ~750 verdicts in 3 runs of 12).
     """
 
     def __init__(self, app, topic, capacity: int):
@@ -149,7 +155,12 @@ class Feed:
             batch = await self.take(max_records, within)
             await app.flow_control.acquire()
             generation = app.consumer_generation_id
-            batch = [m for m in batch if m.generation_id == generation]
+            if any(m.generation_id != generation for m in batch):
+                assigned = consumer.assignment()
+                kept = [m for m in batch if m.generation_id == generation or m.tp in assigned]
+                log.info("feed: %d record(s) fetched before the rebalance, %d kept (partitions still assigned)",
+                            len(batch), sum(1 for m in kept if m.generation_id != generation))
+                batch = kept
             if not batch:
                 continue
             for message in batch:
