@@ -148,7 +148,8 @@ class Feed:
         return batch
 
     async def batches(self, max_records: int, within: float):
-        """Batches of records of the current consumer generation, tracked as pending until `ack`."""
+        """Batches of records, tracked as pending until `ack` (records fetched before a rebalance:
+        see the class docstring)."""
         app = self.app
         consumer = app.consumer
         while not app.should_stop:
@@ -159,7 +160,7 @@ class Feed:
                 assigned = consumer.assignment()
                 kept = [m for m in batch if m.generation_id == generation or m.tp in assigned]
                 log.info("feed: %d record(s) fetched before the rebalance, %d kept (partitions still assigned)",
-                            len(batch), sum(1 for m in kept if m.generation_id != generation))
+                         len(batch), sum(1 for m in kept if m.generation_id != generation))
                 batch = kept
             if not batch:
                 continue
