@@ -143,23 +143,24 @@ def _windows(state: GroupState) -> dict:
 def addressees(ctx: Context) -> tuple[str, list[str | None]]:
     """(kind, addressees) of a message: member ids, or [None] for a question to the whole group."""
     event: MessagePosted = ctx.event
-    text, policy, sender = event.message.text, ctx.policy, event.actor.id
-    if not (set(event.message.mentions) - {sender}) and not (
-            matches(policy, "reply_request", text)
-            or (event.message.reply_to is None and (matches(policy, "task", text) or matches(policy, "question", text)))):
-        return "none", []  # most messages: addressed to no one, told apart without the other patterns
-    if matches(policy, "not_addressing", text):
-        return "none", []
-    kind = ("reply_request" if matches(policy, "reply_request", text) else
-            "task" if matches(policy, "task", text) else
-            "question" if matches(policy, "question", text) else "mention")
-    mentioned = sorted(set(event.message.mentions) - {sender})
+    msg, policy, sender = event.message, ctx.policy, event.actor.id
+    text = msg.text
+    # Each pattern is searched at most once, and most messages (no mentions, no request, question
+    # or task) need only the first few.
+    mentioned = sorted(set(msg.mentions) - {sender})
     if mentioned:
+        if matches(policy, "not_addressing", text):
+            return "none", []
+        kind = next((k for k in ("reply_request", "task", "question") if matches(policy, k, text)), "mention")
         return kind, mentioned
-    if kind == "reply_request":
-        return kind, sorted(m for m, r in ctx.state.members.items() if m != sender and "departed" not in r)
-    if kind in ("question", "task") and event.message.reply_to is None:
-        return kind, [None]
+    if matches(policy, "reply_request", text):
+        if matches(policy, "not_addressing", text):
+            return "none", []
+        return "reply_request", sorted(m for m, r in ctx.state.members.items() if m != sender and "departed" not in r)
+    if msg.reply_to is None:
+        kind = next((k for k in ("task", "question") if matches(policy, k, text)), None)
+        if kind is not None and not matches(policy, "not_addressing", text):
+            return kind, [None]
     return "none", []
 
 
