@@ -176,15 +176,16 @@ def open_items(ctx: Context) -> list[Finding]:
     keys = [_window(state.watermark, "day", policy, windows), _window(state.watermark, "week", policy, windows)]
     due = due_after(event.ts, policy.responsiveness.reply_sla_seconds, policy)
     final = due_after(due, policy.responsiveness.owner_escalation_after_seconds, policy)
+    opened, due, final = stamp(event.ts, policy), stamp(due, policy), stamp(final, policy)
+    excerpt = ctx.verdict.excerpt if ctx.verdict else None
     for addressee in targets:
         key = f"{event.message.id}|{addressee or '*'}"
         if key in items:
             continue
         items[key] = {
             "message_id": event.message.id, "event_id": event.event_id, "asker": event.actor.id,
-            "addressee": addressee, "kind": kind, "opened": stamp(event.ts, policy),
-            "due": stamp(due, policy), "final": stamp(final, policy), "overdue": False, "acks": [],
-            "windows": keys, "excerpt": ctx.verdict.excerpt if ctx.verdict else None,
+            "addressee": addressee, "kind": kind, "opened": opened, "due": due, "final": final,
+            "overdue": False, "acks": [], "windows": keys, "excerpt": excerpt,
         }
         _items_changed(state)
         for wkey in keys:
@@ -197,7 +198,9 @@ def open_items(ctx: Context) -> list[Finding]:
 def _bound(state: GroupState, policy: Policy) -> list[Finding]:
     items = _items(state)
     excess = len(items) - policy.responsiveness.max_open_items
-    for key in sorted(items, key=lambda k: (items[k]["opened"], k))[:max(excess, 0)]:
+    if excess <= 0:
+        return []
+    for key in sorted(items, key=lambda k: (items[k]["opened"], k))[:excess]:
         _settle(state, key, "unanswered")
     return []
 

@@ -27,7 +27,11 @@ def _section(state: GroupState) -> dict:
 
 
 def _current(state: GroupState) -> dict:
-    return _section(state).setdefault("current", _fresh())
+    section = _section(state)
+    current = section.get("current")
+    if current is None:  # not setdefault: this runs per message, and _fresh() builds four dicts
+        current = section["current"] = _fresh()
+    return current
 
 
 def _fresh() -> dict:
