@@ -9,12 +9,15 @@ backlog is already waiting) to its last output record, so start-up is not counte
 contender's CPU time over the same stretch gives CPU per event, which shared machines disturb
 less. Latency: events offered at fixed rates to the running contender, produce→output per event
 from the record timestamps. Peak memory: the process's VmHWM.
+With `--rounds R` each contender drains the backlog R times, the contenders taking turns, and the
+ratios are taken within each round (the figures of one machine state) before the median.
 """
 from __future__ import annotations
 
 import asyncio
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -45,6 +48,7 @@ class Result:
     latency_ms: dict = field(default_factory=dict)      # offered rate → {p50, p95, p99, n}
     peak_rss_mb: float = 0.0
     cpu_us_per_event: float = 0.0   # the contender's CPU time while draining the backlog, per event
+    rounds: list[dict] = field(default_factory=list)    # each drain: seconds, throughput, cpu_us_per_event
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -172,7 +176,11 @@ def _logged_at(line: str) -> float:
 
 
 def run_bench(n: int = 50_000, rates=(250, 500, 1000, 2000), seconds_per_rate: float = 5.0, partitions: int = 4,
-              kinds=KINDS, workdir: Path | None = None, console: Console | None = None) -> list[Result]:
+              kinds=KINDS, workdir: Path | None = None, console: Console | None = None,
+              rounds: int = 1) -> list[Result]:
+    """`rounds` backlog drains per contender, taken in turn (raw, classify, pipeline, raw, ...), so a
+    change in the machine's load falls on every contender alike; the latency phases run in the last
+    round. A contender's throughput and CPU figures are the medians of its rounds."""
     console = console or Console()
     broker = LocalBroker.from_env()
     broker.up(quiet=True)
@@ -188,52 +196,71 @@ def run_bench(n: int = 50_000, rates=(250, 500, 1000, 2000), seconds_per_rate: f
         for e in events:
             e["event_id"] = f"r{rate}-{e['event_id']}"
             e["group_id"] = f"r{rate}-{e['group_id']}"
-    results = []
-    with Progress(TextColumn("{task.description:<34}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+    results = {kind: Result(kind, n) for kind in kinds}
+    with Progress(TextColumn("{task.description:<44}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=False) as progress:
-        for kind in kinds:
-            c = Contender(kind, run_id, broker.bootstrap, partitions, workdir)
-            asyncio.run(ensure_topics(c.settings))
-            t = progress.add_task(f"{kind}: writing the backlog", total=n)
-            asyncio.run(_produce(c.settings, c.source, backlog, progress=progress, task=t))
-            posted = {e["event_id"] for e in backlog if kind == "raw" or e["type"] == "message.posted"}
-            total_count = n + sum(len(v) for v in offered.values())
-            c.start(total_count)
-            try:
-                ready_ms = _wait_ready(c) * 1000
-                cpu_before = c.cpu_seconds()
-                t = progress.add_task(f"{kind}: draining {n:,} events", total=len(posted))
-                seen = asyncio.run(_watch(c.settings, c.sink, len(posted), timeout=max(120, n / 500),
-                                          progress=progress, task=t, ids=posted))
-                cpu_used = c.cpu_seconds() - cpu_before
-                # From the moment the contender is ready (the backlog is already waiting) to its
-                # last output: the first output only comes after a whole first batch.
-                seconds = (max(seen.values()) - ready_ms) / 1000 if seen else float("nan")
-                result = Result(kind, n, round(seconds, 3), round(n / seconds, 1) if seconds else 0.0,
-                                cpu_us_per_event=round(1e6 * cpu_used / n, 1))
-                for rate, events in offered.items():
-                    t = progress.add_task(f"{kind}: {rate:,}/s for {seconds_per_rate:.0f}s", total=len(events))
-                    ids = {e["event_id"] for e in events if kind == "raw" or e["type"] == "message.posted"}
-                    sent_at = {}
+        for round_no in range(1, rounds + 1):
+            last = round_no == rounds
+            for kind in kinds:
+                label = f"{kind}" + (f" (round {round_no}/{rounds})" if rounds > 1 else "")
+                c = Contender(kind, f"{run_id}{round_no}", broker.bootstrap, partitions, workdir)
+                asyncio.run(ensure_topics(c.settings))
+                t = progress.add_task(f"{label}: writing the backlog", total=n)
+                asyncio.run(_produce(c.settings, c.source, backlog, progress=progress, task=t))
+                c.start(n + (sum(len(v) for v in offered.values()) if last else 0))
+                try:
+                    results[kind].rounds.append(_drain(c, backlog, progress, label))
+                    if last:
+                        for rate, events in offered.items():
+                            results[kind].latency_ms[rate] = _latency(c, events, rate, seconds_per_rate, progress)
+                        results[kind].peak_rss_mb = round(c.peak_rss_mb(), 1)
+                finally:
+                    c.stop()
+                    asyncio.run(delete_topics(c.settings, [getattr(c.settings.topics, r) for r in TOPIC_NAMES]))
+    for result in results.values():
+        result.seconds = _median([r["seconds"] for r in result.rounds])
+        result.throughput = _median([r["throughput"] for r in result.rounds])
+        result.cpu_us_per_event = _median([r["cpu_us_per_event"] for r in result.rounds])
+    return list(results.values())
 
-                    async def phase():
-                        watcher = asyncio.create_task(_watch(c.settings, c.sink, len(ids), timeout=60 + seconds_per_rate,
-                                                             ids=ids))
-                        await asyncio.sleep(0.5)
-                        await _produce(c.settings, c.source, events, rate=rate, progress=progress, task=t)
-                        return await watcher
 
-                    out = asyncio.run(phase())
-                    sent_at = asyncio.run(_input_stamps(c.settings, c.source, ids))
-                    lat = [out[i] - sent_at[i] for i in out if i in sent_at]
-                    result.latency_ms[rate] = {"p50": _pct(lat, 0.50), "p95": _pct(lat, 0.95),
-                                               "p99": _pct(lat, 0.99), "n": len(lat), "lost": len(ids) - len(out)}
-                result.peak_rss_mb = round(c.peak_rss_mb(), 1)
-                results.append(result)
-            finally:
-                c.stop()
-                asyncio.run(delete_topics(c.settings, [getattr(c.settings.topics, r) for r in TOPIC_NAMES]))
-    return results
+def _median(values: list[float]) -> float:
+    return float(statistics.median(values)) if values else float("nan")
+
+
+def _drain(c: Contender, backlog: list[dict], progress: Progress, label: str) -> dict:
+    """Throughput and CPU per event while the contender drains the backlog waiting for it."""
+    n = len(backlog)
+    posted = {e["event_id"] for e in backlog if c.kind == "raw" or e["type"] == "message.posted"}
+    ready_ms = _wait_ready(c) * 1000
+    cpu_before = c.cpu_seconds()
+    t = progress.add_task(f"{label}: draining {n:,} events", total=len(posted))
+    seen = asyncio.run(_watch(c.settings, c.sink, len(posted), timeout=max(120, n / 500),
+                              progress=progress, task=t, ids=posted))
+    cpu_used = c.cpu_seconds() - cpu_before
+    # From the moment the contender is ready (the backlog is already waiting) to its last output:
+    # the first output only comes after a whole first batch.
+    seconds = (max(seen.values()) - ready_ms) / 1000 if seen else float("nan")
+    return {"seconds": round(seconds, 3), "throughput": round(n / seconds, 1) if seconds else 0.0,
+            "cpu_us_per_event": round(1e6 * cpu_used / n, 1)}
+
+
+def _latency(c: Contender, events: list[dict], rate: int, seconds_per_rate: float, progress: Progress) -> dict:
+    """Produce→output latency percentiles with `events` offered at `rate` per second."""
+    t = progress.add_task(f"{c.kind}: {rate:,}/s for {seconds_per_rate:.0f}s", total=len(events))
+    ids = {e["event_id"] for e in events if c.kind == "raw" or e["type"] == "message.posted"}
+
+    async def phase():
+        watcher = asyncio.create_task(_watch(c.settings, c.sink, len(ids), timeout=60 + seconds_per_rate, ids=ids))
+        await asyncio.sleep(0.5)
+        await _produce(c.settings, c.source, events, rate=rate, progress=progress, task=t)
+        return await watcher
+
+    out = asyncio.run(phase())
+    sent_at = asyncio.run(_input_stamps(c.settings, c.source, ids))
+    lat = [out[i] - sent_at[i] for i in out if i in sent_at]
+    return {"p50": _pct(lat, 0.50), "p95": _pct(lat, 0.95), "p99": _pct(lat, 0.99), "n": len(lat),
+            "lost": len(ids) - len(out)}
 
 
 async def _input_stamps(settings, topic: str, ids: set) -> dict[str, int]:
@@ -278,15 +305,31 @@ def render(results: list[Result], console: Console) -> None:
                       *[f"{v['p50']:.0f}/{v['p95']:.0f}/{v['p99']:.0f}" for v in r.latency_ms.values()],
                       f"{r.peak_rss_mb:,.0f}", f"{r.cpu_us_per_event:,.0f}")
     console.print(table)
+    for base, share in ratios(results).items():
+        line = f"pipeline / {base}: {share['throughput']:.0%} of its throughput"
+        if share.get("cpu"):
+            line += f", {share['cpu']:.0%} of its events per CPU second"
+        if len(share["rounds"]) > 1:
+            line += " (round by round: " + ", ".join(f"{x:.0%}" for x in share["rounds"]) + ")"
+        console.print(line)
+
+
+def ratios(results: list[Result]) -> dict[str, dict]:
+    """The pipeline against each baseline, round by round (the contenders of a round ran one after
+    the other), and the median of those per-round ratios."""
     by = {r.kind: r for r in results}
-    if "pipeline" in by:
-        for base in ("raw", "classify"):
-            if base in by and by[base].throughput:
-                line = f"pipeline / {base}: {by['pipeline'].throughput / by[base].throughput:.0%} of its throughput"
-                if by["pipeline"].cpu_us_per_event > 0:
-                    line += (f", {by[base].cpu_us_per_event / by['pipeline'].cpu_us_per_event:.0%} of its events "
-                             "per CPU second")
-                console.print(line)
+    if "pipeline" not in by:
+        return {}
+    pipeline = by["pipeline"].rounds
+    out = {}
+    for base in ("raw", "classify"):
+        if base not in by or not by[base].rounds:
+            continue
+        pairs = list(zip(pipeline, by[base].rounds))
+        rounds = [p["throughput"] / b["throughput"] for p, b in pairs if b["throughput"]]
+        cpu = [b["cpu_us_per_event"] / p["cpu_us_per_event"] for p, b in pairs if p["cpu_us_per_event"] > 0]
+        out[base] = {"throughput": _median(rounds), "cpu": _median(cpu) if cpu else None, "rounds": rounds}
+    return out
 
 
 def plot(results: list[Result], path: Path) -> None:
@@ -314,9 +357,10 @@ def bench_e2e_command(args) -> int:
     console = Console(stderr=args.json)
     rates = tuple(int(x) for x in args.rates.split(","))
     results = run_bench(n=args.events, rates=rates, seconds_per_rate=args.seconds, partitions=args.partitions,
-                        kinds=tuple(args.kinds.split(",")), console=console)
+                        kinds=tuple(args.kinds.split(",")), console=console, rounds=args.rounds)
     if args.json:
-        print(orjson.dumps([asdict(r) for r in results], option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode())
+        print(orjson.dumps({"results": [asdict(r) for r in results], "ratios": ratios(results)},
+                           option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode())
     else:
         render(results, console)
     if args.plot:
@@ -331,6 +375,8 @@ def add_arguments(bench_sub) -> None:
     p.add_argument("--rates", default="250,500,1000,2000", help="offered rates for the latency figures")
     p.add_argument("--seconds", type=float, default=5.0, help="seconds at each offered rate")
     p.add_argument("--partitions", type=int, default=4)
+    p.add_argument("--rounds", type=int, default=3,
+                   help="backlog drains per contender, taken in turn; figures are their medians")
     p.add_argument("--kinds", default=",".join(KINDS))
     p.add_argument("--plot", default=None, help="write the latency plot (PNG) here")
     p.add_argument("--json", action="store_true")
