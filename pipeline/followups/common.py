@@ -3,6 +3,7 @@ the shape of a deadline escalation."""
 from __future__ import annotations
 
 import re
+import weakref
 from datetime import datetime
 from typing import Callable
 
@@ -18,17 +19,18 @@ def _compiled(patterns: tuple[str, ...]) -> re.Pattern | None:
     return re.compile("|".join(f"(?:{p})" for p in patterns)) if patterns else None
 
 
-# The compiled pattern of each kind, per patterns object: `matches` runs several times per message.
-_COMPILED_BY_POLICY: dict[int, tuple[object, dict[str, re.Pattern | None]]] = {}
+# The compiled pattern of each kind, by the id of the patterns object (`matches` runs several times
+# per message, and hashing the object would read all its patterns); an entry goes with its object.
+_COMPILED_BY_POLICY: dict[int, dict[str, re.Pattern | None]] = {}
 
 
 def matches(policy: Policy, kind: str, text: str) -> bool:
     """True when `text` matches one of the configured `responsiveness.patterns.<kind>`."""
     patterns = policy.responsiveness.patterns
-    entry = _COMPILED_BY_POLICY.get(id(patterns))
-    if entry is None or entry[0] is not patterns:
-        entry = _COMPILED_BY_POLICY[id(patterns)] = (patterns, {})
-    compiled = entry[1]
+    compiled = _COMPILED_BY_POLICY.get(id(patterns))
+    if compiled is None:
+        compiled = _COMPILED_BY_POLICY[id(patterns)] = {}
+        weakref.finalize(patterns, _COMPILED_BY_POLICY.pop, id(patterns), None)
     try:
         pattern = compiled[kind]
     except KeyError:

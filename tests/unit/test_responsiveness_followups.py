@@ -198,3 +198,18 @@ def test_d4_a_done_message_from_an_issuer_opens_nothing(work_engine):
     # 整改完成 contains 整改: with nothing open it must not open a rectification of its own.
     events = group(message("@李四 整改完成了，辛苦", actor="u-admin", mentions=["u-2"]), tick(ts=NEXT_WEEK))
     assert reports(work_engine, *events)[0]["rectifications"]["opened"] == 0
+
+
+def test_compiled_patterns_go_with_their_policy():
+    import gc
+
+    from pipeline.config import load_policy
+    from pipeline.followups import common
+
+    policy = load_policy()
+    key = id(policy.responsiveness.patterns)
+    assert common.matches(policy, "problem", "系统报错了") and not common.matches(policy, "problem", "周五聚餐")
+    assert key in common._COMPILED_BY_POLICY
+    del policy
+    gc.collect()
+    assert key not in common._COMPILED_BY_POLICY
