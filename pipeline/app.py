@@ -316,6 +316,28 @@ def create_app(runtime: Runtime, engine: Engine | None = None) -> faust.App:
         def dump() -> None:
             for task in asyncio.all_tasks():
                 log.warning("task %s waits in:\n  %s", task.get_name(), "\n  ".join(awaiting(task.get_coro())))
+            log.warning("consumer: %s", consumer_state())
+
+        def consumer_state() -> str:
+            # What decides whether a partition's records reach the worker: assignment, Faust's
+            # active/paused sets and read offsets, aiokafka's positions, the feed and the gap filler.
+            consumer = app.consumer
+            lines = [f"generation {app.consumer_generation_id}, flow active {consumer.flow_active}, "
+                     f"feed {sum(len(f._records) for f in set(app.feeds.values()))} record(s) waiting"]
+            try:
+                subscription = consumer._thread._ensure_consumer()._subscription.subscription
+                positions = {tp: subscription.assignment.state_value(tp) for tp in subscription.assignment.tps}
+            except Exception:  # noqa: BLE001 - diagnostics only
+                positions = {}
+            active = consumer._active_partitions or set()
+            for tp in sorted(consumer.assignment()):
+                state = positions.get(tp)
+                lines.append(
+                    f"{tp.topic}/{tp.partition}: active {tp in active}, paused {tp in consumer._paused_partitions}, "
+                    f"read {consumer._read_offset.get(tp)}, committed {consumer._committed_offset.get(tp)}, "
+                    f"expected {expected.get((tp.topic, tp.partition))}, "
+                    f"position {getattr(state, '_position', None)}, fetch-paused {getattr(state, '_paused', None)}")
+            return "\n  ".join(lines)
 
         asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, dump)
 

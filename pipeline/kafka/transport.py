@@ -7,8 +7,9 @@ Faust's conductor, `Event`, `Stream` and `take_events` cost about 30 µs per rec
 turn, sensors, a context variable, a processor and an ack each), which a batch does not need.
 
 Records of other topics (the table changelog during recovery) take Faust's own path. The drain
-loop below is Faust's with that one branch added, and `commits_held` takes the place of Faust's
-own commit future: check both against Faust's code on an upgrade.
+loop below is Faust's with that one branch added, `commits_held` takes the place of Faust's own
+commit future, and `Consumer.seek_to_committed` adds the partitions without a committed offset to
+Faust's seek: check all three against Faust's and aiokafka's code on an upgrade.
 """
 from __future__ import annotations
 
@@ -26,6 +27,29 @@ log = logging.getLogger("pipeline.worker")
 
 
 class Consumer(driver.Consumer):
+    async def seek_to_committed(self):
+        """Faust's seek back to the committed offsets (after a rebalance, and whenever its getmany
+        drops a fetch because the flow stopped or the generation changed), also for partitions
+        that have no committed offset yet.
+
+        aiokafka seeks only partitions whose committed offset is above 0 and leaves the others where
+        the dropped fetch left them, past records no one has processed: a new consumer group whose
+        first fetch came in a rebalance never read those records (the two-worker test lost 708
+        verdicts of a partition, 2 runs in about 40 under CPU load). Such a partition starts
+        where a consumer without an offset starts (`auto_offset_reset`, earliest here): the log
+        start. Records read twice are skipped by the core, which knows each group's applied offset.
+        """
+        committed = await super().seek_to_committed()
+        # Only the fed input topics: Faust positions the changelog partitions itself (recovery and
+        # standbys), and those never have committed offsets.
+        feeds = self.app.feeds
+        uncommitted = [tp for tp, offset in committed.items() if tp.topic in feeds and (not offset or offset < 0)]
+        if uncommitted and self.app.conf.consumer_auto_offset_reset == "earliest":
+            log.info("seek: %s without a committed offset, back to the log start",
+                     ", ".join(f"{tp.topic}/{tp.partition}" for tp in sorted(uncommitted)))
+            await self._thread.seek_to_beginning(*uncommitted)
+        return committed
+
     async def _drain_messages(self, fetcher) -> None:  # pragma: no cover - runs in the worker
         # Faust's loop (faust/transport/consumer.py, Consumer._drain_messages), with the feeds
         # added; gaps and commits are handled as Faust does.
