@@ -323,7 +323,7 @@ def create_app(runtime: Runtime, engine: Engine | None = None) -> faust.App:
             # active/paused sets and read offsets, aiokafka's positions, the feed and the gap filler.
             consumer = app.consumer
             lines = [f"generation {app.consumer_generation_id}, flow active {consumer.flow_active}, "
-                     f"feed {sum(len(f._records) for f in set(app.feeds.values()))} record(s) waiting"]
+                     f"feed {sum(len(feed) for feed in set(app.feeds.values()))} record(s) waiting"]
             try:
                 subscription = consumer._thread._ensure_consumer()._subscription.subscription
                 positions = {tp: subscription.assignment.state_value(tp) for tp in subscription.assignment.tps}

@@ -176,7 +176,7 @@ def open_items(ctx: Context) -> list[Finding]:
     keys = [_window(state.watermark, "day", policy, windows), _window(state.watermark, "week", policy, windows)]
     due = due_after(event.ts, policy.responsiveness.reply_sla_seconds, policy)
     final = due_after(due, policy.responsiveness.owner_escalation_after_seconds, policy)
-    opened, due, final = stamp(event.ts, policy), stamp(due, policy), stamp(final, policy)
+    opened_at, due_at, final_at = stamp(event.ts, policy), stamp(due, policy), stamp(final, policy)
     excerpt = ctx.verdict.excerpt if ctx.verdict else None
     for addressee in targets:
         key = f"{event.message.id}|{addressee or '*'}"
@@ -184,7 +184,7 @@ def open_items(ctx: Context) -> list[Finding]:
             continue
         items[key] = {
             "message_id": event.message.id, "event_id": event.event_id, "asker": event.actor.id,
-            "addressee": addressee, "kind": kind, "opened": opened, "due": due, "final": final,
+            "addressee": addressee, "kind": kind, "opened": opened_at, "due": due_at, "final": final_at,
             "overdue": False, "acks": [], "windows": keys, "excerpt": excerpt,
         }
         _items_changed(state)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import statistics
 import subprocess
 import sys
 import time
@@ -218,14 +217,10 @@ def run_bench(n: int = 50_000, rates=(250, 500, 1000, 2000), seconds_per_rate: f
                     c.stop()
                     asyncio.run(delete_topics(c.settings, [getattr(c.settings.topics, r) for r in TOPIC_NAMES]))
     for result in results.values():
-        result.seconds = _median([r["seconds"] for r in result.rounds])
-        result.throughput = _median([r["throughput"] for r in result.rounds])
-        result.cpu_us_per_event = _median([r["cpu_us_per_event"] for r in result.rounds])
+        result.seconds = _pct([r["seconds"] for r in result.rounds], 0.5)
+        result.throughput = _pct([r["throughput"] for r in result.rounds], 0.5)
+        result.cpu_us_per_event = _pct([r["cpu_us_per_event"] for r in result.rounds], 0.5)
     return list(results.values())
-
-
-def _median(values: list[float]) -> float:
-    return float(statistics.median(values)) if values else float("nan")
 
 
 def _drain(c: Contender, backlog: list[dict], progress: Progress, label: str) -> dict:
@@ -328,7 +323,7 @@ def ratios(results: list[Result]) -> dict[str, dict]:
         pairs = list(zip(pipeline, by[base].rounds))
         rounds = [p["throughput"] / b["throughput"] for p, b in pairs if b["throughput"]]
         cpu = [b["cpu_us_per_event"] / p["cpu_us_per_event"] for p, b in pairs if p["cpu_us_per_event"] > 0]
-        out[base] = {"throughput": _median(rounds), "cpu": _median(cpu) if cpu else None, "rounds": rounds}
+        out[base] = {"throughput": _pct(rounds, 0.5), "cpu": _pct(cpu, 0.5) if cpu else None, "rounds": rounds}
     return out
 
 

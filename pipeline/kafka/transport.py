@@ -146,6 +146,9 @@ class Feed:
         if len(records) >= self.capacity:
             self._room.clear()
 
+    def __len__(self) -> int:
+        return len(self._records)
+
     def full(self) -> bool:
         return len(self._records) >= self.capacity
 

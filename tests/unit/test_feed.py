@@ -15,8 +15,10 @@ async def test_a_full_batch_is_taken_at_once_in_arrival_order():
     f = feed()
     for i in range(7):
         f.put(i)
+    assert len(f) == 7
     started = time.monotonic()
     assert await f.take(5, within=5.0) == [0, 1, 2, 3, 4]
+    assert len(f) == 2
     assert await f.take(2, within=5.0) == [5, 6]
     assert time.monotonic() - started < 1.0
 
