@@ -35,7 +35,7 @@ class Consumer(driver.Consumer):
         aiokafka seeks only partitions whose committed offset is above 0 and leaves the others where
         the dropped fetch left them, past records no one has processed: a new consumer group whose
         first fetch came in a rebalance never read those records (the two-worker test lost 708
-        verdicts of a partition, 2 runs in about 40 under CPU load). Such a partition starts
+        verdicts of a partition, 2 runs in 21 under CPU load). Such a partition starts
         where a consumer without an offset starts (`auto_offset_reset`, earliest here): the log
         start. Records read twice are skipped by the core, which knows each group's applied offset.
         """
