@@ -4,9 +4,15 @@ from __future__ import annotations
 import datetime as _dt
 from pathlib import Path
 
-from pipeline.classify.evaluate import WORKCHAT_TEST, heldout_suite, workchat_metrics
+from pipeline.classify.evaluate import WORKCHAT_TESTS, heldout_suite, workchat_metrics
 
 TARGETS = {"sms_spam_80w_subset": 0.98, "weibo21": 0.91, "cold": 0.81}
+
+
+def _handwritten_counts() -> list[tuple[str, int]]:
+    from pipeline.classify.train import HANDWRITTEN_FILES
+
+    return [(p.name, sum(1 for line in p.open(encoding="utf-8") if line.strip())) for p in HANDWRITTEN_FILES]
 
 
 def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
@@ -21,7 +27,7 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
     clf = load(model_path, thresholds)
     suite = heldout_suite(clf, data_dir)
     artifact["heldout"] = suite
-    work = artifact["workchat"] = workchat_metrics(clf, {"test": WORKCHAT_TEST})
+    work = artifact["workchat"] = workchat_metrics(clf, WORKCHAT_TESTS)
     size = model_path.stat().st_size / 1e6
     names = {s["name"] for s in artifact["sources"]}
     lines = [
@@ -57,8 +63,8 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
         lines.append(f"| {s.name} | {s.licence} | {'yes' if s.name in names else 'excluded'} |")
     lines += [
         "| project_synthetic | the project's own (generated, pipeline/classify/corpus.py) | yes |",
-        "| project_handwritten | the project's own (hand-written messages: 204 in workchat_handwritten.jsonl, "
-        "284 in workchat_handwritten2.jsonl) | yes |",
+        "| project_handwritten | the project's own (hand-written messages: "
+        + ", ".join(f"{n} in {name}" for name, n in _handwritten_counts()) + ") | yes |",
         "",
         "Only `train.jsonl` files are fitted on (10% of them held back for calibration); the "
         "`heldout.jsonl` files are scored below and never used for fitting or threshold choice.",
@@ -71,11 +77,12 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
         "and flooding, ads, workplace rumours, abuse, leaks (fake checksum-valid resident ids, Luhn-valid "
         "card numbers, made-up passwords and keys), gambling and fraud, and near-misses such as security "
         "notices that mention fraud. `multipriv_zh_synthetic` is synthetic too (generated PII paragraphs). "
-        "The hand-written sets (`pipeline/classify/data/workchat_handwritten*.jsonl`) are invented messages "
-        "written by the project's engineers in the style of work-group chat, not real chat. The second one "
-        "(284 messages) was written for this version aimed at the confusions the previous card listed (casual "
-        "and net-slang abuse, ads/rumours/illegal requests phrased like colleague talk, casual work talk, "
-        "confidential content without any detector hit); some of its phrasings also went into the generator's "
+        "The hand-written sets (`pipeline/classify/data/workchat_handwritten*.jsonl`, weight 24 per message) are "
+        "invented messages written by the project's engineers in the style of work-group chat, not real chat: the "
+        "first was the development set, the second was aimed at the confusions of an earlier card (casual abuse, "
+        "violations phrased like colleague talk, confidential content without any detector hit) and lent some "
+        "phrasings to the generator, and the third to fifth were the test sets of earlier versions, each "
+        "scored for the model it was written after and then moved into training for this one. "
         "fragments. No real work-group chat was available.",
         "",
         "## Held-out results (`moderation eval --data ../shared/data`)",
@@ -97,66 +104,74 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
         for c, v in res["per_class"].items():
             lines.append(f"| {name} | {c} | {v['precision']:.3f} | {v['recall']:.3f} | {v['f1']:.3f} | {v['support']} |")
     if work:
-        lines += ["", "## Hand-labelled work-group test set (`moderation eval`, tests/data/workchat_test.jsonl)",
-                  "109 messages written by hand for this project, separately from the generator's templates, after the "
-                  "corpus was settled, and never trained on. Its items were not used to change the corpus, lexicons or "
-                  "rules. Before this version its score was looked at for three candidate models in turn; for this version "
-                  "it was scored once, for the shipped model only (see *How this version was chosen*). An earlier "
-                  "204-message hand-written set served as the "
-                  "development set (its errors shaped the compositional corpus, the neutral class and the lexicons; "
-                  "on it the model scored macro-F1 0.92–0.95 before it was added to training) and is now training data "
-                  "(`pipeline/classify/data/workchat_handwritten.jsonl`, weight 8 per message; the second set likewise).", "",
+        lines += ["", "## Hand-labelled work-group test set (`moderation eval`, tests/data/workchat_test4.jsonl)",
+                  "210 messages (30 per class) written by hand on 2026-11-26, before this version was trained, in "
+                  "trades the earlier sets did not cover (building sites, a bank branch, restaurants, a game studio, "
+                  "a law firm, a street office, a lab, a hotel, property management), with near-misses (a warning "
+                  "about fake bank calls is work; an express waybill number is not a card). Lines that came out "
+                  "close to an earlier set or the generator (difflib ratio ≥ 0.6) were rewritten before any model "
+                  "saw the set. It is never trained on. It was scored for three models: the previous one, a first "
+                  "build of this version that was not shipped because it failed a unit test (it called the reminder "
+                  "请大家不要在群里发身份证号和银行卡号 confidential), and this one (the same figures as that first "
+                  "build); the choice between the two builds was made by that test, not by this set.", "",
                   "| set | n | macro-F1 | accuracy | work | chitchat | ad | rumour | abuse | confidential | illegal |",
                   "|---|---|---|---|---|---|---|---|---|---|---|"]
         for key, m in work.items():
             f1 = " | ".join(f"{m['per_class'][c]['f1']:.3f}" for c in m["labels"])
             lines.append(f"| {key} | {m['n']} | **{m['macro_f1']:.3f}** | {m['accuracy']:.3f} | {f1} |")
         lines += ["", "Target (issue 3): seven-class macro-F1 ≥ 0.90 on such a set.", "",
-                  "Confusion on the test set (rows gold, columns predicted, order work, chitchat, ad, rumour, abuse, "
+                  "Confusion (rows gold, columns predicted, order work, chitchat, ad, rumour, abuse, "
                   "confidential, illegal):", "", "```"]
-        if "test" in work:
-            for lab, row in zip(work["test"]["labels"], work["test"]["confusion"]):
+        for key, m in work.items():
+            for lab, row in zip(m["labels"], m["confusion"]):
                 lines.append(f"{lab:<13}" + "".join(f"{x:>5}" for x in row))
         lines.append("```")
-    prev = {"sms_spam_80w_subset": 0.964, "weibo21": 0.849, "cold": 0.756}
-    lines += ["", "## Against the previous model", "", "| measure | previous (2b94272) | this model |", "|---|---|---|"]
+    prev = {"sms_spam_80w_subset": 0.951, "weibo21": 0.843, "cold": 0.754, "lccc_toy_chitchat": 0.931,
+            "nus_sms_zh": 0.942}
+    lines += ["", "## Against the previous model", "", "| measure | previous (7872b4f) | this model |", "|---|---|---|"]
     for name, old in prev.items():
         if name in suite:
             lines.append(f"| {name} {suite[name]['target']['positive']} F1 | {old:.3f} | {suite[name]['target']['f1']:.3f} |")
-    if "test" in work:
-        lines.append(f"| work-chat test macro-F1 | 0.723 | {work['test']['macro_f1']:.3f} |")
+    if "test4" in work:
+        lines.append(f"| work-chat test4 macro-F1 | 0.635 | {work['test4']['macro_f1']:.3f} |")
     lines += ["", "## How this version was chosen",
-              "Previous model (2026-11-25, card of commit 2b94272): SMS ad F1 0.964, Weibo21 rumour 0.849, COLD abuse "
-              "0.756, work-chat test macro-F1 0.723. Every choice for this version was made on the 10% validation split "
-              "of the training data (train.jsonl files and the project's corpus), never on heldout.jsonl or the "
-              "work-chat test set, which were scored once for the shipped model:",
-              "- dedicated heads: a binary logistic regression per public set with its own IDF, against the shared heads, "
-              "on that set's validation rows: Weibo21 F1 0.90 vs 0.87, SMS ad 0.98 vs 0.94 (best C of 16/64), COLD "
-              "0.90 vs 0.90 (no gain, so no COLD head). jieba word uni+bigrams added about +0.01 on Weibo21 and "
-              "COLD in a side experiment but cost more than the speed budget allows (jieba alone is ~6k msgs/s), so "
-              "they are not used;",
-              "- second level: with 2-fold cross-validation on the validation split, the mean target-F1 over the "
-              "sets (each public set, the synthetic rows and the hand-written rows counted once) rose from 0.925 "
-              "(11 logits) to 0.930 (with the dedicated heads and shape inputs); per-class logit offsets tuned on "
-              "the split, length-gated second levels, source-balanced weights, boosted trees and a small MLP were "
-              "tried the same way and did not help, so none is used (`train(tune_offsets=True)` keeps the offsets "
-              "option);",
-              "- more varied synthetic fragments and the second hand-written set, for the work-chat confusions.",
-              "Inside the full classifier the Weibo21 rumour decision stays below the dedicated head alone "
-              "(validation 0.83–0.84 vs 0.88–0.89): the second level has to serve short synthetic rumours and long "
-              "Weibo posts with one linear map.",
+              "The recipe is the previous version's (its card is in the history of this file: dedicated heads, "
+              "second level and shape inputs were chosen on the validation split then). What changed: the three "
+              "earlier work-chat test sets (530 messages) joined the two hand-written training sets, and the "
+              "weight of a hand-written message was chosen on the 10% validation split of the training data, "
+              "never on heldout.jsonl or test4. Validation F1 of the full classifier (hand-written rows: "
+              "macro-F1 over 98 rows; public sets: the set's target class):",
+              "",
+              "| hand-written weight | hand-written | SMS ad | Weibo21 rumour | COLD abuse | mean |",
+              "|---|---|---|---|---|---|",
+              "| 8 | 0.898 | 0.927 | 0.841 | 0.893 | 0.890 |",
+              "| 16 | 0.933 | 0.920 | 0.849 | 0.888 | 0.898 |",
+              "| **24** | **0.952** | 0.909 | 0.850 | 0.886 | **0.899** |",
+              "| 32 | 0.952 | 0.904 | 0.845 | 0.881 | 0.896 |",
+              "| 8 in the second level, ×2 in the first | 0.909 | 0.927 | 0.848 | 0.894 | 0.895 |",
+              "| 8 in the second level, ×3 in the first | 0.906 | 0.915 | 0.852 | 0.893 | 0.892 |",
+              "",
+              "After the first build failed the near-miss unit test, the generator got reminders about "
+              "sensitive data as `work` (pipeline/classify/corpus.py CAUTION_*: 请勿在群内发送客户资料, "
+              "离职前要交回人事档案 …): on nine reminders written while looking into it, the first build called 7 "
+              "confidential and this one 3; the validation figures did not move (weight 24: 0.952, 0.909, 0.850, 0.886).",
+              "",
+              "More weight on the hand-written rows buys work-chat accuracy with SMS-ad precision: many "
+              "`normal` rows of the SMS set are promotional (购车红包, 团购协议, a contact line), which the "
+              "work-chat rows teach the model to call ads. The 98 hand-written validation rows make the "
+              "hand-written column coarse (one row is about 0.01).",
+              "",
+              "What it cost on the public sets: LCCC and NUS chit-chat lost recall (more casual lines are "
+              "called work now; table above); the SMS, Weibo21 and COLD targets moved by less than 0.01.",
               "", "## Limits",
               "- Public sets are Weibo/SMS/comment text, not work chat; the work-chat behaviour rests on the "
-              "synthetic corpus and 488 invented hand-written messages; see the test-set figures above against the "
-              "0.90 macro-F1 target. More real work-group data is the main missing piece.",
+              "synthetic corpus and " + str(sum(n for _, n in _handwritten_counts())) + " invented hand-written "
+              "messages; see test4 against the 0.90 macro-F1 target. Real work-group data is the main missing piece.",
+              "- The synthetic corpus is too regular to measure anything: its validation rows score 1.000.",
               "- Reproduce: `moderation train --seed 13` (same data) gives the same artifact; `moderation eval` and "
               "`moderation eval --data ../shared/data` reproduce the tables above.",
-              "- The dedicated heads' validation gains did not carry over to the held-out files: SMS ad, Weibo21 "
-              "rumour and COLD abuse F1 are slightly below the previous model there (table above); the gain of this "
-              "version is on work-group text (the hand-written test set), where abuse is still the weakest class "
-              "(short or casual insults called chitchat or work).",
               "- Speed (`moderation bench classify`, one core, shared machine): about 12k msgs/s in batches of 512, "
-              "p99 0.46 ms for one message, load 0.06 s.",
+              "p99 0.46 ms for one message, load 0.06 s (the model's shape did not change in this version).",
               "- Linear character n-gram model: misses sarcasm and context; COLD and Weibo21 are below the "
               "BERT-level targets where the table says so.",
               "- Sub-labels (abuse: vulgar/violent/terror/attack; illegal: gambling/fraud/other) come from "

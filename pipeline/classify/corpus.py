@@ -232,6 +232,17 @@ ABUSE = [
     ("violent", "谁再催我就揍死谁"), ("violent", "我要放火烧了这破公司"), ("terror", "教大家自制炸药，配方如下"),
     ("terror", "我要在公司放个炸弹"), ("terror", "支持圣战，加入我们"), ("attack", "{name}你算个什么东西"),
 ]
+# reminders about sensitive data are work: they name the data without carrying it
+CAUTION_WHO = ["请大家", "各位", "提醒一下，", "再强调一次，", "【保密提醒】", "信息安全部提醒：", "{dept}提醒：", "@所有人 ",
+               "按公司制度，", "新同事注意，", ""]
+CAUTION_FORM = ["不要在群里发{o}", "请勿在群内发送{o}", "禁止在工作群转发{o}", "{o}不要截图外发", "不要把{o}发到外部群",
+                "别在聊天里直接发{o}", "{o}严禁私自外传", "{o}请走加密邮件，不要通过微信传", "{o}属于保密资料，只能在系统里查看",
+                "离职前要交回{o}，不得带走", "收到{o}的同事请及时删除聊天记录", "对外沟通时不要提到{o}"]
+CAUTION_OBJ = ["客户的身份证照片", "员工的银行卡信息", "客户资料", "工资条", "合同扫描件", "账号密码", "内部资料", "{doc}",
+               "报价底稿", "病人的检查结果", "学生家长的电话", "服务器密码", "投标文件", "个人隐私信息", "业主的联系方式",
+               "未公布的财务数据", "人事档案"]
+CAUTION_TAIL = ["", "", "，谢谢配合", "，违者按制度处理", "，发错了请及时撤回", "，有需要找{dept}走流程", "，大家互相提醒",
+                "，下周会抽查", "。"]
 
 CONFIDENTIAL = [
     "{name}的身份证号{id}，帮忙订一下机票", "我的银行卡号{card}，{name}，报销打这个卡", "{sys}账号admin 密码{pwd}",
@@ -418,7 +429,10 @@ def _compose(r: random.Random, label: str) -> tuple[str, str | None]:
             return f(r.choice(ACK_HEAD) + r.choice(ACK_TAIL)), None
         if k < 0.75:
             return f(r.choice(["", "@{name} ", "请问", "{name}，"]) + r.choice(WORK_SUBJ) + r.choice(["", "，", "的事"]) + r.choice(WORK_PRED)), None
-        return f(r.choice(WORK_EXTRA)), None
+        if k < 0.92:
+            return f(r.choice(WORK_EXTRA)), None
+        caution = r.choice(CAUTION_FORM).replace("{o}", r.choice(CAUTION_OBJ))
+        return f(r.choice(CAUTION_WHO) + caution + r.choice(CAUTION_TAIL)), None
     if label == "chitchat":
         k = r.random()
         if k < 0.5:

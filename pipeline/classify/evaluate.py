@@ -1,9 +1,8 @@
 """`moderation eval`: per-class precision/recall/F1, macro-F1 and the confusion matrix.
 
---data FILE: any JSONL of {"text", "label"} with our seven labels. Without --data: the three
-hand-labelled work-chat test sets, newest first (tests/data/workchat_test3.jsonl, written after the
-shipped model; workchat_test2.jsonl, written for classifier v3 before any v3 model change; the older
-workchat_test.jsonl), never trained on. --data DIR: the shared data
+--data FILE: any JSONL of {"text", "label"} with our seven labels. Without --data: the hand-labelled
+work-chat test set tests/data/workchat_test4.jsonl, never trained on (the three earlier test sets
+were scored for the models they were written after and are training data now). --data DIR: the shared data
 directory; every source's heldout.jsonl is mapped to our classes and scored (the numbers of the model card).
 """
 from __future__ import annotations
@@ -15,11 +14,8 @@ from pathlib import Path
 from pipeline.classify.verdict import LABELS
 from pipeline.config import PROJECT_ROOT
 
-WORKCHAT_TEST = PROJECT_ROOT / "tests" / "data" / "workchat_test.jsonl"
-WORKCHAT_TEST2 = PROJECT_ROOT / "tests" / "data" / "workchat_test2.jsonl"
-WORKCHAT_TEST3 = PROJECT_ROOT / "tests" / "data" / "workchat_test3.jsonl"
-# the default evaluation: the newest set first (scored once, for the shipped model), the older ones still reported
-WORKCHAT_TESTS = {"test3": WORKCHAT_TEST3, "test2": WORKCHAT_TEST2, "test": WORKCHAT_TEST}
+WORKCHAT_TEST4 = PROJECT_ROOT / "tests" / "data" / "workchat_test4.jsonl"
+WORKCHAT_TESTS = {"test4": WORKCHAT_TEST4}
 
 
 def metrics(gold: list[str], pred: list[str], labels=LABELS) -> dict:
