@@ -87,6 +87,15 @@ def _amount(r: random.Random) -> str:
                      f"{r.randint(1, 500)}万", f"{r.randint(1, 99)}.{r.randint(1, 9)}万"])
 
 
+def _url(r: random.Random) -> str:
+    # short links too: without them the short-link detector is learnt from the public fraud texts alone
+    if r.random() < 0.35:
+        return (r.choice(["http://t.cn/", "https://t.cn/", "dwz.cn/", "url.cn/", "https://suo.im/"])
+                + "".join(r.choice(string.ascii_letters + string.digits) for _ in range(r.randint(5, 7))))
+    return (r.choice(["http://", "https://", "www.", ""]) + "".join(r.choice(string.ascii_lowercase) for _ in range(r.randint(3, 7)))
+            + r.choice([".com", ".cn", ".vip", ".top", ".cc"]) + r.choice(["", "/a/" + str(r.randint(10, 999))]))
+
+
 def _fill(r: random.Random, tpl: str) -> str:
     values = {
         "name": _name(r), "name2": _name(r), "dept": r.choice(DEPTS), "proj": r.choice(PROJECTS),
@@ -99,7 +108,7 @@ def _fill(r: random.Random, tpl: str) -> str:
                           f"{r.randint(1, 12)}/{r.randint(1, 28)}"]),
         "plat": r.choice(PLATFORMS), "prod": r.choice(PRODUCTS), "qq": str(r.randint(10000, 9999999999)),
         "ip": f"10.{r.randint(0, 255)}.{r.randint(0, 255)}.{r.randint(1, 254)}",
-        "url": r.choice(["http://", "https://", "www.", ""]) + "".join(r.choice(string.ascii_lowercase) for _ in range(r.randint(3, 7))) + r.choice([".com", ".cn", ".vip", ".top", ".cc"]) + r.choice(["", "/a/" + str(r.randint(10, 999))]),
+        "url": _url(r),
         "email": "".join(r.choice(string.ascii_lowercase) for _ in range(r.randint(3, 8))) + "@" + r.choice(["163.com", "qq.com", "company.com", "gmail.com", "corp.cn"]),
         "addr": r.choice(["北京市朝阳区", "上海市浦东新区", "深圳市南山区", "杭州市西湖区", "成都市武侯区", ""]) + r.choice(["建国路", "科技园南路", "文三路", "人民大道", "天府大道", "中山路"]) + f"{r.randint(1, 999)}号" + r.choice(["", f"{r.randint(1, 30)}栋{r.randint(101, 2505)}室", f"{r.randint(1, 9)}单元{r.randint(101, 1808)}"]),
     }
@@ -232,6 +241,17 @@ ABUSE = [
     ("violent", "谁再催我就揍死谁"), ("violent", "我要放火烧了这破公司"), ("terror", "教大家自制炸药，配方如下"),
     ("terror", "我要在公司放个炸弹"), ("terror", "支持圣战，加入我们"), ("attack", "{name}你算个什么东西"),
 ]
+# notices with a bracketed header are work too (SMS ads open with 【brand】, work groups with 【通知】)
+NOTICE_HEAD = ["【通知】", "【紧急】", "【提醒】", "【公告】", "【重要】", "【故障通报】", "【已恢复】", "【变更】", "【会议】",
+               "【值班】", "[通知]", "【温馨提示】"]
+NOTICE_BODY = ["{sys}出现故障，正在排查，预计{time}前恢复", "{sys}今晚{time}升级，期间暂停使用", "{proj}上线完成，请各位验证自己的功能",
+               "{day}{time}在{place}开{proj}复盘会，请准时参加", "{doc}提交截止到{date}，逾期不再收",
+               "生产环境数据库{time}切换主备，影响约{n}分钟", "{sys}已恢复正常，原因稍后同步", "今晚值班：{name}，有问题直接电话",
+               "{dept}{day}搬到{place}办公", "本周五下午大扫除，请清理工位", "网络{time}起维护，约{n}分钟，请提前保存文件",
+               "{name}负责的{proj}延期到{date}，相关同事知悉", "{sys}登录异常的同事请先清缓存再试，仍不行找{dept}",
+               "接口超时报警，{name}正在处理，影响部分用户下单", "回滚已完成，{proj}恢复到上一版本"]
+NOTICE_TAIL = ["", "", "。", "，收到请回复", "，谢谢", "，辛苦大家", "，详情见群文件", "，有问题随时找我"]
+
 # reminders about sensitive data are work: they name the data without carrying it
 CAUTION_WHO = ["请大家", "各位", "提醒一下，", "再强调一次，", "【保密提醒】", "信息安全部提醒：", "{dept}提醒：", "@所有人 ",
                "按公司制度，", "新同事注意，", ""]
@@ -340,7 +360,9 @@ WORK_EXTRA = ["我{day}请假，有事找{name}", "我在出差，{day}回来处
               "辛苦各位，{proj}顺利验收了", "恭喜{proj}团队按时交付", "感谢{dept}的支持", "项目奖金方案已发邮件，请查收",
               "大家注意，{date}的发布窗口已锁定", "这个口径和上次不一样，我再确认一下", "报错日志贴一下：timeout at line {n}",
               "这个问题我{day}前给答复", "我网络有点卡，晚点进会", "会议链接已发，{time}开始",
-              "这周的值班是{name}，手机保持畅通", "打印机没纸了，行政帮忙补一下", "新版{sys}操作手册已上传知识库"]
+              "这周的值班是{name}，手机保持畅通", "打印机没纸了，行政帮忙补一下", "新版{sys}操作手册已上传知识库",
+              "文档链接：{url}，大家看一下", "{doc}放这里了 {url}", "满意度问卷 {url}，请{day}前填完",
+              "会议录屏 {url}，没参加的同事补看一下"]
 
 CHAT_PARTS = ["笑死我了", "绝了", "太可爱了吧", "好羡慕", "求推荐", "饿死了", "困死了", "冻死了", "热死了", "心态崩了", "开心",
               "无语", "救命", "哈哈哈", "嘻嘻", "哎", "好累啊", "好想放假", "冲鸭", "绝绝子"]
@@ -427,10 +449,12 @@ def _compose(r: random.Random, label: str) -> tuple[str, str | None]:
         k = r.random()
         if k < 0.35:
             return f(r.choice(ACK_HEAD) + r.choice(ACK_TAIL)), None
-        if k < 0.75:
+        if k < 0.70:
             return f(r.choice(["", "@{name} ", "请问", "{name}，"]) + r.choice(WORK_SUBJ) + r.choice(["", "，", "的事"]) + r.choice(WORK_PRED)), None
-        if k < 0.92:
+        if k < 0.84:
             return f(r.choice(WORK_EXTRA)), None
+        if k < 0.92:
+            return f(r.choice(NOTICE_HEAD) + r.choice(NOTICE_BODY) + r.choice(NOTICE_TAIL)), None
         caution = r.choice(CAUTION_FORM).replace("{o}", r.choice(CAUTION_OBJ))
         return f(r.choice(CAUTION_WHO) + caution + r.choice(CAUTION_TAIL)), None
     if label == "chitchat":
