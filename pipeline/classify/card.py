@@ -65,6 +65,8 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
         "| project_synthetic | the project's own (generated, pipeline/classify/corpus.py) | yes |",
         "| project_handwritten | the project's own (hand-written messages: "
         + ", ".join(f"{n} in {name}" for name, n in _handwritten_counts()) + ") | yes |",
+        *(f"| {d['name']} | the deploying company's own (`--add-data`, {d['rows']} labelled messages) | yes |"
+          for d in artifact.get("local_data") or []),
         "",
         "Only `train.jsonl` files are fitted on (10% of them held back for calibration); the "
         "`heldout.jsonl` files are scored below and never used for fitting or threshold choice.",

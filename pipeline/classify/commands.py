@@ -39,6 +39,9 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                         "gpl-3.0, cc-by-nc-sa-4.0, mit, apache-2.0); repeatable")
     p.add_argument("--exclude-source", action="append", default=[], metavar="NAME",
                    help="leave out a source by name (e.g. weibo21); repeatable")
+    p.add_argument("--add-data", action="append", default=[], metavar="FILE",
+                   help="JSONL of {text, label} with our seven labels to train on as well, e.g. your own labelled "
+                        "work-group messages (weighted like the project's hand-written ones); repeatable")
     p.add_argument("--out", metavar="PATH", default=None, help="artifact path (default models/classifier.joblib)")
     p.add_argument("--no-card", action="store_true", help="do not score the held-out sets / write MODEL_CARD.md")
     p.set_defaults(func=_train)

@@ -2,7 +2,8 @@
 
 Reproducible from --seed. Data: the public sets under --data (train.jsonl only; heldout.jsonl
 is scored for the model card and never fitted on) plus the project's synthetic corpus
-(pipeline/classify/corpus.py). Sources can be left out by licence tag or by name.
+(pipeline/classify/corpus.py), its hand-written messages, and any --add-data files (a company's
+own labelled messages). Sources can be left out by licence tag or by name.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import random
 import re
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import joblib
@@ -59,7 +61,23 @@ def _ambiguous_ack(row: dict) -> bool:
     return row["label"] == "chitchat" and len(row["text"]) <= 12 and bool(_ACK.match(row["text"].lower()))
 
 
-def collect(data_dir: Path, seed: int, sources, log=print) -> list[dict]:
+def local_rows(paths) -> list[dict]:
+    """The deploying company's own labelled messages (`moderation train --add-data FILE`): JSONL of
+    {"text", "label"} with our seven labels, trained on like the project's hand-written messages,
+    each file as a source of its own (`local:<file stem>`)."""
+    from pipeline.classify.evaluate import load_eval_file
+
+    rows = []
+    for path in map(Path, paths):
+        for number, r in enumerate(load_eval_file(path), 1):
+            if not isinstance(r.get("text"), str) or not r["text"].strip():
+                raise ValueError(f"{path}: row {number} has no text")
+            rows.append({"text": r["text"], "label": r["label"], "source": f"local:{path.stem}",
+                         "weight": HANDWRITTEN_WEIGHT})
+    return rows
+
+
+def collect(data_dir: Path, seed: int, sources, log=print, local: list[dict] = ()) -> list[dict]:
     rng = random.Random(seed)
     rows: list[dict] = []
     for src in sources:
@@ -79,6 +97,9 @@ def collect(data_dir: Path, seed: int, sources, log=print) -> list[dict]:
     if hand:
         log(f"  {'project_handwritten':<24} {len(hand):>6} rows  (hand-written for this project)")
         rows.extend(hand)
+    for name, count in Counter(r["source"] for r in local).items():
+        log(f"  {name:<24} {count:>6} rows  (--add-data)")
+    rows.extend(local)
     return rows
 
 
@@ -120,14 +141,15 @@ def featurise(items, featurizer: TextFeaturizer, chunk: int = 4096, bar=None):
 
 def train(data_dir: Path, seed: int = 13, out: Path = DEFAULT_OUT, exclude_licence=(), exclude_source=(),
           C: float = 16.0, max_iter: int = 300, n_features: int = 2 ** 18, quiet: bool = False,
-          specialists: bool = True, ngram_range=(1, 3), tune_offsets: bool = False) -> dict:
+          specialists: bool = True, ngram_range=(1, 3), tune_offsets: bool = False, add_data=()) -> dict:
     from tqdm import tqdm
 
     log = (lambda *a, **k: None) if quiet else (lambda *a, **k: print(*a, **k, file=sys.stderr))
     t0 = time.time()
+    local = local_rows(add_data)  # first: a bad file fails before any work
     sources = select_sources(exclude_licence, exclude_source)
     log(f"training data (seed {seed}):")
-    rows = collect(Path(data_dir), seed, sources, log)
+    rows = collect(Path(data_dir), seed, sources, log, local)
     train_rows, val_rows = _split(rows, seed)
     log(f"  {len(train_rows)} training rows, {len(val_rows)} validation rows (split from train.jsonl)")
     with tqdm(total=len(rows) * 2, desc="normalise+detect", unit="msg", disable=quiet, file=sys.stderr) as bar:
@@ -161,7 +183,7 @@ def train(data_dir: Path, seed: int = 13, out: Path = DEFAULT_OUT, exclude_licen
         cols, biases = [coef], [bias]
         Xfull = sparse.hstack([Xtr, sparse.csr_matrix(Dtr)]).tocsr()
         for target, names in tqdm(SPECIALISTS.items(), desc="specialist heads", disable=quiet, file=sys.stderr):
-            mask = np.array([r["source"] in names or r["source"].startswith("project_") for r in train_rows])
+            mask = np.array([r["source"] in names or r["source"].startswith(("project_", "local:")) for r in train_rows])
             yb = (ytr[mask] == labels.index(target)).astype(int)
             wb = np.array([r["weight"] for r in train_rows], dtype=np.float64)[mask]
             head = LogisticRegression(C=C, max_iter=max_iter, tol=1e-4, random_state=seed)
@@ -228,6 +250,7 @@ def train(data_dir: Path, seed: int = 13, out: Path = DEFAULT_OUT, exclude_licen
         "sources": [{"name": s.name, "licence": s.licence} for s in sources] + [
             {"name": "project_synthetic", "licence": "project's own (synthetic)"}],
         "n_train": len(train_rows), "val_accuracy": val_acc,
+        "local_data": [{"name": name, "rows": count} for name, count in Counter(r["source"] for r in local).items()],
     }
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -348,7 +371,7 @@ def train_command(args) -> int:
     out = Path(args.out) if getattr(args, "out", None) else DEFAULT_OUT
     try:
         art = train(data, seed=args.seed, out=out, exclude_licence=args.exclude_licence or (),
-                    exclude_source=args.exclude_source or ())
+                    exclude_source=args.exclude_source or (), add_data=getattr(args, "add_data", None) or ())
     except (ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -89,3 +89,47 @@ def test_eval_default_reports_every_workchat_set(tmp_path, capsys, monkeypatch):
     assert a.func(a) == 0
     out = json.loads(capsys.readouterr().out)
     assert set(out) == {"test2", "test"} and out["test2"]["n"] == 1
+
+
+def _jsonl(path, rows):
+    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", encoding="utf-8")
+    return path
+
+
+def test_add_data_rows_train_as_hand_written(tmp_path):
+    from pipeline.classify.train import HANDWRITTEN_WEIGHT, collect, local_rows
+
+    ours = _jsonl(tmp_path / "acme.jsonl", [{"text": "本周五前交季度总结", "label": "work"},
+                                             {"text": "出售客户名单，一条五毛", "label": "illegal"}])
+    rows = local_rows([ours])
+    assert [(r["source"], r["label"], r["weight"]) for r in rows] == [
+        ("local:acme", "work", HANDWRITTEN_WEIGHT), ("local:acme", "illegal", HANDWRITTEN_WEIGHT)]
+    collected = collect(tmp_path, 5, [], log=lambda *a, **k: None, local=rows)
+    assert [r for r in collected if r["source"] == "local:acme"] == rows
+
+
+def test_add_data_rejects_bad_files_naming_them(tmp_path):
+    import pytest
+
+    from pipeline.classify.train import local_rows
+
+    cases = {
+        "label.jsonl": '{"text": "你好", "label": "spam"}\n',
+        "json.jsonl": '{"text": "你好", "label": "work"}\n{"text": \n',
+        "text.jsonl": '{"text": "  ", "label": "work"}\n',
+    }
+    for name, content in cases.items():
+        path = tmp_path / name
+        path.write_text(content, encoding="utf-8")
+        with pytest.raises(ValueError, match=name):
+            local_rows([path])
+    with pytest.raises(ValueError, match="line 2"):
+        local_rows([tmp_path / "json.jsonl"])
+
+
+def test_train_with_a_bad_add_data_file_fails_before_any_work(tmp_path, capsys):
+    bad = _jsonl(tmp_path / "ours.jsonl", [{"text": "你好", "label": "greeting"}])
+    a = parser().parse_args(["train", "--data", str(tmp_path), "--add-data", str(bad), "--out", str(tmp_path / "m.joblib")])
+    assert a.func(a) == 2
+    assert "ours.jsonl" in capsys.readouterr().err
+    assert not (tmp_path / "m.joblib").exists()
