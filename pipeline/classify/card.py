@@ -78,14 +78,15 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
         "by this project: work-group notices, tasks, progress, questions and acknowledgements, idle chat "
         "and flooding, ads, workplace rumours, abuse, leaks (fake checksum-valid resident ids, Luhn-valid "
         "card numbers, made-up passwords and keys), gambling and fraud, and near-misses such as security "
-        "notices that mention fraud. `multipriv_zh_synthetic` is synthetic too (generated PII paragraphs). "
+        "notices that mention fraud, reminders not to post personal data, and notices with a bracketed header "
+        "(【通知】). `multipriv_zh_synthetic` is synthetic too (generated PII paragraphs). "
         "The hand-written sets (`pipeline/classify/data/workchat_handwritten*.jsonl`, weight 24 per message) are "
         "invented messages written by the project's engineers in the style of work-group chat, not real chat: the "
         "first was the development set, the second was aimed at the confusions of an earlier card (casual abuse, "
         "violations phrased like colleague talk, confidential content without any detector hit) and lent some "
         "phrasings to the generator, and the third to fifth were the test sets of earlier versions, each "
-        "scored for the model it was written after and then moved into training for this one. "
-        "fragments. No real work-group chat was available.",
+        "scored for the models it was written after and then moved into training for this one. "
+        "No real work-group chat was available.",
         "",
         "## Held-out results (`moderation eval --data ../shared/data`)",
         "Label mapping: sms spam_ad→ad, normal→work; weibo21 fake→rumour, real→work; COLD "
