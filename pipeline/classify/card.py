@@ -47,8 +47,8 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
         "corpus), two dedicated binary heads "
         f"({', '.join(h['name'] + ' on ' + '/'.join(h['sources']) for h in artifact.get('dedicated') or []) or 'none'}; "
         "each fitted on its public set alone, with that set's own IDF over the same hashed n-grams and C=64), and a "
-        "small second-level logistic regression fitted on a 10% validation split of the training data that turns "
-        "the 8+3+2 logits and five message-shape inputs (length buckets, log length) into calibrated probabilities. "
+        "small second-level logistic regression fitted on out-of-fold scores of the training rows (two halves, "
+        "each scored by first-level models fitted on the other half) that turns the 8+3+2 logits and five message-shape inputs (length buckets, log length) into calibrated probabilities. "
         "Detector rules then decide on their own for resident ids, bank cards, credentials and keys "
         "(confidential) and for gambling terms with a contact handle (illegal). Per-class thresholds "
         "come from config/policy.yaml (content.thresholds).",
@@ -68,7 +68,7 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
         *(f"| {d['name']} | the deploying company's own (`--add-data`, {d['rows']} labelled messages) | yes |"
           for d in artifact.get("local_data") or []),
         "",
-        "Only `train.jsonl` files are fitted on (10% of them held back for calibration); the "
+        "Only `train.jsonl` files are fitted on (10% of them held back for validation); the "
         "`heldout.jsonl` files are scored below and never used for fitting or threshold choice.",
         "Research-only / non-commercial sources are in this artifact when marked `yes`: build a "
         "commercially usable model with `moderation train --exclude-licence research-only "
@@ -113,11 +113,13 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
                   "a law firm, a street office, a lab, a hotel, property management), with near-misses (a warning "
                   "about fake bank calls is work; an express waybill number is not a card). Lines that came out "
                   "close to an earlier set or the generator (difflib ratio ≥ 0.6) were rewritten before any model "
-                  "saw the set. It is never trained on. It was scored for four models: the previous one and three "
+                  "saw the set. It is never trained on. It was scored for five models: the previous one and four "
                   "builds of this version. The first two were not shipped because each failed a unit test: the "
                   "first called the reminder 请大家不要在群里发身份证号和银行卡号 confidential (test4 macro-F1 0.780), "
-                  "the second called the demo's urgent post 【紧急】线上登录服务宕机… an ad (0.797). The choice "
-                  "between the builds was made by those tests, not by this set.", "",
+                  "the second called the demo's urgent post 【紧急】线上登录服务宕机… an ad (0.797). The third (0.799) "
+                  "was replaced by this one for a better second level (see *How this version was chosen*), under a "
+                  "rule fixed before this one was scored: validation objective at least the old recipe's, and every "
+                  "unit test passing. No choice between builds was made on this set.", "",
                   "| set | n | macro-F1 | accuracy | work | chitchat | ad | rumour | abuse | confidential | illegal |",
                   "|---|---|---|---|---|---|---|---|---|---|---|"]
         for key, m in work.items():
@@ -162,8 +164,17 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
               "a plain promotion with a t.cn link `illegal`: the generator had no short links, so the short-link "
               "detector was learnt from the public fraud texts only; its links now include short ones, for ads, "
               "illegal offers and work (shared documents) alike. The demo's urgent post and its ad are unit "
-              "tests now. Validation of the shipped build (weight 24): hand-written 0.944, SMS 0.920, Weibo21 "
-              "0.849, COLD 0.884.",
+              "tests now.",
+              "",
+              "**Second level.** Up to the third build the second level was fitted on the validation split itself, so "
+              "the validation figures above are in-sample for it, and on that build it flipped a plain promotion "
+              "between ad, illegal and work under small changes (C 0.01–10, clipped or log-softmax inputs, "
+              "2-fold cross-validation on the validation split). This build fits it on out-of-fold scores of the "
+              "training rows instead, which leaves the validation split a true holdout. Mean target-F1 over the "
+              "validation sets (thresholds applied): 0.934 for this build on the holdout, against 0.929 for the "
+              "old way estimated by 2-fold cross-validation on the validation split (an offline run: SMS ad 0.938 "
+              "vs 0.908, COLD 0.884 vs 0.882, Weibo21 0.827 vs 0.829, hand-written macro-F1 0.853 vs 0.872, LCCC "
+              "chit-chat 0.913). Training takes about 5 minutes instead of 2.5.",
               "",
               "More weight on the hand-written rows buys work-chat accuracy with SMS-ad precision: many "
               "`normal` rows of the SMS set are promotional (购车红包, 团购协议, a contact line), which the "
@@ -184,7 +195,7 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
               "load 0.08 s.",
               "- Reminders that name sensitive data without carrying it are still often called confidential: "
               "of nine written while building this version (请勿在群内发送客户的银行卡号, 身份证复印件请交到人事，不要发群里 "
-              "…), this build calls five confidential.",
+              "…), this build calls four confidential.",
               "- Linear character n-gram model: misses sarcasm and context; COLD and Weibo21 are below the "
               "BERT-level targets where the table says so.",
               "- Sub-labels (abuse: vulgar/violent/terror/attack; illegal: gambling/fraud/other) come from "

@@ -24,6 +24,7 @@ from sklearn.linear_model import LogisticRegression
 from pipeline.classify import corpus
 from pipeline.classify.datasets import default_data_dir, load_split, select_sources
 from pipeline.classify.features import DENSE_NAMES, TextFeaturizer, analyse, dense_features, stack_features
+from pipeline.classify.model import Artifact
 from pipeline.classify.verdict import LABELS
 from pipeline.config import PROJECT_ROOT
 
@@ -117,6 +118,16 @@ def _split(rows: list[dict], seed: int, frac: float = 0.1):
     return train, [rows[i] for i in sorted(val)]
 
 
+def _balanced(weights: np.ndarray, y: np.ndarray, n_labels: int) -> np.ndarray:
+    """Row weights rescaled so every class has the same total weight (mean weight 1)."""
+    w = weights.astype(np.float64).copy()
+    for k in range(n_labels):
+        m = y == k
+        if m.any():
+            w[m] *= (w.sum() / n_labels) / w[m].sum()
+    return w * (len(w) / w.sum())
+
+
 def _fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
     best_t, best = 1.0, float("inf")
     for t in np.exp(np.linspace(np.log(0.3), np.log(5.0), 60)):
@@ -152,7 +163,7 @@ def train(data_dir: Path, seed: int = 13, out: Path = DEFAULT_OUT, exclude_licen
     rows = collect(Path(data_dir), seed, sources, log, local)
     train_rows, val_rows = _split(rows, seed)
     log(f"  {len(train_rows)} training rows, {len(val_rows)} validation rows (split from train.jsonl)")
-    with tqdm(total=len(rows) * 2, desc="normalise+detect", unit="msg", disable=quiet, file=sys.stderr) as bar:
+    with tqdm(total=len(rows) + len(train_rows), desc="normalise+detect", unit="msg", disable=quiet, file=sys.stderr) as bar:
         items_tr = []
         for i in range(0, len(train_rows), 4096):
             items_tr.extend(analyse([r["text"] for r in train_rows[i:i + 4096]]))
@@ -161,76 +172,71 @@ def train(data_dir: Path, seed: int = 13, out: Path = DEFAULT_OUT, exclude_licen
         bar.update(len(val_rows))
         featurizer = TextFeaturizer(n_features=n_features, ngram_range=ngram_range).fit([a.normalized for a in items_tr])
         Xtr, Dtr = featurise(items_tr, featurizer, bar=bar)
-        Xva, Dva = featurise(items_va, featurizer, bar=bar)
     labels = list(LABELS) + ["neutral"]
     ytr = np.array([labels.index(r["label"]) for r in train_rows])
     yva = np.array([labels.index(r["label"]) for r in val_rows])
-    w = np.array([r["weight"] for r in train_rows], dtype=np.float64)
-    # balance classes by total weight
-    for k in range(len(labels)):
-        m = ytr == k
-        if m.any():
-            w[m] *= (w.sum() / len(labels)) / w[m].sum()
-    w *= len(w) / w.sum()
-    with tqdm(total=1, desc="fit logistic regression", disable=quiet, file=sys.stderr) as bar:
-        clf = LogisticRegression(C=C, max_iter=max_iter, tol=1e-4, random_state=seed)
-        clf.fit(sparse.hstack([Xtr, sparse.csr_matrix(Dtr)]).tocsr(), ytr, sample_weight=w)
-        bar.update(1)
-    coef = clf.coef_.T.astype(np.float32)  # (n_features + n_dense, n_classes)
-    bias = clf.intercept_.astype(np.float32)
-    stack_A = stack_c = None
-    if specialists:
-        cols, biases = [coef], [bias]
-        Xfull = sparse.hstack([Xtr, sparse.csr_matrix(Dtr)]).tocsr()
-        for target, names in tqdm(SPECIALISTS.items(), desc="specialist heads", disable=quiet, file=sys.stderr):
-            mask = np.array([r["source"] in names or r["source"].startswith(("project_", "local:")) for r in train_rows])
-            yb = (ytr[mask] == labels.index(target)).astype(int)
-            wb = np.array([r["weight"] for r in train_rows], dtype=np.float64)[mask]
-            head = LogisticRegression(C=C, max_iter=max_iter, tol=1e-4, random_state=seed)
-            head.fit(Xfull[mask], yb, sample_weight=wb)
-            cols.append(head.coef_.T.astype(np.float32))
-            biases.append(head.intercept_.astype(np.float32))
+    w = _balanced(np.array([r["weight"] for r in train_rows], dtype=np.float64), ytr, len(labels))
+
+    def first_level(idx: np.ndarray) -> dict:
+        """The main model, the specialist heads and the dedicated heads, fitted on training rows `idx`
+        (the artifact's first-level arrays)."""
+        X = sparse.hstack([Xtr[idx], sparse.csr_matrix(Dtr[idx])]).tocsr()
+        y, rows_ = ytr[idx], [train_rows[i] for i in idx]
+        main = LogisticRegression(C=C, max_iter=max_iter, tol=1e-4, random_state=seed)
+        main.fit(X, y, sample_weight=_balanced(w[idx], y, len(labels)))
+        cols, biases = [main.coef_.T.astype(np.float32)], [main.intercept_.astype(np.float32)]
+        dedicated = []
+        if specialists:
+            for target, names in SPECIALISTS.items():
+                mask = np.array([r["source"] in names or r["source"].startswith(("project_", "local:")) for r in rows_])
+                yb = (y[mask] == labels.index(target)).astype(int)
+                wb = np.array([r["weight"] for r in rows_], dtype=np.float64)[mask]
+                head = LogisticRegression(C=C, max_iter=max_iter, tol=1e-4, random_state=seed)
+                head.fit(X[mask], yb, sample_weight=wb)
+                cols.append(head.coef_.T.astype(np.float32))
+                biases.append(head.intercept_.astype(np.float32))
+            for target, (names, Cd) in DEDICATED.items():
+                sel = [i for i, r in enumerate(rows_) if r["source"] in names]
+                if len(set(y[sel].tolist())) < 2:  # source left out (--exclude-licence/--exclude-source)
+                    continue
+                R = featurizer.raw([items_tr[idx[i]].normalized for i in sel])
+                idf = TextFeaturizer.idf_of(R)
+                yd = (y[sel] == labels.index(target)).astype(int)
+                head = LogisticRegression(C=Cd, max_iter=3000, tol=1e-4, random_state=seed)
+                head.fit(TextFeaturizer.weigh(R, idf), yd)
+                dedicated.append({"name": target, "sources": list(names), "idf": idf,
+                                  "w": head.coef_.ravel().astype(np.float32), "b": np.float32(head.intercept_[0])})
         coef = np.hstack(cols)
-        bias = np.concatenate(biases)
-    W_text = np.ascontiguousarray(coef[:n_features])
-    W_dense = np.ascontiguousarray(coef[n_features:])
-    logits_va = np.asarray(Xva @ W_text) + Dva @ W_dense + bias
-    dedicated = []
-    if specialists and DEDICATED:
-        Rva = featurizer.raw([a.normalized for a in items_va])
-        cols = [logits_va]
-        for target, (names, Cd) in tqdm(DEDICATED.items(), desc="dedicated heads", disable=quiet, file=sys.stderr):
-            idx = [i for i, r in enumerate(train_rows) if r["source"] in names]
-            if len(set(ytr[idx].tolist())) < 2:  # source left out (--exclude-licence/--exclude-source)
-                continue
-            R = featurizer.raw([items_tr[i].normalized for i in idx])
-            idf = TextFeaturizer.idf_of(R)
-            Xd = TextFeaturizer.weigh(R, idf)
-            yd = (ytr[idx] == labels.index(target)).astype(int)
-            head = LogisticRegression(C=Cd, max_iter=3000, tol=1e-4, random_state=seed).fit(Xd, yd)
-            h = {"name": target, "sources": list(names), "idf": idf, "w": head.coef_.ravel().astype(np.float32),
-                 "b": np.float32(head.intercept_[0])}
-            dedicated.append(h)
-            cols.append(np.asarray(TextFeaturizer.weigh(Rva, idf, copy=True) @ h["w"]).reshape(-1, 1) + h["b"])
-        logits_va = np.hstack(cols)
+        return {"featurizer": featurizer, "labels": labels, "W_text": np.ascontiguousarray(coef[:n_features]),
+                "W_dense": np.ascontiguousarray(coef[n_features:]), "bias": np.concatenate(biases),
+                "dedicated": dedicated}
+
+    everything = np.arange(len(train_rows))
+    with tqdm(total=3 if specialists else 1, desc="fit first level", disable=quiet, file=sys.stderr) as bar:
+        first = first_level(everything)
+        bar.update(1)
+        logits_va = Artifact(first).logits(items_va)
+        stack_A = stack_c = None
+        if specialists:
+            # The second level learns from out-of-fold first-level scores of the training rows (two
+            # halves, each scored by heads fitted on the other): scores like the ones it will see on
+            # new messages, from all the training rows, and the validation split stays a holdout.
+            half = np.random.RandomState(seed).rand(len(train_rows)) < 0.5
+            oof = np.zeros((len(train_rows), logits_va.shape[1]), dtype=np.float64)
+            for part in (half, ~half):
+                rest = everything[~part]
+                oof[rest] = Artifact(first_level(everything[part])).logits([items_tr[i] for i in rest])
+                bar.update(1)
     if specialists:
-        # same class balance as the main model, so the calibrated scores do not bring back the
-        # mixture's class prior (rumour/abuse/ad are a few percent of the rows)
-        wva = np.array([r["weight"] for r in val_rows], dtype=np.float64)
-        for k in range(len(labels)):
-            m = yva == k
-            if m.any():
-                wva[m] *= (wva.sum() / len(labels)) / wva[m].sum()
-        wva *= len(wva) / wva.sum()
-        # the second level also sees the message shape (short chat line vs long post)
-        Zva = np.hstack([logits_va, stack_features(items_va)])
-        raw_va = Zva
+        # the second level also sees the message shape (short chat line vs long post); same class
+        # balance as the main model, so the calibrated scores do not bring back the mixture's prior
         stacker = LogisticRegression(C=1.0, max_iter=2000, random_state=seed)
-        stacker.fit(Zva, yva, sample_weight=wva)
+        stacker.fit(np.hstack([oof, stack_features(items_tr)]), ytr, sample_weight=w)
         stack_A = stacker.coef_.T.astype(np.float32)
         stack_c = stacker.intercept_.astype(np.float32)
         temperature = 1.0
-        logits_va = Zva @ stack_A + stack_c
+        raw_va = np.hstack([logits_va, stack_features(items_va)])
+        logits_va = raw_va @ stack_A + stack_c
     else:
         temperature = _fit_temperature(logits_va, yva)
     offsets = None
@@ -238,14 +244,16 @@ def train(data_dir: Path, seed: int = 13, out: Path = DEFAULT_OUT, exclude_licen
         offsets = choose_offsets(logits_va, val_rows, labels, log=log)
         logits_va = logits_va + offsets
     if os.environ.get("MODERATION_DUMP_VAL"):  # for offline experiments with the second level (.npz)
-        np.savez(os.environ["MODERATION_DUMP_VAL"], raw=raw_va if specialists else logits_va, wva=wva if specialists else None, logits=logits_va, y=yva, sources=np.array([r["source"] for r in val_rows]),
+        np.savez(os.environ["MODERATION_DUMP_VAL"], raw=raw_va if specialists else logits_va,
+                 wva=_balanced(np.array([r["weight"] for r in val_rows], dtype=np.float64), yva, len(labels)),
+                 logits=logits_va, y=yva, sources=np.array([r["source"] for r in val_rows]),
                  offsets=offsets if offsets is not None else np.zeros(len(labels)))
     val_acc = float((logits_va.argmax(1) == yva).mean())
     _val_report(val_rows, logits_va, labels, log)
     artifact = {
         "kind": "moderation-classifier", "version": 1, "featurizer": featurizer, "labels": labels,
-        "W_text": W_text, "W_dense": W_dense, "bias": bias, "temperature": temperature,
-        "stack_A": stack_A, "stack_c": stack_c, "offsets": offsets, "dedicated": dedicated, "specialists": list(SPECIALISTS) if specialists else [], "dense_names": list(DENSE_NAMES),
+        "W_text": first["W_text"], "W_dense": first["W_dense"], "bias": first["bias"], "temperature": temperature,
+        "stack_A": stack_A, "stack_c": stack_c, "offsets": offsets, "dedicated": first["dedicated"], "specialists": list(SPECIALISTS) if specialists else [], "dense_names": list(DENSE_NAMES),
         "seed": seed, "C": C, "trained_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "sources": [{"name": s.name, "licence": s.licence} for s in sources] + [
             {"name": "project_synthetic", "licence": "project's own (synthetic)"}],
