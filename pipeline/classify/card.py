@@ -28,6 +28,7 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
     suite = heldout_suite(clf, data_dir)
     artifact["heldout"] = suite
     work = artifact["workchat"] = workchat_metrics(clf, WORKCHAT_TESTS)
+    handwritten = _handwritten_counts()
     size = model_path.stat().st_size / 1e6
     names = {s["name"] for s in artifact["sources"]}
     lines = [
@@ -48,7 +49,8 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
         f"({', '.join(h['name'] + ' on ' + '/'.join(h['sources']) for h in artifact.get('dedicated') or []) or 'none'}; "
         "each fitted on its public set alone, with that set's own IDF over the same hashed n-grams and C=64), and a "
         "small second-level logistic regression fitted on out-of-fold scores of the training rows (two halves, "
-        "each scored by first-level models fitted on the other half) that turns the 8+3+2 logits and five message-shape inputs (length buckets, log length) into calibrated probabilities. "
+        "each scored by first-level models fitted on the other half) that turns the 8+3+2 logits and five "
+        "message-shape inputs (length buckets, log length) into calibrated probabilities. "
         "Detector rules then decide on their own for resident ids, bank cards, credentials and keys "
         "(confidential) and for gambling terms with a contact handle (illegal). Per-class thresholds "
         "come from config/policy.yaml (content.thresholds).",
@@ -64,7 +66,7 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
     lines += [
         "| project_synthetic | the project's own (generated, pipeline/classify/corpus.py) | yes |",
         "| project_handwritten | the project's own (hand-written messages: "
-        + ", ".join(f"{n} in {name}" for name, n in _handwritten_counts()) + ") | yes |",
+        + ", ".join(f"{n} in {name}" for name, n in handwritten) + ") | yes |",
         *(f"| {d['name']} | the deploying company's own (`--add-data`, {d['rows']} labelled messages) | yes |"
           for d in artifact.get("local_data") or []),
         "",
@@ -185,7 +187,7 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
               "called work now; table above); the SMS, Weibo21 and COLD targets moved by less than 0.01.",
               "", "## Limits",
               "- Public sets are Weibo/SMS/comment text, not work chat; the work-chat behaviour rests on the "
-              "synthetic corpus and " + str(sum(n for _, n in _handwritten_counts())) + " invented hand-written "
+              "synthetic corpus and " + str(sum(n for _, n in handwritten)) + " invented hand-written "
               "messages; see test4 against the 0.90 macro-F1 target. Real work-group data is the main missing piece.",
               "- The synthetic corpus is too regular to measure anything: its validation rows score 1.000.",
               "- Reproduce: `moderation train --seed 13` (same data) gives the same artifact; `moderation eval` and "

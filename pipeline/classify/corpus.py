@@ -241,6 +241,7 @@ ABUSE = [
     ("violent", "谁再催我就揍死谁"), ("violent", "我要放火烧了这破公司"), ("terror", "教大家自制炸药，配方如下"),
     ("terror", "我要在公司放个炸弹"), ("terror", "支持圣战，加入我们"), ("attack", "{name}你算个什么东西"),
 ]
+
 CONFIDENTIAL = [
     "{name}的身份证号{id}，帮忙订一下机票", "我的银行卡号{card}，{name}，报销打这个卡", "{sys}账号admin 密码{pwd}",
     "服务器{ip} root密码：{pwd}", "数据库连接 mysql://root:{pwd}@{ip}:3306/prod", "这是{dept}的工资表，{name}月薪{amount}，别外传",

@@ -150,7 +150,7 @@ class Feed:
         return len(self._records)
 
     def full(self) -> bool:
-        return len(self._records) >= self.capacity
+        return len(self) >= self.capacity
 
     async def room(self) -> None:
         await self._room.wait()
