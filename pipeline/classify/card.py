@@ -86,8 +86,9 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
         "invented messages written by the project's engineers in the style of work-group chat, not real chat: the "
         "first was the development set, the second was aimed at the confusions of an earlier card (casual abuse, "
         "violations phrased like colleague talk, confidential content without any detector hit) and lent some "
-        "phrasings to the generator, and the third to fifth were the test sets of earlier versions, each "
-        "scored for the models it was written after and then moved into training for this one. "
+        "phrasings to the generator, the third to fifth were the test sets of earlier versions, each "
+        "scored for the models it was written after and then moved into training, and the sixth is aimed at "
+        "quieter workplace abuse (see *How this version was chosen*). "
         "No real work-group chat was available.",
         "",
         "## Held-out results (`moderation eval --data ../shared/data`)",
@@ -109,19 +110,18 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
         for c, v in res["per_class"].items():
             lines.append(f"| {name} | {c} | {v['precision']:.3f} | {v['recall']:.3f} | {v['f1']:.3f} | {v['support']} |")
     if work:
-        lines += ["", "## Hand-labelled work-group test set (`moderation eval`, tests/data/workchat_test4.jsonl)",
-                  "210 messages (30 per class) written by hand on 2026-11-26, before this version was trained, in "
-                  "trades the earlier sets did not cover (building sites, a bank branch, restaurants, a game studio, "
-                  "a law firm, a street office, a lab, a hotel, property management), with near-misses (a warning "
-                  "about fake bank calls is work; an express waybill number is not a card). Lines that came out "
-                  "close to an earlier set or the generator (difflib ratio ≥ 0.6) were rewritten before any model "
-                  "saw the set. It is never trained on. It was scored for five models: the previous one and four "
-                  "builds of this version. The first two were not shipped because each failed a unit test: the "
-                  "first called the reminder 请大家不要在群里发身份证号和银行卡号 confidential (test4 macro-F1 0.780), "
-                  "the second called the demo's urgent post 【紧急】线上登录服务宕机… an ad (0.797). The third (0.799) "
-                  "was replaced by this one for a better second level (see *How this version was chosen*), under a "
-                  "rule fixed before this one was scored: validation objective at least the old recipe's, and every "
-                  "unit test passing. No choice between builds was made on this set.", "",
+        lines += ["", "## Hand-labelled work-group test sets (`moderation eval`, tests/data/workchat_test*.jsonl)",
+                  "Neither is ever trained on. **test5** (210 messages, 30 per class) was written on 2026-11-26 by a "
+                  "helper agent that did not see any model's predictions and never ran a classifier on it, in eighteen "
+                  "settings no earlier set used (a hospital ward, a warehouse, a teachers' group, e-commerce customer "
+                  "service, a car factory, airport ground crew, insurance sales, a film crew, a pharmacy chain, a "
+                  "4S dealership, a newsroom, a courier station, a kindergarten, a port …), with near-misses; lines "
+                  "close to the training files or the generator (difflib ratio ≥ 0.6) were rewritten before it was "
+                  "committed (b98311b), and only then was it scored, once, for the previous model and this one. "
+                  "**test4** (210 messages, the same shape) was written by the engineers who write the training data, "
+                  "before the previous version was trained; it has now been scored for six models and is no longer a "
+                  "clean measure. The gap between the two rows is the honest reading: messages from another hand, "
+                  "in other trades, are harder than the ones the project writes itself.", "",
                   "| set | n | macro-F1 | accuracy | work | chitchat | ad | rumour | abuse | confidential | illegal |",
                   "|---|---|---|---|---|---|---|---|---|---|---|"]
         for key, m in work.items():
@@ -129,75 +129,60 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
             lines.append(f"| {key} | {m['n']} | **{m['macro_f1']:.3f}** | {m['accuracy']:.3f} | {f1} |")
         lines += ["", "Target (issue 3): seven-class macro-F1 ≥ 0.90 on such a set.", "",
                   "Confusion (rows gold, columns predicted, order work, chitchat, ad, rumour, abuse, "
-                  "confidential, illegal):", "", "```"]
+                  "confidential, illegal):"]
         for key, m in work.items():
+            lines += ["", f"{key}:", "", "```"]
             for lab, row in zip(m["labels"], m["confusion"]):
                 lines.append(f"{lab:<13}" + "".join(f"{x:>5}" for x in row))
-        lines.append("```")
-    prev = {"sms_spam_80w_subset": 0.951, "weibo21": 0.843, "cold": 0.754, "lccc_toy_chitchat": 0.931,
-            "nus_sms_zh": 0.942}
-    lines += ["", "## Against the previous model", "", "| measure | previous (7872b4f) | this model |", "|---|---|---|"]
+            lines.append("```")
+    prev = {"sms_spam_80w_subset": 0.947, "weibo21": 0.852, "cold": 0.748, "lccc_toy_chitchat": 0.914,
+            "nus_sms_zh": 0.917}
+    lines += ["", "## Against the previous model", "", "| measure | previous (caf3872) | this model |", "|---|---|---|"]
     for name, old in prev.items():
         if name in suite:
             lines.append(f"| {name} {suite[name]['target']['positive']} F1 | {old:.3f} | {suite[name]['target']['f1']:.3f} |")
-    if "test4" in work:
-        lines.append(f"| work-chat test4 macro-F1 | 0.635 | {work['test4']['macro_f1']:.3f} |")
+    for key, old in (("test5", 0.690), ("test4", 0.787)):
+        if key in work:
+            lines.append(f"| work-chat {key} macro-F1 | {old:.3f} | {work[key]['macro_f1']:.3f} |")
     lines += ["", "## How this version was chosen",
-              "The recipe is the previous version's (its card is in the history of this file: dedicated heads, "
-              "second level and shape inputs were chosen on the validation split then). What changed: the three "
-              "earlier work-chat test sets (530 messages) joined the two hand-written training sets, and the "
-              "weight of a hand-written message was chosen on the 10% validation split of the training data, "
-              "never on heldout.jsonl or test4. Validation F1 of the full classifier (hand-written rows: "
-              "macro-F1 over 98 rows; public sets: the set's target class):",
+              "The recipe is the previous version's (dedicated heads, second level on out-of-fold scores, shape "
+              "inputs, hand-written weight 24; see the history of this file for how each was chosen on the "
+              "validation split). What changed is data aimed at the class the previous card named as the one to "
+              "watch, abuse in work chat, which that model mostly called chit-chat or work:",
               "",
-              "| hand-written weight | hand-written | SMS ad | Weibo21 rumour | COLD abuse | mean |",
-              "|---|---|---|---|---|---|",
-              "| 8 | 0.898 | 0.927 | 0.841 | 0.893 | 0.890 |",
-              "| 16 | 0.933 | 0.920 | 0.849 | 0.888 | 0.898 |",
-              "| **24** | **0.952** | 0.909 | 0.850 | 0.886 | **0.899** |",
-              "| 32 | 0.952 | 0.904 | 0.845 | 0.881 | 0.896 |",
-              "| 8 in the second level, ×2 in the first | 0.909 | 0.927 | 0.848 | 0.894 | 0.895 |",
-              "| 8 in the second level, ×3 in the first | 0.906 | 0.915 | 0.852 | 0.893 | 0.892 |",
+              "- `workchat_handwritten6.jsonl`: 95 hand-written messages, 50 of them workplace abuse of the "
+              "quieter kinds (contempt for someone's ability, threats without a violent word, slurs on region, "
+              "sex or age, harassment), with chit-chat that jokes without insulting, blunt but professional "
+              "criticism and reminders about sensitive data (work), and leaks (confidential). Lines close to "
+              "test4 or the earlier files were rewritten.",
+              "- The generator's abuse fragments gained the same kinds, and two frames that tie an insult to a "
+              "work slip ({doc}又弄错了，…).",
               "",
-              "Two generator changes came from unit tests that earlier builds failed, not from any score: "
-              "reminders about sensitive data as `work` (CAUTION_* in pipeline/classify/corpus.py: "
-              "请勿在群内发送客户资料, 离职前要交回人事档案 …), and work notices with a bracketed header "
-              "(NOTICE_*: 【故障通报】, 【值班】 …), since SMS ads open with 【brand】. Bracketed notices alone made "
-              "a plain promotion with a t.cn link `illegal`: the generator had no short links, so the short-link "
-              "detector was learnt from the public fraud texts only; its links now include short ones, for ads, "
-              "illegal offers and work (shared documents) alike. The demo's urgent post and its ad are unit "
-              "tests now.",
-              "",
-              "**Second level.** Up to the third build the second level was fitted on the validation split itself, so "
-              "the validation figures above are in-sample for it, and on that build it flipped a plain promotion "
-              "between ad, illegal and work under small changes (C 0.01–10, clipped or log-softmax inputs, "
-              "2-fold cross-validation on the validation split). This build fits it on out-of-fold scores of the "
-              "training rows instead, which leaves the validation split a true holdout. Mean target-F1 over the "
-              "validation sets (thresholds applied): 0.934 for this build on the holdout, against 0.929 for the "
-              "old way estimated by 2-fold cross-validation on the validation split (an offline run: SMS ad 0.938 "
-              "vs 0.908, COLD 0.884 vs 0.882, Weibo21 0.827 vs 0.829, hand-written macro-F1 0.853 vs 0.872, LCCC "
-              "chit-chat 0.913). Training takes about 5 minutes instead of 2.5.",
+              "The rule was fixed before test5 was scored: ship it if every unit test passes and the validation "
+              "figures do not fall. On the validation rows both models left out of training (6,177 rows: the two "
+              "splits differ because the added rows shift the sampling): COLD abuse 0.884 → 0.887, Weibo21 rumour "
+              "0.802 → 0.809, LCCC chit-chat 0.913 → 0.933, NUS 0.908 → 0.930, hand-written macro-F1 0.924 → "
+              "0.924; SMS ad 0.842 → 0.800, which is one message of 218 (nine ads; a mattress offer labelled "
+              "normal). On twenty workplace insults written before the new data, 13 → 17 were called abuse.",
               "",
               "More weight on the hand-written rows buys work-chat accuracy with SMS-ad precision: many "
               "`normal` rows of the SMS set are promotional (购车红包, 团购协议, a contact line), which the "
-              "work-chat rows teach the model to call ads. The 98 hand-written validation rows make the "
-              "hand-written column coarse (one row is about 0.01).",
-              "",
-              "What it cost on the public sets: LCCC and NUS chit-chat lost recall (more casual lines are "
-              "called work now; table above); the SMS, Weibo21 and COLD targets moved by less than 0.01.",
+              "work-chat rows teach the model to call ads.",
               "", "## Limits",
               "- Public sets are Weibo/SMS/comment text, not work chat; the work-chat behaviour rests on the "
               "synthetic corpus and " + str(sum(n for _, n in handwritten)) + " invented hand-written "
-              "messages; see test4 against the 0.90 macro-F1 target. Real work-group data is the main missing piece.",
+              "messages; see test5 against the 0.90 macro-F1 target. Real work-group data is the main missing piece.",
               "- The synthetic corpus is too regular to measure anything: its validation rows score 1.000.",
               "- Reproduce: `moderation train --seed 13` (same data) gives the same artifact; `moderation eval` and "
               "`moderation eval --data ../shared/data` reproduce the tables above.",
               "- Speed (`moderation bench classify`, one core, shared machine, 2026-11-26 with this model's "
-              "shape): 12,021 msgs/s in batches of 512, 3,784 one at a time, p99 0.52 ms for one message, "
+              "shape): 11,871 msgs/s in batches of 512, 3,817 one at a time, p99 0.49 ms for one message, "
               "load 0.08 s.",
               "- Reminders that name sensitive data without carrying it are still often called confidential: "
-              "of nine written while building this version (请勿在群内发送客户的银行卡号, 身份证复印件请交到人事，不要发群里 "
-              "…), this build calls four confidential.",
+              "of nine written while building the previous version (请勿在群内发送客户的银行卡号, 身份证复印件请交到人事，"
+              "不要发群里 …), this build calls five confidential (the previous one four).",
+              "- On test5 the commonest error is a violation called work: half the abuse and a quarter of the "
+              "illegal offers, most of them without any word the lexicons or the generator know.",
               "- Linear character n-gram model: misses sarcasm and context; COLD and Weibo21 are below the "
               "BERT-level targets where the table says so.",
               "- Sub-labels (abuse: vulgar/violent/terror/attack; illegal: gambling/fraud/other) come from "

@@ -417,9 +417,16 @@ ABU_INSULT = [("attack", "是猪吗"), ("attack", "脑子进水了吧"), ("attac
               ("vulgar", "sb"), ("vulgar", "nmsl"), ("vulgar", "tmd"), ("vulgar", "草泥马"), ("vulgar", "滚犊子"),
               ("vulgar", "王八蛋"), ("vulgar", "傻X"), ("vulgar", "狗屁不通"),
               ("violent", "小心我找人弄你"), ("violent", "真想抽你两巴掌"), ("violent", "出来单挑，打爆你的头"),
-              ("violent", "我知道你家住哪"), ("violent", "去死吧")]
+              ("violent", "我知道你家住哪"), ("violent", "去死吧"),
+              # the quieter kinds seen missed in work groups: contempt for someone's ability, threats
+              # without a violent word, slurs on region, sex or age, and harassment
+              ("attack", "教都教不会"), ("attack", "记性是喂狗了吧"), ("attack", "文凭是买的吧"), ("attack", "是用脚干活的吧"),
+              ("attack", "除了添乱还会啥"), ("attack", "也就这点出息"), ("attack", "早点回家种地吧"), ("attack", "真是烂泥扶不上墙"),
+              ("attack", "给我等着，这事没完"), ("attack", "让你吃不了兜着走"), ("attack", "让你在这行混不下去"),
+              ("attack", "外地佬懂个屁"), ("attack", "女的就是干不了这活"), ("attack", "老家伙不中用了"),
+              ("attack", "身材不错，晚上陪哥喝一杯"), ("attack", "穿这么少是想勾引谁")]
 ABU_FRAME = ["{t}{i}", "{t}{i}", "{i}", "呵呵，{t}{i}", "说真的，{t}{i}", "{t}{i}，还有脸说别人", "{i}！{t}别回我了",
-             "又是{t}，{i}", "我看{t}{i}", "就{t}这样？{i}"]
+             "又是{t}，{i}", "我看{t}{i}", "就{t}这样？{i}", "{doc}又弄错了，{t}{i}", "{t}是不是傻，{doc}又交晚了，{i}"]
 
 CONF_INTRO = ["这是", "发一下", "附上", "给你看下", "转一下", "整理好了", "刚导出的", "先发群里", ""]
 CONF_BODY = ["本月全员工资表", "{dept}的薪资明细", "年终奖分配表：{dept}人均{amount}", "客户名单，含手机号和成交金额",

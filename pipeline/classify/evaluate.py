@@ -1,8 +1,9 @@
 """`moderation eval`: per-class precision/recall/F1, macro-F1 and the confusion matrix.
 
 --data FILE: any JSONL of {"text", "label"} with our seven labels. Without --data: the hand-labelled
-work-chat test set tests/data/workchat_test4.jsonl, never trained on (the three earlier test sets
-were scored for the models they were written after and are training data now). --data DIR: the shared data
+work-chat test sets, never trained on: tests/data/workchat_test5.jsonl (written blind by a helper)
+and workchat_test4.jsonl (the three earlier test sets were scored for the models they were written
+after and are training data now). --data DIR: the shared data
 directory; every source's heldout.jsonl is mapped to our classes and scored (the numbers of the model card).
 """
 from __future__ import annotations
@@ -14,8 +15,7 @@ from pathlib import Path
 from pipeline.classify.verdict import LABELS
 from pipeline.config import PROJECT_ROOT
 
-WORKCHAT_TEST4 = PROJECT_ROOT / "tests" / "data" / "workchat_test4.jsonl"
-WORKCHAT_TESTS = {"test4": WORKCHAT_TEST4}
+WORKCHAT_TESTS = {name: PROJECT_ROOT / "tests" / "data" / f"workchat_{name}.jsonl" for name in ("test5", "test4")}
 
 
 def metrics(gold: list[str], pred: list[str], labels=LABELS) -> dict:
