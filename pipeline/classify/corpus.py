@@ -108,7 +108,7 @@ def _fill(r: random.Random, tpl: str) -> str:
                           f"{r.randint(1, 12)}/{r.randint(1, 28)}"]),
         "plat": r.choice(PLATFORMS), "prod": r.choice(PRODUCTS), "qq": str(r.randint(10000, 9999999999)),
         "ip": f"10.{r.randint(0, 255)}.{r.randint(0, 255)}.{r.randint(1, 254)}",
-        "url": _url(r),
+        "url": _url(r), "tplace": r.choice(TRADE_PLACES), "trole": r.choice(TRADE_ROLES), "tthing": r.choice(TRADE_THINGS),
         "email": "".join(r.choice(string.ascii_lowercase) for _ in range(r.randint(3, 8))) + "@" + r.choice(["163.com", "qq.com", "company.com", "gmail.com", "corp.cn"]),
         "addr": r.choice(["北京市朝阳区", "上海市浦东新区", "深圳市南山区", "杭州市西湖区", "成都市武侯区", ""]) + r.choice(["建国路", "科技园南路", "文三路", "人民大道", "天府大道", "中山路"]) + f"{r.randint(1, 999)}号" + r.choice(["", f"{r.randint(1, 30)}栋{r.randint(101, 2505)}室", f"{r.randint(1, 9)}单元{r.randint(101, 1808)}"]),
     }
@@ -449,9 +449,65 @@ ILL_OTHER = ["代开各类发票，税点低", "收银行卡，一套{n}00，当
              "找人替考六级，钱到位就行", "亲戚在搞集资，月息三分", "做跑分的用自己的卡收款日赚几百"]
 ILL_CONTACT = ["", "", "，加微 {wx}", "，私聊", "，群号 {qq}", "，链接 {url}", "，电话{phone}", "，威信 {wx}", "，24小时在线"]
 
+# Other trades than the office and software work the templates above mostly speak of. Their words
+# turn up in every class below (a warehouse rumour, a ward's chit-chat, an insult to a driver), so
+# that a trade's vocabulary does not by itself mean work.
+TRADE_PLACES = ["仓库", "病房", "护士站", "车间", "门店", "收银台", "候车室", "配电房", "泵房", "后厨", "前台", "工地", "矿井", "展厅",
+                "教室", "网点", "柜台", "快递站", "停车场", "药房", "码头", "生产线", "片场", "教务处", "客服中心", "养老院",
+                "宠物医院", "加油站", "健身房", "影院", "售票厅", "装卸区", "洗车房", "烘焙间", "机修厂", "分拣中心", "4S店展厅"]
+TRADE_ROLES = ["店长", "护士长", "班长", "车间主任", "老师傅", "司机", "保安", "前台", "收银员", "教练", "导游", "会计", "质检员",
+               "调度", "库管", "班主任", "客服", "厨师长", "技术员", "站长", "销售顾问", "理货员", "叉车工", "护工", "快递员",
+               "放映员", "售后", "安全员", "值班长", "主管"]
+TRADE_THINGS = ["库存表", "排班表", "出库单", "交接班记录", "巡检记录", "病历", "订单", "会员卡", "票据", "台账", "发货单",
+                "检测报告", "工单", "保养记录", "试卷", "考勤表", "车辆", "设备", "原料", "样品", "发票", "货", "成绩"]
+TRADE_WORK = ["{trole}，{tplace}的{tthing}今天下班前更新一下", "{tplace}{time}盘点，{trole}带两个人过去", "@{name} {tthing}有问题，先别出，等{trole}确认",
+              "明天{tplace}检查，大家把{tthing}整理好", "{tplace}今天缺一个人，谁能顶一下{time}的班", "{trole}请假了，{tthing}先交给{name}",
+              "{tthing}核对完了，有{n}处对不上，已经报给{trole}", "{tplace}的空调坏了，已经报修，{day}来人", "新来的{trole}{day}到岗，{name}带一下",
+              "{tplace}门口别堆东西，消防检查要扣分"]
+TRADE_CHAT = ["{tplace}冷得要命，谁有暖宝宝", "今天{trole}请大家喝奶茶{e}", "下班路过{tplace}，闻到烤肠的味道走不动了{e}", "刚才有个顾客问了个特别逗的问题，笑死我了",
+              "{trole}今天过生日，大家下班一起唱个歌", "站了一天腿都不是自己的了{e}", "今天{tplace}的阳光真好，拍了几张照", "谁中午去吃{food}，带我一个",
+              "好想放假，哪怕一天也行{e}", "{trole}家的狗又生了，谁要小狗", "夜班结束，看到日出了，挺美的", "食堂今天的{food}绝了"]
+TRADE_RUM_SRC = ["{trole}说", "听{tplace}的人说", "门卫说", "内部群传", "有人亲眼看见", "{trole}私下跟我说", "朋友圈都在传", "听老员工讲"]
+TRADE_RUM_CLAIM = ["{tplace}下个月要关停", "{trole}岗位明年全部外包出去", "{tplace}年底要整体搬走，愿意去的才留", "{trole}被带走调查了",
+                   "{tplace}进的货都是假的", "{tplace}前天死了人，公司花钱封口了", "新来的{trole}是老板亲戚，要清理老人",
+                   "夜班补贴要取消了", "这里的水有问题，喝多了会得病", "{tplace}要被收购，所有人重新签合同", "下个月开始要倒班不给加班费",
+                   "{trole}要被开除了，名单已经定了"]
+TRADE_ILLEGAL = ["把{tthing}做个假，应付检查就行，好处少不了你", "名单上多挂几个不上班的人，每月的钱大家分", "那批废油别找正规公司处理了，找个没人的沟倒了",
+                 "认识里面管系统的人，{tthing}想改多少改多少，一次{n}00", "私下把{tthing}卖给外面的人，价钱好说", "{tplace}的货少报一点，差价咱们分",
+                 "账上的收入藏一半，报税用另一本，稳得很", "谁要客户的内部资料，一条一块钱", "回扣直接给现金，别留记录",
+                 "{tplace}的电偷偷接给隔壁厂用，每月给咱们好处费", "过期的药换个包装接着卖", "冒充{trole}让家属先交押金到我卡上"]
+TRADE_CONF = ["客户{name}，手机{phone}，住{addr}，{tthing}有问题的就是他", "把{tplace}客户的联系方式整理成表了，姓名手机号一个不落：{url}",
+              "【内部】{tplace}夜间只有{n}个人值守，{time}换岗，东侧没有摄像头", "{name}的病历：诊断结果已出，家属电话{phone}，不要外传",
+              "{trole}{name}身份证{id}，帮忙办一下入职", "{tplace}保险柜密码{pwd}，今晚值班的用", "{name}的签证材料：护照号E{n}{n}{n}，出生日期{date}"]
+TRADE_ABUSE = ["{t}又把{tthing}搞砸了，真是咱们的活宝，鼓掌👏", "{t}好厉害哦，上班时间一半在刷手机，佩服佩服🙂", "这么能干怎么还只是个{trole}",
+               "{t}再多管闲事，小心哪天{tplace}里出点事故", "你家住哪我清楚得很，自己掂量着办", "{t}就靠这张脸混日子，业务一塌糊涂",
+               "那个胖得跟球一样的{trole}别让他站前台，影响形象", "现在的年轻人就是废，一点苦都吃不了", "{t}今天穿得这么骚，晚上陪我吃个饭呗😏", "{t}能当上{trole}靠的是什么，大家心知肚明",
+               "一个{trole}也敢跟我顶嘴", "{t}这么笨，当{trole}都嫌多余", "{t}那脑子里装的都是浆糊吧，{tthing}都能搞错"]
+
+
+TRADE_SHARE = 0.2
+
+
+def _trade(r: random.Random, label: str) -> tuple[str, str | None]:
+    f = lambda t: _fill(r, t)  # noqa: E731
+    if label == "work":
+        return f(r.choice(TRADE_WORK)), None
+    if label == "chitchat":
+        return f(r.choice(TRADE_CHAT)), None
+    if label == "rumour":
+        return f(r.choice(TRADE_RUM_SRC) + r.choice(["，", "：", ""]) + r.choice(TRADE_RUM_CLAIM) + r.choice(RUM_TAIL)), None
+    if label == "abuse":
+        target = r.choice(["你", "@{name} 你", "{trole}", "那个{trole}", "新来的{trole}", "某些人"])
+        return f(r.choice(TRADE_ABUSE).replace("{t}", target)), "attack"
+    if label == "confidential":
+        return f(r.choice(TRADE_CONF)), None
+    return f(r.choice(TRADE_ILLEGAL) + r.choice(["", "", "，私聊", "，有意的找我", "，别声张"])), "other"
+
 
 def _compose(r: random.Random, label: str) -> tuple[str, str | None]:
     f = lambda t: _fill(r, t)  # noqa: E731
+    if label != "ad" and r.random() < TRADE_SHARE:
+        return _trade(r, label)
     if label == "work":
         k = r.random()
         if k < 0.35:
