@@ -78,6 +78,18 @@ def test_corpus_is_deterministic():
     assert a == b and {r["label"] for r in a} == {"work", "chitchat", "ad", "rumour", "abuse", "confidential", "illegal"}
 
 
+def test_trade_templates_fill_completely_in_every_class():
+    import random
+
+    from pipeline.classify import corpus
+
+    r = random.Random(3)
+    for label in ("work", "chitchat", "rumour", "abuse", "confidential", "illegal"):
+        texts = [corpus._trade(r, label)[0] for _ in range(300)]
+        assert not [t for t in texts if "{" in t or "}" in t], label
+        assert any(place in t for t in texts for place in corpus.TRADE_PLACES + corpus.TRADE_ROLES), label
+
+
 def test_eval_default_reports_every_workchat_set(tmp_path, capsys, monkeypatch):
     from pipeline.classify import evaluate
 
