@@ -53,6 +53,11 @@ def add_eval_arguments(p: argparse.ArgumentParser) -> None:
                         "or the shared data directory to score every heldout.jsonl")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--policy", metavar="FILE", default=None, help="policy file for thresholds/model path")
+    p.add_argument("--model", metavar="PATH", default=None,
+                   help="classifier artifact to evaluate (default: the policy's content.model_path)")
+    p.add_argument("--against", metavar="PATH", default=None,
+                   help="a second artifact to compare with on the same rows: per-class F1 of both, the macro-F1 "
+                        "difference with a paired bootstrap 95%% interval, and McNemar's test")
     p.set_defaults(func=_eval)
 
 

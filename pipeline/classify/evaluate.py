@@ -5,12 +5,18 @@ work-chat test sets, never trained on: tests/data/workchat_test5.jsonl (written 
 and workchat_test4.jsonl (the three earlier test sets were scored for the models they were written
 after and are training data now). --data DIR: the shared data
 directory; every source's heldout.jsonl is mapped to our classes and scored (the numbers of the model card).
+--model PATH scores another artifact than the policy's; --against PATH compares with a second artifact
+on the same rows (paired: a bootstrap interval of the macro-F1 difference and McNemar's test on the
+rows only one of them gets right), to decide whether a retrained model is better than the one in use.
 """
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
+
+import numpy as np
 
 from pipeline.classify.verdict import LABELS
 from pipeline.config import PROJECT_ROOT
@@ -50,6 +56,63 @@ def binary(gold: list[str], pred: list[str], positive: str) -> dict:
     f = 2 * p * r / (p + r) if p + r else 0.0
     return {"positive": positive, "precision": round(p, 4), "recall": round(r, 4), "f1": round(f, 4),
             "support": tp + fn, "n": len(gold)}
+
+
+def compare(gold: list[str], pred: list[str], other: list[str], labels=LABELS, resamples: int = 2000,
+            seed: int = 0) -> dict:
+    """Two models' predictions on the same rows: per-class F1 and macro-F1 of each (as `metrics`), the
+    macro-F1 difference (pred - other) with a paired bootstrap 95% interval (the rows resampled
+    together for both), and McNemar's exact test on the rows exactly one of them gets right."""
+    mine, theirs = metrics(gold, pred, labels), metrics(gold, other, labels)
+    idx = {lab: i for i, lab in enumerate(labels)}
+    g = np.array([idx[x] for x in gold])
+    a, b = np.array([idx[x] for x in pred]), np.array([idx[x] for x in other])
+    present = np.unique(g)
+    rng = np.random.default_rng(seed)
+    diffs = np.empty(resamples)
+    for k in range(resamples):
+        s = rng.integers(0, len(g), len(g))
+        diffs[k] = _macro_f1(g[s], a[s], present, len(labels)) - _macro_f1(g[s], b[s], present, len(labels))
+    only_pred = int(((a == g) & (b != g)).sum())
+    only_other = int(((b == g) & (a != g)).sum())
+    low, high = np.percentile(diffs, [2.5, 97.5])
+    return {"n": len(gold), "model": mine, "against": theirs,
+            "macro_f1_difference": round(mine["macro_f1"] - theirs["macro_f1"], 4),
+            "interval_95": [round(float(low), 4), round(float(high), 4)], "resamples": resamples,
+            "right_only_with_model": only_pred, "right_only_with_against": only_other,
+            "mcnemar_p": round(_mcnemar_exact(only_pred, only_other), 4)}
+
+
+def _macro_f1(gold: np.ndarray, pred: np.ndarray, classes: np.ndarray, n_labels: int) -> float:
+    tp = np.bincount(gold[gold == pred], minlength=n_labels)[classes]
+    predicted = np.bincount(pred, minlength=n_labels)[classes]
+    actual = np.bincount(gold, minlength=n_labels)[classes]
+    denominator = predicted + actual
+    f1 = np.divide(2 * tp, denominator, out=np.zeros(len(classes)), where=denominator > 0)
+    return float(f1.mean())
+
+
+def _mcnemar_exact(b: int, c: int) -> float:
+    """Two-sided exact McNemar p-value: the binomial test of b successes in b + c at one half."""
+    n = b + c
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, i) for i in range(min(b, c) + 1)) / 2 ** n
+    return min(1.0, 2 * tail)
+
+
+def format_comparison(c: dict, title: str) -> str:
+    lines = [title, f"{'class':<13}{'model':>8}{'against':>9}{'change':>9}"]
+    for lab in c["model"]["labels"]:
+        f1, f0 = c["model"]["per_class"][lab]["f1"], c["against"]["per_class"][lab]["f1"]
+        lines.append(f"{lab:<13}{f1:>8.3f}{f0:>9.3f}{f1 - f0:>+9.3f}")
+    low, high = c["interval_95"]
+    lines.append(f"{'macro-F1':<13}{c['model']['macro_f1']:>8.3f}{c['against']['macro_f1']:>9.3f}"
+                 f"{c['macro_f1_difference']:>+9.3f}   95% interval [{low:+.3f}, {high:+.3f}] "
+                 f"(paired bootstrap, {c['resamples']} resamples)")
+    lines.append(f"rows right only with the model: {c['right_only_with_model']}, only with the other: "
+                 f"{c['right_only_with_against']} (McNemar exact p = {c['mcnemar_p']:.3f}), n={c['n']}")
+    return "\n".join(lines)
 
 
 def evaluate_rows(classifier, rows: list[dict], batch: int = 1024) -> list[str]:
@@ -122,18 +185,24 @@ def format_suite(suite: dict) -> str:
 
 def eval_command(args) -> int:
     from pipeline.classify import load_classifier
-    from pipeline.classify.model import ModelError
+    from pipeline.classify.model import ModelError, load
 
     policy = _policy(args)
+    thresholds = dict(policy.content.thresholds) if policy is not None else None
     try:
-        clf = load_classifier(policy)
+        clf = load(args.model, thresholds) if getattr(args, "model", None) else load_classifier(policy)
+        against = load(args.against, thresholds) if getattr(args, "against", None) else None
     except ModelError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if not getattr(args, "data", None):
-        return _eval_workchat_sets(clf, args)
+        return _eval_workchat_sets(clf, against, args)
     path = Path(args.data)
     if path.is_dir():
+        if against is not None:
+            print("error: --against compares two models on labelled rows: give a JSONL file with --data, "
+                  "or leave --data out for the work-chat test sets", file=sys.stderr)
+            return 2
         suite = heldout_suite(clf, path)
         if not suite:
             print(f"error: no <source>/heldout.jsonl under {path}", file=sys.stderr)
@@ -148,30 +217,36 @@ def eval_command(args) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    m = metrics([r["label"] for r in rows], evaluate_rows(clf, rows))
-    print(json.dumps(m, ensure_ascii=False) if args.json else format_report(m, f"evaluation on {path}"))
+    result = _scored(clf, against, rows)
+    print(json.dumps(result, ensure_ascii=False) if args.json else _formatted(result, f"evaluation on {path}"))
     return 0
 
 
-def workchat_metrics(classifier, sets=None) -> dict:
-    """{name: metrics} for each hand-labelled work-chat test set that exists."""
-    out = {}
-    for name, path in (sets or WORKCHAT_TESTS).items():
-        if Path(path).exists():
-            rows = load_eval_file(Path(path))
-            out[name] = metrics([r["label"] for r in rows], evaluate_rows(classifier, rows))
-    return out
+def _scored(classifier, against, rows: list[dict]) -> dict:
+    """`metrics` of the classifier on the rows, or its `compare` with a second classifier."""
+    gold, pred = [r["label"] for r in rows], evaluate_rows(classifier, rows)
+    return metrics(gold, pred) if against is None else compare(gold, pred, evaluate_rows(against, rows))
 
 
-def _eval_workchat_sets(clf, args) -> int:
-    results = workchat_metrics(clf)
+def _formatted(result: dict, title: str) -> str:
+    return format_comparison(result, title) if "against" in result else format_report(result, title)
+
+
+def workchat_metrics(classifier, sets=None, against=None) -> dict:
+    """{name: metrics} (or comparisons, given `against`) for each hand-labelled work-chat test set that exists."""
+    return {name: _scored(classifier, against, load_eval_file(Path(path)))
+            for name, path in (sets or WORKCHAT_TESTS).items() if Path(path).exists()}
+
+
+def _eval_workchat_sets(clf, against, args) -> int:
+    results = workchat_metrics(clf, against=against)
     if not results:
         print("error: no work-chat test set under tests/data", file=sys.stderr)
         return 2
     if args.json:
         print(json.dumps(results, ensure_ascii=False))
     else:
-        print("\n\n".join(format_report(m, f"evaluation on {WORKCHAT_TESTS[name]}") for name, m in results.items()))
+        print("\n\n".join(_formatted(m, f"evaluation on {WORKCHAT_TESTS[name]}") for name, m in results.items()))
     return 0
 
 

@@ -145,3 +145,58 @@ def test_train_with_a_bad_add_data_file_fails_before_any_work(tmp_path, capsys):
     assert a.func(a) == 2
     assert "ours.jsonl" in capsys.readouterr().err
     assert not (tmp_path / "m.joblib").exists()
+
+
+def test_compare_identical_predictions_shows_no_difference():
+    from pipeline.classify.evaluate import compare
+
+    gold = ["work", "ad", "abuse", "work", "rumour", "chitchat"] * 5
+    pred = ["work", "ad", "work", "work", "rumour", "work"] * 5
+    c = compare(gold, pred, list(pred), resamples=200)
+    assert c["macro_f1_difference"] == 0 and c["interval_95"] == [0.0, 0.0]
+    assert c["right_only_with_model"] == c["right_only_with_against"] == 0 and c["mcnemar_p"] == 1.0
+
+
+def test_compare_a_clearly_better_model():
+    from pipeline.classify.evaluate import compare
+
+    gold = ["work", "abuse"] * 10
+    better = list(gold)
+    worse = ["work"] * 20  # misses every abuse message
+    c = compare(gold, better, worse, resamples=500, seed=1)
+    assert c["model"]["macro_f1"] == 1.0 and c["macro_f1_difference"] > 0.3
+    assert c["interval_95"][0] > 0
+    assert (c["right_only_with_model"], c["right_only_with_against"]) == (10, 0)
+    assert abs(c["mcnemar_p"] - 2 / 2 ** 10) < 1e-4   # two-sided exact binomial, 10 of 10
+    assert compare(gold, worse, better, resamples=500, seed=1)["interval_95"][1] < 0
+
+
+def test_bootstrap_macro_f1_matches_metrics_on_the_full_sample():
+    import random
+
+    import numpy as np
+
+    from pipeline.classify.evaluate import LABELS, _macro_f1, metrics
+
+    r = random.Random(2)
+    gold = [r.choice(LABELS[:5]) for _ in range(300)]
+    pred = [g if r.random() < 0.7 else r.choice(LABELS) for g in gold]
+    idx = {lab: i for i, lab in enumerate(LABELS)}
+    g, p = np.array([idx[x] for x in gold]), np.array([idx[x] for x in pred])
+    assert abs(_macro_f1(g, p, np.unique(g), len(LABELS)) - metrics(gold, pred)["macro_f1"]) < 1e-3
+
+
+def test_eval_against_another_artifact(tmp_path, capsys):
+    f = tmp_path / "e.jsonl"
+    rows = [{"text": "收到，明天上午给你", "label": "work"}, {"text": "你就是个废物，滚出去", "label": "abuse"}]
+    f.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows), encoding="utf-8")
+    from pipeline.classify import model_path
+
+    a = parser().parse_args(["eval", "--data", str(f), "--against", str(model_path()), "--json"])
+    assert a.func(a) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["n"] == 2 and out["macro_f1_difference"] == 0 and out["model"] == out["against"]
+    a = parser().parse_args(["eval", "--data", str(tmp_path), "--against", str(model_path())])
+    assert a.func(a) == 2 and "--against" in capsys.readouterr().err
+    a = parser().parse_args(["eval", "--data", str(f), "--against", str(tmp_path / "none.joblib")])
+    assert a.func(a) == 2 and "none.joblib" in capsys.readouterr().err
