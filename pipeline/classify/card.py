@@ -170,6 +170,12 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
               "shift, rumours about a site, insults to a role, illegal side deals, leaks of customers' data. "
               "Development set macro-F1: caf3872 0.726, 825dbda 0.760, this build 0.792.",
               "",
+              "Paired comparisons on test5 (`moderation eval --model A --against B`: the macro-F1 difference "
+              "with a paired bootstrap 95% interval): this build against 825dbda +0.047 [+0.012, +0.083] (13 "
+              "messages right only with this build, 4 only with 825dbda; McNemar p = 0.049), against caf3872 "
+              "+0.051 [+0.016, +0.092]; 825dbda against caf3872 +0.005 [−0.029, +0.040], so the abuse data did "
+              "not show on the blind set, while the trade vocabulary did.",
+              "",
               "Validation rows both 825dbda and this build left out (6,177): COLD abuse 0.887 → 0.884, Weibo21 "
               "rumour 0.809 → 0.800, SMS ad 0.800 → 0.842 (nine ads among 218 rows), LCCC chit-chat 0.933 → "
               "0.921, NUS 0.930 → 0.914. A third build with 100 more hand-written messages aimed at the "
@@ -195,8 +201,8 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
               "of nine written while building caf3872 (请勿在群内发送客户的银行卡号, 身份证复印件请交到人事，"
               "不要发群里 …), this build calls five confidential (caf3872 four).",
               "- On test5 the commonest error is still a violation called work (13 of 30 abuse, 8 of 30 illegal "
-              "offers), most of them without any word the lexicons or the generator know; illegal offers are "
-              "also called ads (5 of 30).",
+              "offers, 6 of 30 rumours); illegal offers are also called ads (5 of 30). (The set's lines are "
+              "not read, so that it stays blind; these counts are from its confusion matrix.)",
               "- Linear character n-gram model: misses sarcasm and context; COLD and Weibo21 are below the "
               "BERT-level targets where the table says so.",
               "- Sub-labels (abuse: vulgar/violent/terror/attack; illegal: gambling/fraud/other) come from "
