@@ -184,13 +184,13 @@ def format_suite(suite: dict) -> str:
 
 
 def eval_command(args) -> int:
-    from pipeline.classify import load_classifier
+    from pipeline.classify import model_path
     from pipeline.classify.model import ModelError, load
 
     policy = _policy(args)
     thresholds = dict(policy.content.thresholds) if policy is not None else None
     try:
-        clf = load(args.model, thresholds) if getattr(args, "model", None) else load_classifier(policy)
+        clf = load(getattr(args, "model", None) or model_path(policy), thresholds)
         against = load(args.against, thresholds) if getattr(args, "against", None) else None
     except ModelError as exc:
         print(f"error: {exc}", file=sys.stderr)
