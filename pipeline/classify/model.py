@@ -126,7 +126,7 @@ class ModelClassifier:
             P = P_all[:, self._order]
             if len(self._extra):
                 P[:, 0] += P_all[:, self._extra].sum(axis=1)
-            for i, t, a, p in zip(todo_idx, todo, items, P):
+            for i, t, a, p in zip(todo_idx, todo, items, P.tolist()):
                 v = self._verdict(t, a, p)
                 out[i] = v
                 if self.cache_size and len(t) <= 64:
@@ -136,9 +136,9 @@ class ModelClassifier:
         return out  # type: ignore[return-value]
 
     # ------------------------------------------------------------------ combination
-    def _verdict(self, text: str, a: Analysed, p: np.ndarray) -> Verdict:
-        scores = {lab: float(x) for lab, x in zip(LABELS, p)}
-        det = Counter(s.detector for s in a.spans)
+    def _verdict(self, text: str, a: Analysed, p: list[float]) -> Verdict:
+        scores = dict(zip(LABELS, p))
+        det = Counter(s.detector for s in a.spans) if a.spans else {}
         if det.get("secret:marker", 0) > 1:
             det["secret:marker"] = 1
         lex = a.lexicon
@@ -170,16 +170,12 @@ class ModelClassifier:
             total = sum(scores.values())
             scores = {k: v / total for k, v in scores.items()}
         # model decision with per-class thresholds
-        label = "work"
-        ranked = sorted(scores.items(), key=lambda kv: -kv[1])
-        if forced:
-            label = forced
-        else:
-            for lab, s in ranked:
-                if lab == "work":
-                    break
-                if s >= self.thresholds.get(lab, 0.5):
-                    label = lab
+        label = forced or "work"
+        if not forced:
+            above_work = sorted((-s, i) for i, s in enumerate(scores.values()) if s > scores["work"])
+            for minus_s, i in above_work:
+                if -minus_s >= self.thresholds.get(LABELS[i], 0.5):
+                    label = LABELS[i]
                     break
         if label != "work" and not forced:
             reasons.append(f"model: {label} {scores[label]:.2f}")

@@ -17,6 +17,30 @@ def test_weigh_matches_transform():
     assert not a[1].any()
 
 
+def test_batch_crc_equals_zlib_per_ngram():
+    """The numpy CRC pass for large batches and zlib for small ones give the same matrix."""
+    import random
+    import zlib
+
+    from pipeline.classify import features
+
+    rnd = random.Random(7)
+    alphabet = "ab Z09，。你好世界😀é€\u07ff\u0800\uffff\U00010000\U0010ffff"
+    texts = ["".join(rnd.choice(alphabet) for _ in range(rnd.randint(0, 40))) for _ in range(300)] + ["", "a", "ab"]
+    for lo, hi in ((1, 3), (2, 4), (1, 1)):
+        expected = [sorted(zlib.crc32(t[i:i + k].encode()) % 1000 for k in range(lo, hi + 1)
+                           for i in range(len(t) - k + 1)) for t in texts]
+        for buckets in (features._ngram_buckets_numpy, features._ngram_buckets_zlib):
+            indices, indptr = buckets(texts, lo, hi, 1000)
+            assert [sorted(indices[a:b].tolist()) for a, b in zip(indptr[:-1], indptr[1:])] == expected
+    f = TextFeaturizer(n_features=2 ** 12, ngram_range=(1, 3))
+    whole = f.raw(texts)  # numpy pass
+    assert whole.sum() > 0
+    for i in range(0, len(texts), 50):
+        small = f.raw(texts[i:i + 1])  # zlib
+        assert (whole[i] != small).nnz == 0
+
+
 def test_stack_features_shape():
     S = stack_features(analyse(["", "收到", "这是一条比较长的消息" * 10]))
     assert S.shape == (3, len(STACK_NAMES))
