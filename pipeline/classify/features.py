@@ -70,7 +70,7 @@ def dense_features(items: list[Analysed]) -> np.ndarray:
         row[_SHAPE0 + 2] = n > 80
         if n:
             row[_SHAPE0 + 3] = 1.0 - len(set(t)) / n if n >= 4 else 0.0
-            row[_SHAPE0 + 4] = sum(c.isdigit() for c in t) / n
+            row[_SHAPE0 + 4] = sum(map(str.isdigit, t)) / n
         row[_SHAPE0 + 5] = "@" in t
         row[_SHAPE0 + 6] = ("?" in t) or ("吗" in t)
         row[_SHAPE0 + 7] = strong

@@ -83,6 +83,9 @@ class Normalizer:
                 pat = pat + r"(?![a-z0-9])"
             parts.append(pat)
         self.variant_re = re.compile("|".join(parts)) if parts else None
+        # the alternation's lookbehinds keep the regex engine from skipping ahead, so most texts,
+        # which hold no variant's first character, are let through before it runs
+        self.variant_initials = frozenset(key[0] for key in variants)
 
     # ------------------------------------------------------------------ layers
     def fold(self, text: str) -> Folded:
@@ -110,7 +113,7 @@ class Normalizer:
         return s.translate(self.num_table)
 
     def apply_variants(self, t: str) -> str:
-        if self.variant_re is None:
+        if self.variant_re is None or self.variant_initials.isdisjoint(t):
             return t
         return self.variant_re.sub(lambda m: self.variants[m.group(0)], t)
 
