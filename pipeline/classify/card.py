@@ -15,6 +15,24 @@ def _handwritten_counts() -> list[tuple[str, int]]:
     return [(p.name, sum(1 for line in p.open(encoding="utf-8") if line.strip())) for p in HANDWRITTEN_FILES]
 
 
+def _blind_errors(m: dict | None) -> list[str]:
+    """The commonest errors on the blind set, read off its confusion matrix (its lines stay unread)."""
+    if not m:
+        return []
+    labels, confusion = m["labels"], m["confusion"]
+
+    def called(gold: str, predicted: str) -> int:
+        return confusion[labels.index(gold)][labels.index(predicted)]
+
+    def total(gold: str) -> int:
+        return sum(confusion[labels.index(gold)])
+
+    as_work = ", ".join(f"{called(g, 'work')} of {total(g)} {g}" for g in ("abuse", "illegal", "rumour"))
+    return [f"- On test5 a violation is most often called work ({as_work}); illegal offers are also called ads "
+            f"({called('illegal', 'ad')} of {total('illegal')}). (The set's lines are not read, so that it stays "
+            "blind; these counts are from its confusion matrix.)"]
+
+
 def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
     from pipeline.classify.evaluate import _policy
     from pipeline.classify.model import load
@@ -50,7 +68,10 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
         "each fitted on its public set alone, with that set's own IDF over the same hashed n-grams and C=64), and a "
         "small second-level logistic regression fitted on out-of-fold scores of the training rows (two halves, "
         "each scored by first-level models fitted on the other half) that turns the 8+3+2 logits and five "
-        "message-shape inputs (length buckets, log length) into calibrated probabilities. "
+        "message-shape inputs (length buckets, log length) into calibrated probabilities"
+        + (" (it sees the logits a second time per message-length bucket, ≤ 12, 13–40, 41–80 and > 80 characters, "
+           "so that a head can count for one thing in a chat line and for another in a long post; C=0.1)"
+           if artifact.get("stack_length_buckets") else "") + ". "
         "Detector rules then decide on their own for resident ids, bank cards, credentials and keys "
         "(confidential) and for gambling terms with a contact handle (illegal). Per-class thresholds "
         "come from config/policy.yaml (content.thresholds).",
@@ -137,22 +158,24 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
             for lab, row in zip(m["labels"], m["confusion"]):
                 lines.append(f"{lab:<13}" + "".join(f"{x:>5}" for x in row))
             lines.append("```")
-    earlier = {  # caf3872, 825dbda
-        "sms_spam_80w_subset": (0.947, 0.951), "weibo21": (0.852, 0.855), "cold": (0.748, 0.751),
-        "lccc_toy_chitchat": (0.914, 0.935), "nus_sms_zh": (0.917, 0.929), "test5": (0.690, 0.695), "test4": (0.787, 0.818)}
+    earlier = {  # caf3872, 825dbda, 8e49f02
+        "sms_spam_80w_subset": (0.947, 0.951, 0.954), "weibo21": (0.852, 0.855, 0.850), "cold": (0.748, 0.751, 0.751),
+        "lccc_toy_chitchat": (0.914, 0.935, 0.923), "nus_sms_zh": (0.917, 0.929, 0.918),
+        "test5": (0.690, 0.695, 0.741), "test4": (0.787, 0.818, 0.815)}
     lines += ["", "## Against the previous models", "",
-              "| measure | caf3872 | 825dbda (abuse data) | this model |", "|---|---|---|---|"]
-    for name, (a, b) in earlier.items():
+              "| measure | caf3872 | 825dbda (abuse data) | 8e49f02 (other trades) | this model |", "|---|---|---|---|---|"]
+    for name, before in earlier.items():
+        cells = " | ".join(f"{x:.3f}" for x in before)
         if name in suite:
-            lines.append(f"| {name} {suite[name]['target']['positive']} F1 | {a:.3f} | {b:.3f} | {suite[name]['target']['f1']:.3f} |")
+            lines.append(f"| {name} {suite[name]['target']['positive']} F1 | {cells} | {suite[name]['target']['f1']:.3f} |")
         elif name in work:
-            lines.append(f"| work-chat {name} macro-F1 | {a:.3f} | {b:.3f} | {work[name]['macro_f1']:.3f} |")
+            lines.append(f"| work-chat {name} macro-F1 | {cells} | {work[name]['macro_f1']:.3f} |")
     lines += ["", "## How this version was chosen",
               "The recipe is caf3872's (dedicated heads, second level on out-of-fold scores, shape inputs, "
               "hand-written weight 24; see the history of this file for how each was chosen on the validation "
               "split). Two data changes followed, each shipped by a rule fixed before test5 was scored: every "
               "unit test passes, and on the validation rows that both builds left out of training no public "
-              "set's target F1 falls by more than 0.02.",
+              "set's target F1 falls by more than 0.02. Then the second level changed (3).",
               "",
               "1. **825dbda, abuse.** `workchat_handwritten6.jsonl`: 95 hand-written messages, 50 of them "
               "workplace abuse of the quieter kinds (contempt for someone's ability, threats without a violent "
@@ -160,7 +183,7 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
               "blunt but professional criticism and reminders about sensitive data (work), and leaks "
               "(confidential); the generator's abuse fragments gained the same kinds. On twenty workplace "
               "insults written before the new data, 13 → 17 were called abuse.",
-              "2. **This build, other trades.** test5's confusion matrix (its lines were not read) showed the "
+              "2. **8e49f02, other trades.** test5's confusion matrix (its lines were not read) showed the "
               "model calling violations work. A development set (280 messages, 40 per class, 23 further trades, written by "
               "another helper and kept outside the repository; never trained on) showed the same with 825dbda: "
               "8–12 of 40 abuse, illegal and rumour messages and 10 of 40 chit-chat called work. The templates spoke "
@@ -168,15 +191,34 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
               "generator now has trade places, roles and objects (TRADE_* in pipeline/classify/corpus.py), "
               "used in a fifth of the generated messages of every class but ads: trade tasks, chit-chat on "
               "shift, rumours about a site, insults to a role, illegal side deals, leaks of customers' data. "
-              "Development set macro-F1: caf3872 0.726, 825dbda 0.760, this build 0.792.",
+              "Development set macro-F1: caf3872 0.726, 825dbda 0.760, 8e49f02 0.792.",
+              "3. **This build, the second level per message length.** The same first level as 8e49f02 (the same "
+              "data and seed give identical weights); only the second level changed. On the validation split, "
+              "8e49f02's dedicated Weibo head alone reached rumour F1 0.91 and its SMS head ad F1 0.96, the full "
+              "classifier 0.84 and 0.92: the second level weighed each head the same for a chat line and a long "
+              "post, though a head fitted on Weibo posts or SMS knows only its own kind of text. Nine second "
+              "levels were fitted offline on the out-of-fold scores (the logits once more per length bucket; "
+              "products of the heads with the main model's probabilities; both; C 1, 0.3, 0.1) and the best "
+              "by the mean of validation SMS, Weibo and COLD F1, validation hand-written macro-F1 and "
+              "development-set macro-F1 was taken: length buckets, C=0.1 (0.886 against 0.870; boosted trees "
+              "as the second level reached 0.869, so the step is not for want of a non-linear model). The "
+              "rule, written before the build was trained: every unit test passes, no public set's validation "
+              "interval wholly below zero, the development-set interval not wholly below zero, and the mean "
+              "validation F1 of the three target sets rises. It passed: SMS ad 0.918 → 0.942 [+0.000, +0.055], "
+              "Weibo rumour 0.841 → 0.856 [−0.004, +0.036], COLD abuse 0.885 → 0.878 [−0.014, +0.0004] (by "
+              "the narrowest margin), development set 0.792 → 0.842 [+0.020, +0.080] (the development set also "
+              "chose the variant, so this is optimistic). Only then were the held-out sets and test5 scored, "
+              "once: SMS 0.954 → 0.961, Weibo 0.850 → 0.866, COLD 0.751 → 0.749; test5 0.741 → 0.750, +0.008 "
+              "[−0.027, +0.047] (11 messages right only with this build, 8 only with 8e49f02), a gain the "
+              "blind set does not confirm.",
               "",
               "Paired comparisons on test5 (`moderation eval --model A --against B`: the macro-F1 difference "
-              "with a paired bootstrap 95% interval): this build against 825dbda +0.047 [+0.012, +0.083] (13 "
-              "messages right only with this build, 4 only with 825dbda; McNemar p = 0.049), against caf3872 "
+              "with a paired bootstrap 95% interval): 8e49f02 against 825dbda +0.047 [+0.012, +0.083] (13 "
+              "messages right only with 8e49f02, 4 only with 825dbda; McNemar p = 0.049), against caf3872 "
               "+0.051 [+0.016, +0.092]; 825dbda against caf3872 +0.005 [−0.029, +0.040], so the abuse data did "
               "not show on the blind set, while the trade vocabulary did.",
               "",
-              "Validation rows both 825dbda and this build left out (6,177): COLD abuse 0.887 → 0.884, Weibo21 "
+              "Validation rows both 825dbda and 8e49f02 left out (6,177): COLD abuse 0.887 → 0.884, Weibo21 "
               "rumour 0.809 → 0.800, SMS ad 0.800 → 0.842 (nine ads among 218 rows), LCCC chit-chat 0.933 → "
               "0.921, NUS 0.930 → 0.914. A third build with 100 more hand-written messages aimed at the "
               "development set's remaining errors (`pipeline/classify/data/pending/`, not trained on) reached "
@@ -199,15 +241,15 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
               "- The synthetic corpus is too regular to measure anything: its validation rows score 1.000.",
               "- Reproduce: `moderation train --seed 13` (same data) gives the same artifact; `moderation eval` and "
               "`moderation eval --data ../shared/data` reproduce the tables above.",
-              "- Speed (`moderation bench classify`, one core, shared machine, 2026-11-26 with this model's "
-              "shape): 9,957, 11,282 and 11,482 msgs/s in batches of 512 in three runs (the machine is shared), "
-              "3,391–3,599 one at a time, p99 0.52–0.57 ms for one message, load 0.06 s.",
-              "- Reminders that name sensitive data without carrying it are still often called confidential: "
+              "- Speed (`moderation bench classify`, one core, shared machine, 2026-11-26, this model, after the "
+              "batch CRC pass and the cheaper normalisation and detector tests): 19,207, 18,371 and 19,560 "
+              "msgs/s in batches of 512 in three runs, 3,976–4,097 one at a time, p99 0.38–0.47 ms for one "
+              "message, load 0.04 s (8e49f02 before those changes: 9,957–11,482 and 3,391–3,599).",
+              "- Reminders that name sensitive data without carrying it are often called confidential: "
               "of nine written while building caf3872 (请勿在群内发送客户的银行卡号, 身份证复印件请交到人事，"
-              "不要发群里 …), this build calls five confidential (caf3872 four).",
-              "- On test5 the commonest error is still a violation called work (13 of 30 abuse, 8 of 30 illegal "
-              "offers, 6 of 30 rumours); illegal offers are also called ads (5 of 30). (The set's lines are "
-              "not read, so that it stays blind; these counts are from its confusion matrix.)",
+              "不要发群里 …), 8e49f02 called five confidential (caf3872 four); the nine were not kept, so "
+              "this build was not probed with them.",
+              *_blind_errors(work.get("test5")),
               "- Linear character n-gram model: misses sarcasm and context; COLD and Weibo21 are below the "
               "BERT-level targets where the table says so.",
               "- Sub-labels (abuse: vulgar/violent/terror/attack; illegal: gambling/fraud/other) come from "

@@ -78,6 +78,7 @@ def dense_features(items: list[Analysed]) -> np.ndarray:
 
 
 STACK_NAMES = ("len<=4", "len<=12", "len>40", "len>80", "log_len")
+LENGTH_BUCKETS = (12, 40, 80)  # characters: a chat line, a message, a long message, a post
 
 
 def stack_features(items: list[Analysed]) -> np.ndarray:
@@ -88,6 +89,19 @@ def stack_features(items: list[Analysed]) -> np.ndarray:
         n = len(a.normalized)
         S[r] = (n <= 4, n <= 12, n > 40, n > 80, np.log1p(n) / 5.0)
     return S
+
+
+def second_level_inputs(logits: np.ndarray, items: list[Analysed], length_buckets: bool) -> np.ndarray:
+    """The second level's inputs: the first level's logits and the message shape, and with
+    `length_buckets` the logits again once per length bucket (zero outside it), so that a head can
+    count for one thing in a chat line and for another in a long post: a dedicated head fitted on
+    Weibo posts or SMS only knows its own kind of text."""
+    parts = [logits, stack_features(items)]
+    if length_buckets:
+        n = np.fromiter((len(a.normalized) for a in items), dtype=np.int64, count=len(items))
+        bucket = np.searchsorted(np.array(LENGTH_BUCKETS), n, side="left")
+        parts += [logits * (bucket == b)[:, None] for b in range(len(LENGTH_BUCKETS) + 1)]
+    return np.hstack(parts).astype(np.float32)
 
 
 def _crc32_table() -> np.ndarray:

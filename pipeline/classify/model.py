@@ -9,7 +9,7 @@ from typing import Sequence
 import joblib
 import numpy as np
 
-from pipeline.classify.features import STRONG, Analysed, TextFeaturizer, analyse, dense_features, stack_features
+from pipeline.classify.features import STRONG, Analysed, TextFeaturizer, analyse, dense_features, second_level_inputs
 from pipeline.classify.verdict import LABELS, Finding, Verdict
 from pipeline.config import ConfigError
 from pipeline.text.detect import mask_original
@@ -39,6 +39,7 @@ class Artifact:
         self.temperature: float = float(data.get("temperature", 1.0))
         # optional second level: specialist heads' logits + main logits -> final logits
         self.stack_A: np.ndarray | None = data.get("stack_A")
+        self.stack_length_buckets: bool = bool(data.get("stack_length_buckets", False))
         self.stack_c: np.ndarray | None = data.get("stack_c")
         # optional per-class offsets added to the final logits (chosen on the validation split)
         self.offsets: np.ndarray | None = data.get("offsets")
@@ -81,8 +82,8 @@ class Artifact:
     def probabilities(self, items: list[Analysed]) -> np.ndarray:
         z = self.logits(items)
         if self.stack_A is not None:
-            if self.stack_A.shape[0] > z.shape[1]:
-                z = np.hstack([z, stack_features(items)])
+            if self.stack_A.shape[0] > z.shape[1]:  # artifacts before the shape inputs have none
+                z = second_level_inputs(z, items, self.stack_length_buckets)
             z = z @ self.stack_A + self.stack_c
         else:
             z = z / self.temperature

@@ -23,7 +23,7 @@ from sklearn.linear_model import LogisticRegression
 
 from pipeline.classify import corpus
 from pipeline.classify.datasets import default_data_dir, load_split, select_sources
-from pipeline.classify.features import DENSE_NAMES, TextFeaturizer, analyse, dense_features, stack_features
+from pipeline.classify.features import DENSE_NAMES, TextFeaturizer, analyse, dense_features, second_level_inputs
 from pipeline.classify.model import Artifact
 from pipeline.classify.verdict import LABELS
 from pipeline.config import PROJECT_ROOT
@@ -44,6 +44,11 @@ SPECIALISTS = {"rumour": ("weibo21",), "abuse": ("cold",), "ad": ("sms_spam_80w_
 # and weaker regularisation; chosen because on the validation split of train.jsonl they beat the
 # shared heads (Weibo21 rumour F1 0.90 vs 0.87, SMS ad 0.98 vs 0.94; COLD showed no gain, so none)
 DEDICATED = {"rumour": (("weibo21",), 64.0), "ad": (("sms_spam_80w_subset",), 64.0)}
+# the second level sees the logits once more per message-length bucket, with stronger regularisation;
+# chosen on the validation split and the development set among nine variants (length buckets,
+# products with the main model's probabilities, both; C 1, 0.3, 0.1), see models/MODEL_CARD.md
+STACK_LENGTH_BUCKETS = True
+STACK_C = 0.1
 
 
 def _cap(rows: list[dict], cap: int | None, rng: random.Random) -> list[dict]:
@@ -230,12 +235,13 @@ def train(data_dir: Path, seed: int = 13, out: Path = DEFAULT_OUT, exclude_licen
     if specialists:
         # the second level also sees the message shape (short chat line vs long post); same class
         # balance as the main model, so the calibrated scores do not bring back the mixture's prior
-        stacker = LogisticRegression(C=1.0, max_iter=2000, random_state=seed)
-        stacker.fit(np.hstack([oof, stack_features(items_tr)]), ytr, sample_weight=w)
+        oof = second_level_inputs(oof, items_tr, STACK_LENGTH_BUCKETS)
+        stacker = LogisticRegression(C=STACK_C, max_iter=5000, random_state=seed)
+        stacker.fit(oof, ytr, sample_weight=w)
         stack_A = stacker.coef_.T.astype(np.float32)
         stack_c = stacker.intercept_.astype(np.float32)
         temperature = 1.0
-        raw_va = np.hstack([logits_va, stack_features(items_va)])
+        raw_va = second_level_inputs(logits_va, items_va, STACK_LENGTH_BUCKETS)
         logits_va = raw_va @ stack_A + stack_c
     else:
         temperature = _fit_temperature(logits_va, yva)
@@ -247,13 +253,15 @@ def train(data_dir: Path, seed: int = 13, out: Path = DEFAULT_OUT, exclude_licen
         np.savez(os.environ["MODERATION_DUMP_VAL"], raw=raw_va if specialists else logits_va,
                  wva=_balanced(np.array([r["weight"] for r in val_rows], dtype=np.float64), yva, len(labels)),
                  logits=logits_va, y=yva, sources=np.array([r["source"] for r in val_rows]),
-                 offsets=offsets if offsets is not None else np.zeros(len(labels)))
+                 offsets=offsets if offsets is not None else np.zeros(len(labels)),
+                 **({"oof": oof, "ytr": ytr, "wtr": w,
+                     "sources_tr": np.array([r["source"] for r in train_rows])} if specialists else {}))
     val_acc = float((logits_va.argmax(1) == yva).mean())
     _val_report(val_rows, logits_va, labels, log)
     artifact = {
         "kind": "moderation-classifier", "version": 1, "featurizer": featurizer, "labels": labels,
         "W_text": first["W_text"], "W_dense": first["W_dense"], "bias": first["bias"], "temperature": temperature,
-        "stack_A": stack_A, "stack_c": stack_c, "offsets": offsets, "dedicated": first["dedicated"], "specialists": list(SPECIALISTS) if specialists else [], "dense_names": list(DENSE_NAMES),
+        "stack_A": stack_A, "stack_c": stack_c, "stack_length_buckets": STACK_LENGTH_BUCKETS and specialists, "offsets": offsets, "dedicated": first["dedicated"], "specialists": list(SPECIALISTS) if specialists else [], "dense_names": list(DENSE_NAMES),
         "seed": seed, "C": C, "trained_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "sources": [{"name": s.name, "licence": s.licence} for s in sources] + [
             {"name": "project_synthetic", "licence": "project's own (synthetic)"}],

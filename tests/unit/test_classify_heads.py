@@ -2,7 +2,7 @@
 import numpy as np
 
 from pipeline.classify import load_classifier
-from pipeline.classify.features import STACK_NAMES, TextFeaturizer, analyse, stack_features
+from pipeline.classify.features import STACK_NAMES, TextFeaturizer, analyse, second_level_inputs, stack_features
 from pipeline.classify.model import Artifact
 from pipeline.config import load_policy
 
@@ -39,6 +39,19 @@ def test_batch_crc_equals_zlib_per_ngram():
     for i in range(0, len(texts), 50):
         small = f.raw(texts[i:i + 1])  # zlib
         assert (whole[i] != small).nnz == 0
+
+
+def test_second_level_sees_logits_again_in_the_length_bucket_only():
+    items = analyse(["收到", "x" * 12, "x" * 13, "这是一条比较长的消息" * 4, "长" * 80, "长" * 81])
+    logits = np.arange(1, 1 + 6 * 3, dtype=np.float32).reshape(6, 3)
+    plain = second_level_inputs(logits, items, length_buckets=False)
+    assert plain.shape == (6, 3 + len(STACK_NAMES))
+    X = second_level_inputs(logits, items, length_buckets=True)
+    assert np.array_equal(X[:, :plain.shape[1]], plain)
+    copies = X[:, plain.shape[1]:].reshape(6, 4, 3)
+    assert [int(np.flatnonzero(copies[r].any(axis=1))[0]) for r in range(6)] == [0, 0, 1, 1, 2, 3]
+    assert all(np.array_equal(copies[r].sum(axis=0), logits[r]) for r in range(6))
+    assert (copies != 0).any(axis=2).sum(axis=1).tolist() == [1] * 6
 
 
 def test_stack_features_shape():
