@@ -104,6 +104,17 @@ def second_level_inputs(logits: np.ndarray, items: list[Analysed], length_bucket
     return np.hstack(parts).astype(np.float32)
 
 
+def row_sums(values: np.ndarray, indptr: np.ndarray) -> np.ndarray:
+    """Sum of each CSR row's `values`, 0 for an empty row. np.add.reduceat alone gives an empty row
+    the next row's first value, and fails outright when the last row is empty (a message that
+    normalises to nothing at the end of a batch)."""
+    sums = np.zeros(len(indptr) - 1, dtype=values.dtype)
+    nonempty = indptr[:-1] < indptr[1:]
+    if nonempty.any():
+        sums[nonempty] = np.add.reduceat(values, indptr[:-1][nonempty])
+    return sums
+
+
 def _crc32_table() -> np.ndarray:
     table = np.arange(256, dtype=np.uint32)
     for _ in range(8):
@@ -113,23 +124,33 @@ def _crc32_table() -> np.ndarray:
 
 _CRC_TABLE = _crc32_table()
 _ALL_ONES = np.uint32(0xFFFFFFFF)
-# below this many characters in a batch, zlib n-gram by n-gram beats the numpy pass's fixed cost
+# below this many characters in a batch, zlib n-gram by n-gram beats the numpy pass's fixed cost;
+# above the chunk size the pass works chunk by chunk, so its arrays stay a few MB even for a batch of
+# thousands of maximum-length messages
 _VECTOR_MIN_CHARS = 256
+_VECTOR_CHUNK_CHARS = 1 << 16
 
 
-def _ngram_buckets_zlib(texts: list[str], lo: int, hi: int, mod: int) -> tuple[np.ndarray, np.ndarray]:
-    """(indices, indptr) of the texts' n-gram buckets: CRC-32 of each n-gram's UTF-8 modulo `mod`."""
+def chunks_by_length(texts: list[str], limit: int):
+    """Consecutive runs of texts of at most `limit` characters in all (a longer text on its own)."""
+    start, size = 0, 0
+    for i, t in enumerate(texts):
+        if size and size + len(t) > limit:
+            yield texts[start:i], size
+            start, size = i, 0
+        size += len(t)
+    if start < len(texts):
+        yield texts[start:], size
+
+
+def _ngram_buckets_zlib(texts: list[str], lo: int, hi: int, mod: int) -> np.ndarray:
+    """The texts' n-gram buckets, text after text: CRC-32 of each n-gram's UTF-8 modulo `mod`."""
     crc = zlib.crc32
-    indices: list[int] = []
-    indptr = [0]
-    for t in texts:
-        n = len(t)
-        indices.extend([crc(t[i:i + k].encode("utf-8")) % mod for k in range(lo, hi + 1) for i in range(n - k + 1)])
-        indptr.append(len(indices))
-    return np.array(indices, dtype=np.int32), np.array(indptr, dtype=np.int64)
+    return np.array([crc(t[i:i + k].encode("utf-8")) % mod for t in texts for k in range(lo, hi + 1)
+                     for i in range(len(t) - k + 1)], dtype=np.int32)
 
 
-def _ngram_buckets_numpy(texts: list[str], lo: int, hi: int, mod: int) -> tuple[np.ndarray, np.ndarray]:
+def _ngram_buckets_numpy(texts: list[str], lo: int, hi: int, mod: int) -> np.ndarray:
     """The same buckets as `_ngram_buckets_zlib` (in another order within a text), for the whole
     batch at once: the table-driven CRC-32 run over the UTF-8 bytes from every start position in
     parallel, one character (up to four bytes) per step, the state after k characters being the
@@ -155,10 +176,7 @@ def _ngram_buckets_numpy(texts: list[str], lo: int, hi: int, mod: int) -> tuple[
         if k >= lo:
             crcs[:, k - lo] = state ^ _ALL_ONES
     room = np.repeat(np.cumsum(lengths), lengths) - position  # characters left in the text
-    indices = (crcs[room[:, None] >= np.arange(lo, hi + 1)] % np.uint32(mod)).astype(np.int32)
-    indptr = np.zeros(len(texts) + 1, dtype=np.int64)
-    np.cumsum(np.maximum(lengths[:, None] - np.arange(lo - 1, hi), 0).sum(axis=1), out=indptr[1:])
-    return indices, indptr
+    return (crcs[room[:, None] >= np.arange(lo, hi + 1)] % np.uint32(mod)).astype(np.int32)
 
 
 class TextFeaturizer:
@@ -178,8 +196,12 @@ class TextFeaturizer:
     def raw(self, texts) -> sparse.csr_matrix:
         texts = list(texts)
         lo, hi = self.ngram_range
-        buckets = _ngram_buckets_numpy if sum(map(len, texts)) >= _VECTOR_MIN_CHARS else _ngram_buckets_zlib
-        indices, indptr = buckets(texts, lo, hi, self.n_features)
+        indices = np.concatenate([np.zeros(0, dtype=np.int32)] + [
+            (_ngram_buckets_numpy if size >= _VECTOR_MIN_CHARS else _ngram_buckets_zlib)(chunk, lo, hi, self.n_features)
+            for chunk, size in chunks_by_length(texts, _VECTOR_CHUNK_CHARS)])
+        lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+        indptr = np.zeros(len(texts) + 1, dtype=np.int64)
+        np.cumsum(np.maximum(lengths[:, None] - np.arange(lo - 1, hi), 0).sum(axis=1), out=indptr[1:])
         X = sparse.csr_matrix((np.ones(len(indices), dtype=np.float32), indices, indptr),
                               shape=(len(texts), self.n_features))
         X.sum_duplicates()
@@ -205,7 +227,7 @@ class TextFeaturizer:
         if copy:
             X = X.copy()
         X.data *= idf[X.indices]
-        sq = np.add.reduceat(X.data * X.data, X.indptr[:-1]) if X.nnz else np.zeros(X.shape[0], np.float32)
+        sq = row_sums(X.data * X.data, X.indptr)
         lengths = np.diff(X.indptr)
         sq[lengths == 0] = 1.0
         X.data /= np.repeat(np.sqrt(sq), lengths).astype(np.float32)

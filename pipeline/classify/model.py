@@ -9,7 +9,9 @@ from typing import Sequence
 import joblib
 import numpy as np
 
-from pipeline.classify.features import STRONG, Analysed, TextFeaturizer, analyse, dense_features, second_level_inputs
+from pipeline.classify.features import (
+    STRONG, Analysed, TextFeaturizer, analyse, chunks_by_length, dense_features, row_sums, second_level_inputs,
+)
 from pipeline.classify.verdict import LABELS, Finding, Verdict
 from pipeline.config import ConfigError
 from pipeline.text.detect import mask_original
@@ -64,13 +66,11 @@ class Artifact:
         if self.dedicated and R.nnz:
             # binary heads fitted on one public set alone, with that set's own IDF: score =
             # sum(tf·idf·w) / ||tf·idf|| per row, without building the weighted matrix
-            starts, lengths = R.indptr[:-1], np.diff(R.indptr)
-            empty = lengths == 0
+            empty = R.indptr[:-1] == R.indptr[1:]
             for head, iw in zip(self.dedicated, self._iw):
                 v = R.data * head["idf"][R.indices]
-                num = np.add.reduceat(R.data * iw[R.indices], starts)
-                den = np.sqrt(np.add.reduceat(v * v, starts))
-                num[empty] = 0.0
+                num = row_sums(R.data * iw[R.indices], R.indptr)
+                den = np.sqrt(row_sums(v * v, R.indptr))
                 den[empty] = 1.0
                 cols.append((num / den + head["b"]).reshape(-1, 1).astype(np.float32))
         elif self.dedicated:
@@ -93,6 +93,9 @@ class Artifact:
         np.exp(z, out=z)
         z /= z.sum(axis=1, keepdims=True)
         return z
+
+
+MAX_CHARS_AT_ONCE = 1 << 20
 
 
 class ModelClassifier:
@@ -121,19 +124,22 @@ class ModelClassifier:
             else:
                 todo_idx.append(i)
                 todo.append(t)
-        if todo:
-            items = analyse(todo)
+        done = 0
+        # a batch of long messages goes through in parts, so its feature matrix stays small
+        for part, _ in chunks_by_length(todo, MAX_CHARS_AT_ONCE):
+            items = analyse(part)
             P_all = self.artifact.probabilities(items)
             P = P_all[:, self._order]
             if len(self._extra):
                 P[:, 0] += P_all[:, self._extra].sum(axis=1)
-            for i, t, a, p in zip(todo_idx, todo, items, P.tolist()):
+            for i, t, a, p in zip(todo_idx[done:], part, items, P.tolist()):
                 v = self._verdict(t, a, p)
                 out[i] = v
                 if self.cache_size and len(t) <= 64:
                     cache[t] = v
                     if len(cache) > self.cache_size:
                         cache.popitem(last=False)
+            done += len(part)
         return out  # type: ignore[return-value]
 
     # ------------------------------------------------------------------ combination

@@ -30,8 +30,10 @@ def test_batch_crc_equals_zlib_per_ngram():
     for lo, hi in ((1, 3), (2, 4), (1, 1)):
         expected = [sorted(zlib.crc32(t[i:i + k].encode()) % 1000 for k in range(lo, hi + 1)
                            for i in range(len(t) - k + 1)) for t in texts]
+        counts = np.maximum(np.array([len(t) for t in texts])[:, None] - np.arange(lo - 1, hi), 0).sum(axis=1)
+        indptr = np.concatenate([[0], np.cumsum(counts)])
         for buckets in (features._ngram_buckets_numpy, features._ngram_buckets_zlib):
-            indices, indptr = buckets(texts, lo, hi, 1000)
+            indices = buckets(texts, lo, hi, 1000)
             assert [sorted(indices[a:b].tolist()) for a, b in zip(indptr[:-1], indptr[1:])] == expected
     f = TextFeaturizer(n_features=2 ** 12, ngram_range=(1, 3))
     whole = f.raw(texts)  # numpy pass
@@ -39,6 +41,14 @@ def test_batch_crc_equals_zlib_per_ngram():
     for i in range(0, len(texts), 50):
         small = f.raw(texts[i:i + 1])  # zlib
         assert (whole[i] != small).nnz == 0
+    chunked = features._VECTOR_CHUNK_CHARS
+    try:
+        features._VECTOR_CHUNK_CHARS = 300  # a few texts per chunk, some chunks small enough for zlib
+        assert (f.raw(texts) != whole).nnz == 0
+    finally:
+        features._VECTOR_CHUNK_CHARS = chunked
+    assert [len(c) for c, _ in features.chunks_by_length(["ab", "c", "defg", "h"], 3)] == [2, 1, 1]
+    assert [(c, n) for c, n in features.chunks_by_length(["ab", "c", "de"], 3)] == [(["ab", "c"], 3), (["de"], 2)]
 
 
 def test_second_level_sees_logits_again_in_the_length_bucket_only():
@@ -75,3 +85,33 @@ def test_dedicated_heads_fast_path_equals_matrix_product():
         assert np.allclose(z[:, base + k], ref, atol=1e-4)
     P = art.probabilities(items)
     assert np.allclose(P.sum(axis=1), 1.0, atol=1e-4)
+
+
+def test_long_batches_are_classified_in_parts_with_the_same_verdicts(monkeypatch):
+    from pipeline.classify import model
+
+    clf = load_classifier(load_policy())
+    clf.cache_size = 0
+    texts = ["收到", "加微信 abc12345 领红包", "听说公司要裁员了，赶紧转发" * 30, "明天上午十点开会", "" , "身份证 11010519491231002X"]
+    whole = clf.classify(texts)
+    monkeypatch.setattr(model, "MAX_CHARS_AT_ONCE", 20)
+    parts = clf.classify(texts)
+    assert [(v.label, v.scores, v.excerpt) for v in parts] == [(v.label, v.scores, v.excerpt) for v in whole]
+
+
+def test_a_batch_ending_in_an_empty_message_is_classified():
+    clf = load_classifier(load_policy())
+    clf.cache_size = 0
+    for batch in (["收到", ""], ["", ""], ["", "收到", ""], [""]):
+        verdicts = clf.classify(batch)
+        assert [v.label for v, t in zip(verdicts, batch) if not t] == ["work"] * batch.count("")
+    alone = clf.classify(["加微信 abc12345 领红包"])[0]
+    assert clf.classify(["加微信 abc12345 领红包", ""])[0].scores == alone.scores
+
+
+def test_row_sums_leave_empty_rows_at_zero():
+    from pipeline.classify.features import row_sums
+
+    values = np.array([1.0, 2.0, 3.0], dtype=np.float32)
+    assert row_sums(values, np.array([0, 0, 2, 2, 3, 3])).tolist() == [0.0, 3.0, 0.0, 3.0, 0.0]
+    assert row_sums(np.zeros(0, np.float32), np.array([0, 0])).tolist() == [0.0]

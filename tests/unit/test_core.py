@@ -58,3 +58,10 @@ def test_check_command_prints_jsonl(tmp_path):
     lines = [orjson.loads(line) for line in out.stdout.splitlines()]
     assert lines and {e["kind"] for e in lines} <= {"verdict", "violation", "escalation", "rejected"}
     assert all(e["schema"] == 1 for e in lines)
+
+
+def test_an_empty_message_at_the_end_of_a_batch_gets_its_verdict(engine):
+    # the shipped classifier once failed a whole batch whose last message had no text
+    verdicts = outputs(engine, configured(), message("周五前提交报告"), message(""), role="verdicts")
+    assert [v["label"] for v in verdicts] == ["work", "work"]
+    assert verdicts[1]["excerpt"] == ""
