@@ -101,9 +101,12 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
         "by this project: work-group notices, tasks, progress, questions and acknowledgements, idle chat "
         "and flooding, ads, workplace rumours, abuse, leaks (fake checksum-valid resident ids, Luhn-valid "
         "card numbers, made-up passwords and keys), gambling and fraud, and near-misses such as security "
-        "notices that mention fraud, reminders not to post personal data, and notices with a bracketed header "
-        "(【通知】); a fifth of each class but ads is set in other trades than the office (warehouses, wards, "
-        "shops, sites, stations). `multipriv_zh_synthetic` is synthetic too (generated PII paragraphs). "
+        "notices that mention fraud, reminders not to post personal data, notices with a bracketed header "
+        "(【通知】) and short logistics lines (明早九点例会, 在路上了，十分钟到, 已发版); a fifth of each class but ads is set in other trades than the office (warehouses, wards, "
+        "shops, sites, stations). Public chit-chat rows that would be ordinary work messages in a work group "
+        "are left out of training: short acknowledgements and lines of at most 30 characters about work "
+        "logistics (开会, 下班, 出差, 上线 …; `ambiguous_in_work_group` in pipeline/classify/train.py). "
+        "`multipriv_zh_synthetic` is synthetic too (generated PII paragraphs). "
         "The hand-written sets (`pipeline/classify/data/workchat_handwritten*.jsonl`, weight 24 per message) are "
         "invented messages written by the project's engineers in the style of work-group chat, not real chat: the "
         "first was the development set, the second was aimed at the confusions of an earlier card (casual abuse, "
@@ -133,22 +136,26 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
             lines.append(f"| {name} | {c} | {v['precision']:.3f} | {v['recall']:.3f} | {v['f1']:.3f} | {v['support']} |")
     if work:
         lines += ["", "## Hand-labelled work-group test sets (`moderation eval`, tests/data/workchat_test*.jsonl)",
-                  "Neither is ever trained on. **test5** (210 messages, 30 per class) was written on 2026-11-26 by a "
+                  "None is ever trained on. **test5** (210 messages, 30 per class) was written on 2026-11-26 by a "
                   "helper agent that did not see any model's predictions and never ran a classifier on it, in eighteen "
                   "settings no earlier set used (a hospital ward, a warehouse, a teachers' group, e-commerce customer "
                   "service, a car factory, airport ground crew, insurance sales, a film crew, a pharmacy chain, a "
                   "4S dealership, a newsroom, a courier station, a kindergarten, a port …), with near-misses; lines "
                   "close to the training files or the generator (difflib ratio ≥ 0.6) were rewritten before it was "
-                  "committed (b98311b), and only then was it scored, once for each of three models: caf3872, 825dbda "
-                  "and this one, each chosen before it was scored. "
+                  "committed (b98311b), and only then was it scored, once for each shipped model since (caf3872, "
+                  "825dbda, 8e49f02, c32d106 and this one), each chosen before it was scored. **short** (60 messages "
+                  "of 2–16 characters: 30 work logistics and status lines in many trades, 30 idle-chat lines, many "
+                  "of both with time words) was written by another helper that saw no code and ran no classifier, "
+                  "committed (b016008) before the build it judged was trained, and is not read by the engineers. "
                   "**test4** (210 messages, the same shape) was written by the engineers who write the training data, "
                   "before caf3872 was trained; it has now been scored for seven models and is no longer a "
-                  "clean measure. The gap between the two rows is the honest reading: messages from another hand, "
+                  "clean measure. The gap between test5 and test4 is the honest reading: messages from another hand, "
                   "in other trades, are harder than the ones the project writes itself.", "",
                   "| set | n | macro-F1 | accuracy | work | chitchat | ad | rumour | abuse | confidential | illegal |",
                   "|---|---|---|---|---|---|---|---|---|---|---|"]
         for key, m in work.items():
-            f1 = " | ".join(f"{m['per_class'][c]['f1']:.3f}" for c in m["labels"])
+            f1 = " | ".join(f"{m['per_class'][c]['f1']:.3f}" if m["per_class"][c]["support"] else "—"
+                            for c in m["labels"])
             lines.append(f"| {key} | {m['n']} | **{m['macro_f1']:.3f}** | {m['accuracy']:.3f} | {f1} |")
         lines += ["", "Target (issue 3): seven-class macro-F1 ≥ 0.90 on such a set.", "",
                   "Confusion (rows gold, columns predicted, order work, chitchat, ad, rumour, abuse, "
@@ -158,12 +165,14 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
             for lab, row in zip(m["labels"], m["confusion"]):
                 lines.append(f"{lab:<13}" + "".join(f"{x:>5}" for x in row))
             lines.append("```")
-    earlier = {  # caf3872, 825dbda, 8e49f02
-        "sms_spam_80w_subset": (0.947, 0.951, 0.954), "weibo21": (0.852, 0.855, 0.850), "cold": (0.748, 0.751, 0.751),
-        "lccc_toy_chitchat": (0.914, 0.935, 0.923), "nus_sms_zh": (0.917, 0.929, 0.918),
-        "test5": (0.690, 0.695, 0.741), "test4": (0.787, 0.818, 0.815)}
+    earlier = {  # caf3872, 825dbda, 8e49f02, c32d106
+        "sms_spam_80w_subset": (0.947, 0.951, 0.954, 0.961), "weibo21": (0.852, 0.855, 0.850, 0.866),
+        "cold": (0.748, 0.751, 0.751, 0.749), "lccc_toy_chitchat": (0.914, 0.935, 0.923, 0.925),
+        "nus_sms_zh": (0.917, 0.929, 0.918, 0.919), "test5": (0.690, 0.695, 0.741, 0.750),
+        "test4": (0.787, 0.818, 0.815, 0.817)}
     lines += ["", "## Against the previous models", "",
-              "| measure | caf3872 | 825dbda (abuse data) | 8e49f02 (other trades) | this model |", "|---|---|---|---|---|"]
+              "| measure | caf3872 | 825dbda (abuse data) | 8e49f02 (other trades) | c32d106 (second level per length) "
+              "| this model |", "|---|---|---|---|---|---|"]
     for name, before in earlier.items():
         cells = " | ".join(f"{x:.3f}" for x in before)
         if name in suite:
@@ -175,7 +184,7 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
               "hand-written weight 24; see the history of this file for how each was chosen on the validation "
               "split). Two data changes followed, each shipped by a rule fixed before test5 was scored: every "
               "unit test passes, and on the validation rows that both builds left out of training no public "
-              "set's target F1 falls by more than 0.02. Then the second level changed (3).",
+              "set's target F1 falls by more than 0.02. Then the second level changed (3), then the short lines (4).",
               "",
               "1. **825dbda, abuse.** `workchat_handwritten6.jsonl`: 95 hand-written messages, 50 of them "
               "workplace abuse of the quieter kinds (contempt for someone's ability, threats without a violent "
@@ -192,7 +201,7 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
               "used in a fifth of the generated messages of every class but ads: trade tasks, chit-chat on "
               "shift, rumours about a site, insults to a role, illegal side deals, leaks of customers' data. "
               "Development set macro-F1: caf3872 0.726, 825dbda 0.760, 8e49f02 0.792.",
-              "3. **This build, the second level per message length.** The same first level as 8e49f02 (the same "
+              "3. **c32d106, the second level per message length.** The same first level as 8e49f02 (the same "
               "data and seed give identical weights); only the second level changed. On the validation split, "
               "8e49f02's dedicated Weibo head alone reached rumour F1 0.91 and its SMS head ad F1 0.96, the full "
               "classifier 0.84 and 0.92: the second level weighed each head the same for a chat line and a long "
@@ -209,8 +218,26 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
               "the narrowest margin), development set 0.792 → 0.842 [+0.020, +0.080] (the development set also "
               "chose the variant, so this is optimistic). Only then were the held-out sets and test5 scored, "
               "once: SMS 0.954 → 0.961, Weibo 0.850 → 0.866, COLD 0.751 → 0.749; test5 0.741 → 0.750, +0.008 "
-              "[−0.027, +0.047] (11 messages right only with this build, 8 only with 8e49f02), a gain the "
+              "[−0.027, +0.047] (11 messages right only with c32d106, 8 only with 8e49f02), a gain the "
               "blind set does not confirm.",
+              "4. **This build, short work lines.** c32d106 called short logistics lines chit-chat (明天上午十点开会, "
+              "九点半站会, 马上到: a P6 idle-chat finding on a meeting notice): the public chit-chat sets are "
+              "personal SMS and social-media chat, full of the same shapes between friends (NUS: 749 training "
+              "lines about 开会, 上班, 下班 …). Public chit-chat lines of at most 30 characters about work logistics "
+              "are now left out of training, like short acknowledgements before them, and the generator writes "
+              "short logistics lines as work. A blind set of such lines and of idle chat (**short**, above) was "
+              "committed before the build was trained, with the rule: every unit test passes; its macro-F1 rises "
+              "with an interval wholly above zero; the development-set interval is not wholly below zero; no "
+              "public validation set's interval wholly below zero on the rows both builds left out. It passed: "
+              "short 0.677 → 0.865, +0.188 [+0.093, +0.307] (10 messages right only with this build, none only "
+              "with c32d106); development set 0.842 → 0.821, −0.021 [−0.048, +0.005] (its chit-chat F1 0.868 → "
+              "0.778: more idle chat called work); validation COLD +0.007 [+0.002, +0.011], the rest within "
+              "±0.006 (the chit-chat sets on only 66 and 19 common rows, since the filter changes which rows "
+              "the capped sets sample; on this build's own validation rows LCCC 0.928 and NUS 0.935 against "
+              "0.952 and 0.946 for c32d106, which may have trained on some of them). Scored once after: held-out "
+              "SMS 0.961 → 0.956, Weibo 0.866 → 0.867, COLD 0.749 → 0.747, LCCC 0.925 → 0.925, NUS 0.919 → "
+              "0.920; test5 0.750 → 0.740, −0.010 [−0.042, +0.019] (5 right only with this build, 8 only with "
+              "c32d106). The trade: fewer idle-chat findings on work messages, some idle chat missed.",
               "",
               "Paired comparisons on test5 (`moderation eval --model A --against B`: the macro-F1 difference "
               "with a paired bootstrap 95% interval): 8e49f02 against 825dbda +0.047 [+0.012, +0.083] (13 "
@@ -229,7 +256,7 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
               "difference must lie above zero, and no public set's validation interval wholly below it. The "
               "fourth build failed both: development set +0.023 [−0.013, +0.060], and LCCC and NUS chit-chat "
               "−0.029 and −0.028 with intervals below zero (more casual lines called work). Not shipped, not "
-              "scored on test5. A fifth build, the same data on this build's recipe, was held to the same "
+              "scored on test5. A fifth build, the same data on c32d106's recipe, was held to the same "
               "rule, written down before it was trained, and failed it again: development set +0.003 "
               "[−0.032, +0.038]; LCCC −0.007 and NUS −0.015 with intervals below zero (COLD +0.009 above "
               "zero). Both files wait in `pipeline/classify/data/pending/`.",
@@ -244,7 +271,7 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
               "- The synthetic corpus is too regular to measure anything: its validation rows score 1.000.",
               "- Reproduce: `moderation train --seed 13` (same data) gives the same artifact; `moderation eval` and "
               "`moderation eval --data ../shared/data` reproduce the tables above.",
-              "- Speed (`moderation bench classify`, one core, shared machine, 2026-11-26, this model, after the "
+              "- Speed (`moderation bench classify`, one core, shared machine, 2026-11-26, this model's shape (c32d106), after the "
               "batch CRC pass and the cheaper normalisation and detector tests): 19,207, 18,371 and 19,560 "
               "msgs/s in batches of 512 in three runs, 3,976–4,097 one at a time, p99 0.38–0.47 ms for one "
               "message, load 0.04 s (8e49f02 before those changes: 9,957–11,482 and 3,391–3,599).",

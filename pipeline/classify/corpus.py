@@ -488,6 +488,25 @@ TRADE_ABUSE = ["{t}又把{tthing}搞砸了，真是咱们的活宝，鼓掌👏"
 TRADE_SHARE = 0.2
 
 
+# short logistics lines of a work group (a time and an activity, where someone is, a status word):
+# public chit-chat is full of the same shapes between friends, so without these "明早九点例会" reads as chat
+SHORT_WHEN = ["明天", "明早", "今晚", "下午", "上午", "周三", "下周一", "{time}", "九点半", "十点", "两点", "三点半", "晚上八点",
+              "明天上午十点", "今天下午四点", "中午", "月底", "{day}"]
+SHORT_WHAT = ["开会", "例会", "站会", "周会", "评审", "培训", "加班", "发版", "上线", "出差", "值班", "交接班", "盘点", "巡检",
+              "查房", "对账", "验收", "面试", "开工", "装车", "送货", "复盘", "彩排", "打卡"]
+SHORT_TAIL = ["", "", "", "，别迟到", "，准时到", "，在{place}", "，改到{time}", "，推迟半小时", "，提前十分钟到", "，线上", "，地点不变",
+              "取消了", "，带上电脑", "，{name}主持"]
+SHORT_STATUS = ["马上到", "在路上了，十分钟到", "到{place}了", "我到{tplace}了", "已提交", "已发版", "已上线", "已处理",
+                "刚交接完", "{name}今天请假", "我今天调休", "我明天出差", "下午去客户那", "在开会，晚点回", "我在{tplace}，马上过去",
+                "货已经发了", "表已经交了", "方案改好了", "单子录完了", "{trole}已经到位", "今天我值夜班", "会议推迟到{time}"]
+
+
+def _short_logistics(r: random.Random) -> str:
+    if r.random() < 0.6:
+        return _fill(r, r.choice(SHORT_WHEN) + r.choice(["", "", "的"]) + r.choice(SHORT_WHAT) + r.choice(SHORT_TAIL))
+    return _fill(r, r.choice(SHORT_STATUS))
+
+
 def _trade(r: random.Random, label: str) -> tuple[str, str | None]:
     f = lambda t: _fill(r, t)  # noqa: E731
     if label == "work":
@@ -514,8 +533,10 @@ def _compose(r: random.Random, label: str) -> tuple[str, str | None]:
             return f(r.choice(ACK_HEAD) + r.choice(ACK_TAIL)), None
         if k < 0.70:
             return f(r.choice(["", "@{name} ", "请问", "{name}，"]) + r.choice(WORK_SUBJ) + r.choice(["", "，", "的事"]) + r.choice(WORK_PRED)), None
-        if k < 0.84:
+        if k < 0.78:
             return f(r.choice(WORK_EXTRA)), None
+        if k < 0.84:
+            return _short_logistics(r), None
         if k < 0.92:
             return f(r.choice(NOTICE_HEAD) + r.choice(NOTICE_BODY) + r.choice(NOTICE_TAIL)), None
         caution = r.choice(CAUTION_FORM).replace("{o}", r.choice(CAUTION_OBJ))

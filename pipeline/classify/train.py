@@ -61,10 +61,20 @@ def _cap(rows: list[dict], cap: int | None, rng: random.Random) -> list[dict]:
 _ACK = re.compile(r"^\W*(?:好的|好滴|好嘞|好|嗯+|恩+|哦+|噢|收到|知道了?|明白了?|了解|行|可以|ok|没问题|对|是的?)")
 
 
-def _ambiguous_ack(row: dict) -> bool:
-    """Short acknowledgements in public chit-chat ("好的", "嗯嗯知道了") are ordinary work replies in a
-    work group: leave them out of the chitchat class rather than teach the model they are idle chat."""
-    return row["label"] == "chitchat" and len(row["text"]) <= 12 and bool(_ACK.match(row["text"].lower()))
+# work logistics: meetings, shifts, leave, trips, releases, reports, clients (早会 is left out: 迟早会)
+_LOGISTICS = re.compile(r"开会|会议|例会|站会|周会|晨会|评审|培训|上班|下班|加班|值班|夜班|早班|晚班|出差|请假|调休|发版|上线|"
+                        r"提交|周报|日报|汇报|客户|项目|方案|合同|审批|报销|打卡|面试|入职|交接|开工|收工|盘点|巡检|查房|排班")
+
+
+def ambiguous_in_work_group(row: dict) -> bool:
+    """Public chit-chat that would be an ordinary work message in a work group: short acknowledgements
+    ("好的", "嗯嗯知道了") and short lines about work logistics ("明在进城开会", "我还没下班"; the public
+    sets are personal SMS and social-media chat, labelled by where they come from, not by what they
+    say). Left out of the chitchat class rather than teach the model that such lines are idle chat."""
+    if row["label"] != "chitchat":
+        return False
+    text = row["text"]
+    return (len(text) <= 12 and bool(_ACK.match(text.lower()))) or (len(text) <= 30 and bool(_LOGISTICS.search(text)))
 
 
 def local_rows(paths) -> list[dict]:
@@ -87,7 +97,7 @@ def collect(data_dir: Path, seed: int, sources, log=print, local: list[dict] = (
     rng = random.Random(seed)
     rows: list[dict] = []
     for src in sources:
-        part = [r for r in load_split(data_dir, src, "train", internal=True) if not _ambiguous_ack(r)]
+        part = [r for r in load_split(data_dir, src, "train", internal=True) if not ambiguous_in_work_group(r)]
         part = _cap(part, src.cap, rng)
         log(f"  {src.name:<24} {len(part):>6} rows  ({src.licence})")
         rows.extend(part)

@@ -90,6 +90,31 @@ def test_trade_templates_fill_completely_in_every_class():
         assert any(place in t for t in texts for place in corpus.TRADE_PLACES + corpus.TRADE_ROLES), label
 
 
+def test_short_logistics_lines_fill_completely_and_stay_short():
+    import random
+
+    from pipeline.classify import corpus
+
+    r = random.Random(4)
+    texts = [corpus._short_logistics(r) for _ in range(500)]
+    assert not [t for t in texts if "{" in t or "}" in t]
+    assert max(map(len, texts)) <= 30 and len(set(texts)) > 200
+
+
+def test_public_chitchat_about_work_logistics_is_left_out_of_training():
+    from pipeline.classify.train import ambiguous_in_work_group
+
+    def chat(text: str) -> dict:
+        return {"text": text, "label": "chitchat", "source": "nus_sms_zh"}
+
+    for text in ("明在进城开会。", "我还没下班，你打他电话吧", "好的", "嗯嗯知道了", "明天老李请假了"):
+        assert ambiguous_in_work_group(chat(text)), text
+    for text in ("今晚一起吃火锅吗", "迟早会迷上，相信我", "周末去爬山不", "哈哈哈哈",
+                 "今天终于下班了，晚上约了朋友去看电影，然后吃夜宵，开心死了哈哈哈哈"):
+        assert not ambiguous_in_work_group(chat(text)), text
+    assert not ambiguous_in_work_group({"text": "明天开会", "label": "work", "source": "project_synthetic"})
+
+
 def test_eval_default_reports_every_workchat_set(tmp_path, capsys, monkeypatch):
     from pipeline.classify import evaluate
 
