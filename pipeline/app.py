@@ -177,12 +177,14 @@ def create_app(runtime: Runtime, engine: Engine | None = None) -> faust.App:
             raise
         except Exception as exc:
             # Nothing of the failed batch is acked, so its offsets stay uncommitted: the worker
-            # stops rather than going on past it.
+            # stops rather than going on past it. (The core's own failures do not come here: the
+            # engine sets an event it fails on aside to the DLQ. What comes here is the broker or
+            # the shell.)
             log.exception("the batch could not be processed; stopping the worker")
             await app.crash(exc)
 
     async def handle_batch(batch) -> None:
-        events, offsets, carriers, rejected = [], [], {}, []
+        events, offsets, carriers, rejected, positions = [], [], {}, [], []
         for value, topic, partition, offset, message in await with_gaps_filled(batch):
             try:
                 event = decode(value, max_text)
@@ -192,13 +194,19 @@ def create_app(runtime: Runtime, engine: Engine | None = None) -> faust.App:
                 continue
             events.append(event)
             offsets.append(offset)
+            positions.append((value, topic, partition))
             carriers[event.group_id] = message
         group_states = {}
         for group_id in carriers:
             stored = states.data.get(group_id.encode())
             if stored is not None:
                 group_states[group_id] = decoded(group_id, stored)
-        outputs = engine.process(events, group_states, offsets)
+        outputs, set_aside = engine.process_setting_aside(events, group_states, offsets, stored_state)
+        for i, reason in set_aside:
+            value, topic, partition = positions[i]
+            log.error("event at %s/%s/%s set aside: %s", topic, partition, offsets[i], reason)
+            metrics.observe_rejected(reason)
+            rejected.append((partition, rejected_event(reason, value, topic, partition, offsets[i])))
         metrics.observe_batch(events, outputs)
         # Outputs go to the partition of the group's input (the topics are co-partitioned): the
         # order of a group's outputs is kept whatever partitioner the producers use, and in
@@ -267,6 +275,12 @@ def create_app(runtime: Runtime, engine: Engine | None = None) -> faust.App:
     # The last state written per group, decoded, so a batch does not parse what it just wrote.
     # Keyed by the very bytes object in the table: after a recovery the table holds new objects.
     recent: dict[str, tuple[bytes, dict]] = {}
+
+    def stored_state(group_id: str) -> dict | None:
+        """The group's state parsed anew from the table (not the cached dict, which a failed batch
+        may have changed)."""
+        stored = states.data.get(group_id.encode())
+        return None if stored is None else orjson.loads(stored)
 
     def decoded(group_id: str, stored: bytes) -> dict:
         cached = recent.get(group_id)

@@ -5,9 +5,10 @@ partition order and the group states, and send (topic, event) pairs in the order
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Iterable, MutableMapping, Sequence
+from typing import Callable, Iterable, MutableMapping, Sequence
 
 from pipeline.classify import Classifier, Verdict
 from pipeline.config import Policy
@@ -56,6 +57,42 @@ class Engine:
         for group_id, state in loaded.items():
             states[group_id] = state.data
         return outputs
+
+    def process_setting_aside(self, events: Sequence[InputEvent], states: MutableMapping[str, dict],
+                              offsets: Sequence[int] | None, stored_state: Callable[[str], dict | None],
+                              ) -> tuple[list[Output], list[tuple[int, str]]]:
+        """`process`, and if the batch raises, its events one at a time: an event the core cannot
+        process is set aside (returned with the reason, for the dead-letter topic) and leaves its
+        group's state as it was, instead of stopping the partition on it for good.
+
+        The batch may have changed `states` before it failed, so each group starts again from
+        `stored_state(group_id)`, a fresh copy of what is stored; `states` ends up as after the
+        events that went through."""
+        try:
+            return self.process(events, states, offsets), []
+        except Exception:  # noqa: BLE001 - any failure of the core is isolated to its event below
+            pass
+        outputs: list[Output] = []
+        set_aside: list[tuple[int, str]] = []
+        fresh: dict[str, dict | None] = {}
+        for i, event in enumerate(events):
+            group_id = event.group_id
+            if group_id not in fresh:
+                fresh[group_id] = stored_state(group_id)
+            trial = {group_id: copy.deepcopy(fresh[group_id])} if fresh[group_id] is not None else {}
+            try:
+                outputs.extend(self.process([event], trial, [offsets[i]] if offsets is not None else None))
+            except Exception as exc:  # noqa: BLE001
+                set_aside.append((i, f"internal error while processing this event ({type(exc).__name__}: "
+                                     f"{str(exc)[:300]}); it was set aside and its group's state left as it was"))
+                continue
+            fresh[group_id] = trial.get(group_id)
+        for group_id, data in fresh.items():
+            if data is not None:
+                states[group_id] = data
+            else:
+                states.pop(group_id, None)
+        return outputs, set_aside
 
     def handle(self, event: InputEvent, state: GroupState, verdict: Verdict | None) -> list[Output]:
         now = event.ts

@@ -31,6 +31,7 @@ _REASON_PATTERNS = (
     ("bad_timestamp", re.compile(r"^field '(ts|[\w.]*ack_deadline)'|ISO-8601|UTC offset|year \d+ is outside")),
     ("missing_field", re.compile(r"^missing field")),
     ("invalid_field", re.compile(r"^field '")),
+    ("internal_error", re.compile(r"^internal error while processing")),
 )
 # Anything outside these sets is counted as "other" rather than becoming a new series.
 _KNOWN_EVENT_TYPES_RE = re.compile(r"^[a-z]+\.[a-z_]+$")

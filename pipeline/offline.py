@@ -3,20 +3,30 @@ from __future__ import annotations
 
 from typing import Iterable, Iterator
 
+import orjson
+
 from pipeline.engine import Engine, Output
 from pipeline.events import Rejected, decode, rejected_event
 
 
 def run(engine: Engine, lines: Iterable[bytes], source: str = "file", batch_size: int = 512) -> Iterator[Output]:
     """Outputs for the lines of a JSONL file, in input order. Line numbers (from 1) stand in for
-    Kafka offsets in DLQ records; each group's state lives only for this run."""
+    Kafka offsets in DLQ records; each group's state lives only for this run. As in the worker, an
+    event the core fails on goes to the DLQ and leaves its group's state as it was."""
     states: dict[str, dict] = {}
-    batch, offsets = [], []
+    batch, offsets, raws = [], [], []
 
     def flush():
-        yield from engine.process(batch, states, offsets)
+        # what the worker's table holds before the batch: the groups' states as stored
+        stored = {e.group_id: orjson.dumps(states[e.group_id]) for e in batch if e.group_id in states}
+        outputs, set_aside = engine.process_setting_aside(
+            batch, states, offsets, lambda group_id: orjson.loads(stored[group_id]) if group_id in stored else None)
+        for i, reason in set_aside:
+            yield "dlq", rejected_event(reason, raws[i], source, None, offsets[i])
+        yield from outputs
         batch.clear()
         offsets.clear()
+        raws.clear()
 
     for number, raw in enumerate(lines, start=1):
         raw = raw.rstrip(b"\r\n")
@@ -30,6 +40,7 @@ def run(engine: Engine, lines: Iterable[bytes], source: str = "file", batch_size
             continue
         batch.append(event)
         offsets.append(number)
+        raws.append(raw)
         if len(batch) >= batch_size:
             yield from flush()
     yield from flush()

@@ -65,3 +65,58 @@ def test_an_empty_message_at_the_end_of_a_batch_gets_its_verdict(engine):
     verdicts = outputs(engine, configured(), message("周五前提交报告"), message(""), role="verdicts")
     assert [v["label"] for v in verdicts] == ["work", "work"]
     assert verdicts[1]["excerpt"] == ""
+
+
+class _FailsOn(FixedClassifier):
+    """A classifier with a bug that one text triggers."""
+
+    def classify(self, texts):
+        if "触发缺陷" in texts:
+            raise RuntimeError("bug triggered")
+        return super().classify(texts)
+
+
+def test_an_event_the_core_fails_on_is_set_aside_and_the_rest_go_through(policy):
+    from pipeline.engine import Engine
+    from pipeline.events import decode
+
+    engine = Engine(policy, _FailsOn())
+    raw = [configured(), message("早上好"), message("触发缺陷"), message("报表发我"), message("收到", group="g-2")]
+    events = [decode(orjson.dumps(e), 1000) for e in raw]
+    states: dict = {}
+    outputs, set_aside = engine.process_setting_aside(events, states, list(range(5)), lambda group_id: None)
+    assert [i for i, _ in set_aside] == [2]
+    assert set_aside[0][1].startswith("internal error while processing this event (RuntimeError: bug triggered)")
+    assert [e["event_id"] for role, e in outputs if role == "verdicts"] == [raw[i]["event_id"] for i in (1, 3, 4)]
+    # the group's state is what it would be had the failing event never come
+    without: dict = {}
+    engine.process([events[i] for i in (0, 1, 3, 4)], without, [0, 1, 3, 4])
+    assert orjson.dumps(states, option=orjson.OPT_SORT_KEYS) == orjson.dumps(without, option=orjson.OPT_SORT_KEYS)
+
+
+def test_a_batch_that_fails_starts_again_from_the_stored_state(policy):
+    from pipeline.engine import Engine
+    from pipeline.events import decode
+
+    engine = Engine(policy, _FailsOn())
+    first = [decode(orjson.dumps(e), 1000) for e in (configured(), message("早上好"))]
+    stored: dict = {}
+    engine.process(first, stored, [0, 1])
+    snapshot = orjson.dumps(stored["g-1"])
+    states = {"g-1": stored["g-1"]}  # the batch below changes this dict before it fails
+    later = [decode(orjson.dumps(e), 1000) for e in (message("报表发我"), message("触发缺陷"))]
+    outputs, set_aside = engine.process_setting_aside(later, states, [2, 3], lambda group_id: orjson.loads(snapshot))
+    assert [i for i, _ in set_aside] == [1]
+    assert [e["event_id"] for role, e in outputs if role == "verdicts"] == [later[0].event_id]
+    assert states["g-1"]["applied_offset"] == 2 and later[0].event_id in states["g-1"]["recent_ids"]
+
+
+def test_check_puts_an_event_the_core_fails_on_in_the_dlq(policy):
+    from pipeline.engine import Engine
+
+    engine = Engine(policy, _FailsOn())
+    lines = [orjson.dumps(e) for e in (configured(), message("触发缺陷"), message("报表发我"))]
+    out = list(run(engine, lines))
+    dlq = [e for role, e in out if role == "dlq"]
+    assert len(dlq) == 1 and dlq[0]["reason"].startswith("internal error") and dlq[0]["source"]["offset"] == 2
+    assert [e["kind"] for role, e in out if role == "verdicts"] == ["verdict"]
