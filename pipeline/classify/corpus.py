@@ -501,6 +501,15 @@ SHORT_STATUS = ["马上到", "在路上了，十分钟到", "到{place}了", "�
                 "货已经发了", "表已经交了", "方案改好了", "单子录完了", "{trole}已经到位", "今天我值夜班", "会议推迟到{time}"]
 
 
+# and idle chat that mentions the working day (下班, 加班, 值班 …) is still idle chat
+IDLE_AT_WORK = ["下班去吃{food}吗{e}", "下班一起去吃{food}，有人吗", "值班好困，谁带了咖啡", "加班加到饿死了，谁有零食{e}",
+                "今天上班摸鱼被我家猫看见了😂", "周末终于不用加班了，去爬山{e}", "出差回来给大家带了点零食，在桌上自己拿",
+                "开会开得我都睡着了😂", "培训的午饭还挺好吃", "值班室的空调太冷了，冻死了", "打完卡去喝奶茶，有人一起吗",
+                "午休时间谁一起打游戏", "上班路上堵了一小时，心态崩了", "今晚不加班，追剧去了{e}", "{trole}下班后去钓鱼了，钓了条大鱼",
+                "刚出差回来，时差还没倒过来", "开完会去吃{food}，排队的人好多", "夜班吃什么好，{food}还是{food}",
+                "明天调休，睡到自然醒{e}", "下班看到晚霞了，太美了{e}", "{tplace}今天来了只流浪猫，好可爱", "加班的时候听到隔壁在唱歌😂"]
+
+
 def _short_logistics(r: random.Random) -> str:
     if r.random() < 0.6:
         return _fill(r, r.choice(SHORT_WHEN) + r.choice(["", "", "的"]) + r.choice(SHORT_WHAT) + r.choice(SHORT_TAIL))
@@ -543,6 +552,8 @@ def _compose(r: random.Random, label: str) -> tuple[str, str | None]:
         return f(r.choice(CAUTION_WHO) + caution + r.choice(CAUTION_TAIL)), None
     if label == "chitchat":
         k = r.random()
+        if k < 0.12:
+            return f(r.choice(IDLE_AT_WORK)), None
         if k < 0.5:
             return f(r.choice(CHAT_TOPICS) + r.choice(["", "，", "！"]) + r.choice(CHAT_PARTS + [""]) + r.choice(EMOJI)), None
         if k < 0.75:
