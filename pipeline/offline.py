@@ -18,7 +18,7 @@ def run(engine: Engine, lines: Iterable[bytes], source: str = "file", batch_size
 
     def flush():
         # what the worker's table holds before the batch: the groups' states as stored
-        stored = {e.group_id: orjson.dumps(states[e.group_id]) for e in batch if e.group_id in states}
+        stored = {group_id: orjson.dumps(states[group_id]) for group_id in {e.group_id for e in batch} if group_id in states}
         outputs, set_aside = engine.process_setting_aside(
             batch, states, offsets, lambda group_id: orjson.loads(stored[group_id]) if group_id in stored else None)
         for i, reason in set_aside:
