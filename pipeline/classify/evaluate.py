@@ -158,10 +158,13 @@ def load_eval_file(path: Path) -> list[dict]:
 
 def format_report(m: dict, title: str) -> str:
     lines = [title, f"{'class':<13}{'precision':>10}{'recall':>10}{'f1':>8}{'support':>9}"]
-    for lab in m["labels"]:
+    for i, lab in enumerate(m["labels"]):
         c = m["per_class"][lab]
+        if not c["support"] and not any(row[i] for row in m["confusion"]):
+            lines.append(f"{lab:<13}{'—':>10}{'—':>10}{'—':>8}{0:>9}")  # not in this set, never predicted
+            continue
         lines.append(f"{lab:<13}{c['precision']:>10.3f}{c['recall']:>10.3f}{c['f1']:>8.3f}{c['support']:>9}")
-    lines.append(f"macro-F1 {m['macro_f1']:.4f}   accuracy {m['accuracy']:.4f}   n={m['n']}")
+    lines.append(f"macro-F1 {m['macro_f1']:.4f} (over the classes in the set)   accuracy {m['accuracy']:.4f}   n={m['n']}")
     lines.append("confusion (rows = gold, columns = predicted):")
     short = [lab[:6] for lab in m["labels"]]
     lines.append(" " * 13 + "".join(f"{s:>8}" for s in short))

@@ -225,3 +225,12 @@ def test_eval_against_another_artifact(tmp_path, capsys):
     assert a.func(a) == 2 and "--against" in capsys.readouterr().err
     a = parser().parse_args(["eval", "--data", str(f), "--against", str(tmp_path / "none.joblib")])
     assert a.func(a) == 2 and "none.joblib" in capsys.readouterr().err
+
+
+def test_report_marks_classes_a_set_lacks_and_nobody_predicted():
+    from pipeline.classify.evaluate import format_report, metrics
+
+    m = metrics(["work", "chitchat", "work"], ["work", "ad", "chitchat"])
+    rows = {line.split()[0]: line for line in format_report(m, "t").splitlines()[2:9]}
+    assert "—" in rows["rumour"] and "—" not in rows["ad"] and "0.000" in rows["ad"]
+    assert "—" not in rows["work"] and m["macro_f1"] == round((2 / 3 + 0.0) / 2, 4)
