@@ -63,18 +63,16 @@ class Artifact:
         R = self.featurizer.raw([a.normalized for a in items])
         D = dense_features(items)
         cols = []
-        if self.dedicated and R.nnz:
-            # binary heads fitted on one public set alone, with that set's own IDF: score =
-            # sum(tf·idf·w) / ||tf·idf|| per row, without building the weighted matrix
-            empty = R.indptr[:-1] == R.indptr[1:]
-            for head, iw in zip(self.dedicated, self._iw):
-                v = R.data * head["idf"][R.indices]
-                num = row_sums(R.data * iw[R.indices], R.indptr)
-                den = np.sqrt(row_sums(v * v, R.indptr))
-                den[empty] = 1.0
-                cols.append((num / den + head["b"]).reshape(-1, 1).astype(np.float32))
-        elif self.dedicated:
-            cols = [np.full((R.shape[0], 1), head["b"], dtype=np.float32) for head in self.dedicated]
+        # binary heads fitted on one public set alone, with that set's own IDF: score =
+        # sum(tf·idf·w) / ||tf·idf|| per row (the bias alone for an empty row), without building the
+        # weighted matrix
+        empty = R.indptr[:-1] == R.indptr[1:]
+        for head, iw in zip(self.dedicated, self._iw):
+            v = R.data * head["idf"][R.indices]
+            num = row_sums(R.data * iw[R.indices], R.indptr)
+            den = np.sqrt(row_sums(v * v, R.indptr))
+            den[empty] = 1.0
+            cols.append((num / den + head["b"]).reshape(-1, 1).astype(np.float32))
         X = TextFeaturizer.weigh(R, self.featurizer.idf)
         z = np.asarray(X @ self.W_text) + D @ self.W_dense + self.bias
         return np.hstack([z] + cols) if cols else z
