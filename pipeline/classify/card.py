@@ -59,7 +59,7 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
         "Seven classes: work, chitchat, ad, rumour, abuse, confidential, illegal. Text is normalised "
         "(config/normalisation.yaml); detectors (pipeline/text/detect.py) and curated lexicons "
         "(config/lexicons/) run first. Features: character 1–3-grams of the normalised text hashed with CRC-32 "
-        "into 2^18 buckets (sublinear TF × IDF, L2) plus 33 detector/lexicon/shape features. Model: a multinomial "
+        "into 2^18 buckets (sublinear TF × IDF, L2; a bucket no training message had weighs nothing) plus 33 detector/lexicon/shape features. Model: a multinomial "
         f"logistic regression (C={artifact['C']}) over eight internal classes (the seven plus `neutral` = ordinary SMS, "
         "true Weibo posts and safe comments, counted as work), three binary specialist heads "
         f"({', '.join(artifact.get('specialists') or []) or 'none'}; each trained on its public set plus the synthetic "
@@ -143,7 +143,7 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
                   "4S dealership, a newsroom, a courier station, a kindergarten, a port …), with near-misses; lines "
                   "close to the training files or the generator (difflib ratio ≥ 0.6) were rewritten before it was "
                   "committed (b98311b), and only then was it scored, once for each shipped model since (caf3872, "
-                  "825dbda, 8e49f02, c32d106, e39bc00 and this one), each chosen before it was scored. **short** (60 messages "
+                  "825dbda, 8e49f02, c32d106, e39bc00, 9b83f43 and this one), each chosen before it was scored. **short** (60 messages "
                   "of 2–16 characters: 30 work logistics and status lines in many trades, 30 idle-chat lines, many "
                   "of both with time words) was written by another helper that saw no code and ran no classifier, "
                   "committed (b016008) before the build it judged was trained, and is not read by the engineers. "
@@ -165,14 +165,16 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
             for lab, row in zip(m["labels"], m["confusion"]):
                 lines.append(f"{lab:<13}" + "".join(f"{x:>5}" for x in row))
             lines.append("```")
-    earlier = {  # caf3872, 825dbda, 8e49f02, c32d106, e39bc00
-        "sms_spam_80w_subset": (0.947, 0.951, 0.954, 0.961, 0.956), "weibo21": (0.852, 0.855, 0.850, 0.866, 0.867),
-        "cold": (0.748, 0.751, 0.751, 0.749, 0.747), "lccc_toy_chitchat": (0.914, 0.935, 0.923, 0.925, 0.925),
-        "nus_sms_zh": (0.917, 0.929, 0.918, 0.919, 0.920), "test5": (0.690, 0.695, 0.741, 0.750, 0.740),
-        "short": (None, None, None, 0.677, 0.865), "test4": (0.787, 0.818, 0.815, 0.817, 0.833)}
+    earlier = {  # caf3872, 825dbda, 8e49f02, c32d106, e39bc00, 9b83f43
+        "sms_spam_80w_subset": (0.947, 0.951, 0.954, 0.961, 0.956, 0.951),
+        "weibo21": (0.852, 0.855, 0.850, 0.866, 0.867, 0.861), "cold": (0.748, 0.751, 0.751, 0.749, 0.747, 0.747),
+        "lccc_toy_chitchat": (0.914, 0.935, 0.923, 0.925, 0.925, 0.924),
+        "nus_sms_zh": (0.917, 0.929, 0.918, 0.919, 0.920, 0.921), "test5": (0.690, 0.695, 0.741, 0.750, 0.740, 0.746),
+        "short": (None, None, None, 0.677, 0.865, 0.830), "test4": (0.787, 0.818, 0.815, 0.817, 0.833, 0.828)}
     lines += ["", "## Against the previous models", "",
               "| measure | caf3872 | 825dbda (abuse data) | 8e49f02 (other trades) | c32d106 (second level per length) "
-              "| e39bc00 (short work lines) | this model |", "|---|---|---|---|---|---|---|"]
+              "| e39bc00 (short work lines) | 9b83f43 (idle chat about work) | this model |",
+              "|---|---|---|---|---|---|---|---|"]
     for name, before in earlier.items():
         cells = " | ".join("—" if x is None else f"{x:.3f}" for x in before)
         if name in suite:
@@ -184,7 +186,7 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
               "hand-written weight 24; see the history of this file for how each was chosen on the validation "
               "split). Two data changes followed, each shipped by a rule fixed before test5 was scored: every "
               "unit test passes, and on the validation rows that both builds left out of training no public "
-              "set's target F1 falls by more than 0.02. Then the second level changed (3), then the short lines (4, 5).",
+              "set's target F1 falls by more than 0.02. Then the second level changed (3), then the short lines (4, 5), then the features (6).",
               "",
               "1. **825dbda, abuse.** `workchat_handwritten6.jsonl`: 95 hand-written messages, 50 of them "
               "workplace abuse of the quieter kinds (contempt for someone's ability, threats without a violent "
@@ -238,7 +240,7 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
               "SMS 0.961 → 0.956, Weibo 0.866 → 0.867, COLD 0.749 → 0.747, LCCC 0.925 → 0.925, NUS 0.919 → "
               "0.920; test5 0.750 → 0.740, −0.010 [−0.042, +0.019] (5 right only with e39bc00, 8 only with "
               "c32d106). The trade: fewer idle-chat findings on work messages, some idle chat missed.",
-              "5. **This build, idle chat about the working day.** e39bc00 called idle chat that mentions the "
+              "5. **9b83f43, idle chat about the working day.** e39bc00 called idle chat that mentions the "
               "working day work (its development-set chit-chat F1 fell 0.868 → 0.778). The generator now also "
               "writes idle chat with 下班, 加班, 值班 … as chit-chat. The engineer read e39bc00's "
               "development-set errors first, so the development-set figure below is optimistic. The rule, "
@@ -251,6 +253,21 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
               "0.956 → 0.951, Weibo 0.867 → 0.861, COLD 0.747 → 0.747, LCCC 0.925 → 0.924, NUS 0.920 → 0.921; "
               "test5 0.740 → 0.746, +0.006 [−0.020, +0.033]. On the blind sets it is e39bc00's equal within "
               "noise.",
+              "6. **This build, n-grams never seen in fitting.** Until 9b83f43 a hashed bucket that no training "
+              "message had got the highest IDF: it never carried a weight, but it swelled the L2 norm of a new "
+              "message that had it and so shrank every n-gram the model knew. A vocabulary would have dropped "
+              "it. The dedicated SMS head, whose IDF comes from 8,000 text messages, met many such n-grams in "
+              "every chat line. In five-fold cross-validation on the SMS training file (not the held-out file) "
+              "the head alone scored ad F1 0.954 before and 0.969 with such buckets at IDF 0, the same as "
+              "scikit-learn's TfidfVectorizer on the same texts; Weibo21 and COLD did not move. The first-level "
+              "weights are the same (every bucket of a training row was seen), so only the second level, fitted "
+              "on out-of-fold scores, changed. The rule, written before the build was trained: every unit test "
+              "passes; validation SMS ad F1 rises; no public set's validation interval and not the "
+              "development-set interval wholly below zero. It passed: SMS ad 0.918 → 0.924, +0.006 [0.000, "
+              "+0.020]; Weibo21 0.856 → 0.853, −0.003 [−0.008, 0.000]; the rest within ±0.002; development "
+              "set 0.843 → 0.841, −0.002 [−0.014, +0.009]. Scored once after: held-out SMS 0.951 → 0.954, "
+              "Weibo 0.861 → 0.862, COLD 0.747 → 0.746; test5 0.746 → 0.757, +0.011 [+0.001, +0.025] (3 "
+              "messages right only with this build, none only with 9b83f43); short unchanged; test4 0.828 → 0.824.",
               "",
               "Paired comparisons on test5 (`moderation eval --model A --against B`: the macro-F1 difference "
               "with a paired bootstrap 95% interval): 8e49f02 against 825dbda +0.047 [+0.012, +0.083] (13 "

@@ -217,9 +217,13 @@ class TextFeaturizer:
 
     @staticmethod
     def idf_of(X: sparse.csr_matrix) -> np.ndarray:
-        """IDF from raw hashed counts (rows = documents)."""
+        """IDF from raw hashed counts (rows = documents). A bucket no document had gets 0, as a
+        vocabulary would drop an n-gram it never saw: its weights stay 0 in fitting, and with the
+        highest IDF it would only swell the L2 norm of a new message and shrink every known n-gram."""
         df = np.bincount(X.indices, minlength=X.shape[1]).astype(np.float64)
-        return (np.log((1 + X.shape[0]) / (1 + df)) + 1.0).astype(np.float32)
+        idf = np.log((1 + X.shape[0]) / (1 + df)) + 1.0
+        idf[df == 0] = 0.0
+        return idf.astype(np.float32)
 
     @staticmethod
     def weigh(X: sparse.csr_matrix, idf: np.ndarray, copy: bool = False) -> sparse.csr_matrix:
@@ -229,6 +233,6 @@ class TextFeaturizer:
         X.data *= idf[X.indices]
         sq = row_sums(X.data * X.data, X.indptr)
         lengths = np.diff(X.indptr)
-        sq[lengths == 0] = 1.0
+        sq[sq == 0] = 1.0  # an empty message, or one with only unseen n-grams
         X.data /= np.repeat(np.sqrt(sq), lengths).astype(np.float32)
         return X

@@ -64,14 +64,13 @@ class Artifact:
         D = dense_features(items)
         cols = []
         # binary heads fitted on one public set alone, with that set's own IDF: score =
-        # sum(tf·idf·w) / ||tf·idf|| per row (the bias alone for an empty row), without building the
+        # sum(tf·idf·w) / ||tf·idf|| per row (the bias alone for a row with none of the set's n-grams), without building the
         # weighted matrix
-        empty = R.indptr[:-1] == R.indptr[1:]
         for head, iw in zip(self.dedicated, self._iw):
             v = R.data * head["idf"][R.indices]
             num = row_sums(R.data * iw[R.indices], R.indptr)
             den = np.sqrt(row_sums(v * v, R.indptr))
-            den[empty] = 1.0
+            den[den == 0] = 1.0  # nothing the head's set ever had: the bias alone
             cols.append((num / den + head["b"]).reshape(-1, 1).astype(np.float32))
         X = TextFeaturizer.weigh(R, self.featurizer.idf)
         z = np.asarray(X @ self.W_text) + D @ self.W_dense + self.bias

@@ -17,6 +17,17 @@ def test_weigh_matches_transform():
     assert not a[1].any()
 
 
+def test_ngrams_never_seen_in_fitting_carry_no_weight():
+    """As with a vocabulary: an n-gram no fitted text had neither counts nor dilutes the known ones."""
+    f = TextFeaturizer(n_features=2 ** 16).fit(["收到，明天给你", "听说公司要裁员"])
+    known, padded, unseen = f.transform(["收到", "收到齉齾鼺", "齉齾鼺"]).toarray()
+    assert np.allclose(known, padded)
+    assert np.isclose(np.linalg.norm(known), 1.0, atol=1e-5)
+    assert not unseen.any() and np.isfinite(unseen).all()
+    assert (f.idf == 0).sum() == f.idf.size - np.count_nonzero(np.bincount(f.raw(["收到，明天给你", "听说公司要裁员"]).indices,
+                                                                        minlength=f.idf.size))
+
+
 def test_batch_crc_equals_zlib_per_ngram():
     """The numpy CRC pass for large batches and zlib for small ones give the same matrix."""
     import random
@@ -75,7 +86,7 @@ def test_dedicated_heads_fast_path_equals_matrix_product():
     art: Artifact = clf.artifact
     if not art.dedicated:
         return
-    texts = ["听说下个月全员降薪，赶紧转发", "", "全场五折，回T退订", "收到"]
+    texts = ["听说下个月全员降薪，赶紧转发", "", "全场五折，回T退订", "收到", "齉齾鼺"]
     items = analyse(texts)
     z = art.logits(items)
     R = art.featurizer.raw([a.normalized for a in items])
