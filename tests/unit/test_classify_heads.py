@@ -19,13 +19,13 @@ def test_weigh_matches_transform():
 
 def test_ngrams_never_seen_in_fitting_carry_no_weight():
     """As with a vocabulary: an n-gram no fitted text had neither counts nor dilutes the known ones."""
-    f = TextFeaturizer(n_features=2 ** 16).fit(["收到，明天给你", "听说公司要裁员"])
+    fitted = ["收到，明天给你", "听说公司要裁员"]
+    f = TextFeaturizer(n_features=2 ** 16).fit(fitted)
     known, padded, unseen = f.transform(["收到", "收到齉齾鼺", "齉齾鼺"]).toarray()
     assert np.allclose(known, padded)
     assert np.isclose(np.linalg.norm(known), 1.0, atol=1e-5)
     assert not unseen.any() and np.isfinite(unseen).all()
-    assert (f.idf == 0).sum() == f.idf.size - np.count_nonzero(np.bincount(f.raw(["收到，明天给你", "听说公司要裁员"]).indices,
-                                                                        minlength=f.idf.size))
+    assert np.array_equal(f.idf == 0, np.bincount(f.raw(fitted).indices, minlength=f.idf.size) == 0)
 
 
 def test_batch_crc_equals_zlib_per_ngram():
