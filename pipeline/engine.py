@@ -96,16 +96,17 @@ class Engine:
 
     def handle(self, event: InputEvent, state: GroupState, verdict: Verdict | None) -> list[Output]:
         now = event.ts
-        watermark = state.advance(now)
+        stamp = now.isoformat()
+        watermark = state.advance(now, stamp)
         ctx = Context(event=event, state=state, now=now, policy=self.policy, verdict=verdict)
         outputs: list[Output] = []
         if verdict is not None:
-            outputs.append(("verdicts", verdict_event(event, verdict)))
+            outputs.append(("verdicts", verdict_event(event, verdict, stamp)))
         found: list[Violation | Emit] = []
         for module in RULE_MODULES:
             found.extend(module.on_event(ctx))
         outputs.extend(self._report(found, event.group_id, now, state))
-        apply_membership(event, state)
+        apply_membership(event, state, stamp)
         outputs.extend(self.scheduled(state, event.group_id, watermark))
         return outputs
 
@@ -132,29 +133,33 @@ class Engine:
         return outputs
 
 
-def apply_membership(event: InputEvent, state: GroupState) -> None:
-    """Roles, membership and activity, after the rules have seen the state as it was."""
+def apply_membership(event: InputEvent, state: GroupState, stamp: str) -> None:
+    """Roles, membership and activity, after the rules have seen the state as it was. `stamp` is
+    the event's time as ISO-8601."""
+    if isinstance(event, MessagePosted):  # most events: only the sender's activity changes
+        state.touch(event.actor.id, event.actor.name, event.ts, stamp)
+        return
     if isinstance(event, GroupConfigured):
         g = event.group
         state.set_roles(g.name, g.kind, g.admins, g.owners)
     elif isinstance(event, (MemberJoined, MemberRenamed)):
-        state.ensure_member(event.member.id, event.member.name, event.ts)
+        state.ensure_member(event.member.id, event.member.name, stamp)
     elif isinstance(event, MemberLeft):
         state.remove_member(event.member.id)
     elif isinstance(event, MemberDeparted):
         record = state.member(event.member.id)
         if record is not None and "departed" not in record:
-            record["departed"] = event.ts.isoformat()
-    if isinstance(event, MessagePosted) or getattr(event, "type", "").startswith(("announcement.", "file.")):
-        state.touch(event.actor.id, event.actor.name, event.ts)
+            record["departed"] = stamp
+    if getattr(event, "type", "").startswith(("announcement.", "file.")):
+        state.touch(event.actor.id, event.actor.name, event.ts, stamp)
 
 
-def verdict_event(event: MessagePosted, verdict: Verdict) -> dict:
+def verdict_event(event: MessagePosted, verdict: Verdict, stamp: str) -> dict:
     return {
         "kind": "verdict",
         "id": stable_id("ver", event.event_id),
         "group_id": event.group_id,
-        "ts": event.ts.isoformat(),
+        "ts": stamp,
         "event_id": event.event_id,
         "message_id": event.message.id,
         "member": {"id": event.actor.id, "name": event.actor.name},

@@ -34,11 +34,12 @@ class GroupState:
             parsed = self._parsed_watermark = (wm, datetime.fromisoformat(wm))
         return parsed[1]
 
-    def advance(self, ts: datetime) -> datetime:
-        """Move the group's event-time watermark forward (never back) and return it."""
+    def advance(self, ts: datetime, stamp: str) -> datetime:
+        """Move the group's event-time watermark forward (never back) and return it. `stamp` is
+        `ts.isoformat()`, which the caller has already made for the event's other records."""
         current = self.watermark
         if current is None or ts > current:
-            wm = self.data["watermark"] = ts.isoformat()
+            wm = self.data["watermark"] = stamp
             self._parsed_watermark = (wm, ts)
             return ts
         return current
@@ -86,19 +87,19 @@ class GroupState:
     def member(self, member_id: str) -> dict | None:
         return self.members.get(member_id)
 
-    def ensure_member(self, member_id: str, name: str | None, ts: datetime) -> dict:
+    def ensure_member(self, member_id: str, name: str | None, stamp: str) -> dict:
         record = self.members.get(member_id)
         if record is None:
-            record = {"name": name, "joined": ts.isoformat(), "last_active": ts.isoformat()}
+            record = {"name": name, "joined": stamp, "last_active": stamp}
             self.members[member_id] = record
         elif name:
             record["name"] = name
         return record
 
-    def touch(self, member_id: str, name: str | None, ts: datetime) -> None:
-        record = self.ensure_member(member_id, name, ts)
+    def touch(self, member_id: str, name: str | None, ts: datetime, stamp: str) -> None:
+        record = self.ensure_member(member_id, name, stamp)
         if datetime.fromisoformat(record["last_active"]) < ts:  # as instants: offsets may differ
-            record["last_active"] = ts.isoformat()
+            record["last_active"] = stamp
 
     def remove_member(self, member_id: str) -> None:
         self.members.pop(member_id, None)

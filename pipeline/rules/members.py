@@ -167,7 +167,9 @@ def next_due(state: GroupState, policy: Policy) -> datetime | None:
         section["inactive_due"] = due.isoformat() if due else None
     inactive = _at(section["inactive_due"]) if section["inactive_due"] else None
     departed = _departed_due(state, policy) if section.get("departed_pending") else None
-    return min((d for d in (inactive, departed) if d is not None), default=None)
+    if inactive is None or departed is None:
+        return departed if inactive is None else inactive
+    return min(inactive, departed)
 
 
 def on_schedule(ctx: Context) -> list[Finding]:
