@@ -15,8 +15,8 @@ def _handwritten_counts() -> list[tuple[str, int]]:
     return [(p.name, sum(1 for line in p.open(encoding="utf-8") if line.strip())) for p in HANDWRITTEN_FILES]
 
 
-def _blind_errors(m: dict | None) -> list[str]:
-    """The commonest errors on the blind set, read off its confusion matrix (its lines stay unread)."""
+def _blind_errors(name: str, m: dict | None) -> list[str]:
+    """The commonest errors on a blind set, read off its confusion matrix (its lines stay unread)."""
     if not m:
         return []
     labels, confusion = m["labels"], m["confusion"]
@@ -28,7 +28,7 @@ def _blind_errors(m: dict | None) -> list[str]:
         return sum(confusion[labels.index(gold)])
 
     as_work = ", ".join(f"{called(g, 'work')} of {total(g)} {g}" for g in ("abuse", "illegal", "rumour"))
-    return [f"- On test5 a violation is most often called work ({as_work}); illegal offers are also called ads "
+    return [f"- On {name} a violation is most often called work ({as_work}); illegal offers are also called ads "
             f"({called('illegal', 'ad')} of {total('illegal')}). (The set's lines are not read, so that it stays "
             "blind; these counts are from its confusion matrix.)"]
 
@@ -137,7 +137,13 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
             lines.append(f"| {name} | {c} | {v['precision']:.3f} | {v['recall']:.3f} | {v['f1']:.3f} | {v['support']} |")
     if work:
         lines += ["", "## Hand-labelled work-group test sets (`moderation eval`, tests/data/workchat_test*.jsonl)",
-                  "None is ever trained on. **test5** (210 messages, 30 per class) was written on 2026-11-26 by a "
+                  "None is ever trained on. **test6** (280 messages, 40 per class), the newest, was written on "
+                  "2026-11-26 by a helper that saw no code and ran no classifier, in 22 settings that test5 does not "
+                  "use (a law firm, a bank branch, a game studio, a sanitation team, a dental clinic, a customs "
+                  "brokerage, a solar installer …), checked with difflib against every test, training, pending and "
+                  "development line (25 lines rewritten; none left at 0.6 or above but one 收到), and committed "
+                  "(211d2da) before any model scored it; it has been scored for this model (and, for comparison, for "
+                  "9b83f43: 0.834, one message apart). **test5** (210 messages, 30 per class) was written on 2026-11-26 by a "
                   "helper agent that did not see any model's predictions and never ran a classifier on it, in eighteen "
                   "settings no earlier set used (a hospital ward, a warehouse, a teachers' group, e-commerce customer "
                   "service, a car factory, airport ground crew, insurance sales, a film crew, a pharmacy chain, a "
@@ -150,8 +156,9 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
                   "committed (b016008) before the build it judged was trained, and is not read by the engineers. "
                   "**test4** (210 messages, the same shape) was written by the engineers who write the training data, "
                   "before caf3872 was trained; it has now been scored for seven models and is no longer a "
-                  "clean measure. The gap between test5 and test4 is the honest reading: messages from another hand, "
-                  "in other trades, are harder than the ones the project writes itself.", "",
+                  "clean measure. test5 scored well below test4, and test6, from yet another hand, scores close to test4: "
+                  "how hard a blind set is depends on who wrote it as much as on the model, so read the two blind "
+                  "sets together (the 0.90 target is met by neither).", "",
                   "| set | n | macro-F1 | accuracy | work | chitchat | ad | rumour | abuse | confidential | illegal |",
                   "|---|---|---|---|---|---|---|---|---|---|---|"]
         for key, m in work.items():
@@ -326,7 +333,7 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
               "of nine written while building caf3872 (请勿在群内发送客户的银行卡号, 身份证复印件请交到人事，"
               "不要发群里 …), 8e49f02 called five confidential (caf3872 four); the nine were not kept, so "
               "this build was not probed with them.",
-              *_blind_errors(work.get("test5")),
+              *(line for blind in ("test6", "test5") for line in _blind_errors(blind, work.get(blind))),
               "- Linear character n-gram model: misses sarcasm and context; COLD and Weibo21 are below the "
               "BERT-level targets where the table says so.",
               "- Sub-labels (abuse: vulgar/violent/terror/attack; illegal: gambling/fraud/other) come from "
