@@ -10,6 +10,7 @@ from functools import lru_cache
 
 from pipeline.config import Directory, Policy
 from pipeline.events import MemberDeparted, MemberJoined, MemberRenamed
+from pipeline.followups.common import at
 from pipeline.rules.base import Context, Emit, Finding, violation
 from pipeline.state import GroupState
 
@@ -138,14 +139,10 @@ def _section(state: GroupState) -> dict:
     return state.section(SECTION)
 
 
-def _at(iso: str) -> datetime:
-    return datetime.fromisoformat(iso)
-
-
 def _inactive_due(state: GroupState, policy: Policy) -> datetime | None:
     notified = _section(state).get("inactive_notified", {})
     silence = timedelta(days=policy.members.inactive_days)
-    due = [_at(record["last_active"]) + silence for member_id, record in state.members.items()
+    due = [at(record["last_active"]) + silence for member_id, record in state.members.items()
            if "departed" not in record and notified.get(member_id) != record["last_active"]]
     return min(due, default=None)
 
@@ -153,7 +150,7 @@ def _inactive_due(state: GroupState, policy: Policy) -> datetime | None:
 def _departed_due(state: GroupState, policy: Policy) -> datetime | None:
     escalated = _section(state).get("departed_escalated", {})
     grace = timedelta(hours=policy.members.departed_grace_hours)
-    due = [_at(record["departed"]) + grace for member_id, record in state.members.items()
+    due = [at(record["departed"]) + grace for member_id, record in state.members.items()
            if "departed" in record and escalated.get(member_id) != record["departed"]]
     return min(due, default=None)
 
@@ -165,7 +162,7 @@ def next_due(state: GroupState, policy: Policy) -> datetime | None:
         # is dropped when someone may join (on_event) and recomputed after each check.
         due = _inactive_due(state, policy)
         section["inactive_due"] = due.isoformat() if due else None
-    inactive = _at(section["inactive_due"]) if section["inactive_due"] else None
+    inactive = at(section["inactive_due"]) if section["inactive_due"] else None
     departed = _departed_due(state, policy) if section.get("departed_pending") else None
     if inactive is None or departed is None:
         return departed if inactive is None else inactive
@@ -189,10 +186,10 @@ def inactive_members(ctx: Context) -> list[Finding]:
     found: list[Finding] = []
     for member_id, record in sorted(state.members.items()):
         last = record["last_active"]
-        if "departed" in record or notified.get(member_id) == last or _at(last) + silence > ctx.now:
+        if "departed" in record or notified.get(member_id) == last or at(last) + silence > ctx.now:
             continue
         notified[member_id] = last  # once per silent stretch: a new message starts a new stretch
-        days = (ctx.now - _at(last)).days
+        days = (ctx.now - at(last)).days
         found += violation(
             ctx, "M3", member_id=member_id, member_name=record.get("name"), escalate=False,
             source_id=f"inactive:{member_id}:{last}",
@@ -214,7 +211,7 @@ def departed_members(ctx: Context) -> list[Finding]:
     found: list[Finding] = []
     for member_id, record in sorted(state.members.items()):
         departed = record.get("departed")
-        if departed is None or escalated.get(member_id) == departed or _at(departed) + grace > ctx.now:
+        if departed is None or escalated.get(member_id) == departed or at(departed) + grace > ctx.now:
             continue
         escalated[member_id] = departed
         for v in violation(
