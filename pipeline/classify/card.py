@@ -143,7 +143,7 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
                   "brokerage, a solar installer …), checked with difflib against every test, training, pending and "
                   "development line (25 lines rewritten; none left at 0.6 or above but one 收到), and committed "
                   "(211d2da) before any model scored it; it has been scored for this model (and, for comparison, for "
-                  "9b83f43: 0.834, one message apart). **test5** (210 messages, 30 per class) was written on 2026-11-26 by a "
+                  "9b83f43's artifact under today's rules and lexicons: 0.834, one message apart). **test5** (210 messages, 30 per class) was written on 2026-11-26 by a "
                   "helper agent that did not see any model's predictions and never ran a classifier on it, in eighteen "
                   "settings no earlier set used (a hospital ward, a warehouse, a teachers' group, e-commerce customer "
                   "service, a car factory, airport ground crew, insurance sales, a film crew, a pharmacy chain, a "
