@@ -73,8 +73,7 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
            "so that a head can count for one thing in a chat line and for another in a long post; C=0.1)"
            if artifact.get("stack_length_buckets") else "") + ". "
         "Detector rules then decide on their own for resident ids, bank cards, credentials and keys "
-        "(confidential) and for gambling terms with a contact handle (illegal); a message the model calls an "
-        "advert that names illegal goods or services (an illegal_other lexicon term) is illegal. Per-class thresholds "
+        "(confidential) and for gambling terms with a contact handle (illegal). Per-class thresholds "
         "come from config/policy.yaml (content.thresholds).",
         "",
         "## Training data",
@@ -143,7 +142,7 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
                   "brokerage, a solar installer …), checked with difflib against every test, training, pending and "
                   "development line (25 lines rewritten; none left at 0.6 or above but one 收到), and committed "
                   "(211d2da) before any model scored it; it has been scored for this model (and, for comparison, for "
-                  "9b83f43's artifact under today's rules and lexicons: 0.834, one message apart). **test5** (210 messages, 30 per class) was written on 2026-11-26 by a "
+                  "9b83f43's artifact under today's lexicons: 0.830, one message apart). **test5** (210 messages, 30 per class) was written on 2026-11-26 by a "
                   "helper agent that did not see any model's predictions and never ran a classifier on it, in eighteen "
                   "settings no earlier set used (a hospital ward, a warehouse, a teachers' group, e-commerce customer "
                   "service, a car factory, airport ground crew, insurance sales, a film crew, a pharmacy chain, a "
@@ -276,22 +275,18 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
               "set 0.843 → 0.841, −0.002 [−0.014, +0.009]. Scored once after: held-out SMS 0.951 → 0.954, "
               "Weibo 0.861 → 0.862, COLD 0.747 → 0.746; test5 0.746 → 0.757, +0.011 [+0.001, +0.025] (3 "
               "messages right only with this build, none only with 9b83f43); short unchanged; test4 0.828 → 0.824.",
-              "7. **Adverts for illegal goods (a rule, the same artifact).** On the development set 7 of 40 "
-              "illegal messages were called ads (test5's matrix showed the same, 7 of 30, its lines unread): "
-              "offers of drugs, forged papers, traded personal data. The illegal_other lexicon gained terms by "
-              "kind (street drugs and a banned slimming drug, forged seals and diplomas, driving-licence points, "
-              "two sets of books, underground banks, lookups of hotel records, controlled knives), leaving out "
-              "words that are work in some trade (a ward's or a vet's drugs, 刻章, 跑分, 业主资料); and a message "
-              "the model calls `ad` that names such a term is `illegal`. A build retrained with these terms "
-              "and 500 generated adverts for illegal goods was held to a rule written first (no public "
-              "validation interval wholly below zero, development set up) and failed it: NUS chit-chat −0.008 "
-              "[−0.014, −0.002] on the 600 rows both left out (development set +0.017 [−0.007, +0.043]); not "
-              "shipped, not scored on test5. The rule and the lexicon on this artifact were then held to the "
-              "same rule and passed: every validation set unchanged on the same rows (after 四件套, which "
-              "also names a bedding set and had turned one SMS advert illegal, became 银行卡四件套), development set "
-              "+0.007 [0.000, +0.017] (two messages right only with it, none only without); test5, short, "
-              "test4 and the held-out sets unchanged. It changes what an operator sees for the adverts it "
-              "catches; on the blind sets it catches none.",
+              "7. **Lexicon terms need a retrained model: a change taken back.** 7 of 40 illegal messages of "
+              "the development set were called ads (drugs, forged papers, traded personal data), so a887b53 "
+              "added illegal_other terms (street drugs, forged diplomas, two sets of books, controlled knives "
+              "…) and made an advert naming one illegal. It passed the rule written for it (validation "
+              "unchanged, development set +0.007 [0.000, +0.017]; a retrained build with 500 generated adverts "
+              "had failed its own, NUS −0.008 [−0.014, −0.002]). Compliance notices probed afterwards showed "
+              "the cost: this model learnt that an illegal_other term means illegal, so 禁毒宣传 naming 海洛因 "
+              "and 笑气, 严禁做假账、虚开发票 and 严禁携带管制刀具 went from work to illegal at 1.0. A term "
+              "changes the model's input, and needs a retrained model with near-miss notices that name it; "
+              "the change was taken back. Kept: the bare 四件套 (a bedding set as well as a bank-card kit) "
+              "became 银行卡四件套, since hotel housekeeping lines (302房退房了，四件套换一下) were illegal at 1.0; "
+              "validation, the development set, short, test5, test4 and the held-out sets are unchanged by it.",
               "",
               "Paired comparisons on test5 (`moderation eval --model A --against B`: the macro-F1 difference "
               "with a paired bootstrap 95% interval): 8e49f02 against 825dbda +0.047 [+0.012, +0.083] (13 "

@@ -170,7 +170,9 @@ class ModelClassifier:
         if forced == "work":
             scores = {lab: (1.0 if lab == "work" else 0.0) for lab in LABELS}
         elif forced:
-            scores = _decided(scores, forced)
+            scores[forced] = max(scores[forced], 0.9)
+            total = sum(scores.values())
+            scores = {k: v / total for k, v in scores.items()}
         # model decision with per-class thresholds
         label = forced or "work"
         if not forced:
@@ -181,11 +183,6 @@ class ModelClassifier:
                     break
         if label != "work" and not forced:
             reasons.append(f"model: {label} {scores[label]:.2f}")
-            if label == "ad" and lex.get("illegal_other"):
-                # an advert for drugs, forged papers or traded personal data breaks D1, not only P2
-                label = "illegal"
-                scores = _decided(scores, label)
-                reasons.append("an advert for illegal goods or services")  # the lexicon reason below names them
         sub = _sub_label(label, lex, scores)
         findings = [Finding(d, _DET_REASON.get(d, d), n) for d, n in sorted(det.items())]
         for cat, words in sorted(lex.items()):
@@ -212,13 +209,6 @@ _DET_REASON = {
 }
 _RELEVANT = {"illegal": ("gambling", "fraud", "illegal_other"), "ad": ("ad",), "abuse": ("vulgar", "violent", "terror", "attack"),
              "rumour": ("rumour",), "confidential": ("secret_terms",), "chitchat": ()}
-
-
-def _decided(scores: dict[str, float], label: str) -> dict[str, float]:
-    """The scores after a rule, not the model, chose `label`: at least 0.9 for it, renormalised."""
-    scores = {**scores, label: max(scores[label], 0.9)}
-    total = sum(scores.values())
-    return {k: v / total for k, v in scores.items()}
 
 
 def _sub_label(label: str, lex: dict, scores: dict) -> str | None:
