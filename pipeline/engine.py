@@ -17,10 +17,13 @@ from pipeline.events import (
     SCHEMA_VERSION, GroupConfigured, InputEvent, MemberDeparted, MemberJoined, MemberLeft, MemberRenamed,
     MessagePosted, stable_id,
 )
-from pipeline.rules import RULE_MODULES
+from pipeline import responsiveness
+from pipeline.rules import discipline, files, members, publishing
 from pipeline.rules.base import Context, Emit, Violation
 from pipeline.state import GroupState
 
+# responsiveness (C1/C5/P7/P10/P11/D3/D4 follow-ups) comes last: it sees the others' state
+RULE_MODULES = (members, publishing, files, discipline, responsiveness)
 SCHEDULED_MODULES = tuple(module for module in RULE_MODULES if hasattr(module, "next_due"))
 Output = tuple[str, dict]   # (output topic role: verdicts|violations|escalations|..., event)
 

@@ -245,10 +245,6 @@ def stable_id(kind: str, *parts: str) -> str:
     return f"{kind}-{digest}"
 
 
-def iso(ts: datetime) -> str:
-    return ts.isoformat()
-
-
 def rejected_event(reason: str, raw: bytes, topic: str, partition: int | None, offset: int | None,
                    ts: str | None = None) -> dict:
     position = f"{topic}/{partition}/{offset}"

@@ -9,6 +9,11 @@ from datetime import datetime
 from typing import Any
 
 
+def at(stamp: str) -> datetime:
+    """A time stamp as stored in the state (ISO-8601), as a datetime."""
+    return datetime.fromisoformat(stamp)
+
+
 class GroupState:
     """A thin view over the group's dict, with the bookkeeping every rule relies on."""
 
@@ -31,7 +36,7 @@ class GroupState:
         # Read several times per event by the rules: parsed once per stored value.
         parsed = self._parsed_watermark
         if parsed is None or parsed[0] is not wm:
-            parsed = self._parsed_watermark = (wm, datetime.fromisoformat(wm))
+            parsed = self._parsed_watermark = (wm, at(wm))
         return parsed[1]
 
     def advance(self, ts: datetime, stamp: str) -> datetime:
@@ -98,7 +103,7 @@ class GroupState:
 
     def touch(self, member_id: str, name: str | None, ts: datetime, stamp: str) -> None:
         record = self.ensure_member(member_id, name, stamp)
-        if datetime.fromisoformat(record["last_active"]) < ts:  # as instants: offsets may differ
+        if at(record["last_active"]) < ts:  # as instants: offsets may differ
             record["last_active"] = stamp
 
     def remove_member(self, member_id: str) -> None:

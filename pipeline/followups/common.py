@@ -10,7 +10,7 @@ from typing import Callable
 from pipeline.config import Policy
 from pipeline.events import SCHEMA_VERSION, stable_id
 from pipeline.rules.base import Emit
-from pipeline.state import GroupState
+from pipeline.state import GroupState, at  # noqa: F401 - at: the trackers read stamps with it
 from pipeline.worktime import add_business_seconds, business_seconds_between, local
 
 
@@ -64,10 +64,6 @@ def stamp(ts: datetime, policy: Policy) -> str:
     """A time as stored and reported: ISO-8601 in the work-hours timezone, so the strings of one
     policy compare in time order."""
     return local(ts, policy.work_hours).isoformat()
-
-
-def at(iso: str) -> datetime:
-    return datetime.fromisoformat(iso)
 
 
 def admins(state: GroupState) -> list[str]:

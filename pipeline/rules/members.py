@@ -10,9 +10,8 @@ from functools import lru_cache
 
 from pipeline.config import Directory, Policy
 from pipeline.events import MemberDeparted, MemberJoined, MemberRenamed
-from pipeline.followups.common import at
 from pipeline.rules.base import Context, Emit, Finding, violation
-from pipeline.state import GroupState
+from pipeline.state import GroupState, at
 
 SECTION = "members_rule"
 
