@@ -35,14 +35,14 @@ from pipeline.config import Policy
 from pipeline.events import REMINDER, SCHEMA_VERSION, SUPERVISOR, MemberLeft, MessagePosted, stable_id
 from pipeline.followups import announcements, problems, rectification, report, urgent
 from pipeline.followups.common import (
-    admins, at, cached_due, due_after, due_changed, escalation, matches, member_ref, owners,
-    percentile_summary, stamp, work_seconds,
+    SCHEDULE_SECTION, admins, at, cached_due, due_after, due_changed, escalation, matches, member_ref,
+    owners, percentile_summary, stamp, work_seconds,
 )
 from pipeline.rules.base import Context, Emit, Finding
 from pipeline.state import GroupState
 from pipeline.worktime import local
 
-SECTION = "responsiveness"
+SECTION = SCHEDULE_SECTION
 TRACKERS = (problems, announcements, urgent, rectification)
 COUNTS = ("addressed", "replied", "acknowledged", "overdue", "unanswered")
 
@@ -88,6 +88,7 @@ def advance(ctx: Context, now: datetime) -> list[Finding]:
     """Everything due at or before `now`, in a fixed order: reply deadlines, the other trackers'
     deadlines, finished windows, then the report (which sees the results of all of them)."""
     state, policy = ctx.state, ctx.policy
+    _section(state).pop("next_due", None)  # whatever falls due here moves the next deadline
     if "group_id" not in _section(state):
         return []
     found = reply_deadlines(state, policy, now)
@@ -100,6 +101,9 @@ def advance(ctx: Context, now: datetime) -> list[Finding]:
 
 def _cache_due(state: GroupState, policy: Policy) -> None:
     # next_due runs after every event of the group: keep the answer instead of scanning each time.
+    # It stays until a deadline changes (due_changed) or some fall due (advance).
+    if "next_due" in _section(state):
+        return
     candidates = [d] if (d := _items_due(state)) is not None else []
     candidates += [w["end"] for w in _windows(state).values() if w["pending"] == 0]
     candidates += [d for tracker in TRACKERS if (d := tracker.next_due(state)) is not None]
@@ -118,7 +122,7 @@ def _earliest(items: dict) -> str | None:
 
 
 def _items_changed(state: GroupState) -> None:
-    due_changed(_section(state), key="items_due")
+    due_changed(state, _section(state), key="items_due")
 
 
 def _section(state: GroupState) -> dict:
@@ -178,6 +182,7 @@ def open_items(ctx: Context) -> list[Finding]:
     final = due_after(due, policy.responsiveness.owner_escalation_after_seconds, policy)
     opened_at, due_at, final_at = stamp(event.ts, policy), stamp(due, policy), stamp(final, policy)
     excerpt = ctx.verdict.excerpt if ctx.verdict else None
+    _items_changed(state)  # the items, and perhaps new windows
     for addressee in targets:
         key = f"{event.message.id}|{addressee or '*'}"
         if key in items:
@@ -187,7 +192,6 @@ def open_items(ctx: Context) -> list[Finding]:
             "addressee": addressee, "kind": kind, "opened": opened_at, "due": due_at, "final": final_at,
             "overdue": False, "acks": [], "windows": keys, "excerpt": excerpt,
         }
-        _items_changed(state)
         for wkey in keys:
             windows[wkey]["pending"] += 1
             _bump(windows[wkey], addressee, "addressed")

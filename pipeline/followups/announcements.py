@@ -37,7 +37,7 @@ def on_event(ctx: Context) -> list[Finding]:
         a = event.announcement
         if a.id in open_:
             return []
-        due_changed(section)
+        due_changed(state, section)
         deadline = a.ack_deadline or due_after(event.ts, policy.responsiveness.announcement_ack_seconds, policy)
         open_[a.id] = {
             "event_id": event.event_id, "title": a.title, "poster": event.actor.id, "posted": stamp(event.ts, policy),
@@ -67,7 +67,7 @@ def _earliest(open_: dict) -> str | None:
 
 def deadlines(state: GroupState, policy: Policy, now: datetime, group_id: str) -> list[Finding]:
     section = _section(state)
-    due_changed(section)
+    due_changed(state, section)
     found: list[Finding] = []
     for key in sorted(section["open"], key=lambda k: (section["open"][k]["due"], k)):
         a = section["open"][key]

@@ -14,6 +14,10 @@ from pipeline.state import GroupState, at  # noqa: F401 - at: the trackers read 
 from pipeline.worktime import add_business_seconds, business_seconds_between, local
 
 
+# The section that keeps the group's next deadline over all trackers (pipeline.responsiveness).
+SCHEDULE_SECTION = "responsiveness"
+
+
 def _compiled(patterns: tuple[str, ...]) -> re.Pattern | None:
     # One alternation searches the text once instead of once per pattern (this runs per message).
     return re.compile("|".join(f"(?:{p})" for p in patterns)) if patterns else None
@@ -48,8 +52,12 @@ def cached_due(section: dict, earliest: Callable[[dict], str | None], items: str
     return section[key]
 
 
-def due_changed(section: dict, key: str = "due") -> None:
+def due_changed(state: GroupState, section: dict, key: str = "due") -> None:
+    """Drops a tracker's cached deadline, and with it the group's next deadline over all trackers
+    (`next_due` in the `responsiveness` section), which is worked out again after the event: most
+    events change no deadline, and then nothing is recomputed."""
     section.pop(key, None)
+    state.section(SCHEDULE_SECTION).pop("next_due", None)
 
 
 def due_after(start: datetime, seconds: float, policy: Policy) -> datetime:

@@ -42,7 +42,7 @@ def on_event(ctx: Context) -> list[Finding]:
     is_owner = bool(open_) and actor in owners(state)
     # Only an owner's message or a resolution can change an open problem.
     if open_ and (is_owner or resolution):
-        due_changed(section)
+        due_changed(state, section)
         for key in sorted(open_):
             problem = open_[key]
             if key == msg.id:
@@ -60,7 +60,7 @@ def on_event(ctx: Context) -> list[Finding]:
                 tally(state, "problems_resolved")
     if msg.reply_to is None and not resolution and matches(policy, "problem", msg.text) and msg.id not in open_:
         rules = policy.responsiveness
-        due_changed(section)
+        due_changed(state, section)
         open_[msg.id] = {
             "event_id": event.event_id, "reporter": actor, "opened": stamp(event.ts, policy),
             "response_due": stamp(due_after(event.ts, rules.problem_response_seconds, policy), policy),
@@ -88,7 +88,7 @@ def _earliest(open_: dict) -> str | None:
 
 def deadlines(state: GroupState, policy: Policy, now: datetime, group_id: str) -> list[Finding]:
     found: list[Finding] = []
-    due_changed(_section(state))
+    due_changed(state, _section(state))
     for key, problem in sorted(_section(state)["open"].items()):
         evidence = {"event_ids": [problem["event_id"]], "message_id": key, "reported_at": problem["opened"],
                     "owner_responded": problem["responded"], "resolved": problem["resolved"],

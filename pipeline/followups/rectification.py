@@ -89,7 +89,7 @@ def on_event(ctx: Context) -> list[Finding]:
     # A "done" message (整改完成) never opens a rectification, though it contains 整改.
     done = bool(open_) and matches(policy, "rectification_done", msg.text)
     if done:
-        due_changed(section)
+        due_changed(state, section)
         for key in sorted(open_):
             item = open_[key]
             if actor in item["responsible"] and (msg.reply_to is None or msg.reply_to == key):
@@ -100,7 +100,7 @@ def on_event(ctx: Context) -> list[Finding]:
             and not matches(policy, "rectification_done", msg.text):
         responsible = sorted(set(msg.mentions) - {actor}) or owners(state)
         deadline = deadline_from_text(msg.text, event.ts, policy)
-        due_changed(section)
+        due_changed(state, section)
         open_[msg.id] = {
             "event_id": event.event_id, "issuer": actor, "responsible": responsible,
             "opened": stamp(event.ts, policy), "due": stamp(deadline, policy), "escalated": False,
@@ -121,7 +121,7 @@ def _earliest(open_: dict) -> str | None:
 
 def deadlines(state: GroupState, policy: Policy, now: datetime, group_id: str) -> list[Finding]:
     found: list[Finding] = []
-    due_changed(_section(state))
+    due_changed(state, _section(state))
     for key, item in sorted(_section(state)["open"].items()):
         if item["escalated"] or at(item["due"]) > now:
             continue

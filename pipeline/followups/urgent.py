@@ -50,14 +50,14 @@ def on_event(ctx: Context) -> list[Finding]:
     actor = event.actor.id
     if isinstance(event, (MessagePosted, FileShared, AnnouncementPosted)) and open_:
         if _is_followup(event, policy, open_):
-            due_changed(section)
+            due_changed(state, section)
             for key in sorted(k for k, item in open_.items() if item["poster"] == actor and k != _message_id(event)):
                 del open_[key]
                 tally(state, "urgent_followed_up")
     if isinstance(event, MessagePosted) and is_urgent(event.message, policy):
         rule = "P11" if is_work_time(event.ts, policy.work_hours) else "P10"
         if policy.enabled(rule) and event.message.id not in open_:
-            due_changed(section)
+            due_changed(state, section)
             open_[event.message.id] = {
                 "rule": rule, "event_id": event.event_id, "poster": actor, "opened": stamp(event.ts, policy),
                 "due": stamp(due_after(event.ts, policy.responsiveness.urgent_followup_seconds, policy), policy),
@@ -89,7 +89,7 @@ def _earliest(open_: dict) -> str | None:
 
 def deadlines(state: GroupState, policy: Policy, now: datetime, group_id: str) -> list[Finding]:
     section = _section(state)
-    due_changed(section)
+    due_changed(state, section)
     open_ = section["open"]
     found: list[Finding] = []
     for key in sorted(open_, key=lambda k: (open_[k]["due"], k)):
