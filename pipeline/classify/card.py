@@ -73,7 +73,7 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
            "so that a head can count for one thing in a chat line and for another in a long post; C=0.1)"
            if artifact.get("stack_length_buckets") else "") + ". "
         "Detector rules then decide on their own for resident ids, bank cards, credentials and keys "
-        "(confidential) and for gambling terms with a contact handle (illegal). Per-class thresholds "
+        "(confidential) and for two gambling terms, or one with a contact handle (illegal, unless the model scores the message as work at 0.5 or more). Per-class thresholds "
         "come from config/policy.yaml (content.thresholds).",
         "",
         "## Training data",
@@ -142,7 +142,12 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
                   "brokerage, a solar installer …), checked with difflib against every test, training, pending and "
                   "development line (25 lines rewritten; none left at 0.6 or above but one 收到), and committed "
                   "(211d2da) before any model scored it; it has been scored for this model (and, for comparison, for "
-                  "9b83f43's artifact under today's lexicons: 0.830, one message apart). **test5** (210 messages, 30 per class) was written on 2026-11-26 by a "
+                  "9b83f43's artifact under today's lexicons: 0.830). **nearmiss** (72 messages: 48 work notices "
+                  "that name drugs, gambling, scams, forged papers or rented bank cards to warn against them, and 24 "
+                  "illegal offers in the same words) was written the same way on 2026-11-26 and committed (before "
+                  "any model scored it) as the probe of the rule that chose this model (see *How this version was "
+                  "chosen*), so it is a decision set, not a blind one; it has two classes, so its macro-F1 is over "
+                  "work and illegal. **test5** (210 messages, 30 per class) was written on 2026-11-26 by a "
                   "helper agent that did not see any model's predictions and never ran a classifier on it, in eighteen "
                   "settings no earlier set used (a hospital ward, a warehouse, a teachers' group, e-commerce customer "
                   "service, a car factory, airport ground crew, insurance sales, a film crew, a pharmacy chain, a "
@@ -172,16 +177,21 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
             for lab, row in zip(m["labels"], m["confusion"]):
                 lines.append(f"{lab:<13}" + "".join(f"{x:>5}" for x in row))
             lines.append("```")
-    earlier = {  # caf3872, 825dbda, 8e49f02, c32d106, e39bc00, 9b83f43
-        "sms_spam_80w_subset": (0.947, 0.951, 0.954, 0.961, 0.956, 0.951),
-        "weibo21": (0.852, 0.855, 0.850, 0.866, 0.867, 0.861), "cold": (0.748, 0.751, 0.751, 0.749, 0.747, 0.747),
-        "lccc_toy_chitchat": (0.914, 0.935, 0.923, 0.925, 0.925, 0.924),
-        "nus_sms_zh": (0.917, 0.929, 0.918, 0.919, 0.920, 0.921), "test5": (0.690, 0.695, 0.741, 0.750, 0.740, 0.746),
-        "short": (None, None, None, 0.677, 0.865, 0.830), "test4": (0.787, 0.818, 0.815, 0.817, 0.833, 0.828)}
+    earlier = {  # caf3872, 825dbda, 8e49f02, c32d106, e39bc00, 9b83f43, cb30a91
+        "sms_spam_80w_subset": (0.947, 0.951, 0.954, 0.961, 0.956, 0.951, 0.954),
+        "weibo21": (0.852, 0.855, 0.850, 0.866, 0.867, 0.861, 0.862),
+        "cold": (0.748, 0.751, 0.751, 0.749, 0.747, 0.747, 0.746),
+        "lccc_toy_chitchat": (0.914, 0.935, 0.923, 0.925, 0.925, 0.924, 0.924),
+        "nus_sms_zh": (0.917, 0.929, 0.918, 0.919, 0.920, 0.921, 0.920),
+        "test6": (None, None, None, None, None, 0.830, 0.826),
+        "test5": (0.690, 0.695, 0.741, 0.750, 0.740, 0.746, 0.757),
+        "nearmiss": (None, None, None, None, None, 0.577, 0.577),
+        "short": (None, None, None, 0.677, 0.865, 0.830, 0.830),
+        "test4": (0.787, 0.818, 0.815, 0.817, 0.833, 0.828, 0.824)}
     lines += ["", "## Against the previous models", "",
               "| measure | caf3872 | 825dbda (abuse data) | 8e49f02 (other trades) | c32d106 (second level per length) "
-              "| e39bc00 (short work lines) | 9b83f43 (idle chat about work) | this model |",
-              "|---|---|---|---|---|---|---|---|"]
+              "| e39bc00 (short work lines) | 9b83f43 (idle chat about work) | cb30a91 (unseen n-grams) | this model |",
+              "|---|---|---|---|---|---|---|---|---|"]
     for name, before in earlier.items():
         cells = " | ".join("—" if x is None else f"{x:.3f}" for x in before)
         if name in suite:
@@ -260,7 +270,7 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
               "0.956 → 0.951, Weibo 0.867 → 0.861, COLD 0.747 → 0.747, LCCC 0.925 → 0.924, NUS 0.920 → 0.921; "
               "test5 0.740 → 0.746, +0.006 [−0.020, +0.033]. On the blind sets it is e39bc00's equal within "
               "noise.",
-              "6. **This build, n-grams never seen in fitting.** Until 9b83f43 a hashed bucket that no training "
+              "6. **cb30a91, n-grams never seen in fitting.** Until 9b83f43 a hashed bucket that no training "
               "message had got the highest IDF: it never carried a weight, but it swelled the L2 norm of a new "
               "message that had it and so shrank every n-gram the model knew. A vocabulary would have dropped "
               "it. The dedicated SMS head, whose IDF comes from 8,000 text messages, met many such n-grams in "
@@ -274,7 +284,7 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
               "+0.020]; Weibo21 0.856 → 0.853, −0.003 [−0.008, 0.000]; the rest within ±0.002; development "
               "set 0.843 → 0.841, −0.002 [−0.014, +0.009]. Scored once after: held-out SMS 0.951 → 0.954, "
               "Weibo 0.861 → 0.862, COLD 0.747 → 0.746; test5 0.746 → 0.757, +0.011 [+0.001, +0.025] (3 "
-              "messages right only with this build, none only with 9b83f43); short unchanged; test4 0.828 → 0.824.",
+              "messages right only with cb30a91, none only with 9b83f43); short unchanged; test4 0.828 → 0.824.",
               "7. **Lexicon terms need a retrained model: a change taken back.** 7 of 40 illegal messages of "
               "the development set were called ads (drugs, forged papers, traded personal data), so a887b53 "
               "added illegal_other terms (street drugs, forged diplomas, two sets of books, controlled knives "
@@ -287,6 +297,29 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
               "the change was taken back. Kept: the bare 四件套 (a bedding set as well as a bank-card kit) "
               "became 银行卡四件套, since hotel housekeeping lines (302房退房了，四件套换一下) were illegal at 1.0; "
               "validation, the development set, short, test5, test4 and the held-out sets are unchanged by it.",
+              "8. **This build, warnings that name illegal things.** Probed with compliance notices, cb30a91 "
+              "called 7 of 12 illegal: three by the rule that two gambling terms decide (严禁在群里讨论赌球、博彩), "
+              "four by the model at 1.0 (禁毒宣传 naming 冰毒、大麻; 办假证、买假学历属于违法行为); this build calls "
+              "one of them illegal (the engineer wrote both those probes and the new templates, so that figure is "
+              "optimistic). Two changes: "
+              "(a) two gambling terms, or one with a contact handle, decide only where the model scores the "
+              "message below 0.5 as work; (b) the generator writes warnings that name such things as work (WARN_* "
+              "in corpus.py: anti-drug, anti-gambling and anti-fraud publicity, rules against forged papers and "
+              "rented cards, a dismissal for gambling, a police lecture, an audit finding), about one in twenty "
+              "compositional work messages. A helper wrote the **nearmiss** set blind (above) and it was "
+              "committed before either change was scored on it. The rule, written before the build finished "
+              "training: every unit test passes; nearmiss macro-F1 rises with its interval wholly above zero; no "
+              "public set's validation interval wholly below zero on the rows both builds left out. It passed: "
+              "nearmiss 0.577 → 0.703, +0.126 [+0.040, +0.217] (13 messages right only with this build, 2 only "
+              "with cb30a91; the gambling rule alone, on cb30a91: 0.561 → 0.577, one message, none lost); on "
+              "the 8,550 common validation rows SMS ad +0.006 [0.000, +0.019], Weibo21 +0.001 [−0.009, +0.012], "
+              "COLD −0.002 [−0.006, +0.002], NUS −0.004 [−0.011, +0.002], telecom fraud −0.002 [−0.005, 0.000] "
+              "(one illegal message called an ad: the interval ends exactly at zero), the rest within ±0.002; "
+              "the gambling rule alone changed one of 10,241 validation verdicts, wrong to right. Scored once "
+              "after: test6 0.826 → 0.838, +0.013 [−0.010, +0.036] (7 right only with this build, 3 only with "
+              "cb30a91); test5 0.757 → 0.749, −0.008 [−0.036, +0.019] (4 against 7); short 0.830 → 0.848; "
+              "test4 0.824 → 0.833; the gambling rule alone changed no verdict on them. Still: this build calls "
+              "11 of nearmiss's 48 notices illegal and 5 ads.",
               "",
               "Paired comparisons on test5 (`moderation eval --model A --against B`: the macro-F1 difference "
               "with a paired bootstrap 95% interval): 8e49f02 against 825dbda +0.047 [+0.012, +0.083] (13 "

@@ -364,6 +364,40 @@ CAUTION_OBJ = ["客户的身份证照片", "员工的银行卡信息", "客户�
 CAUTION_TAIL = ["", "", "，谢谢配合", "，违者按制度处理", "，发错了请及时撤回", "，有需要找{dept}走流程", "，大家互相提醒",
                 "，下周会抽查", "。"]
 
+# A workplace warns against illegal things by name: anti-drug, anti-gambling and anti-fraud
+# publicity, rules against forged papers and rented bank cards, a dismissal for gambling. Without
+# these, a drug's or a scam's name alone reads as illegal (a compliance notice listing 冰毒、大麻
+# was called illegal at 1.0).
+WARN_KINDS = {
+    "drugs": ["冰毒", "大麻", "K粉", "海洛因", "摇头丸", "笑气", "麻古", "可卡因", "依托咪酯", "新型毒品"],
+    "gambling": ["赌球", "六合彩", "网络赌博", "百家乐", "私彩", "网赌", "博彩", "赌博APP", "时时彩", "境外赌场", "线上棋牌赌博"],
+    "fraud": ["刷单返利", "冒充客服退款", "杀猪盘", "安全账户", "裸聊敲诈", "网贷诈骗", "虚拟币投资", "冒充领导转账", "征信修复",
+              "注销校园贷", "高薪兼职", "机票改签诈骗"],
+    "papers": ["虚开发票", "做假账", "假证", "假学历", "伪造公章", "假流水", "代考", "伪造检测报告", "阴阳合同"],
+    "cards": ["出租银行卡", "出售银行卡", "出借手机卡", "买卖个人信息", "帮人跑分", "出借对公账户", "洗钱", "倒卖实名账号"],
+    "goods": ["管制刀具", "走私烟", "仿真枪", "烟花爆竹", "非法集资", "高利贷"],
+}
+WARN_WHO = ["【禁毒宣传】", "【反诈提醒】", "【合规提醒】", "【安全教育】", "{dept}提醒：", "法务部提示：", "保卫科通知：", "各位同事，",
+            "再强调一遍，", "@所有人 ", "审计部通报：", "按公司员工手册，", "{trole}提醒大家，", "新员工入职培训第{n}条：", ""]
+WARN_FORM = ["严禁涉及{o}等违法活动", "{o}都属于违法犯罪，大家一定远离", "禁止员工涉及{o}", "近期{o}案件高发，大家提高警惕",
+             "遇到{o}相关的信息，直接拒绝并向{dept}报告", "{o}一律不得出现在公司业务中", "如发现同事涉及{o}，请及时举报",
+             "{name}因涉及{o}已被公司辞退，请大家引以为戒", "本周五{time}在{place}开展防范{o}专题培训，请准时参加",
+             "派出所民警{day}来讲{o}的常见套路，各部门派人参加", "客户如果提到{o}相关的要求，一律拒绝并上报主管",
+             "审计发现个别{tplace}存在{o}的问题，请{date}前完成整改", "培训课件里整理了{o}的典型案例，大家认真学习",
+             "不要帮陌生人做任何涉及{o}的事，被查到要承担法律责任", "{o}的举报电话已贴在{tplace}门口", "这个算不算{o}？我先拒绝了，{dept}帮忙看一下"]
+WARN_TAIL = ["", "", "。", "，违者按制度处理", "，一经查实立即解除劳动合同", "，请大家互相提醒", "，培训课件见群文件",
+             "，学习后请在系统里签字确认", "，收到请回复", "，有线索请私信{dept}"]
+
+
+def _warning(r: random.Random) -> str:
+    kind = r.choice(sorted(WARN_KINDS))
+    things = r.sample(WARN_KINDS[kind], r.randint(1, 3))
+    if r.random() < 0.25:  # a notice that covers more than one kind
+        things.append(r.choice(WARN_KINDS[r.choice(sorted(WARN_KINDS))]))
+    listed = "、".join(dict.fromkeys(things))
+    return _fill(r, r.choice(WARN_WHO) + r.choice(WARN_FORM).replace("{o}", listed) + r.choice(WARN_TAIL))
+
+
 CHAT_PARTS = ["笑死我了", "绝了", "太可爱了吧", "好羡慕", "求推荐", "饿死了", "困死了", "冻死了", "热死了", "心态崩了", "开心",
               "无语", "救命", "哈哈哈", "嘻嘻", "哎", "好累啊", "好想放假", "冲鸭", "绝绝子"]
 CHAT_TOPICS = ["我家孩子今天会走路了", "我家狗子又拆家了", "楼下的猫生小猫了", "周末去爬山了", "昨晚追剧到三点", "今天{food}太好吃了",
@@ -546,8 +580,10 @@ def _compose(r: random.Random, label: str) -> tuple[str, str | None]:
             return f(r.choice(WORK_EXTRA)), None
         if k < 0.84:
             return _short_logistics(r), None
-        if k < 0.92:
+        if k < 0.90:
             return f(r.choice(NOTICE_HEAD) + r.choice(NOTICE_BODY) + r.choice(NOTICE_TAIL)), None
+        if k < 0.95:
+            return _warning(r), None
         caution = r.choice(CAUTION_FORM).replace("{o}", r.choice(CAUTION_OBJ))
         return f(r.choice(CAUTION_WHO) + caution + r.choice(CAUTION_TAIL)), None
     if label == "chitchat":

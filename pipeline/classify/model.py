@@ -163,7 +163,9 @@ class ModelClassifier:
             # the personal data still counts in the findings and is masked in the excerpt
             forced = "illegal"
             reasons.append("scam/illegal content carrying personal data: " + ", ".join(sorted(strong or pii_kinds)))
-        elif len(lex.get("gambling", ())) >= 2 or (lex.get("gambling") and contact and scores["work"] < 0.5):
+        elif lex.get("gambling") and (contact or len(lex["gambling"]) >= 2) and scores["work"] < 0.5:
+            # Not when the model reads work: a company's own rule naming two kinds of gambling
+            # (严禁参与赌球、博彩) is a notice, not an invitation.
             forced = "illegal"
             reasons.append("gambling terms" + (" with a contact handle" if contact else "") + ": "
                            + "、".join(lex.get("gambling", ())))

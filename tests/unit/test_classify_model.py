@@ -131,3 +131,37 @@ def test_a_bedding_set_is_not_a_bank_card_kit():
 
     assert illegal_terms("302房退房了，四件套换一下，顺便补两瓶水") == []
     assert "银行卡四件套" in illegal_terms("出售银行卡四件套，价格好说")
+
+
+class FixedScores:
+    """A stand-in artifact that scores every message the same: the combination rules alone decide."""
+
+    def __init__(self, **scores):
+        import numpy as np
+
+        self.labels = list(LABELS)
+        self.row = np.array([scores.get(label, 0.0) for label in LABELS])
+
+    def probabilities(self, items):
+        import numpy as np
+
+        return np.tile(self.row, (len(items), 1))
+
+
+@pytest.mark.parametrize("work, expected", [(0.9, "work"), (0.3, "illegal")])
+def test_two_gambling_terms_decide_only_where_the_model_does_not_read_work(work, expected):
+    from pipeline.classify.model import ModelClassifier
+
+    text = "合规提醒：严禁参与赌球、六合彩，违者解除劳动合同"
+    v = ModelClassifier(FixedScores(work=work, chitchat=1 - work)).classify([text])[0]
+    assert v.label == expected
+    assert any(f.detector == "lexicon:gambling" for f in v.findings)
+    assert any(r.startswith("gambling terms") for r in v.reasons) == (expected == "illegal")
+
+
+def test_a_gambling_term_with_a_contact_handle_is_illegal_unless_the_model_reads_work():
+    from pipeline.classify.model import ModelClassifier
+
+    invitation = "赌球平台，加微信 bet_8899"
+    assert ModelClassifier(FixedScores(work=0.4, ad=0.6)).classify([invitation])[0].label == "illegal"
+    assert ModelClassifier(FixedScores(work=0.9, ad=0.1)).classify([invitation])[0].label == "work"
