@@ -147,7 +147,11 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
                   "illegal offers in the same words) was written the same way on 2026-11-26 and committed (before "
                   "any model scored it) as the probe of the rule that chose this model (see *How this version was "
                   "chosen*), so it is a decision set, not a blind one; it has two classes, so its macro-F1 is over "
-                  "work and illegal. **test5** (210 messages, 30 per class) was written on 2026-11-26 by a "
+                  "work and illegal; its errors have since been read. **nearmiss2** (90 messages: 60 work messages "
+                  "from more than 25 workplaces that name illegal things to forbid, report, refuse or discuss them, "
+                  "30 illegal offers) was written blind by another helper after this model was chosen and "
+                  "committed (113afb2) before any model scored it: an independent check of that choice, and the "
+                  "probe of a later build that was not shipped. **test5** (210 messages, 30 per class) was written on 2026-11-26 by a "
                   "helper agent that did not see any model's predictions and never ran a classifier on it, in eighteen "
                   "settings no earlier set used (a hospital ward, a warehouse, a teachers' group, e-commerce customer "
                   "service, a car factory, airport ground crew, insurance sales, a film crew, a pharmacy chain, a "
@@ -185,6 +189,7 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
         "nus_sms_zh": (0.917, 0.929, 0.918, 0.919, 0.920, 0.921, 0.920),
         "test6": (None, None, None, None, None, 0.830, 0.826),
         "test5": (0.690, 0.695, 0.741, 0.750, 0.740, 0.746, 0.757),
+        "nearmiss2": (None, None, None, None, None, 0.646, 0.674),
         "nearmiss": (None, None, None, None, None, 0.577, 0.577),
         "short": (None, None, None, 0.677, 0.865, 0.830, 0.830),
         "test4": (0.787, 0.818, 0.815, 0.817, 0.833, 0.828, 0.824)}
@@ -319,7 +324,14 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
               "after: test6 0.826 → 0.838, +0.013 [−0.010, +0.036] (7 right only with this build, 3 only with "
               "cb30a91); test5 0.757 → 0.749, −0.008 [−0.036, +0.019] (4 against 7); short 0.830 → 0.848; "
               "test4 0.824 → 0.833; the gambling rule alone changed no verdict on them. Still: this build calls "
-              "11 of nearmiss's 48 notices illegal and 5 ads.",
+              "11 of nearmiss's 48 notices illegal and 5 ads. The second blind set, nearmiss2, written after "
+              "the choice, confirms it: 0.674 → 0.731, +0.057 [+0.002, +0.120] (10 messages right only with "
+              "this build, 2 only with cb30a91; of its 60 work messages, 41 are called work against 33). A "
+              "further build (warnings as short lines between colleagues, disciplinary and case notices, "
+              "questions to compliance, food-safety and explosives terms; written after reading nearmiss's "
+              "errors) was held to the same rule on nearmiss2 and failed it: +0.017 [−0.029, +0.065], 61 "
+              "right against 62 (fewer notices called illegal, 8 against 12, more called ads, 8 against 3). "
+              "Not shipped.",
               "",
               "Paired comparisons on test5 (`moderation eval --model A --against B`: the macro-F1 difference "
               "with a paired bootstrap 95% interval): 8e49f02 against 825dbda +0.047 [+0.012, +0.083] (13 "
