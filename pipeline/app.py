@@ -99,6 +99,9 @@ class App(faust.App):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.feeds: dict = {}
+        # The next offset the worker expects per (topic, partition) of a feed: set by the consumer's
+        # seek, moved on by each record taken (`create_app`, with_gaps_filled).
+        self.next_offsets: dict[tuple[str, int], int] = {}
 
     def feed(self, topic, capacity: int) -> Feed:
         feed = Feed(self, topic, capacity)
@@ -244,9 +247,10 @@ def create_app(runtime: Runtime, engine: Engine | None = None) -> faust.App:
     # Faust can skip records: when its flow is suspended (a rebalance) while a record waits to be
     # delivered, the delivery is cancelled but the read offset still moves on, and the skipped
     # offsets are then treated as done (seen here after a kill -9 and restart). The shell keeps the
-    # next offset it expects per partition and reads any skipped records itself. Reading a record
-    # twice is harmless: the core skips what a group state has already applied.
-    expected: dict[tuple[str, int], int] = {}
+    # next offset it expects per partition, from where the consumer's seek put it, and reads any
+    # skipped records itself. Reading a record twice is harmless: the core skips what a group state
+    # has already applied.
+    expected = app.next_offsets
     gap_reader = GapReader(s)
 
     # Kept through a rebalance for the partitions this worker keeps, so records passed over while

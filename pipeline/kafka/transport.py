@@ -43,11 +43,18 @@ class Consumer(driver.Consumer):
         # Only the fed input topics: Faust positions the changelog partitions itself (recovery and
         # standbys), and those never have committed offsets.
         feeds = self.app.feeds
-        uncommitted = [tp for tp, offset in committed.items() if tp.topic in feeds and (not offset or offset < 0)]
+        fed = {tp: offset for tp, offset in committed.items() if tp.topic in feeds}
+        starts = {tp: offset for tp, offset in fed.items() if offset and offset > 0}
+        uncommitted = [tp for tp in fed if tp not in starts]
         if uncommitted and self.app.conf.consumer_auto_offset_reset == "earliest":
             log.info("seek: %s without a committed offset, back to the log start",
                      ", ".join(f"{tp.topic}/{tp.partition}" for tp in sorted(uncommitted)))
             await self._thread.seek_to_beginning(*uncommitted)
+            starts.update(await self._thread.earliest_offsets(*uncommitted))
+        # The worker's gap check starts here: a fetch that Faust drops can leave the read position
+        # past records no one processed, and the first record that then arrives is not the one the
+        # seek asked for (a restart after kill -9 lost offsets 114-905 of a partition that way).
+        self.app.next_offsets.update({(tp.topic, tp.partition): offset for tp, offset in starts.items()})
         return committed
 
     async def _drain_messages(self, fetcher) -> None:  # pragma: no cover - runs in the worker

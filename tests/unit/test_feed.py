@@ -65,3 +65,36 @@ async def test_a_full_feed_has_no_room_until_a_batch_is_taken():
     await f.take(2, within=0.01)
     await asyncio.wait_for(waiting, 1.0)
     assert not f.full()
+
+
+async def test_the_seek_tells_the_worker_where_each_fed_partition_starts():
+    """After a rebalance the worker's gap check starts from where the consumer was put: the committed
+    offset, or the log start for a partition without one (not from the first record that arrives,
+    which a dropped fetch can leave past unprocessed records)."""
+    from types import SimpleNamespace
+
+    from aiokafka import TopicPartition
+
+    from pipeline.kafka.transport import Consumer
+
+    fresh, resumed = TopicPartition("chat.events", 0), TopicPartition("chat.events", 1)
+    changelog = TopicPartition("app-group-state-changelog", 0)
+    rewound = []
+
+    class Thread:
+        async def seek_to_committed(self):
+            return {fresh: None, resumed: 42, changelog: None}
+
+        async def seek_to_beginning(self, *partitions):
+            rewound.extend(partitions)
+
+        async def earliest_offsets(self, *partitions):
+            return {tp: 7 for tp in partitions}   # a log whose first records were deleted by retention
+
+    consumer = Consumer.__new__(Consumer)
+    consumer._thread = Thread()
+    consumer.app = SimpleNamespace(feeds={"chat.events": object()}, next_offsets={},
+                                   conf=SimpleNamespace(consumer_auto_offset_reset="earliest"))
+    await consumer.seek_to_committed()
+    assert rewound == [fresh]
+    assert consumer.app.next_offsets == {("chat.events", 0): 7, ("chat.events", 1): 42}
