@@ -21,6 +21,7 @@ from pipeline.config import Runtime
 from pipeline.engine import Engine
 from pipeline.events import Rejected, decode, encode, rejected_event, stable_id, topic_key
 from pipeline.kafka.batches import Record, send_batches
+from pipeline.kafka.gaps import GapFiller, GapReader
 from pipeline.kafka.transport import Feed, Transport, commits_held
 
 log = logging.getLogger("pipeline.worker")
@@ -58,40 +59,6 @@ def _credentials(settings):
     return faust.SSLCredentials(context)
 
 
-class GapReader:
-    """Reads a range of input records directly, for offsets Faust skipped."""
-
-    def __init__(self, settings):
-        self.settings = settings
-        self.consumer = None
-
-    async def read(self, topic: str, partition: int, start: int, end: int) -> list[tuple[int, bytes]]:
-        from aiokafka import TopicPartition
-
-        from pipeline.kafka.admin import consumer
-
-        if self.consumer is None:
-            self.consumer = consumer(self.settings, group_id=None, enable_auto_commit=False,
-                                     isolation_level="read_committed")
-            await self.consumer.start()
-        tp = TopicPartition(topic, partition)
-        self.consumer.assign([tp])
-        self.consumer.seek(tp, start)
-        records: list[tuple[int, bytes]] = []
-        while True:
-            batch = await self.consumer.getmany(tp, timeout_ms=1000, max_records=min(5000, end - start))
-            messages = batch.get(tp, [])
-            if not messages:
-                break
-            for m in messages:
-                if m.offset >= end:
-                    return records
-                records.append((m.offset, m.value))
-            if messages[-1].offset >= end - 1:
-                break
-        return records
-
-
 class App(faust.App):
     """A Faust app whose consumer hands the records of a topic to the worker in whole batches
     (`pipeline.kafka.transport.Feed`)."""
@@ -100,7 +67,7 @@ class App(faust.App):
         super().__init__(*args, **kwargs)
         self.feeds: dict = {}
         # The next offset the worker expects per (topic, partition) of a feed: set by the consumer's
-        # seek, moved on by each record taken (`create_app`, with_gaps_filled).
+        # seek, moved on by each record taken (`pipeline.kafka.gaps.GapFiller`).
         self.next_offsets: dict[tuple[str, int], int] = {}
 
     def feed(self, topic, capacity: int) -> Feed:
@@ -188,7 +155,7 @@ def create_app(runtime: Runtime, engine: Engine | None = None) -> faust.App:
 
     async def handle_batch(batch) -> None:
         events, offsets, carriers, rejected, positions = [], [], {}, [], []
-        for value, topic, partition, offset, message in await with_gaps_filled(batch):
+        for value, topic, partition, offset, message in await gaps.fill(batch):
             try:
                 event = decode(value, max_text)
             except Rejected as exc:
@@ -244,14 +211,11 @@ def create_app(runtime: Runtime, engine: Engine | None = None) -> faust.App:
             pending = await send_batches(app.producer._ensure_producer(), records)
         await asyncio.gather(*pending)
 
-    # Faust can skip records: when its flow is suspended (a rebalance) while a record waits to be
-    # delivered, the delivery is cancelled but the read offset still moves on, and the skipped
-    # offsets are then treated as done (seen here after a kill -9 and restart). The shell keeps the
-    # next offset it expects per partition, from where the consumer's seek put it, and reads any
-    # skipped records itself. Reading a record twice is harmless: the core skips what a group state
-    # has already applied.
+    # Records Faust passed over are read back (pipeline.kafka.gaps), from where the consumer's seek
+    # put each partition.
     expected = app.next_offsets
     gap_reader = GapReader(s)
+    gaps = GapFiller(gap_reader.read, expected)
 
     # Kept through a rebalance for the partitions this worker keeps, so records passed over while
     # a rebalance moved the read positions show up as a gap when the next record comes.
@@ -260,21 +224,9 @@ def create_app(runtime: Runtime, engine: Engine | None = None) -> faust.App:
         for tp in [tp for tp in expected if tp not in assigned]:
             del expected[tp]
 
-    async def with_gaps_filled(batch) -> list[tuple]:
-        records = []
-        for msg in batch:
-            tp = (msg.topic, msg.partition)
-            start = expected.get(tp)
-            if start is not None and msg.offset > start:
-                missing = await gap_reader.read(msg.topic, msg.partition, start, msg.offset)
-                if missing:
-                    log.warning("filled a gap of %d record(s) in %s/%d at offsets %d-%d that Faust did not deliver",
-                                len(missing), msg.topic, msg.partition, start, msg.offset - 1)
-                    metrics.observe_gap(len(missing))
-                records.extend((value, msg.topic, msg.partition, offset, msg) for offset, value in missing)
-            records.append((msg.value, msg.topic, msg.partition, msg.offset, msg))
-            expected[tp] = max(msg.offset + 1, start or 0)
-        return records
+    @app.on_before_shutdown.connect
+    async def stop_gap_reader(app, **kwargs) -> None:
+        await gap_reader.stop()
 
     # The last state written per group, decoded, so a batch does not parse what it just wrote.
     # Keyed by the very bytes object in the table: after a recovery the table holds new objects.
