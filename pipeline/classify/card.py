@@ -151,7 +151,7 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
                   "from more than 25 workplaces that name illegal things to forbid, report, refuse or discuss them, "
                   "30 illegal offers) was written blind by another helper after this model was chosen and "
                   "committed (113afb2) before any model scored it: an independent check of that choice, and the "
-                  "probe of a later build that was not shipped. **test5** (210 messages, 30 per class) was written on 2026-11-26 by a "
+                  "probe of a later build that was not shipped. **nearmiss3** (90 messages of the same two kinds from 38 other workplaces: a school, a hospital pharmacy, an express depot, a construction site, a customs broker, a livestreaming guild …) was written blind by a third helper and committed (3aeeb83) before any model scored it, as the probe of a second build that was not shipped either. **test5** (210 messages, 30 per class) was written on 2026-11-26 by a "
                   "helper agent that did not see any model's predictions and never ran a classifier on it, in eighteen "
                   "settings no earlier set used (a hospital ward, a warehouse, a teachers' group, e-commerce customer "
                   "service, a car factory, airport ground crew, insurance sales, a film crew, a pharmacy chain, a "
@@ -189,6 +189,7 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
         "nus_sms_zh": (0.917, 0.929, 0.918, 0.919, 0.920, 0.921, 0.920),
         "test6": (None, None, None, None, None, 0.830, 0.826),
         "test5": (0.690, 0.695, 0.741, 0.750, 0.740, 0.746, 0.757),
+        "nearmiss3": (None, None, None, None, None, 0.658, 0.668),
         "nearmiss2": (None, None, None, None, None, 0.646, 0.674),
         "nearmiss": (None, None, None, None, None, 0.577, 0.577),
         "short": (None, None, None, 0.677, 0.865, 0.830, 0.830),
@@ -331,7 +332,13 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
               "questions to compliance, food-safety and explosives terms; written after reading nearmiss's "
               "errors) was held to the same rule on nearmiss2 and failed it: +0.017 [−0.029, +0.065], 61 "
               "right against 62 (fewer notices called illegal, 8 against 12, more called ads, 8 against 3). "
-              "Not shipped.",
+              "Not shipped. A third build (a fifth of the generated illegal messages written as adverts for "
+              "illegal goods and services, so that an offer's shape and not its subject says illegal) raised "
+              "nearmiss2 to 0.788, +0.057 [+0.011, +0.108], but not its illegal recall (21 of 30 either way), "
+              "which its rule asked for; it was then held to a new blind set, nearmiss3, and failed there: "
+              "0.673 → 0.704, +0.032 [−0.023, +0.094] (5 messages right only with it, 2 only with this "
+              "model). Not shipped. nearmiss3 does not confirm this model's own gain either: against cb30a91 "
+              "0.668 → 0.673, +0.005 [−0.046, +0.057].",
               "",
               "Paired comparisons on test5 (`moderation eval --model A --against B`: the macro-F1 difference "
               "with a paired bootstrap 95% interval): 8e49f02 against 825dbda +0.047 [+0.012, +0.083] (13 "
