@@ -151,7 +151,7 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
                   "from more than 25 workplaces that name illegal things to forbid, report, refuse or discuss them, "
                   "30 illegal offers) was written blind by another helper after this model was chosen and "
                   "committed (113afb2) before any model scored it: an independent check of that choice, and the "
-                  "probe of a later build that was not shipped. **nearmiss3** (90 messages of the same two kinds from 38 other workplaces: a school, a hospital pharmacy, an express depot, a construction site, a customs broker, a livestreaming guild …) was written blind by a third helper and committed (3aeeb83) before any model scored it, as the probe of a second build that was not shipped either. **test5** (210 messages, 30 per class) was written on 2026-11-26 by a "
+                  "probe of a later build that was not shipped. **nearmiss3** (90 messages of the same two kinds from 38 other workplaces: a school, a hospital pharmacy, an express depot, a construction site, a customs broker, a livestreaming guild …) was written blind by a third helper and committed (3aeeb83) before any model scored it, as the probe of a second build that was not shipped either, and then, pooled with nearmiss2, as the decision set of the warning-notice rule (item 9 below; their texts have not been read). **nearmiss4** (90 messages: 60 work messages from 49 further workplaces, a port, a coal mine, a pawnshop, a seal-engraving shop, a funeral home …, seven with a hotline or an extension; 30 illegal offers, 14 of them with no contact handle at all, offers between colleagues or dressed as notices) was written blind by a fourth helper that saw neither code nor docs, committed (bfde05d) before any model scored it, and was the rule's blind gate. **test5** (210 messages, 30 per class) was written on 2026-11-26 by a "
                   "helper agent that did not see any model's predictions and never ran a classifier on it, in eighteen "
                   "settings no earlier set used (a hospital ward, a warehouse, a teachers' group, e-commerce customer "
                   "service, a car factory, airport ground crew, insurance sales, a film crew, a pharmacy chain, a "
@@ -181,23 +181,25 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
             for lab, row in zip(m["labels"], m["confusion"]):
                 lines.append(f"{lab:<13}" + "".join(f"{x:>5}" for x in row))
             lines.append("```")
-    earlier = {  # caf3872, 825dbda, 8e49f02, c32d106, e39bc00, 9b83f43, cb30a91
-        "sms_spam_80w_subset": (0.947, 0.951, 0.954, 0.961, 0.956, 0.951, 0.954),
-        "weibo21": (0.852, 0.855, 0.850, 0.866, 0.867, 0.861, 0.862),
-        "cold": (0.748, 0.751, 0.751, 0.749, 0.747, 0.747, 0.746),
-        "lccc_toy_chitchat": (0.914, 0.935, 0.923, 0.925, 0.925, 0.924, 0.924),
-        "nus_sms_zh": (0.917, 0.929, 0.918, 0.919, 0.920, 0.921, 0.920),
-        "test6": (None, None, None, None, None, 0.830, 0.826),
-        "test5": (0.690, 0.695, 0.741, 0.750, 0.740, 0.746, 0.757),
-        "nearmiss3": (None, None, None, None, None, 0.658, 0.668),
-        "nearmiss2": (None, None, None, None, None, 0.646, 0.674),
-        "nearmiss": (None, None, None, None, None, 0.577, 0.577),
-        "short": (None, None, None, 0.677, 0.865, 0.830, 0.830),
-        "test4": (0.787, 0.818, 0.815, 0.817, 0.833, 0.828, 0.824)}
+    earlier = {  # caf3872, 825dbda, 8e49f02, c32d106, e39bc00, 9b83f43, cb30a91, 5bd0933
+        "sms_spam_80w_subset": (0.947, 0.951, 0.954, 0.961, 0.956, 0.951, 0.954, 0.954),
+        "weibo21": (0.852, 0.855, 0.850, 0.866, 0.867, 0.861, 0.862, 0.865),
+        "cold": (0.748, 0.751, 0.751, 0.749, 0.747, 0.747, 0.746, 0.748),
+        "lccc_toy_chitchat": (0.914, 0.935, 0.923, 0.925, 0.925, 0.924, 0.924, 0.923),
+        "nus_sms_zh": (0.917, 0.929, 0.918, 0.919, 0.920, 0.921, 0.920, 0.919),
+        "test6": (None, None, None, None, None, 0.830, 0.826, 0.838),
+        "test5": (0.690, 0.695, 0.741, 0.750, 0.740, 0.746, 0.757, 0.749),
+        "nearmiss4": (None, None, None, None, None, 0.502, 0.505, 0.545),
+        "nearmiss3": (None, None, None, None, None, 0.658, 0.668, 0.673),
+        "nearmiss2": (None, None, None, None, None, 0.646, 0.674, 0.731),
+        "nearmiss": (None, None, None, None, None, 0.577, 0.577, 0.703),
+        "short": (None, None, None, 0.677, 0.865, 0.830, 0.830, 0.848),
+        "test4": (0.787, 0.818, 0.815, 0.817, 0.833, 0.828, 0.824, 0.833)}
     lines += ["", "## Against the previous models", "",
               "| measure | caf3872 | 825dbda (abuse data) | 8e49f02 (other trades) | c32d106 (second level per length) "
-              "| e39bc00 (short work lines) | 9b83f43 (idle chat about work) | cb30a91 (unseen n-grams) | this model |",
-              "|---|---|---|---|---|---|---|---|---|"]
+              "| e39bc00 (short work lines) | 9b83f43 (idle chat about work) | cb30a91 (unseen n-grams) "
+              "| 5bd0933 (warnings as work) | this model (and the warning-notice rule) |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
     for name, before in earlier.items():
         cells = " | ".join("—" if x is None else f"{x:.3f}" for x in before)
         if name in suite:
@@ -303,7 +305,7 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
               "the change was taken back. Kept: the bare 四件套 (a bedding set as well as a bank-card kit) "
               "became 银行卡四件套, since hotel housekeeping lines (302房退房了，四件套换一下) were illegal at 1.0; "
               "validation, the development set, short, test5, test4 and the held-out sets are unchanged by it.",
-              "8. **This build, warnings that name illegal things.** Probed with compliance notices, cb30a91 "
+              "8. **5bd0933, warnings that name illegal things (the artifact shipped now).** Probed with compliance notices, cb30a91 "
               "called 7 of 12 illegal: three by the rule that two gambling terms decide (严禁在群里讨论赌球、博彩), "
               "four by the model at 1.0 (禁毒宣传 naming 冰毒、大麻; 办假证、买假学历属于违法行为); this build calls "
               "one of them illegal (the engineer wrote both those probes and the new templates, so that figure is "
@@ -339,6 +341,24 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
               "0.673 → 0.704, +0.032 [−0.023, +0.094] (5 messages right only with it, 2 only with this "
               "model). Not shipped. nearmiss3 does not confirm this model's own gain either: against cb30a91 "
               "0.668 → 0.673, +0.005 [−0.046, +0.057].",
+              "9. **The warning-notice rule (the same artifact, no retraining).** A message the model calls "
+              "illegal or ad is work when its text has a warning cue (config/lexicons/warning.txt: 严禁, 谨防, "
+              "举报, 违者, 开除 …), no offer cue (offer.txt: words that solicit the reader, and the words of a "
+              "caller who claims an identity to one victim) and no contact handle. The rule, written before it "
+              "was scored: every unit test passes; nearmiss2 and nearmiss3 pooled (180 messages whose texts "
+              "the engineer has not read) rise with the interval wholly above zero; no validation source's "
+              "interval wholly below zero; and on a new blind set, nearmiss4, the interval not wholly below "
+              "zero. A first version failed on validation: telecom fraud −0.019 [−0.031, −0.010], 12 scam "
+              "scripts impersonating the police or customer service that use 举报, 反诈 or 不得 called work. "
+              "Those 12 validation rows were read, the offer cues took the caller's words (我是, 这里是, 您的, "
+              "配合调查 …), and the second version passed: pooled 0.702 → 0.740, +0.037 [+0.014, +0.064] (9 "
+              "messages right only with the rule, none only without); no validation verdict changed; "
+              "nearmiss4 0.545 → 0.561, +0.016 [0.000, +0.037] (3 against none: notices no longer called "
+              "ads). Scored once after: nearmiss (a development set) 0.703 → 0.777; test6 0.838 → 0.835, "
+              "one illegal message called work; test5, short and test4 unchanged; held-out SMS ad 0.954 → "
+              "0.951 (one ad of 1,999 called work), telecom fraud 0.994 → 0.994 (one scam called work); the "
+              "demo and simulations give the same outputs. Still: nearmiss4 shows the model's other blind "
+              "spot, illegal offers with no contact handle (12 of 30 called work, 11 ads).",
               "",
               "Paired comparisons on test5 (`moderation eval --model A --against B`: the macro-F1 difference "
               "with a paired bootstrap 95% interval): 8e49f02 against 825dbda +0.047 [+0.012, +0.083] (13 "

@@ -175,19 +175,22 @@ class ModelClassifier:
             scores[forced] = max(scores[forced], 0.9)
             total = sum(scores.values())
             scores = {k: v / total for k, v in scores.items()}
-        # model decision with per-class thresholds
-        label = forced or "work"
-        if not forced:
-            above_work = sorted((-s, i) for i, s in enumerate(scores.values()) if s > scores["work"])
-            for minus_s, i in above_work:
-                if -minus_s >= self.thresholds.get(LABELS[i], 0.5):
-                    label = LABELS[i]
-                    break
+        label = forced or _model_label(scores, self.thresholds)
+        if not forced and label in ("illegal", "ad") and lex.get("warning") and not lex.get("offer") \
+                and not contact:
+            # A notice that names drugs, scams or gambling to forbid them reads like the thing it
+            # forbids; a real offer solicits the reader (an offer cue or a contact handle). The
+            # model's scores stay as they were, for whoever reads the verdict.
+            reasons.append(f"warning notice ({'、'.join(lex['warning'][:3])}), no offer or contact: "
+                           f"work, not {label} {scores[label]:.2f}")
+            label, forced = "work", "work"
         if label != "work" and not forced:
             reasons.append(f"model: {label} {scores[label]:.2f}")
         sub = _sub_label(label, lex, scores)
         findings = [Finding(d, _DET_REASON.get(d, d), n) for d, n in sorted(det.items())]
         for cat, words in sorted(lex.items()):
+            if cat in CUE_CATEGORIES:
+                continue
             findings.append(Finding("lexicon:" + cat, "、".join(words), len(words)))
             if label != "work" and cat in _RELEVANT.get(label, ()):
                 reasons.append(f"lexicon {_LEX_REASON.get(cat, cat)}: {'、'.join(words[:5])}")
@@ -201,6 +204,19 @@ class ModelClassifier:
         ex = masked if len(masked) <= 120 else masked[:119] + "…"
         return Verdict(label, {k: round(v, 4) for k, v in scores.items()}, tuple(reasons), ex, sub, tuple(findings))
 
+
+def _model_label(scores: dict[str, float], thresholds: dict[str, float]) -> str:
+    """The model's decision with per-class thresholds: the highest-scoring class above work that
+    reaches its threshold, else work."""
+    above_work = sorted((-s, i) for i, s in enumerate(scores.values()) if s > scores["work"])
+    for minus_s, i in above_work:
+        if -minus_s >= thresholds.get(LABELS[i], 0.5):
+            return LABELS[i]
+    return "work"
+
+
+# Lexicon categories that only steer a combination rule: not findings of their own.
+CUE_CATEGORIES = ("warning", "offer")
 
 _DET_REASON = {
     "pii:mobile": "mobile number", "pii:resident_id": "resident id (checksum valid)", "pii:bank_card": "bank card (Luhn valid)",

@@ -165,3 +165,39 @@ def test_a_gambling_term_with_a_contact_handle_is_illegal_unless_the_model_reads
     invitation = "赌球平台，加微信 bet_8899"
     assert ModelClassifier(FixedScores(work=0.4, ad=0.6)).classify([invitation])[0].label == "illegal"
     assert ModelClassifier(FixedScores(work=0.9, ad=0.1)).classify([invitation])[0].label == "work"
+
+
+NOTICE = "【安全提示】严禁员工出借、出售本人银行卡和电话卡，发现有人收购请向保卫科举报"
+
+
+def test_a_warning_notice_the_model_calls_illegal_is_work_with_the_models_scores_kept():
+    from pipeline.classify.model import ModelClassifier
+
+    v = ModelClassifier(FixedScores(work=0.1, illegal=0.9)).classify([NOTICE])[0]
+    assert v.label == "work"
+    assert v.scores["illegal"] == 0.9
+    assert any(r.startswith("warning notice (严禁") and "not illegal 0.90" in r for r in v.reasons)
+    assert not any(f.detector in ("lexicon:warning", "lexicon:offer") for f in v.findings)
+
+
+@pytest.mark.parametrize("text", [
+    NOTICE + "，有需要的私聊",                                # an offer cue
+    NOTICE + "，联系 wx: kabao_6688",                          # a contact handle
+    "你好，这里是市公安局，接到举报你的银行卡涉嫌洗钱，请配合调查",  # a caller claiming an identity
+    "高价收购银行卡、电话卡，一套八百，当天结",                     # no warning cue at all
+])
+def test_an_offer_or_a_scam_script_stays_illegal(text):
+    from pipeline.classify.model import ModelClassifier
+
+    v = ModelClassifier(FixedScores(work=0.1, illegal=0.9)).classify([text])[0]
+    assert v.label == "illegal"
+    assert not any(r.startswith("warning notice") for r in v.reasons)
+
+
+@pytest.mark.parametrize("model_label, expected", [("ad", "work"), ("abuse", "abuse"), ("rumour", "rumour")])
+def test_the_warning_rule_overrides_only_illegal_and_ad(model_label, expected):
+    from pipeline.classify.model import ModelClassifier
+
+    text = "提醒大家谨防刷单返利骗局，不要垫付任何费用"
+    v = ModelClassifier(FixedScores(work=0.1, **{model_label: 0.9})).classify([text])[0]
+    assert v.label == expected
