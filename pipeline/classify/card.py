@@ -151,7 +151,7 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
                   "from more than 25 workplaces that name illegal things to forbid, report, refuse or discuss them, "
                   "30 illegal offers) was written blind by another helper after this model was chosen and "
                   "committed (113afb2) before any model scored it: an independent check of that choice, and the "
-                  "probe of a later build that was not shipped. **nearmiss3** (90 messages of the same two kinds from 38 other workplaces: a school, a hospital pharmacy, an express depot, a construction site, a customs broker, a livestreaming guild …) was written blind by a third helper and committed (3aeeb83) before any model scored it, as the probe of a second build that was not shipped either, and then, pooled with nearmiss2, as the decision set of the warning-notice rule (item 9 below; their texts have not been read). **nearmiss4** (90 messages: 60 work messages from 49 further workplaces, a port, a coal mine, a pawnshop, a seal-engraving shop, a funeral home …, seven with a hotline or an extension; 30 illegal offers, 14 of them with no contact handle at all, offers between colleagues or dressed as notices) was written blind by a fourth helper that saw neither code nor docs, committed (bfde05d) before any model scored it, and was the rule's blind gate. **nearmiss5** (120 messages: 60 illegal offers, 30 of them in passing between colleagues with no contact handle, 15 obfuscated, 15 adverts; 60 lawful work messages close to them, a reimbursement rule, a discount for customers, a colleague selling a bike, hazardous-waste disposal …; 79 workplaces) was written blind by a fifth helper and committed (16f1547) before any model scored it, as the deciding set of a build that was not shipped (below). **test5** (210 messages, 30 per class) was written on 2026-11-26 by a "
+                  "probe of a later build that was not shipped. **nearmiss3** (90 messages of the same two kinds from 38 other workplaces: a school, a hospital pharmacy, an express depot, a construction site, a customs broker, a livestreaming guild …) was written blind by a third helper and committed (3aeeb83) before any model scored it, as the probe of a second build that was not shipped either, and then, pooled with nearmiss2, as the decision set of the warning-notice rule (item 9 below; their texts have not been read). **nearmiss4** (90 messages: 60 work messages from 49 further workplaces, a port, a coal mine, a pawnshop, a seal-engraving shop, a funeral home …, seven with a hotline or an extension; 30 illegal offers, 14 of them with no contact handle at all, offers between colleagues or dressed as notices) was written blind by a fourth helper that saw neither code nor docs, committed (bfde05d) before any model scored it, and was the rule's blind gate. **nearmiss5** (120 messages: 60 illegal offers, 30 of them in passing between colleagues with no contact handle, 15 obfuscated, 15 adverts; 60 lawful work messages close to them, a reimbursement rule, a discount for customers, a colleague selling a bike, hazardous-waste disposal …; 79 workplaces) was written blind by a fifth helper and committed (16f1547) before any model scored it, as the deciding set of two builds that were not shipped (below). **nearmiss6** (90 messages of the same kinds, 45 and 45, from 74 workplaces) was written blind by a sixth helper and committed (843964d) before any model scored it; it has been scored only for this classifier and the earlier ones in the table. **test5** (210 messages, 30 per class) was written on 2026-11-26 by a "
                   "helper agent that did not see any model's predictions and never ran a classifier on it, in eighteen "
                   "settings no earlier set used (a hospital ward, a warehouse, a teachers' group, e-commerce customer "
                   "service, a car factory, airport ground crew, insurance sales, a film crew, a pharmacy chain, a "
@@ -189,6 +189,7 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
         "nus_sms_zh": (0.917, 0.929, 0.918, 0.919, 0.920, 0.921, 0.920, 0.919),
         "test6": (None, None, None, None, None, 0.830, 0.826, 0.838),
         "test5": (0.690, 0.695, 0.741, 0.750, 0.740, 0.746, 0.757, 0.749),
+        "nearmiss6": (None, None, None, None, None, 0.638, 0.641, 0.709),
         "nearmiss5": (None, None, None, None, None, 0.560, 0.564, 0.622),
         "nearmiss4": (None, None, None, None, None, 0.502, 0.505, 0.545),
         "nearmiss3": (None, None, None, None, None, 0.658, 0.668, 0.673),
@@ -365,7 +366,11 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
               "A build aimed at that blind spot (a quarter of the generated illegal messages written as offers "
               "in passing between colleagues, 谁要/我这有/老规矩 + fake invoices, 叶子, bank cards, customer lists "
               "…, mostly without a handle) failed its rule on nearmiss5: 0.634 → 0.667, +0.034 [−0.014, +0.083], "
-              "illegal offers called work 17 → 14 of 60. Not shipped.",
+              "illegal offers called work 17 → 14 of 60. Not shipped. A wider version (41 kinds of goods, at "
+              "40% of the generated illegal messages) failed the same way: 0.634 → 0.675, +0.041 [−0.005, +0.091], "
+              "still 14. Not shipped. nearmiss6, scored after both, shows the same steps: 5bd0933 against "
+              "cb30a91 0.641 → 0.709, +0.068 [+0.014, +0.131]; the rule 0.709 → 0.716 (1 against none); 12 of "
+              "its 45 illegal offers called work.",
               "",
               "Paired comparisons on test5 (`moderation eval --model A --against B`: the macro-F1 difference "
               "with a paired bootstrap 95% interval): 8e49f02 against 825dbda +0.047 [+0.012, +0.083] (13 "
