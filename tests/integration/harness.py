@@ -131,6 +131,27 @@ async def produce(settings: Settings, records: list) -> None:
         await p.stop()
 
 
+async def read_from_start(settings: Settings, topic: str, partitions, expect: int, timeout: float = 30.0) -> dict:
+    """The records of `partitions` from the log start, per partition in offset order, once `expect`
+    have arrived (or `timeout` passed)."""
+    from aiokafka import TopicPartition
+
+    c = consumer(settings, group_id=None)
+    await c.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in partitions]
+        c.assign(tps)
+        await c.seek_to_beginning(*tps)
+        got: dict[int, list] = {p: [] for p in partitions}
+        deadline = asyncio.get_running_loop().time() + timeout
+        while sum(map(len, got.values())) < expect and asyncio.get_running_loop().time() < deadline:
+            for tp, messages in (await c.getmany(timeout_ms=500)).items():
+                got[tp.partition] += messages
+        return got
+    finally:
+        await c.stop()
+
+
 async def end_offset_total(settings: Settings, topic: str) -> int:
     from aiokafka import TopicPartition
 

@@ -4,27 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from aiokafka import TopicPartition
-
-from pipeline.kafka.admin import consumer, producer
+from pipeline.kafka.admin import producer
 from pipeline.kafka.batches import send_batches
-
-
-async def _read_all(settings, topic: str, partitions: int, expect: int) -> dict[int, list[tuple[bytes, bytes]]]:
-    c = consumer(settings, group_id=None)
-    await c.start()
-    try:
-        tps = [TopicPartition(topic, p) for p in range(partitions)]
-        c.assign(tps)
-        await c.seek_to_beginning(*tps)
-        got: dict[int, list] = {p: [] for p in range(partitions)}
-        deadline = asyncio.get_running_loop().time() + 30
-        while sum(map(len, got.values())) < expect and asyncio.get_running_loop().time() < deadline:
-            for tp, messages in (await c.getmany(timeout_ms=500)).items():
-                got[tp.partition] += [(m.key, m.value) for m in messages]
-        return got
-    finally:
-        await c.stop()
+from tests.integration.harness import read_from_start
 
 
 async def test_records_arrive_in_order_per_partition_across_batches(deployment):
@@ -43,7 +25,8 @@ async def test_records_arrive_in_order_per_partition_across_batches(deployment):
         assert len(futures) > 3, "expected the records to need several batches per partition"
     finally:
         await p.stop()
-    got = await _read_all(settings, topic, settings.partitions, expect=len(records))
+    got = await read_from_start(settings, topic, range(settings.partitions), expect=len(records))
     for partition in range(3):
-        assert got[partition] == [(key, value) for t, part, key, value in records if part == partition]
+        assert [(m.key, m.value) for m in got[partition]] == [(key, value) for t, part, key, value in records
+                                                              if part == partition]
     assert sum(map(len, got.values())) == len(records)

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-from aiokafka import TopicPartition
-
 from pipeline import metrics
-from pipeline.kafka.admin import consumer, producer
+from pipeline.kafka.admin import producer
 from pipeline.kafka.gaps import GapFiller, GapReader
+from tests.integration.harness import read_from_start
 
 
 async def _produce(settings, topic: str, partition: int, count: int) -> None:
@@ -21,22 +20,10 @@ async def _produce(settings, topic: str, partition: int, count: int) -> None:
         await p.stop()
 
 
-async def _fetch(settings, topic: str, partition: int, offsets: set[int]) -> list:
+async def _fetch(settings, topic: str, partition: int, offsets: set[int], count: int) -> list:
     """The broker's own records at `offsets` (what Faust would have handed over), in offset order."""
-    c = consumer(settings, group_id=None)
-    await c.start()
-    try:
-        tp = TopicPartition(topic, partition)
-        c.assign([tp])
-        await c.seek_to_beginning(tp)
-        found = []
-        deadline = asyncio.get_running_loop().time() + 30
-        while len(found) < len(offsets) and asyncio.get_running_loop().time() < deadline:
-            for messages in (await c.getmany(tp, timeout_ms=500)).values():
-                found += [m for m in messages if m.offset in offsets]
-        return found
-    finally:
-        await c.stop()
+    got = await read_from_start(settings, topic, [partition], expect=count)
+    return [m for m in got[partition] if m.offset in offsets]
 
 
 async def test_records_passed_over_are_read_back_in_offset_order(deployment):
@@ -44,7 +31,7 @@ async def test_records_passed_over_are_read_back_in_offset_order(deployment):
     topic = settings.topics.input
     await _produce(settings, topic, partition=1, count=30)
     # Delivered: 0-4, then 12 (5-11 passed over), then 13, then 25 (14-24 passed over).
-    delivered = await _fetch(settings, topic, 1, {0, 1, 2, 3, 4, 12, 13, 25})
+    delivered = await _fetch(settings, topic, 1, {0, 1, 2, 3, 4, 12, 13, 25}, count=30)
     expected = {(topic, 1): 0}
     reader = GapReader(settings)
     filler = GapFiller(reader.read, expected)
@@ -69,7 +56,7 @@ async def test_nothing_is_read_without_a_gap_or_a_known_start(deployment):
     settings = deployment.settings
     topic = settings.topics.input
     await _produce(settings, topic, partition=0, count=6)
-    delivered = await _fetch(settings, topic, 0, {2, 3, 4, 5})
+    delivered = await _fetch(settings, topic, 0, {2, 3, 4, 5}, count=6)
     reads = []
 
     async def read(*args):
