@@ -94,6 +94,7 @@ class ContentSettings(Strict):
     ad_allowlist_groups: tuple[str, ...] = ()
     large_leak_items: int = Field(3, ge=1)
     model_path: str = "models/classifier.joblib"
+    warning_notices: bool = True
 
     @field_validator("thresholds")
     @classmethod

@@ -31,5 +31,6 @@ def load_classifier(policy) -> Classifier:
     """The trained classifier. Raises ModelError naming the path if the artifact is missing."""
     from pipeline.classify.model import load
 
-    thresholds = dict(policy.content.thresholds) if policy is not None else None
-    return load(model_path(policy), thresholds)
+    if policy is None:
+        return load(model_path(policy))
+    return load(model_path(policy), dict(policy.content.thresholds), warning_notices=policy.content.warning_notices)

@@ -98,8 +98,10 @@ MAX_CHARS_AT_ONCE = 1 << 20
 class ModelClassifier:
     """`classify(texts)` -> one Verdict per text. Deterministic; caches verdicts of short texts."""
 
-    def __init__(self, artifact: Artifact, thresholds: dict[str, float] | None = None, cache_size: int = 8192):
+    def __init__(self, artifact: Artifact, thresholds: dict[str, float] | None = None, cache_size: int = 8192,
+                 warning_notices: bool = True):
         self.artifact = artifact
+        self.warning_notices = warning_notices
         self.thresholds = dict(DEFAULT_THRESHOLDS)
         self.thresholds.update(thresholds or {})
         self.cache_size = cache_size
@@ -176,8 +178,8 @@ class ModelClassifier:
             total = sum(scores.values())
             scores = {k: v / total for k, v in scores.items()}
         label = forced or _model_label(scores, self.thresholds)
-        if not forced and label in ("illegal", "ad") and lex.get("warning") and not lex.get("offer") \
-                and not contact:
+        if self.warning_notices and not forced and label in ("illegal", "ad") and lex.get("warning") \
+                and not lex.get("offer") and not contact:
             # A notice that names drugs, scams or gambling to forbid them reads like the thing it
             # forbids; a real offer solicits the reader (an offer cue or a contact handle). The
             # model's scores stay as they were, for whoever reads the verdict.
@@ -244,5 +246,5 @@ def _sub_label(label: str, lex: dict, scores: dict) -> str | None:
     return None
 
 
-def load(path: Path | str, thresholds: dict[str, float] | None = None) -> ModelClassifier:
-    return ModelClassifier(Artifact.load(path), thresholds)
+def load(path: Path | str, thresholds: dict[str, float] | None = None, warning_notices: bool = True) -> ModelClassifier:
+    return ModelClassifier(Artifact.load(path), thresholds, warning_notices=warning_notices)

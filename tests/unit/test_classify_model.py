@@ -180,6 +180,26 @@ def test_a_warning_notice_the_model_calls_illegal_is_work_with_the_models_scores
     assert not any(f.detector in ("lexicon:warning", "lexicon:offer") for f in v.findings)
 
 
+def test_the_warning_rule_can_be_switched_off():
+    from pipeline.classify.model import ModelClassifier
+
+    v = ModelClassifier(FixedScores(work=0.1, illegal=0.9), warning_notices=False).classify([NOTICE])[0]
+    assert v.label == "illegal"
+
+
+def test_the_policy_switch_reaches_the_classifier(tmp_path):
+    import yaml
+
+    from pipeline.config import CONFIG_DIR
+
+    raw = yaml.safe_load((CONFIG_DIR / "policy.yaml").read_text(encoding="utf-8"))
+    raw["content"]["warning_notices"] = False
+    path = tmp_path / "policy.yaml"
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    assert load_classifier(load_policy()).warning_notices is True
+    assert load_classifier(load_policy(path)).warning_notices is False
+
+
 @pytest.mark.parametrize("text", [
     NOTICE + "，有需要的私聊",                                # an offer cue
     NOTICE + "，联系 wx: kabao_6688",                          # a contact handle
