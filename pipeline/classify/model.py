@@ -185,7 +185,7 @@ class ModelClassifier:
             # model's scores stay as they were, for whoever reads the verdict.
             reasons.append(f"warning notice ({'、'.join(lex['warning'][:3])}), no offer or contact: "
                            f"work, not {label} {scores[label]:.2f}")
-            label, forced = "work", "work"
+            label = "work"
         if label != "work" and not forced:
             reasons.append(f"model: {label} {scores[label]:.2f}")
         sub = _sub_label(label, lex, scores)
