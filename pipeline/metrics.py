@@ -19,6 +19,8 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 from prometheus_client.exposition import generate_latest
 
+from pipeline.classify.verdict import LABELS, WARNING_NOTICE_REASON
+
 # Rejection reasons are free text (they name fields and values); the label is one of these.
 DLQ_REASONS = ("empty", "too_large", "not_json", "unknown_type", "missing_field", "text_too_long",
                "bad_timestamp", "invalid_field", "other")
@@ -82,6 +84,10 @@ class Metrics:
                                   ["rule", "severity"], registry=r)
         self.escalations = Counter("moderation_escalations", "Escalations, by ladder level and rule id",
                                    ["level", "rule"], registry=r)
+        self.verdicts = Counter("moderation_verdicts", "Verdicts, by label", ["label"], registry=r)
+        self.warning_notices = Counter("moderation_warning_notices",
+                                       "Verdicts the warning-notice rule made work (the model said illegal or ad)",
+                                       registry=r)
         self.classify_seconds = Histogram("moderation_classification_seconds",
                                           "Time to classify one batch of messages", buckets=CLASSIFY_BUCKETS,
                                           registry=r)
@@ -102,11 +108,16 @@ class Metrics:
         # Counted per label set first: a labelled increment costs more than the counting.
         for event_type, n in Tally(_event_type(event) for event in events).items():
             self.events_in.labels(type=event_type).inc(n)
-        outputs_by, violations_by, escalations_by = Tally(), Tally(), Tally()
+        outputs_by, violations_by, escalations_by, verdicts_by = Tally(), Tally(), Tally(), Tally()
+        notices = 0
         for role, event in outputs:
             kind = event.get("kind") if isinstance(event, dict) else None
             outputs_by[_one_of(role, _OUTPUT_ROLES), str(kind or "other")[:32]] += 1
-            if kind == "violation":
+            if kind == "verdict":
+                verdicts_by[_one_of(event.get("label"), LABELS)] += 1
+                reasons = event.get("reasons")
+                notices += bool(reasons) and str(reasons[0]).startswith(WARNING_NOTICE_REASON)
+            elif kind == "violation":
                 violations_by[_rule(event.get("rule")), _one_of(event.get("severity"), _SEVERITIES)] += 1
             elif kind == "escalation":
                 escalations_by[_one_of(event.get("level"), _ESCALATION_LEVELS), _rule(event.get("rule"))] += 1
@@ -116,6 +127,10 @@ class Metrics:
             self.violations.labels(rule=rule, severity=severity).inc(n)
         for (level, rule), n in escalations_by.items():
             self.escalations.labels(level=level, rule=rule).inc(n)
+        for label, n in verdicts_by.items():
+            self.verdicts.labels(label=label).inc(n)
+        if notices:
+            self.warning_notices.inc(notices)
         if classify_seconds is not None:
             self.observe_classification(classify_seconds, classified_messages)
 

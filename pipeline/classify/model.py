@@ -12,7 +12,7 @@ import numpy as np
 from pipeline.classify.features import (
     STRONG, Analysed, TextFeaturizer, analyse, chunks_by_length, dense_features, row_sums, second_level_inputs,
 )
-from pipeline.classify.verdict import LABELS, Finding, Verdict
+from pipeline.classify.verdict import LABELS, WARNING_NOTICE_REASON, Finding, Verdict
 from pipeline.config import ConfigError
 from pipeline.text.detect import mask_original
 
@@ -183,7 +183,7 @@ class ModelClassifier:
             # A notice that names drugs, scams or gambling to forbid them reads like the thing it
             # forbids; a real offer solicits the reader (an offer cue or a contact handle). The
             # model's scores stay as they were, for whoever reads the verdict.
-            reasons.append(f"warning notice ({'、'.join(lex['warning'][:3])}), no offer or contact: "
+            reasons.append(f"{WARNING_NOTICE_REASON} ({'、'.join(lex['warning'][:3])}), no offer or contact: "
                            f"work, not {label} {scores[label]:.2f}")
             label = "work"
         if label != "work" and not forced:

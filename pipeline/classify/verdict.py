@@ -4,6 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 LABELS = ("work", "chitchat", "ad", "rumour", "abuse", "confidential", "illegal")
+# How the reason of a verdict the warning-notice rule decided begins (counted by the worker's metrics).
+WARNING_NOTICE_REASON = "warning notice"
 
 
 @dataclass(frozen=True)

@@ -68,8 +68,31 @@ def test_batch_counts_events_outputs_violations_escalations():
     assert m.value("moderation_escalations_total", level="supervisor", rule="D1") == 1
     assert m.value("moderation_classification_seconds_count") == 1
     assert m.value("moderation_classification_seconds_bucket", le="0.025") == 1
-    assert m.value("moderation_classified_messages_total") == 3
-    assert m.value("moderation_batches_total") == 1
+    assert m.value("moderation_verdicts_total", label="work") == 1
+
+
+def test_verdicts_the_warning_notice_rule_decided_are_counted():
+    import numpy as np
+
+    from pipeline.classify import LABELS
+    from pipeline.classify.model import ModelClassifier
+    from pipeline.engine import verdict_event
+
+    class SaysIllegal:  # a stand-in model: every message illegal at 0.9, so the rule alone decides
+        labels = list(LABELS)
+
+        def probabilities(self, items):
+            return np.tile([0.9 if label == "illegal" else 0.1 / 6 for label in LABELS], (len(items), 1))
+
+    notice, offer = ModelClassifier(SaysIllegal()).classify(
+        ["【安全提示】严禁员工出借、出售本人银行卡和电话卡，发现有人收购请向保卫科举报", "高价收购银行卡，一套八百，加微信 kabao_6688"])
+    m = Metrics()
+    event = decode(__import__("orjson").dumps(conversation()[5]), MAX_TEXT)
+    m.observe_batch([event, event], [("verdicts", verdict_event(event, v, "2026-03-02T09:00:00+08:00"))
+                                     for v in (notice, offer)])
+    assert m.value("moderation_verdicts_total", label="work") == 1
+    assert m.value("moderation_verdicts_total", label="illegal") == 1
+    assert m.value("moderation_warning_notices_total") == 1
 
 
 def test_rejected_and_lag():
