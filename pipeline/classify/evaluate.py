@@ -250,7 +250,23 @@ def _eval_workchat_sets(clf, against, args) -> int:
         print(json.dumps(results, ensure_ascii=False))
     else:
         print("\n\n".join(_formatted(m, f"evaluation on {WORKCHAT_TESTS[name]}") for name, m in results.items()))
+        print("\n" + format_summary(results))
     return 0
+
+
+def format_summary(results: dict) -> str:
+    """One line per set: macro-F1 and accuracy (with `--against`: both models' macro-F1, the
+    difference and its interval), so the sets can be read side by side after their details."""
+    if any("against" in m for m in results.values()):
+        lines = [f"{'set':<12}{'n':>5}{'model':>8}{'against':>9}{'change':>9}   95% interval"]
+        for name, c in results.items():
+            low, high = c["interval_95"]
+            lines.append(f"{name:<12}{c['n']:>5}{c['model']['macro_f1']:>8.3f}{c['against']['macro_f1']:>9.3f}"
+                         f"{c['macro_f1_difference']:>+9.3f}   [{low:+.3f}, {high:+.3f}]")
+    else:
+        lines = [f"{'set':<12}{'n':>5}{'macro-F1':>10}{'accuracy':>10}"]
+        lines += [f"{name:<12}{m['n']:>5}{m['macro_f1']:>10.3f}{m['accuracy']:>10.3f}" for name, m in results.items()]
+    return "\n".join(["summary (macro-F1 over the classes in each set):", *lines])
 
 
 def _policy(args):

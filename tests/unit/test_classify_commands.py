@@ -126,6 +126,18 @@ def test_eval_default_reports_every_workchat_set(tmp_path, capsys, monkeypatch):
     assert a.func(a) == 0
     out = json.loads(capsys.readouterr().out)
     assert set(out) == {"test2", "test"} and out["test2"]["n"] == 1
+    # Without --json, each set's report and then one line per set, side by side.
+    a = parser().parse_args(["eval"])
+    assert a.func(a) == 0
+    text = capsys.readouterr().out
+    summary = text[text.index("summary"):].splitlines()
+    assert [line.split()[0] for line in summary[2:]] == ["test2", "test"]
+    assert summary[2].split()[1:] == ["1", f"{out['test2']['macro_f1']:.3f}", f"{out['test2']['accuracy']:.3f}"]
+    a = parser().parse_args(["eval", "--against", str(evaluate.PROJECT_ROOT / "models" / "classifier.joblib")])
+    assert a.func(a) == 0
+    summary = capsys.readouterr().out.split("summary")[1].splitlines()
+    assert summary[2].split()[:5] == ["test2", "1", f"{out['test2']['macro_f1']:.3f}",
+                                      f"{out['test2']['macro_f1']:.3f}", "+0.000"]
 
 
 def _jsonl(path, rows):
