@@ -8,7 +8,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Callable, Iterable, MutableMapping, Sequence
+from typing import Callable, Iterable, MutableMapping, Sequence, cast
 
 from pipeline.classify import Classifier, Verdict
 from pipeline.config import Policy
@@ -82,7 +82,8 @@ class Engine:
             group_id = event.group_id
             if group_id not in fresh:
                 fresh[group_id] = stored_state(group_id)
-            trial = {group_id: copy.deepcopy(fresh[group_id])} if fresh[group_id] is not None else {}
+            stored = fresh[group_id]
+            trial: dict[str, dict] = {group_id: copy.deepcopy(stored)} if stored is not None else {}
             try:
                 outputs.extend(self.process([event], trial, [offsets[i]] if offsets is not None else None))
             except Exception as exc:  # noqa: BLE001
@@ -104,7 +105,7 @@ class Engine:
         ctx = Context(event=event, state=state, now=now, policy=self.policy, verdict=verdict)
         outputs: list[Output] = []
         if verdict is not None:
-            outputs.append(("verdicts", verdict_event(event, verdict, stamp)))
+            outputs.append(("verdicts", verdict_event(cast(MessagePosted, event), verdict, stamp)))
         found: list[Violation | Emit] = []
         for module in RULE_MODULES:
             found.extend(module.on_event(ctx))

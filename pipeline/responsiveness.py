@@ -30,6 +30,7 @@ same for the whole group (member null, scope `group`).
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta
+from typing import Sequence, cast
 
 from pipeline.config import Policy
 from pipeline.events import REMINDER, SCHEMA_VERSION, SUPERVISOR, MemberLeft, MessagePosted, stable_id
@@ -55,6 +56,7 @@ def on_event(ctx: Context) -> list[Finding]:
     section = _section(state)
     section["group_id"] = event.group_id
     now = state.watermark
+    assert now is not None  # the engine advanced it to this event
     # Deadlines that passed before this event fire first: a reply that comes after its deadline
     # without a tick in between is still late. The cached next due time says whether any did
     # (None: nothing cached yet, so advance sets the trackers up).
@@ -144,9 +146,9 @@ def _windows(state: GroupState) -> dict:
 # --------------------------------------------------------------------------- opening
 
 
-def addressees(ctx: Context) -> tuple[str, list[str | None]]:
+def addressees(ctx: Context) -> tuple[str, Sequence[str | None]]:
     """(kind, addressees) of a message: member ids, or [None] for a question to the whole group."""
-    event: MessagePosted = ctx.event
+    event = cast(MessagePosted, ctx.event)
     msg, policy, sender = event.message, ctx.policy, event.actor.id
     text = msg.text
     # Each pattern is searched at most once, and most messages (no mentions, no request, question
@@ -162,14 +164,14 @@ def addressees(ctx: Context) -> tuple[str, list[str | None]]:
             return "none", []
         return "reply_request", sorted(m for m, r in ctx.state.members.items() if m != sender and "departed" not in r)
     if msg.reply_to is None:
-        kind = next((k for k in ("task", "question") if matches(policy, k, text)), None)
-        if kind is not None and not matches(policy, "not_addressing", text):
-            return kind, [None]
+        to_group = next((k for k in ("task", "question") if matches(policy, k, text)), None)
+        if to_group is not None and not matches(policy, "not_addressing", text):
+            return to_group, [None]
     return "none", []
 
 
 def open_items(ctx: Context) -> list[Finding]:
-    event: MessagePosted = ctx.event
+    event = cast(MessagePosted, ctx.event)
     state, policy = ctx.state, ctx.policy
     kind, targets = addressees(ctx)
     if not targets:
@@ -177,7 +179,8 @@ def open_items(ctx: Context) -> list[Finding]:
     items, windows = _items(state), _windows(state)
     # The window is the watermark's (the event's own time unless it arrived late), so an item never
     # lands in a window that was already written.
-    keys = [_window(state.watermark, "day", policy, windows), _window(state.watermark, "week", policy, windows)]
+    watermark = state.watermark or event.ts
+    keys = [_window(watermark, "day", policy, windows), _window(watermark, "week", policy, windows)]
     due = due_after(event.ts, policy.responsiveness.reply_sla_seconds, policy)
     final = due_after(due, policy.responsiveness.owner_escalation_after_seconds, policy)
     opened_at, due_at, final_at = stamp(event.ts, policy), stamp(due, policy), stamp(final, policy)
@@ -241,7 +244,7 @@ def _bump(window: dict, member: str | None, count: str, seconds: int | None = No
 
 def answer(ctx: Context) -> list[Finding]:
     """Settle or note the open items this message answers (see the module docstring)."""
-    event: MessagePosted = ctx.event
+    event = cast(MessagePosted, ctx.event)
     state, policy = ctx.state, ctx.policy
     msg, actor = event.message, event.actor.id
     items = _items(state)
@@ -276,7 +279,7 @@ def _settle(state: GroupState, key: str, outcome: str, ts: datetime | None = Non
     _items_changed(state)
     item = _items(state).pop(key)
     windows = _windows(state)
-    seconds = work_seconds(at(item["opened"]), ts, policy) if ts is not None else None
+    seconds = work_seconds(at(item["opened"]), ts, policy) if ts is not None and policy is not None else None
     for wkey in item["windows"]:
         window = windows[wkey]
         window["pending"] -= 1

@@ -12,10 +12,11 @@ import codecs
 import re
 from datetime import datetime, timedelta
 from functools import lru_cache
+from typing import cast
 
 from pipeline.config import Files, Policy
 from pipeline.events import FileShared
-from pipeline.rules.base import Context, Finding, violation
+from pipeline.rules.base import Context, Finding, Violation, violation
 from pipeline.state import GroupState
 
 SECTION = "files"
@@ -60,7 +61,7 @@ EXECUTABLE_EXTENSIONS = {"exe", "dll", "com", "scr", "msi", "bin", "elf", "so", 
 def on_event(ctx: Context) -> list[Finding]:
     if not isinstance(ctx.event, FileShared):
         return []
-    found = upload_checks(ctx)
+    found: list[Finding] = list(upload_checks(ctx))
     index_file(ctx)
     return found
 
@@ -141,8 +142,8 @@ ACTIONS = {
 }
 
 
-def upload_checks(ctx: Context) -> list[Finding]:
-    event: FileShared = ctx.event
+def upload_checks(ctx: Context) -> list[Violation]:
+    event = cast(FileShared, ctx.event)
     problems = file_problems(event.file, ctx.policy.files)
     if not problems:
         return []
@@ -171,7 +172,7 @@ def is_backup_folder(folder: str | None, cfg: Files) -> bool:
 def index_file(ctx: Context) -> None:
     """Remember the file for F3; a copy in a backup folder (or a backed_up flag) backs up every
     indexed file with the same content."""
-    event: FileShared = ctx.event
+    event = cast(FileShared, ctx.event)
     file, cfg = event.file, ctx.policy.files
     section = ctx.state.section(SECTION)
     section["group_id"] = event.group_id

@@ -7,10 +7,11 @@ import re
 from datetime import datetime, timedelta
 from difflib import SequenceMatcher
 from functools import lru_cache
+from typing import cast
 
 from pipeline.config import Directory, Policy
 from pipeline.events import MemberDeparted, MemberJoined, MemberRenamed
-from pipeline.rules.base import Context, Emit, Finding, violation
+from pipeline.rules.base import Context, Emit, Finding, Violation, violation
 from pipeline.state import GroupState, at
 
 SECTION = "members_rule"
@@ -44,8 +45,8 @@ def approvers(ctx: Context) -> set[str]:
     return set(ctx.state.owners) | set(extra)
 
 
-def unapproved_join(ctx: Context) -> list[Finding]:
-    event: MemberJoined = ctx.event
+def unapproved_join(ctx: Context) -> list[Violation]:
+    event = cast(MemberJoined, ctx.event)
     allowed = approvers(ctx)
     approver = event.approved_by
     if approver is None:
@@ -118,9 +119,9 @@ def department_in(text: str, directory: Directory) -> str | None:
     return max(hits, key=len) if hits else None
 
 
-def name_form(ctx: Context) -> list[Finding]:
-    event = ctx.event
-    display = event.member.name
+def name_form(ctx: Context) -> list[Violation]:
+    event = cast(MemberJoined | MemberRenamed, ctx.event)
+    display = event.member.name or ""
     valid, fix = check_name(display, ctx.policy.directory, ctx.state.roles.get("name"))
     if valid:
         return []
