@@ -23,6 +23,7 @@ from pipeline.events import Rejected, decode, encode, rejected_event, stable_id,
 from pipeline.kafka.batches import Record, send_batches
 from pipeline.kafka.gaps import GapFiller, GapReader
 from pipeline.kafka.transport import Feed, Transport, commits_held
+from pipeline.native import core_mode
 
 log = logging.getLogger("pipeline.worker")
 
@@ -78,6 +79,7 @@ class App(faust.App):
 
     async def on_start(self) -> None:
         await super().on_start()
+        log.info("rules core: %s (pipeline/native.py)", core_mode())
         settle_heap()
         # As an agent's stream does, but before the first subscription: a topic added later is only
         # subscribed after Faust's 45-second resubscription pause.

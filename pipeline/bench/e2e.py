@@ -34,6 +34,7 @@ from pipeline.config import PROJECT_ROOT, TOPIC_NAMES, load_settings
 from pipeline.kafka.admin import consumer, delete_topics, ensure_topics, producer
 from pipeline.kafka.local import LocalBroker
 from pipeline.loadgen import generate
+from pipeline.native import core_mode
 
 KINDS = ("raw", "classify", "pipeline")
 
@@ -353,11 +354,15 @@ def bench_e2e_command(args) -> int:
     rates = tuple(int(x) for x in args.rates.split(","))
     results = run_bench(n=args.events, rates=rates, seconds_per_rate=args.seconds, partitions=args.partitions,
                         kinds=tuple(args.kinds.split(",")), console=console, rounds=args.rounds)
+    import pipeline.engine  # noqa: F401  (the core the pipeline contender loads, from the same files)
+
+    core = core_mode()
     if args.json:
-        print(orjson.dumps({"results": [asdict(r) for r in results], "ratios": ratios(results)},
+        print(orjson.dumps({"results": [asdict(r) for r in results], "ratios": ratios(results), "core": core},
                            option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode())
     else:
         render(results, console)
+        console.print(f"rules core: {core} (pipeline/native.py)")
     if args.plot:
         plot(results, Path(args.plot))
         console.print(f"plot written to {args.plot}")

@@ -1,0 +1,121 @@
+"""The rules core compiled to C by mypyc: the same source files, built with `make native`
+(`MODERATION_NATIVE=1 python setup.py build_ext --inplace`) or into a wheel
+(`MODERATION_NATIVE=1 pip install .`, as the Dockerfile does).
+
+Python imports a compiled module in preference to its source. So that an edited source file is
+never shadowed by an older build, `pipeline/__init__.py` calls `prefer_source_if_needed()`: when
+any compiled core module is older than its source, or `MODERATION_PURE=1` is set, every core module
+is imported from source instead (all of them: compiled modules call each other directly, so a mix
+would still run the old code). A stale build logs a warning naming the file.
+"""
+from __future__ import annotations
+
+import importlib.abc
+import importlib.machinery
+import importlib.util
+import logging
+import os
+import sys
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+# Modules (relative to the repository root) that make up the per-event work of the core. Package
+# __init__ files stay interpreted.
+CORE_SOURCES = (
+    "pipeline/state.py",
+    "pipeline/worktime.py",
+    "pipeline/engine.py",
+    "pipeline/escalation.py",
+    "pipeline/responsiveness.py",
+    "pipeline/rules/base.py",
+    "pipeline/rules/discipline.py",
+    "pipeline/rules/files.py",
+    "pipeline/rules/members.py",
+    "pipeline/rules/publishing.py",
+    "pipeline/followups/common.py",
+    "pipeline/followups/announcements.py",
+    "pipeline/followups/problems.py",
+    "pipeline/followups/rectification.py",
+    "pipeline/followups/report.py",
+    "pipeline/followups/urgent.py",
+)
+
+# The rule modules read attributes of the event union after the engine has dispatched on the
+# event's kind; mypyc compiles those as ordinary attribute lookups.
+MYPYC_OPTIONS = ("--ignore-missing-imports", "--follow-imports=silent", "--disable-error-code=union-attr")
+
+# The compiled modules share one library, pipeline/core__mypyc (inside the package, so that an
+# editable install finds it as well as a wheel).
+NATIVE_GROUP = "pipeline.core"
+
+log = logging.getLogger(__name__)
+
+
+def module_name(source: str) -> str:
+    return source.removesuffix(".py").replace("/", ".")
+
+
+CORE_MODULES = frozenset(module_name(s) for s in CORE_SOURCES)
+
+
+def source_path(module: str, package_dir: Path = PACKAGE_DIR) -> Path:
+    """The .py file of a core module in the package at `package_dir`."""
+    return package_dir.joinpath(*module.split(".")[1:]).with_suffix(".py")
+
+
+def compiled_path(module: str, package_dir: Path = PACKAGE_DIR) -> Path | None:
+    """The extension module Python would import for `module` instead of its source, if any."""
+    source = source_path(module, package_dir)
+    for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+        candidate = source.with_name(source.stem + suffix)
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def stale(package_dir: Path = PACKAGE_DIR) -> list[str]:
+    """Core modules whose compiled build is older than their source."""
+    found = []
+    for module in sorted(CORE_MODULES):
+        built = compiled_path(module, package_dir)
+        if built is not None and built.stat().st_mtime < source_path(module, package_dir).stat().st_mtime:
+            found.append(module)
+    return found
+
+
+def is_compiled(module) -> bool:
+    """Whether an imported module runs as compiled code."""
+    return Path(getattr(module, "__file__", "") or "").suffix in (".so", ".pyd")
+
+
+def core_mode() -> str:
+    """`compiled` when every core module in use is, `interpreted` when none is, else `mixed`."""
+    flags = {is_compiled(sys.modules[name]) for name in CORE_MODULES if name in sys.modules}
+    if not flags:
+        return "not loaded"
+    return "compiled" if flags == {True} else "interpreted" if flags == {False} else "mixed"
+
+
+class _SourceFinder(importlib.abc.MetaPathFinder):
+    """Finds the core modules' .py files ahead of their compiled builds."""
+
+    def __init__(self, package_dir: Path) -> None:
+        self.package_dir = package_dir
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname not in CORE_MODULES:
+            return None
+        return importlib.util.spec_from_file_location(fullname, source_path(fullname, self.package_dir))
+
+
+def prefer_source_if_needed() -> None:
+    """Import the core from source when asked to (`MODERATION_PURE=1`) or when a build is stale."""
+    if any(isinstance(f, _SourceFinder) for f in sys.meta_path):
+        return
+    outdated = stale()
+    if os.environ.get("MODERATION_PURE") == "1" or outdated:
+        if outdated:
+            log.warning("compiled core is older than %s: running the core from source "
+                        "(run `make native` to rebuild)", source_path(outdated[0]))
+        sys.meta_path.insert(0, _SourceFinder(PACKAGE_DIR))
