@@ -136,7 +136,15 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
             lines.append(f"| {name} | {c} | {v['precision']:.3f} | {v['recall']:.3f} | {v['f1']:.3f} | {v['support']} |")
     if work:
         lines += ["", "## Hand-labelled work-group test sets (`moderation eval`, tests/data/workchat_test*.jsonl)",
-                  "None is ever trained on. **test6** (280 messages, 40 per class), the newest, was written on "
+                  "None is ever trained on. **test7** (280 messages, 40 per class), the newest, was written on "
+                  "2026-11-27 by a helper that saw no code and ran no classifier, in 24 workplaces no earlier set "
+                  "used (a hotel front office, a farm cooperative, a printing plant, a veterinary clinic, a "
+                  "water-treatment plant, a ski resort, a call centre …), checked with difflib against every "
+                  "hand-written, test and pending line and 20,000 generated training messages (50 lines rewritten, "
+                  "none left at 0.6 or above), and committed (75a4303) before any model scored it; it has been "
+                  "scored for this model (the warning-notice rule changes none of its verdicts) and, for "
+                  "comparison, for cb30a91's and 9b83f43's artifacts under today's lexicons (0.801 and 0.797). "
+                  "**test6** (280 messages, 40 per class) was written on "
                   "2026-11-26 by a helper that saw no code and ran no classifier, in 22 settings that test5 does not "
                   "use (a law firm, a bank branch, a game studio, a sanitation team, a dental clinic, a customs "
                   "brokerage, a solar installer …), checked with difflib against every test, training, pending and "
@@ -165,8 +173,8 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
                   "**test4** (210 messages, the same shape) was written by the engineers who write the training data, "
                   "before caf3872 was trained; it has now been scored for seven models and is no longer a "
                   "clean measure. test5 scored well below test4, and test6, from yet another hand, scores close to test4: "
-                  "how hard a blind set is depends on who wrote it as much as on the model, so read the two blind "
-                  "sets together (the 0.90 target is met by neither).", "",
+                  "how hard a blind set is depends on who wrote it as much as on the model, so read the blind "
+                  "sets together (test7, from a fourth hand, lies between them; the 0.90 target is met by none).", "",
                   "| set | n | macro-F1 | accuracy | work | chitchat | ad | rumour | abuse | confidential | illegal |",
                   "|---|---|---|---|---|---|---|---|---|---|---|"]
         for key, m in work.items():
@@ -187,6 +195,7 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
         "cold": (0.748, 0.751, 0.751, 0.749, 0.747, 0.747, 0.746, 0.748),
         "lccc_toy_chitchat": (0.914, 0.935, 0.923, 0.925, 0.925, 0.924, 0.924, 0.923),
         "nus_sms_zh": (0.917, 0.929, 0.918, 0.919, 0.920, 0.921, 0.920, 0.919),
+        "test7": (None, None, None, None, None, 0.797, 0.801, 0.801),
         "test6": (None, None, None, None, None, 0.830, 0.826, 0.838),
         "test5": (0.690, 0.695, 0.741, 0.750, 0.740, 0.746, 0.757, 0.749),
         "nearmiss6": (None, None, None, None, None, 0.638, 0.641, 0.709),
@@ -412,7 +421,7 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
               "of nine written while building caf3872 (请勿在群内发送客户的银行卡号, 身份证复印件请交到人事，"
               "不要发群里 …), 8e49f02 called five confidential (caf3872 four); the nine were not kept, so "
               "this build was not probed with them.",
-              *(line for blind in ("test6", "test5") for line in _blind_errors(blind, work.get(blind))),
+              *(line for blind in ("test7", "test6", "test5") for line in _blind_errors(blind, work.get(blind))),
               "- Linear character n-gram model: misses sarcasm and context; COLD and Weibo21 are below the "
               "BERT-level targets where the table says so.",
               "- Sub-labels (abuse: vulgar/violent/terror/attack; illegal: gambling/fraud/other) come from "
