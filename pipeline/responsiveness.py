@@ -179,7 +179,8 @@ def open_items(ctx: Context) -> list[Finding]:
     items, windows = _items(state), _windows(state)
     # The window is the watermark's (the event's own time unless it arrived late), so an item never
     # lands in a window that was already written.
-    watermark = state.watermark or event.ts
+    watermark = state.watermark
+    assert watermark is not None  # the engine advanced it to this event
     keys = [_window(watermark, "day", policy, windows), _window(watermark, "week", policy, windows)]
     due = due_after(event.ts, policy.responsiveness.reply_sla_seconds, policy)
     final = due_after(due, policy.responsiveness.owner_escalation_after_seconds, policy)
