@@ -288,7 +288,7 @@ async def _input_stamps(settings, topic: str, ids: set) -> dict[str, int]:
     return stamps
 
 
-def render(results: list[Result], console: Console) -> None:
+def render(results: list[Result], console: Console, core: str) -> None:
     table = Table(title="End-to-end on the local broker")
     table.add_column("contender")
     table.add_column("events/s", justify="right")
@@ -308,6 +308,7 @@ def render(results: list[Result], console: Console) -> None:
         if len(share["rounds"]) > 1:
             line += " (round by round: " + ", ".join(f"{x:.0%}" for x in share["rounds"]) + ")"
         console.print(line)
+    console.print(f"rules core: {core} (pipeline/native.py)")
 
 
 def ratios(results: list[Result]) -> dict[str, dict]:
@@ -361,8 +362,7 @@ def bench_e2e_command(args) -> int:
         print(orjson.dumps({"results": [asdict(r) for r in results], "ratios": ratios(results), "core": core},
                            option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode())
     else:
-        render(results, console)
-        console.print(f"rules core: {core} (pipeline/native.py)")
+        render(results, console, core)
     if args.plot:
         plot(results, Path(args.plot))
         console.print(f"plot written to {args.plot}")

@@ -5,7 +5,9 @@ import math
 
 from rich.console import Console
 
+import pipeline.engine  # noqa: F401  (so that core_mode names the core the worker runs)
 from pipeline.bench.e2e import KINDS, plot, ratios, render, run_bench
+from pipeline.native import core_mode
 
 
 def test_bench_e2e_runs_end_to_end(broker, tmp_path):
@@ -20,8 +22,9 @@ def test_bench_e2e_runs_end_to_end(broker, tmp_path):
         assert r.peak_rss_mb > 0 and r.cpu_us_per_event >= 0, r  # CPU: too few events here to see
     share = ratios(results)["classify"]
     assert len(share["rounds"]) == 2 and min(share["rounds"]) <= share["throughput"] <= max(share["rounds"])
-    render(results, console)
+    render(results, console, core_mode())
     text = console.export_text()
     assert "pipeline / classify" in text and "CPU µs/event" in text and "round by round" in text
+    assert f"rules core: {core_mode()}" in text
     plot(results, tmp_path / "latency.png")
     assert (tmp_path / "latency.png").stat().st_size > 1000
