@@ -136,7 +136,15 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
             lines.append(f"| {name} | {c} | {v['precision']:.3f} | {v['recall']:.3f} | {v['f1']:.3f} | {v['support']} |")
     if work:
         lines += ["", "## Hand-labelled work-group test sets (`moderation eval`, tests/data/workchat_test*.jsonl)",
-                  "None is ever trained on. **test7** (280 messages, 40 per class), the newest, was written on "
+                  "None is ever trained on. **test8** (280 messages, 40 per class), the newest, was written on "
+                  "2026-11-27 by a helper that saw no code and ran no classifier, in 24 workplaces no earlier set "
+                  "used (a shipyard, a museum, a bakery chain, a metro maintenance crew, a university lab, a care "
+                  "home, a petrol station …), about ten hard cases per class, checked with difflib the same way "
+                  "(35 rewrites), and committed (99fb1d4) before any model scored it; with **nearmiss7** (120 "
+                  "messages: 60 illegal offers, 30 of them in passing with no contact handle, 15 obfuscated, 15 "
+                  "adverts; 60 lawful work messages on the same topics; about 85 workplaces; by another helper, "
+                  "committed in b2fa26f) it was the blind gate of a build that was not shipped (item 10 below), "
+                  "and both have been scored for this model. **test7** (280 messages, 40 per class) was written on "
                   "2026-11-27 by a helper that saw no code and ran no classifier, in 24 workplaces no earlier set "
                   "used (a hotel front office, a farm cooperative, a printing plant, a veterinary clinic, a "
                   "water-treatment plant, a ski resort, a call centre …), checked with difflib against every "
@@ -174,7 +182,7 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
                   "before caf3872 was trained; it has now been scored for seven models and is no longer a "
                   "clean measure. test5 scored well below test4, and test6, from yet another hand, scores close to test4: "
                   "how hard a blind set is depends on who wrote it as much as on the model, so read the blind "
-                  "sets together (test7, from a fourth hand, lies between them; the 0.90 target is met by none).", "",
+                  "sets together (test7 and test8, from a fourth and a fifth hand, lie between them; the 0.90 target is met by none).", "",
                   "| set | n | macro-F1 | accuracy | work | chitchat | ad | rumour | abuse | confidential | illegal |",
                   "|---|---|---|---|---|---|---|---|---|---|---|"]
         for key, m in work.items():
@@ -195,9 +203,11 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
         "cold": (0.748, 0.751, 0.751, 0.749, 0.747, 0.747, 0.746, 0.748),
         "lccc_toy_chitchat": (0.914, 0.935, 0.923, 0.925, 0.925, 0.924, 0.924, 0.923),
         "nus_sms_zh": (0.917, 0.929, 0.918, 0.919, 0.920, 0.921, 0.920, 0.919),
+        "test8": (None,) * 8,
         "test7": (None, None, None, None, None, 0.797, 0.801, 0.801),
         "test6": (None, None, None, None, None, 0.830, 0.826, 0.838),
         "test5": (0.690, 0.695, 0.741, 0.750, 0.740, 0.746, 0.757, 0.749),
+        "nearmiss7": (None,) * 8,
         "nearmiss6": (None, None, None, None, None, 0.638, 0.641, 0.709),
         "nearmiss5": (None, None, None, None, None, 0.560, 0.564, 0.622),
         "nearmiss4": (None, None, None, None, None, 0.502, 0.505, 0.545),
@@ -380,6 +390,24 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
               "still 14. Not shipped. nearmiss6, scored after both, shows the same steps: 5bd0933 against "
               "cb30a91 0.641 → 0.709, +0.068 [+0.014, +0.131]; the rule 0.709 → 0.716 (1 against none); 12 of "
               "its 45 illegal offers called work.",
+              "10. **A genre head (measured, not shipped).** The dedicated Weibo and SMS heads alone beat the "
+              "whole classifier on the validation split (rumour F1 0.910 against 0.856, ad 0.954 against "
+              "0.930): the second level weighs a head the same in every kind of text. A build added a genre "
+              "head, a softmax over the kinds of text the sources are (SMS, telecom SMS, Weibo posts, comments, "
+              "chat, meeting talk, PII paragraphs, work chat; fitted on the same hashed n-grams, val accuracy "
+              "0.95), whose probabilities gated the heads' logits in the second level (a soft mixture of "
+              "experts). On the validation split, gating all 13 logits gave Weibo21 0.883, SMS 0.936, COLD "
+              "0.890 and hand-written macro-F1 0.928; gating only the five public-set heads gave 0.872, 0.949, "
+              "0.887 and 0.928 (the second level refitted offline on the same out-of-fold scores, policy "
+              "thresholds). Each was held to a rule written before it was scored on work chat, against this "
+              "model: the lower bound of the paired interval of the macro-F1 difference above −0.02 on the "
+              "pooled blind sets (above −0.03, with the difference itself at least zero, on the two new ones). All 13 gated "
+              "failed on the pooled near-miss sets, −0.002 [−0.030, +0.024] (19 messages right only with it, "
+              "29 only with this model; the blind sets +0.002 [−0.014, +0.018]). The five heads gated failed "
+              "on the two new blind sets written for it (nearmiss7 and test8, 400 messages), −0.008 [−0.034, "
+              "+0.016], and on the older ones pooled (1,250), −0.013 [−0.027, +0.002]. The genre head buys "
+              "the public tasks with a little work chat, so it was not shipped and the held-out files were not "
+              "scored with it; the code is on the branch experiment/genre-head.",
               "",
               "Paired comparisons on test5 (`moderation eval --model A --against B`: the macro-F1 difference "
               "with a paired bootstrap 95% interval): 8e49f02 against 825dbda +0.047 [+0.012, +0.083] (13 "
@@ -421,7 +449,7 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
               "of nine written while building caf3872 (请勿在群内发送客户的银行卡号, 身份证复印件请交到人事，"
               "不要发群里 …), 8e49f02 called five confidential (caf3872 four); the nine were not kept, so "
               "this build was not probed with them.",
-              *(line for blind in ("test7", "test6", "test5") for line in _blind_errors(blind, work.get(blind))),
+              *(line for blind in ("test8", "test7", "test6", "test5") for line in _blind_errors(blind, work.get(blind))),
               "- Linear character n-gram model: misses sarcasm and context; COLD and Weibo21 are below the "
               "BERT-level targets where the table says so.",
               "- Sub-labels (abuse: vulgar/violent/terror/attack; illegal: gambling/fraud/other) come from "

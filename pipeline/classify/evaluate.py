@@ -21,7 +21,7 @@ import numpy as np
 from pipeline.classify.verdict import LABELS
 from pipeline.config import PROJECT_ROOT
 
-WORKCHAT_TESTS = {name: PROJECT_ROOT / "tests" / "data" / f"workchat_{name}.jsonl" for name in ("test7", "test6", "test5", "nearmiss6", "nearmiss5", "nearmiss4", "nearmiss3", "nearmiss2", "nearmiss", "short", "test4")}
+WORKCHAT_TESTS = {name: PROJECT_ROOT / "tests" / "data" / f"workchat_{name}.jsonl" for name in ("test8", "test7", "test6", "test5", "nearmiss7", "nearmiss6", "nearmiss5", "nearmiss4", "nearmiss3", "nearmiss2", "nearmiss", "short", "test4")}
 
 
 def metrics(gold: list[str], pred: list[str], labels=LABELS) -> dict:
