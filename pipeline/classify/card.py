@@ -136,53 +136,26 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
             lines.append(f"| {name} | {c} | {v['precision']:.3f} | {v['recall']:.3f} | {v['f1']:.3f} | {v['support']} |")
     if work:
         lines += ["", "## Hand-labelled work-group test sets (`moderation eval`, tests/data/workchat_test*.jsonl)",
-                  "None is ever trained on. **test8** (280 messages, 40 per class), the newest, was written on "
-                  "2026-11-27 by a helper that saw no code and ran no classifier, in 24 workplaces no earlier set "
-                  "used (a shipyard, a museum, a bakery chain, a metro maintenance crew, a university lab, a care "
-                  "home, a petrol station …), about ten hard cases per class, checked with difflib the same way "
-                  "(35 rewrites), and committed (99fb1d4) before any model scored it; with **nearmiss7** (120 "
-                  "messages: 60 illegal offers, 30 of them in passing with no contact handle, 15 obfuscated, 15 "
-                  "adverts; 60 lawful work messages on the same topics; about 85 workplaces; by another helper, "
-                  "committed in b2fa26f) it was the blind gate of a build that was not shipped (item 10 below), "
-                  "and both have been scored for this model. **test7** (280 messages, 40 per class) was written on "
-                  "2026-11-27 by a helper that saw no code and ran no classifier, in 24 workplaces no earlier set "
-                  "used (a hotel front office, a farm cooperative, a printing plant, a veterinary clinic, a "
-                  "water-treatment plant, a ski resort, a call centre …), checked with difflib against every "
-                  "hand-written, test and pending line and 20,000 generated training messages (50 lines rewritten, "
-                  "none left at 0.6 or above), and committed (75a4303) before any model scored it; it has been "
-                  "scored for this model (the warning-notice rule changes none of its verdicts) and, for "
-                  "comparison, for cb30a91's and 9b83f43's artifacts under today's lexicons (0.801 and 0.797). "
-                  "**test6** (280 messages, 40 per class) was written on "
-                  "2026-11-26 by a helper that saw no code and ran no classifier, in 22 settings that test5 does not "
-                  "use (a law firm, a bank branch, a game studio, a sanitation team, a dental clinic, a customs "
-                  "brokerage, a solar installer …), checked with difflib against every test, training, pending and "
-                  "development line (25 lines rewritten; none left at 0.6 or above but one 收到), and committed "
-                  "(211d2da) before any model scored it; it has been scored for this model (and, for comparison, for "
-                  "9b83f43's artifact under today's lexicons: 0.830). **nearmiss** (72 messages: 48 work notices "
-                  "that name drugs, gambling, scams, forged papers or rented bank cards to warn against them, and 24 "
-                  "illegal offers in the same words) was written the same way on 2026-11-26 and committed (before "
-                  "any model scored it) as the probe of the rule that chose this model (see *How this version was "
-                  "chosen*), so it is a decision set, not a blind one; it has two classes, so its macro-F1 is over "
-                  "work and illegal; its errors have since been read. **nearmiss2** (90 messages: 60 work messages "
-                  "from more than 25 workplaces that name illegal things to forbid, report, refuse or discuss them, "
-                  "30 illegal offers) was written blind by another helper after this model was chosen and "
-                  "committed (113afb2) before any model scored it: an independent check of that choice, and the "
-                  "probe of a later build that was not shipped. **nearmiss3** (90 messages of the same two kinds from 38 other workplaces: a school, a hospital pharmacy, an express depot, a construction site, a customs broker, a livestreaming guild …) was written blind by a third helper and committed (3aeeb83) before any model scored it, as the probe of a second build that was not shipped either, and then, pooled with nearmiss2, as the decision set of the warning-notice rule (item 9 below; their texts have not been read). **nearmiss4** (90 messages: 60 work messages from 49 further workplaces, a port, a coal mine, a pawnshop, a seal-engraving shop, a funeral home …, seven with a hotline or an extension; 30 illegal offers, 14 of them with no contact handle at all, offers between colleagues or dressed as notices) was written blind by a fourth helper that saw neither code nor docs, committed (bfde05d) before any model scored it, and was the rule's blind gate. **nearmiss5** (120 messages: 60 illegal offers, 30 of them in passing between colleagues with no contact handle, 15 obfuscated, 15 adverts; 60 lawful work messages close to them, a reimbursement rule, a discount for customers, a colleague selling a bike, hazardous-waste disposal …; 79 workplaces) was written blind by a fifth helper and committed (16f1547) before any model scored it, as the deciding set of two builds that were not shipped (below). **nearmiss6** (90 messages of the same kinds, 45 and 45, from 74 workplaces) was written blind by a sixth helper and committed (843964d) before any model scored it; it has been scored only for this classifier and the earlier ones in the table. **test5** (210 messages, 30 per class) was written on 2026-11-26 by a "
-                  "helper agent that did not see any model's predictions and never ran a classifier on it, in eighteen "
-                  "settings no earlier set used (a hospital ward, a warehouse, a teachers' group, e-commerce customer "
-                  "service, a car factory, airport ground crew, insurance sales, a film crew, a pharmacy chain, a "
-                  "4S dealership, a newsroom, a courier station, a kindergarten, a port …), with near-misses; lines "
-                  "close to the training files or the generator (difflib ratio ≥ 0.6) were rewritten before it was "
-                  "committed (b98311b), and only then was it scored, once for each shipped model since (caf3872, "
-                  "825dbda, 8e49f02, c32d106, e39bc00, 9b83f43 and this one), each chosen before it was scored. **short** (60 messages "
-                  "of 2–16 characters: 30 work logistics and status lines in many trades, 30 idle-chat lines, many "
-                  "of both with time words) was written by another helper that saw no code and ran no classifier, "
-                  "committed (b016008) before the build it judged was trained, and is not read by the engineers. "
-                  "**test4** (210 messages, the same shape) was written by the engineers who write the training data, "
-                  "before caf3872 was trained; it has now been scored for seven models and is no longer a "
-                  "clean measure. test5 scored well below test4, and test6, from yet another hand, scores close to test4: "
-                  "how hard a blind set is depends on who wrote it as much as on the model, so read the blind "
-                  "sets together (test7 and test8, from a fourth and a fifth hand, lie between them; the 0.90 target is met by none).", "",
+                  "None is ever trained on. Each was written blind by a helper that saw no code and ran no classifier, "
+                  "in workplaces no earlier set used, checked with difflib against every hand-written, test and "
+                  "pending line and 20,000 generated training messages (lines at 0.6 or above rewritten), and "
+                  "committed before any model scored it; the engineers have not read their lines. **test9** (280 "
+                  "messages, 40 per class; a railway station, an orchestra, a seafood market, a wind farm, a zoo, a "
+                  "weather station …; committed in 16a9af0) and **nearmiss8** (120: 60 illegal offers, 35 of them in "
+                  "passing between colleagues with no contact handle; 60 lawful work messages on the same topics; "
+                  "6e04c7c) were written on 2026-11-27 while this model was being chosen; **test8** (280; a "
+                  "shipyard, a museum, a bakery chain, a metro maintenance crew, a care home …; 99fb1d4) and "
+                  "**nearmiss7** (120, the same two kinds; b2fa26f) the same day, before it; **test7** (280; a hotel "
+                  "front office, a farm cooperative, a printing plant, a veterinary clinic …; 75a4303); **nearmiss6** "
+                  "(90: 45 illegal offers, 25 of them in passing, and 45 lawful messages close to them; 843964d) and "
+                  "**nearmiss5** (120, 60 and 60; 16f1547); **short** (60 messages of 2–16 characters: work logistics "
+                  "and status lines against idle chat, many of both with time words; b016008). test7, test8 and test9 "
+                  "were this model's deciding set and nearmiss5–8 its guard (see *How this version was chosen*). "
+                  "The earlier test sets, test4, test5 and test6 and the near-miss sets 1–4, were scored for the "
+                  "models they were written after and are training data since this model "
+                  "(pipeline/classify/data/workchat_handwritten7–10.jsonl), as test1–3 were before them. The sets are "
+                  "written by language-model helpers, as are the hand-written training files; so a model that learns "
+                  "from such files may gain more on these sets than on real work chat, which none of them is.", "",
                   "| set | n | macro-F1 | accuracy | work | chitchat | ad | rumour | abuse | confidential | illegal |",
                   "|---|---|---|---|---|---|---|---|---|---|---|"]
         for key, m in work.items():
@@ -197,30 +170,25 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
             for lab, row in zip(m["labels"], m["confusion"]):
                 lines.append(f"{lab:<13}" + "".join(f"{x:>5}" for x in row))
             lines.append("```")
-    earlier = {  # caf3872, 825dbda, 8e49f02, c32d106, e39bc00, 9b83f43, cb30a91, 5bd0933
-        "sms_spam_80w_subset": (0.947, 0.951, 0.954, 0.961, 0.956, 0.951, 0.954, 0.954),
-        "weibo21": (0.852, 0.855, 0.850, 0.866, 0.867, 0.861, 0.862, 0.865),
-        "cold": (0.748, 0.751, 0.751, 0.749, 0.747, 0.747, 0.746, 0.748),
-        "lccc_toy_chitchat": (0.914, 0.935, 0.923, 0.925, 0.925, 0.924, 0.924, 0.923),
-        "nus_sms_zh": (0.917, 0.929, 0.918, 0.919, 0.920, 0.921, 0.920, 0.919),
-        "test8": (None,) * 8,
-        "test7": (None, None, None, None, None, 0.797, 0.801, 0.801),
-        "test6": (None, None, None, None, None, 0.830, 0.826, 0.838),
-        "test5": (0.690, 0.695, 0.741, 0.750, 0.740, 0.746, 0.757, 0.749),
-        "nearmiss7": (None,) * 8,
-        "nearmiss6": (None, None, None, None, None, 0.638, 0.641, 0.709),
-        "nearmiss5": (None, None, None, None, None, 0.560, 0.564, 0.622),
-        "nearmiss4": (None, None, None, None, None, 0.502, 0.505, 0.545),
-        "nearmiss3": (None, None, None, None, None, 0.658, 0.668, 0.673),
-        "nearmiss2": (None, None, None, None, None, 0.646, 0.674, 0.731),
-        "nearmiss": (None, None, None, None, None, 0.577, 0.577, 0.703),
-        "short": (None, None, None, 0.677, 0.865, 0.830, 0.830, 0.848),
-        "test4": (0.787, 0.818, 0.815, 0.817, 0.833, 0.828, 0.824, 0.833)}
+    earlier = {  # caf3872, 825dbda, 8e49f02, c32d106, e39bc00, 9b83f43, cb30a91, 5bd0933, 5bd0933 + warning rule
+        "sms_spam_80w_subset": (0.947, 0.951, 0.954, 0.961, 0.956, 0.951, 0.954, 0.954, 0.951),
+        "weibo21": (0.852, 0.855, 0.850, 0.866, 0.867, 0.861, 0.862, 0.865, 0.865),
+        "cold": (0.748, 0.751, 0.751, 0.749, 0.747, 0.747, 0.746, 0.748, 0.748),
+        "lccc_toy_chitchat": (0.914, 0.935, 0.923, 0.925, 0.925, 0.924, 0.924, 0.923, 0.923),
+        "nus_sms_zh": (0.917, 0.929, 0.918, 0.919, 0.920, 0.921, 0.920, 0.919, 0.919),
+        "test9": (None,) * 8 + (0.837,),
+        "test8": (None,) * 8 + (0.814,),
+        "test7": (None, None, None, None, None, 0.797, 0.801, 0.801, 0.801),
+        "nearmiss8": (None,) * 8 + (0.742,),
+        "nearmiss7": (None,) * 8 + (0.679,),
+        "nearmiss6": (None, None, None, None, None, 0.638, 0.641, 0.709, 0.716),
+        "nearmiss5": (None, None, None, None, None, 0.560, 0.564, 0.622, 0.634),
+        "short": (None, None, None, 0.677, 0.865, 0.830, 0.830, 0.848, 0.848)}
     lines += ["", "## Against the previous models", "",
               "| measure | caf3872 | 825dbda (abuse data) | 8e49f02 (other trades) | c32d106 (second level per length) "
               "| e39bc00 (short work lines) | 9b83f43 (idle chat about work) | cb30a91 (unseen n-grams) "
-              "| 5bd0933 (warnings as work) | this model (and the warning-notice rule) |",
-              "|---|---|---|---|---|---|---|---|---|---|"]
+              "| 5bd0933 (warnings as work) | 5bd0933 and the warning-notice rule | this model (earlier test sets trained on) |",
+              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, before in earlier.items():
         cells = " | ".join("—" if x is None else f"{x:.3f}" for x in before)
         if name in suite:
@@ -232,7 +200,8 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
               "hand-written weight 24; see the history of this file for how each was chosen on the validation "
               "split). Two data changes followed, each shipped by a rule fixed before test5 was scored: every "
               "unit test passes, and on the validation rows that both builds left out of training no public "
-              "set's target F1 falls by more than 0.02. Then the second level changed (3), then the short lines (4, 5), then the features (6).",
+              "set's target F1 falls by more than 0.02. Then the second level changed (3), then the short lines (4, 5), then the "
+              "features (6); this model is 5bd0933's recipe with the earlier test sets trained on (12).",
               "",
               "1. **825dbda, abuse.** `workchat_handwritten6.jsonl`: 95 hand-written messages, 50 of them "
               "workplace abuse of the quieter kinds (contempt for someone's ability, threats without a violent "
@@ -408,6 +377,34 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
               "+0.016], and on the older ones pooled (1,250), −0.013 [−0.027, +0.002]. The genre head buys "
               "the public tasks with a little work chat, so it was not shipped and the held-out files were not "
               "scored with it; the code is on the branch experiment/genre-head.",
+              "11. **Offers in passing between colleagues, again (measured, not shipped).** A build of 2026-11-27 "
+              "04:11 (v17: 40% of the generated illegal messages written as offers in the group itself, mostly "
+              "without a contact handle) had failed its rule on nearmiss5 (+0.041 [−0.005, +0.091]); scored on "
+              "sets it had not seen, nearmiss6 and nearmiss7 pooled, it gained +0.045 [−0.001, +0.095], and test5–8 "
+              "+0.010 [0.000, +0.022]. Its code had not been kept, so the generator change was written again "
+              "(25 openings, 38 kinds of illegal goods, a contact handle in a fifth) and held, with a rule written "
+              "before training, to a fresh blind set, nearmiss8: with the same openings also offering lawful "
+              "things in chit-chat and work, +0.016 [−0.027, +0.059] there and +0.018 [−0.011, +0.047] on "
+              "nearmiss5–8 pooled; without them, −0.015 [−0.061, +0.028] and +0.024 (98.3% interval, for a third "
+              "look at the same sets, [−0.008, +0.058]). Neither passed; the code is on the branch "
+              "experiment/casual-offers.",
+              "12. **This model: the earlier test sets trained on.** test4, test5 and test6 (700 messages of all "
+              "seven classes, from about 40 workplaces) and the near-miss sets 1–4 (342: notices that name illegal "
+              "things to forbid them, and offers in the same words) had been scored for the models they were "
+              "written after. Moved into training as hand-written files (workchat_handwritten7–10.jsonl, weight 24, "
+              "as test1–3 before them), they double the hand-written rows (1,113 → 2,155); their texts were not "
+              "read. The rule, written before the build was trained: every unit test passes; on test7–9 pooled "
+              "(840, never trained on) the macro-F1 difference against 5bd0933 with the warning-notice rule has "
+              "its interval wholly above zero; on nearmiss5–8 pooled (450) and on every public source's "
+              "validation rows that both builds left out, no interval wholly below zero; the demo's verdict "
+              "labels unchanged. It passed: test7–9 0.818 → 0.890, +0.072 [+0.051, +0.093] (81 messages right "
+              "only with this model, 16 only with the other; McNemar p < 0.001); nearmiss5–8 0.693 → 0.816, "
+              "+0.124 [+0.087, +0.161] (77 against 11); validation (5,738 common rows) COLD +0.003, LCCC −0.005, "
+              "NUS −0.002, Weibo21 +0.090 [+0.029, +0.164] (94 rows), SMS ad −0.037 [−0.131, 0.000] (109 rows, "
+              "4 verdicts changed; the interval ends at zero), VCSum −0.009 [−0.024, 0.000]; the demo's 22 "
+              "verdicts keep their labels. Scored once after: the held-out files and short (tables above). "
+              "These sets and the ones that judged the build were written by helpers of the same kind, so part "
+              "of the gain may be their shared style rather than better judgement of real chat.",
               "",
               "Paired comparisons on test5 (`moderation eval --model A --against B`: the macro-F1 difference "
               "with a paired bootstrap 95% interval): 8e49f02 against 825dbda +0.047 [+0.012, +0.083] (13 "
@@ -437,7 +434,7 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
               "", "## Limits",
               "- Public sets are Weibo/SMS/comment text, not work chat; the work-chat behaviour rests on the "
               "synthetic corpus and " + str(sum(n for _, n in handwritten)) + " invented hand-written "
-              "messages; see test5 against the 0.90 macro-F1 target. Real work-group data is the main missing piece.",
+              "messages; see test7–9 against the 0.90 macro-F1 target. Real work-group data is the main missing piece.",
               "- The synthetic corpus is too regular to measure anything: its validation rows score 1.000.",
               "- Reproduce: `moderation train --seed 13` (same data) gives the same artifact; `moderation eval` and "
               "`moderation eval --data ../shared/data` reproduce the tables above.",
@@ -449,7 +446,7 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
               "of nine written while building caf3872 (请勿在群内发送客户的银行卡号, 身份证复印件请交到人事，"
               "不要发群里 …), 8e49f02 called five confidential (caf3872 four); the nine were not kept, so "
               "this build was not probed with them.",
-              *(line for blind in ("test8", "test7", "test6", "test5") for line in _blind_errors(blind, work.get(blind))),
+              *(line for blind in ("test9", "test8", "test7") for line in _blind_errors(blind, work.get(blind))),
               "- Linear character n-gram model: misses sarcasm and context; COLD and Weibo21 are below the "
               "BERT-level targets where the table says so.",
               "- Sub-labels (abuse: vulgar/violent/terror/attack; illegal: gambling/fraud/other) come from "

@@ -1,9 +1,9 @@
 """`moderation eval`: per-class precision/recall/F1, macro-F1 and the confusion matrix.
 
 --data FILE: any JSONL of {"text", "label"} with our seven labels. Without --data: the hand-labelled
-work-chat test sets, never trained on: tests/data/workchat_test5.jsonl (written blind by a helper)
-and workchat_test4.jsonl (the three earlier test sets were scored for the models they were written
-after and are training data now). --data DIR: the shared data
+work-chat test sets in tests/data, never trained on, each written blind by a helper (earlier test
+sets were scored for the models they were written after and are training data now, see
+docs/CLASSIFIER.md). --data DIR: the shared data
 directory; every source's heldout.jsonl is mapped to our classes and scored (the numbers of the model card).
 --model PATH scores another artifact than the policy's; --against PATH compares with a second artifact
 on the same rows (paired: a bootstrap interval of the macro-F1 difference and McNemar's test on the
@@ -21,7 +21,7 @@ import numpy as np
 from pipeline.classify.verdict import LABELS
 from pipeline.config import PROJECT_ROOT
 
-WORKCHAT_TESTS = {name: PROJECT_ROOT / "tests" / "data" / f"workchat_{name}.jsonl" for name in ("test8", "test7", "test6", "test5", "nearmiss7", "nearmiss6", "nearmiss5", "nearmiss4", "nearmiss3", "nearmiss2", "nearmiss", "short", "test4")}
+WORKCHAT_TESTS = {name: PROJECT_ROOT / "tests" / "data" / f"workchat_{name}.jsonl" for name in ("test9", "test8", "test7", "nearmiss8", "nearmiss7", "nearmiss6", "nearmiss5", "short")}
 
 
 def metrics(gold: list[str], pred: list[str], labels=LABELS) -> dict:
