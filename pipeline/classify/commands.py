@@ -49,7 +49,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
 
 def add_eval_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", metavar="PATH", default=None,
-                   help="JSONL of {text, label} with our seven labels (default: the work-chat test sets tests/data/workchat_test9, _test8, _test7, _nearmiss8, _nearmiss7, _nearmiss6, _nearmiss5 and _short.jsonl), "
+                   help="JSONL of {text, label} with our seven labels (default: the work-chat test sets tests/data/workchat_test10, _test9, _test8, _test7, _nearmiss9 … _nearmiss5 and _short.jsonl), "
                         "or the shared data directory to score every heldout.jsonl")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--policy", metavar="FILE", default=None, help="policy file for thresholds/model path")

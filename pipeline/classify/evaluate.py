@@ -21,7 +21,7 @@ import numpy as np
 from pipeline.classify.verdict import LABELS
 from pipeline.config import PROJECT_ROOT
 
-WORKCHAT_TESTS = {name: PROJECT_ROOT / "tests" / "data" / f"workchat_{name}.jsonl" for name in ("test9", "test8", "test7", "nearmiss8", "nearmiss7", "nearmiss6", "nearmiss5", "short")}
+WORKCHAT_TESTS = {name: PROJECT_ROOT / "tests" / "data" / f"workchat_{name}.jsonl" for name in ("test10", "test9", "test8", "test7", "nearmiss9", "nearmiss8", "nearmiss7", "nearmiss6", "nearmiss5", "short")}
 
 
 def metrics(gold: list[str], pred: list[str], labels=LABELS) -> dict:

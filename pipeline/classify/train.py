@@ -33,11 +33,12 @@ SYNTHETIC_WEIGHT = 2.0
 # hand-written realistic work-group messages, weighted up: few but real-looking. 1 was the first
 # development set; 2 was written against the known confusions; 3-5 and 7-10 were test sets of earlier
 # versions (each scored for the models it was written after, then moved here for training: 7 = test4,
-# 8 = test5, 9 = test6, 10 = the near-miss sets 1-4); 6 is aimed at quieter workplace abuse.
-# The weight was chosen on the validation split (hand-written macro-F1 against the public sets' F1)
+# 8 = test5, 9 = test6, 10 = the near-miss sets 1-4); 6 is aimed at quieter workplace abuse; 11 and 12
+# were written for training by two helpers. The weight is chosen on the validation split: 24 while
+# there were 1,113 such rows; 16 since 2,852, where 24 lowered COLD's validation F1 (see the model card)
 HANDWRITTEN_DIR = Path(__file__).resolve().parent / "data"
 HANDWRITTEN_FILES = tuple(sorted(HANDWRITTEN_DIR.glob("workchat_handwritten*.jsonl")))
-HANDWRITTEN_WEIGHT = 24.0
+HANDWRITTEN_WEIGHT = 16.0
 # binary heads trained on one public set (plus the synthetic corpus) for its class; a small
 # second-level logistic regression, fitted on the validation split, combines them with the main model
 SPECIALISTS = {"rumour": ("weibo21",), "abuse": ("cold",), "ad": ("sms_spam_80w_subset",)}
