@@ -6,7 +6,7 @@ COPY pyproject.toml setup.py README.md ./
 COPY pipeline ./pipeline
 RUN pip install --no-cache-dir -e '.[native]' \
     && MODERATION_NATIVE=1 python setup.py --quiet build_ext --inplace --force \
-    && python -c 'import pipeline.engine, pipeline.native as n; assert n.core_mode() == "compiled"' \
+    && python -c 'import pipeline.native as n; assert n.core_mode() == "compiled"' \
     && rm -rf build && apt-get purge -y gcc libc6-dev && apt-get autoremove -y
 COPY config ./config
 COPY models ./models

@@ -90,10 +90,9 @@ def is_compiled(module) -> bool:
 
 
 def core_mode() -> str:
-    """`compiled` when every core module in use is, `interpreted` when none is, else `mixed`."""
-    flags = {is_compiled(sys.modules[name]) for name in CORE_MODULES if name in sys.modules}
-    if not flags:
-        return "not loaded"
+    """`compiled` when every core module is, `interpreted` when none is, else `mixed`. The modules are
+    imported here, so the answer names the core a worker would run whatever the caller loaded."""
+    flags = {is_compiled(importlib.import_module(name)) for name in CORE_MODULES}
     return "compiled" if flags == {True} else "interpreted" if flags == {False} else "mixed"
 
 

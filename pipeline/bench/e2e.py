@@ -355,8 +355,6 @@ def bench_e2e_command(args) -> int:
     rates = tuple(int(x) for x in args.rates.split(","))
     results = run_bench(n=args.events, rates=rates, seconds_per_rate=args.seconds, partitions=args.partitions,
                         kinds=tuple(args.kinds.split(",")), console=console, rounds=args.rounds)
-    import pipeline.engine  # noqa: F401  (the core the pipeline contender loads, from the same files)
-
     core = core_mode()
     if args.json:
         print(orjson.dumps({"results": [asdict(r) for r in results], "ratios": ratios(results), "core": core},

@@ -5,7 +5,6 @@ import math
 
 from rich.console import Console
 
-import pipeline.engine  # noqa: F401  (so that core_mode names the core the worker runs)
 from pipeline.bench.e2e import KINDS, plot, ratios, render, run_bench
 from pipeline.native import core_mode
 

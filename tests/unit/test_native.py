@@ -50,7 +50,7 @@ def _run(code: str, **env) -> str:
     return result.stdout.strip()
 
 
-MODE = "import pipeline.engine, pipeline.native as n; print(n.core_mode())"
+MODE = "import pipeline.native as n; print(n.core_mode())"
 
 
 def test_pure_mode_imports_every_core_module_from_source():
