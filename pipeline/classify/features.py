@@ -104,6 +104,14 @@ def second_level_inputs(logits: np.ndarray, items: list[Analysed], length_bucket
     return np.hstack(parts).astype(np.float32)
 
 
+def rowwise_matmul(A: np.ndarray, W: np.ndarray) -> np.ndarray:
+    """A @ W computed one row at a time, so a row's result does not depend on the rows beside it.
+    A plain `A @ W` lets BLAS pick its kernel and summation order by the batch's height, so the same
+    message scored alone and in a batch of 512 could differ in the last bits: enough to move a score
+    rounded to four places, and to make a replay disagree with the live run."""
+    return np.matmul(A[:, None, :], W)[:, 0, :]
+
+
 def row_sums(values: np.ndarray, indptr: np.ndarray) -> np.ndarray:
     """Sum of each CSR row's `values`, 0 for an empty row. np.add.reduceat alone gives an empty row
     the next row's first value, and fails outright when the last row is empty (a message that

@@ -10,7 +10,8 @@ import joblib
 import numpy as np
 
 from pipeline.classify.features import (
-    STRONG, Analysed, TextFeaturizer, analyse, chunks_by_length, dense_features, row_sums, second_level_inputs,
+    STRONG, Analysed, TextFeaturizer, analyse, chunks_by_length, dense_features, row_sums, rowwise_matmul,
+    second_level_inputs,
 )
 from pipeline.classify.verdict import LABELS, WARNING_NOTICE_REASON, Finding, Verdict
 from pipeline.config import ConfigError
@@ -73,7 +74,7 @@ class Artifact:
             den[den == 0] = 1.0  # nothing the head's set ever had: the bias alone
             cols.append((num / den + head["b"]).reshape(-1, 1).astype(np.float32))
         X = TextFeaturizer.weigh(R, self.featurizer.idf)
-        z = np.asarray(X @ self.W_text) + D @ self.W_dense + self.bias
+        z = np.asarray(X @ self.W_text) + rowwise_matmul(D, self.W_dense) + self.bias
         return np.hstack([z] + cols) if cols else z
 
     def probabilities(self, items: list[Analysed]) -> np.ndarray:
@@ -81,7 +82,7 @@ class Artifact:
         if self.stack_A is not None:
             if self.stack_A.shape[0] > z.shape[1]:  # artifacts before the shape inputs have none
                 z = second_level_inputs(z, items, self.stack_length_buckets)
-            z = z @ self.stack_A + self.stack_c
+            z = rowwise_matmul(z, self.stack_A) + self.stack_c
         else:
             z = z / self.temperature
         if self.offsets is not None:

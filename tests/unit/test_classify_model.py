@@ -40,6 +40,24 @@ def test_batch_interface_and_determinism(clf):
     assert clf.classify([]) == []
 
 
+def test_a_message_scores_the_same_alone_as_in_any_batch():
+    """A replay batches differently from the live run; the scores (rounded to four places) must not move."""
+    from pipeline.classify.features import analyse
+    from pipeline.loadgen import generate
+
+    texts = list(dict.fromkeys(e["message"]["text"] for e in generate(3000, groups=30, seed=12)
+                               if e["type"] == "message.posted" and e["message"].get("text")))[:600]
+    artifact = load(model_path(load_policy())).artifact
+    items = analyse(texts)
+    whole = artifact.probabilities(items)
+    for size in (1, 3, 64):
+        for start in range(0, len(items), size):
+            part = artifact.probabilities(items[start:start + size])
+            assert (part == whole[start:start + size]).all(), (size, texts[start:start + size])
+    shuffled = list(range(len(items)))[::-1]
+    assert (artifact.probabilities([items[i] for i in shuffled]) == whole[shuffled]).all()
+
+
 @pytest.mark.parametrize("text", [
     "【通知】明天上午10点在3楼大会议室开周例会，请准时参加",
     "@张伟 麻烦把需求文档今天下班前发我一下",
