@@ -28,7 +28,7 @@ $(NATIVE_STAMP): $(BIN)/moderation $(CORE_SOURCES) setup.py
 native: $(NATIVE_STAMP)
 
 pure:
-	rm -f pipeline/*.so pipeline/*/*.so $(NATIVE_STAMP)
+	rm -f pipeline/*.so pipeline/*/*.so pipeline/core_build.json $(NATIVE_STAMP)
 
 demo: native
 	$(BIN)/moderation demo

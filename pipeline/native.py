@@ -3,16 +3,21 @@
 (`MODERATION_NATIVE=1 pip install .`, as the Dockerfile does).
 
 Python imports a compiled module in preference to its source. So that an edited source file is
-never shadowed by an older build, `pipeline/__init__.py` calls `prefer_source_if_needed()`: when
-any compiled core module is older than its source, or `MODERATION_PURE=1` is set, every core module
-is imported from source instead (all of them: compiled modules call each other directly, so a mix
-would still run the old code). A stale build logs a warning naming the file.
+never shadowed by an older build, the build records each source's SHA-256 in
+`pipeline/core_build.json`, and `pipeline/__init__.py` calls `prefer_source_if_needed()`: when any
+compiled core module's source no longer has the recorded digest (or none was recorded), or
+`MODERATION_PURE=1` is set, every core module is imported from source instead (all of them:
+compiled modules call each other directly, so a mix would still run the old code). A stale build
+logs a warning naming the file. Digests, not file times: an edit within the second of a build, a
+checkout that restores an older file, or a build copied in with fresh times all fool a time check.
 """
 from __future__ import annotations
 
 import importlib.abc
 import importlib.machinery
 import importlib.util
+import hashlib
+import json
 import logging
 import os
 import sys
@@ -49,6 +54,9 @@ MYPYC_OPTIONS = ("--ignore-missing-imports", "--follow-imports=silent", "--disab
 # editable install finds it as well as a wheel).
 NATIVE_GROUP = "pipeline.core"
 
+# Written by the build (setup.py) beside the compiled modules: {module: SHA-256 of the source compiled}.
+BUILD_MANIFEST = "core_build.json"
+
 log = logging.getLogger(__name__)
 
 
@@ -74,14 +82,26 @@ def compiled_path(module: str, package_dir: Path = PACKAGE_DIR) -> Path | None:
     return None
 
 
+def source_digest(module: str, package_dir: Path = PACKAGE_DIR) -> str:
+    return hashlib.sha256(source_path(module, package_dir).read_bytes()).hexdigest()
+
+
+def write_build_manifest(package_dir: Path = PACKAGE_DIR) -> Path:
+    """Record the digest of every core source about to be compiled (setup.py calls this first)."""
+    path = package_dir / BUILD_MANIFEST
+    path.write_text(json.dumps({m: source_digest(m, package_dir) for m in sorted(CORE_MODULES)}, indent=1) + "\n")
+    return path
+
+
 def stale(package_dir: Path = PACKAGE_DIR) -> list[str]:
-    """Core modules whose compiled build is older than their source."""
-    found = []
-    for module in sorted(CORE_MODULES):
-        built = compiled_path(module, package_dir)
-        if built is not None and built.stat().st_mtime < source_path(module, package_dir).stat().st_mtime:
-            found.append(module)
-    return found
+    """Core modules with a compiled build whose source is not the one that was compiled."""
+    try:
+        recorded = json.loads((package_dir / BUILD_MANIFEST).read_text())
+    except (OSError, ValueError):
+        recorded = {}
+    return [module for module in sorted(CORE_MODULES)
+            if compiled_path(module, package_dir) is not None
+            and recorded.get(module) != source_digest(module, package_dir)]
 
 
 def is_compiled(module) -> bool:
@@ -115,6 +135,6 @@ def prefer_source_if_needed() -> None:
     outdated = stale()
     if os.environ.get("MODERATION_PURE") == "1" or outdated:
         if outdated:
-            log.warning("compiled core is older than %s: running the core from source "
+            log.warning("compiled core was not built from the current %s: running the core from source "
                         "(run `make native` to rebuild)", source_path(outdated[0]))
         sys.meta_path.insert(0, _SourceFinder(PACKAGE_DIR))

@@ -23,16 +23,27 @@ def _package(tmp_path: Path) -> Path:
     return package
 
 
-def test_a_build_older_than_its_source_is_stale(tmp_path):
+def test_a_build_is_stale_when_its_source_changed_whatever_the_file_times(tmp_path):
     package = _package(tmp_path)
     source = package / "responsiveness.py"
     built = package / f"responsiveness{EXT}"
     built.write_bytes(b"")
-    os.utime(source, (1_000, 1_000))
-    os.utime(built, (2_000, 2_000))
+    native.write_build_manifest(package)
     assert native.stale(package) == []
     assert native.compiled_path("pipeline.responsiveness", package) == built
     os.utime(source, (3_000, 3_000))
+    os.utime(built, (1_000, 1_000))
+    assert native.stale(package) == [], "a newer time on the same source is not an edit"
+    source.write_text("x = 1\n")
+    os.utime(source, (1_000, 1_000))
+    assert native.stale(package) == ["pipeline.responsiveness"], "an edit is, even with an older time"
+
+
+def test_a_build_without_its_manifest_is_stale(tmp_path):
+    package = _package(tmp_path)
+    (package / f"responsiveness{EXT}").write_bytes(b"")
+    assert native.stale(package) == ["pipeline.responsiveness"]
+    (package / native.BUILD_MANIFEST).write_text("{not json")
     assert native.stale(package) == ["pipeline.responsiveness"]
 
 
