@@ -13,10 +13,10 @@ checkout that restores an older file, or a build copied in with fresh times all 
 """
 from __future__ import annotations
 
+import hashlib
 import importlib.abc
 import importlib.machinery
 import importlib.util
-import hashlib
 import json
 import logging
 import os
