@@ -1,6 +1,6 @@
 """The rules core compiled to C by mypyc: the same source files, built with `make native`
-(`MODERATION_NATIVE=1 python setup.py build_ext --inplace`) or into a wheel
-(`MODERATION_NATIVE=1 pip install .`, as the Dockerfile does).
+(`MODERATION_NATIVE=1 python setup.py build_ext --inplace`, as the Dockerfile does too) or into a
+wheel (`MODERATION_NATIVE=1 pip install .`).
 
 Python imports a compiled module in preference to its source. So that an edited source file is
 never shadowed by an older build, the build records each source's SHA-256 in

@@ -23,7 +23,9 @@ from sklearn.linear_model import LogisticRegression
 
 from pipeline.classify import corpus
 from pipeline.classify.datasets import default_data_dir, load_split, select_sources
-from pipeline.classify.features import DENSE_NAMES, TextFeaturizer, analyse, dense_features, second_level_inputs
+from pipeline.classify.features import (
+    DENSE_NAMES, TextFeaturizer, analyse, dense_features, rowwise_matmul, second_level_inputs,
+)
 from pipeline.classify.model import Artifact
 from pipeline.classify.verdict import LABELS
 from pipeline.config import PROJECT_ROOT
@@ -254,7 +256,7 @@ def train(data_dir: Path, seed: int = 13, out: Path = DEFAULT_OUT, exclude_licen
         stack_c = stacker.intercept_.astype(np.float32)
         temperature = 1.0
         raw_va = second_level_inputs(logits_va, items_va, STACK_LENGTH_BUCKETS)
-        logits_va = raw_va @ stack_A + stack_c
+        logits_va = rowwise_matmul(raw_va, stack_A) + stack_c
     else:
         temperature = _fit_temperature(logits_va, yva)
     offsets = None
