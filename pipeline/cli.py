@@ -7,6 +7,7 @@ import logging
 import sys
 
 from pipeline.config import ConfigError
+from pipeline.kafka.admin import BrokerUnavailable
 
 
 def _runtime(args=None):
@@ -21,7 +22,11 @@ def cmd_worker(args) -> int:
     from pipeline.app import create_app
     from pipeline.kafka.admin import ensure_topics
 
+    from pipeline.kafka.admin import wait_for_broker
+
     runtime = _runtime()
+    # A worker started before its broker (a host booting, a compose stack) waits for it.
+    asyncio.run(wait_for_broker(runtime.settings, None, "worker"))
     asyncio.run(ensure_topics(runtime.settings))
     try:
         import uvloop
@@ -69,9 +74,10 @@ def cmd_kafka(args) -> int:
 
 
 def cmd_topics(args) -> int:
-    from pipeline.kafka.admin import ensure_topics
+    from pipeline.kafka.admin import ensure_topics, wait_for_broker
 
     settings = _runtime().settings
+    asyncio.run(wait_for_broker(settings, args.wait, "topics"))
     created = asyncio.run(ensure_topics(settings))
     print(f"created: {', '.join(created)}" if created else "all topics exist")
     return 0
@@ -96,7 +102,13 @@ def cmd_tail(args) -> int:
     from pipeline.tail import tail
 
     return asyncio.run(tail(args.topic, as_json=args.json, from_beginning=args.from_beginning,
-                            limit=args.limit, idle_exit=args.idle_exit))
+                            limit=args.limit, idle_exit=args.idle_exit, wait=args.wait))
+
+
+def add_wait_argument(parser: argparse.ArgumentParser) -> None:
+    """`--wait SECONDS`, for a one-shot command that needs the broker."""
+    parser.add_argument("--wait", type=float, default=60.0, metavar="SECONDS",
+                        help="how long to wait for the broker before giving up (default 60)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -125,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_kafka)
 
     p = sub.add_parser("topics", help="create the input and output topics (partitions from config)")
+    add_wait_argument(p)
     p.set_defaults(func=cmd_topics)
 
     p = sub.add_parser("sample", help="print the demo's sample conversation as JSONL input events")
@@ -136,6 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--from-beginning", action="store_true")
     p.add_argument("--limit", type=int, default=0, help="stop after this many records (0 = follow)")
     p.add_argument("--idle-exit", type=float, default=0, help="stop after this many idle seconds (0 = never)")
+    add_wait_argument(p)
     p.set_defaults(func=cmd_tail)
 
     bench = sub.add_parser("bench", help="benchmarks: e2e (pipeline vs raw Kafka), classify")
@@ -163,6 +177,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
+    except BrokerUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from pipeline.config import load_settings
-from pipeline.kafka.admin import consumer
+from pipeline.kafka.admin import consumer, wait_for_broker
 
 STYLES = {"severe": "bold red", "warning": "yellow", "info": "cyan",
           "reminder": "yellow", "removal_recommended": "bold red", "supervisor": "bold magenta"}
@@ -63,12 +63,13 @@ def _duration(seconds) -> str:
 
 
 async def tail(topic: str, as_json: bool = False, from_beginning: bool = False, limit: int = 0,
-               idle_exit: float = 0) -> int:
+               idle_exit: float = 0, wait: float = 60.0) -> int:
     settings = load_settings()
     name = getattr(settings.topics, topic, None) if "." not in topic else topic
     if name is None:
         print(f"unknown topic or role {topic!r}", file=sys.stderr)
         return 2
+    await wait_for_broker(settings, wait, "tail")
     console = Console(highlight=False)
     c = consumer(settings, name, group_id=None, auto_offset_reset="earliest" if from_beginning else "latest")
     await c.start()

@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
 
 from pipeline.config import Settings
 
@@ -31,22 +33,62 @@ def client_options(settings: Settings | None) -> dict:
     return options
 
 
-def broker_answers(bootstrap: str, timeout: float = 3.0) -> bool:
-    async def probe() -> bool:
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
-        try:
-            await asyncio.wait_for(admin.start(), timeout)
-            await asyncio.wait_for(admin.list_topics(), timeout)
-            return True
-        except (KafkaError, OSError, asyncio.TimeoutError):
-            return False
-        finally:
-            try:
-                await admin.close()
-            except Exception:  # noqa: BLE001 - closing a half-open client
-                pass
+log = logging.getLogger("pipeline.kafka")
 
-    return asyncio.run(probe())
+
+class BrokerUnavailable(RuntimeError):
+    """The broker did not answer within the time a command was given to wait for it."""
+
+
+async def probe(bootstrap: str, timeout: float = 3.0, settings: Settings | None = None) -> str | None:
+    """None when the broker at `bootstrap` answers a metadata request, else what went wrong."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000),
+                                **client_options(settings))
+    # aiokafka logs each refused connection as an error; the caller says what it waits for instead.
+    client_log = logging.getLogger("aiokafka")
+    level = client_log.level
+    client_log.setLevel(logging.CRITICAL)
+    try:
+        await asyncio.wait_for(admin.start(), timeout)
+        await asyncio.wait_for(admin.list_topics(), timeout)
+        return None
+    except asyncio.TimeoutError:
+        return f"no answer within {timeout:.0f}s"
+    except KafkaConnectionError:
+        return "cannot connect"
+    except (KafkaError, OSError) as exc:
+        return str(exc) or type(exc).__name__
+    finally:
+        try:
+            await admin.close()
+        except Exception:  # noqa: BLE001 - closing a half-open client
+            pass
+        client_log.setLevel(level)
+
+
+def broker_answers(bootstrap: str, timeout: float = 3.0) -> bool:
+    return asyncio.run(probe(bootstrap, timeout)) is None
+
+
+async def wait_for_broker(settings: Settings, seconds: float | None, what: str) -> None:
+    """Return once the broker answers, retrying with exponential backoff (0.5 s doubling to 10 s)
+    and logging what it waits for; after `seconds` (None: no limit) raise `BrokerUnavailable`."""
+    deadline = None if seconds is None else time.monotonic() + seconds
+    delay = 0.5
+    while True:
+        problem = await probe(settings.bootstrap, timeout=min(5.0, max(1.0, seconds or 5.0)), settings=settings)
+        if problem is None:
+            return
+        left = None if deadline is None else deadline - time.monotonic()
+        if left is not None and left <= 0:
+            raise BrokerUnavailable(
+                f"the Kafka broker at {settings.bootstrap} did not answer within {seconds:.0f}s ({problem}); "
+                f"start it (`moderation kafka up` for the local one) or set MODERATION_BOOTSTRAP")
+        pause = delay if left is None else min(delay, left)
+        log.warning("%s: waiting for the Kafka broker at %s (%s); trying again in %.1fs",
+                    what, settings.bootstrap, problem, pause)
+        await asyncio.sleep(pause)
+        delay = min(delay * 2, 10.0)
 
 
 async def ensure_topics(settings: Settings) -> list[str]:

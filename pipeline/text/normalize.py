@@ -10,6 +10,11 @@ Two layers:
 * `normalize(text)` is `fold` followed by the variant/homophone map (薇信/vx -> 微信, 菠菜 -> 博彩),
   which changes lengths and is only used for classification.
 
+Both start by dropping fillers (`FILLERS`: zero-width and other invisible format characters,
+variation selectors, combining marks), which carry nothing a reader sees and are used to pad text
+and to split words and numbers past filters. `visible(text)` is the text without them: what the
+length check counts.
+
 The data (numerals, separators, variants) lives in config/normalisation.yaml.
 """
 from __future__ import annotations
@@ -27,6 +32,14 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 CONFIG_PATH = ROOT / "config" / "normalisation.yaml"
 
 _CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+# Invisible characters removed before anything reads the text: zero-width spaces and joiners,
+# direction marks, embeddings, overrides and isolates, word joiners and invisible operators, the BOM,
+# the soft hyphen, Hangul fillers, variation selectors, tag characters, and combining marks (which
+# also turn a digit into a keycap: 1️⃣ is 1 + U+FE0F + U+20E3).
+FILLERS = ("\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e"
+           "\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\U000e0000-\U000e007f\U000e0100-\U000e01ef"
+           "\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f")
+_FILLER_RE = re.compile(f"[{FILLERS}]+")
 
 
 @dataclass(frozen=True)
@@ -89,22 +102,17 @@ class Normalizer:
 
     # ------------------------------------------------------------------ layers
     def fold(self, text: str) -> Folded:
-        t = text.translate(self.table)
+        t, kept = _drop(text.translate(self.table), _FILLER_RE)
         if self.num_chars.intersection(t):
             t = self.num_re.sub(self._numerals, t)
-        removed: tuple[int, ...] = ()
         if self.quick_sep.intersection(t):
-            spans = [m.span() for m in self.sep_re.finditer(t)]
-            if spans:
-                pieces, rem, last = [], [], 0
-                for s, e in spans:
-                    pieces.append(t[last:s])
-                    rem.extend(range(s, e))
-                    last = e
-                pieces.append(t[last:])
-                t = "".join(pieces)
-                removed = tuple(rem)
-        return Folded(t, text, removed)
+            t, kept_here = _drop(t, self.sep_re)
+            if kept_here is not None:
+                kept = kept_here if kept is None else [kept[i] for i in kept_here]
+        if kept is None:
+            return Folded(t, text)
+        kept_set = set(kept)
+        return Folded(t, text, tuple(i for i in range(len(text)) if i not in kept_set))
 
     def _numerals(self, m: re.Match) -> str:
         s = m.group(0)
@@ -119,6 +127,27 @@ class Normalizer:
 
     def normalize(self, text: str) -> str:
         return self.apply_variants(self.fold(text).text)
+
+
+def _drop(text: str, pattern: re.Pattern) -> tuple[str, list[int] | None]:
+    """`text` without the matches of `pattern`, and the positions (in `text`) of the characters kept;
+    None when nothing matched."""
+    spans = [m.span() for m in pattern.finditer(text)]
+    if not spans:
+        return text, None
+    pieces, kept, last = [], [], 0
+    for s, e in spans:
+        pieces.append(text[last:s])
+        kept.extend(range(last, s))
+        last = e
+    pieces.append(text[last:])
+    kept.extend(range(last, len(text)))
+    return "".join(pieces), kept
+
+
+def visible(text: str) -> str:
+    """`text` without fillers (see FILLERS): what a reader sees, and what the length check counts."""
+    return _FILLER_RE.sub("", text)
 
 
 def _char_table() -> dict[int, str]:
