@@ -186,7 +186,7 @@ class Files(Strict):
 
 class Escalation(Strict):
     window_days: int = Field(30, gt=0)
-    removals_before_supervisor: int = Field(2, ge=1)
+    removals_before_supervisor: int = Field(2, ge=1, le=100)
     repeat_grace_minutes: int = Field(5, ge=0, le=7 * 24 * 60)
 
 
@@ -226,7 +226,7 @@ class Responsiveness(Strict):
     followup_min_chars: int = Field(30, ge=1)
     rectification_default_workdays: int = Field(5, ge=1)
     report_period: Literal["day", "week"] = "week"
-    max_open_items: int = Field(5000, ge=10)
+    max_open_items: int = Field(20000, ge=10)
     patterns: ResponsivenessPatterns = ResponsivenessPatterns()
 
 

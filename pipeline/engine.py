@@ -6,6 +6,7 @@ partition order and the group states, and send (topic, event) pairs in the order
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable, Iterable, MutableMapping, Sequence, cast
@@ -21,11 +22,13 @@ from pipeline import responsiveness
 from pipeline.rules import discipline, files, members, publishing
 from pipeline.rules.base import Context, Emit, Violation
 from pipeline.state import GroupState
+from pipeline.text.normalize import visible
 
 # responsiveness (C1/C5/P7/P10/P11/D3/D4 follow-ups) comes last: it sees the others' state
 RULE_MODULES = (members, publishing, files, discipline, responsiveness)
 SCHEDULED_MODULES = tuple(module for module in RULE_MODULES if hasattr(module, "next_due"))
 Output = tuple[str, dict]   # (output topic role: verdicts|violations|escalations|..., event)
+Position = tuple[str, int]  # (source: the topic partition an event was first written to, its offset there)
 
 
 @dataclass
@@ -34,13 +37,15 @@ class Engine:
     classifier: Classifier
 
     def process(self, events: Sequence[InputEvent], states: MutableMapping[str, dict],
-                offsets: Sequence[int] | None = None) -> list[Output]:
+                positions: Sequence[Position] | None = None) -> list[Output]:
         """Outputs for a batch of events, in input order. `states` maps group_id → state dict and is
         updated in place (the shell writes back what changed).
 
-        `offsets` are the events' positions in their partition (line numbers offline). An event at or
-        below the offset its group's state has already applied is a redelivery after a restart and
-        is skipped, as is a repeated event id: its outputs were sent before the state was saved.
+        `positions` are where each event was first written: (source, offset), a topic partition
+        and the offset in it (offline: the file and the line number). An event at or below the
+        offset its group's state has already applied from that source is a redelivery after a
+        restart and is skipped, as is a repeated event id: its outputs were sent before the state
+        was saved.
         """
         fresh: list[tuple[InputEvent, GroupState]] = []
         loaded: dict[str, GroupState] = {}
@@ -48,21 +53,23 @@ class Engine:
             state = loaded.get(event.group_id)
             if state is None:
                 state = loaded[event.group_id] = GroupState(states.get(event.group_id))
-            if state.already_applied(event.event_id, offsets[i] if offsets is not None else None):
+            if state.already_applied(event.event_id, positions[i] if positions is not None else None):
                 continue
             fresh.append((event, state))
-        texts = [e.message.text for e, _ in fresh if isinstance(e, MessagePosted)]
-        verdicts = iter(self.classifier.classify(texts) if texts else ())
+        limit = self.policy.content.max_text_chars
+        judged = [judged_text(e.message.text, limit) for e, _ in fresh if isinstance(e, MessagePosted)]
+        verdicts = iter(self.classifier.classify([text for text, _ in judged]) if judged else ())
+        truncated = iter([cut for _, cut in judged])
         outputs: list[Output] = []
         for event, state in fresh:
             verdict = next(verdicts) if isinstance(event, MessagePosted) else None
-            outputs.extend(self.handle(event, state, verdict))
+            outputs.extend(self.handle(event, state, verdict, next(truncated) if verdict is not None else False))
         for group_id, state in loaded.items():
             states[group_id] = state.data
         return outputs
 
     def process_setting_aside(self, events: Sequence[InputEvent], states: MutableMapping[str, dict],
-                              offsets: Sequence[int] | None, stored_state: Callable[[str], dict | None],
+                              positions: Sequence[Position] | None, stored_state: Callable[[str], dict | None],
                               ) -> tuple[list[Output], list[tuple[int, str]]]:
         """`process`, and if the batch raises, its events one at a time: an event the core cannot
         process is set aside (returned with the reason, for the dead-letter topic) and leaves its
@@ -72,7 +79,7 @@ class Engine:
         `stored_state(group_id)`, a fresh copy of what is stored; `states` ends up as after the
         events that went through."""
         try:
-            return self.process(events, states, offsets), []
+            return self.process(events, states, positions), []
         except Exception:  # noqa: BLE001 - any failure of the core is isolated to its event below
             pass
         outputs: list[Output] = []
@@ -85,7 +92,7 @@ class Engine:
             stored = fresh[group_id]
             trial: dict[str, dict] = {group_id: copy.deepcopy(stored)} if stored is not None else {}
             try:
-                outputs.extend(self.process([event], trial, [offsets[i]] if offsets is not None else None))
+                outputs.extend(self.process([event], trial, [positions[i]] if positions is not None else None))
             except Exception as exc:  # noqa: BLE001
                 set_aside.append((i, f"internal error while processing this event ({type(exc).__name__}: "
                                      f"{str(exc)[:300]}); it was set aside and its group's state left as it was"))
@@ -98,14 +105,15 @@ class Engine:
                 states.pop(group_id, None)
         return outputs, set_aside
 
-    def handle(self, event: InputEvent, state: GroupState, verdict: Verdict | None) -> list[Output]:
+    def handle(self, event: InputEvent, state: GroupState, verdict: Verdict | None,
+               truncated: bool = False) -> list[Output]:
         now = event.ts
         stamp = now.isoformat()
         watermark = state.advance(now, stamp)
         ctx = Context(event=event, state=state, now=now, policy=self.policy, verdict=verdict)
         outputs: list[Output] = []
         if verdict is not None:
-            outputs.append(("verdicts", verdict_event(cast(MessagePosted, event), verdict, stamp)))
+            outputs.append(("verdicts", verdict_event(cast(MessagePosted, event), verdict, stamp, truncated)))
         found: list[Violation | Emit] = []
         for module in RULE_MODULES:
             found.extend(module.on_event(ctx))
@@ -158,7 +166,23 @@ def apply_membership(event: InputEvent, state: GroupState, stamp: str) -> None:
         state.touch(event.actor.id, event.actor.name, event.ts, stamp)
 
 
-def verdict_event(event: MessagePosted, verdict: Verdict, stamp: str) -> dict:
+def judged_text(text: str, limit: int) -> tuple[str, bool]:
+    """The part of a message the classifier judges, and whether it is only a part. Fillers do not
+    count (`visible`); a text still over `limit` characters is judged on its first `limit`, after
+    runs of white space are folded to one, so padding cannot push an offer out of sight."""
+    if len(text) <= limit:
+        return text, False
+    seen = visible(text)
+    if len(seen) <= limit:
+        return seen, False
+    seen = _SPACE_RUNS.sub(" ", seen)
+    return seen[:limit], len(seen) > limit
+
+
+_SPACE_RUNS = re.compile(r"\s{2,}")
+
+
+def verdict_event(event: MessagePosted, verdict: Verdict, stamp: str, truncated: bool = False) -> dict:
     return {
         "kind": "verdict",
         "id": stable_id("ver", event.event_id),
@@ -169,5 +193,6 @@ def verdict_event(event: MessagePosted, verdict: Verdict, stamp: str) -> dict:
         "member": {"id": event.actor.id, "name": event.actor.name},
         **verdict.to_dict(),
         "excerpt": verdict.excerpt,
+        "truncated": truncated,
         "schema": SCHEMA_VERSION,
     }

@@ -22,6 +22,8 @@ from pipeline.events import REMINDER, REMOVAL, SCHEMA_VERSION, SUPERVISOR, stabl
 from pipeline.rules.base import Violation
 from pipeline.state import GroupState
 
+MAX_REMOVALS = 100  # removal recommendations remembered per member (escalation.removals_before_supervisor ≤ 100)
+
 
 def escalate(violation: Violation, violation_event: dict, state: GroupState, now: datetime,
              policy: Policy) -> list[dict]:
@@ -51,6 +53,8 @@ def escalate(violation: Violation, violation_event: dict, state: GroupState, now
     rung["last"] = now.isoformat()
     rung["origin"] = origin
     ladder["removals"].append(now.isoformat())
+    if len(ladder["removals"]) > MAX_REMOVALS:  # only whether there are enough counts (config: at most 100)
+        del ladder["removals"][: len(ladder["removals"]) - MAX_REMOVALS]
     out = [escalation_event(REMOVAL, "E2", violation, violation_event, state, policy,
                             why=f"another {violation.rule} violation after the reminder of {rung['reminded']}",
                             reminded_at=rung["reminded"])]

@@ -8,16 +8,25 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from datetime import datetime
+import re
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal, Union
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 SCHEMA_VERSION = 1
 # The escalation levels of the `moderation.escalations` contract.
 REMINDER, REMOVAL, SUPERVISOR = "reminder", "removal_recommended", "supervisor"
 MAX_RECORD_BYTES = 1_000_000
+# The broker refuses records over about 1 MiB (message.max.bytes). No output may come near it: a
+# rejected record keeps at most this much of the original (base64 adds a third).
+DLQ_ORIGINAL_BYTES = 64 * 1024
+DLQ_MODES = ("full", "redacted", "digest")
+MAX_REASON_CHARS = 1000
+# Admins and owners of one group: far more than any real group names, small enough that every
+# escalation carrying them stays small.
+MAX_ROLE_MEMBERS = 1000
 
 
 class _Model(BaseModel):
@@ -25,7 +34,17 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="ignore", strict=True, frozen=True)
 
 
-Id = Annotated[str, Field(min_length=1, max_length=128)]
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _no_control_characters(value: str) -> str:
+    if _CONTROL.search(value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+# No control characters: an id is a name, and the state store separates keys with NUL.
+Id = Annotated[str, Field(min_length=1, max_length=128), AfterValidator(_no_control_characters)]
 
 
 class Actor(_Model):
@@ -41,8 +60,8 @@ class MemberRef(_Model):
 class GroupInfo(_Model):
     name: str = Field(max_length=256)
     kind: Literal["department", "project", "cross_department"]
-    admins: list[Id] = Field(default_factory=list, max_length=10_000)
-    owners: list[Id] = Field(default_factory=list, max_length=10_000)
+    admins: list[Id] = Field(default_factory=list, max_length=MAX_ROLE_MEMBERS)
+    owners: list[Id] = Field(default_factory=list, max_length=MAX_ROLE_MEMBERS)
 
 
 class Message(_Model):
@@ -207,8 +226,10 @@ def _reason(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def decode(raw: bytes | str, max_text_chars: int) -> InputEvent:
-    """Bytes of one record → a validated input event, or `Rejected` with the reason."""
+def decode(raw: bytes | str, not_after: datetime | None = None) -> InputEvent:
+    """Bytes of one record → a validated input event, or `Rejected` with the reason. An event dated
+    after `not_after` (the live worker's clock plus the allowed skew) is rejected: one record must
+    not move its group's clock into the future."""
     if isinstance(raw, str):
         raw = raw.encode("utf-8", "surrogatepass")
     if raw is None or len(raw) == 0:
@@ -227,13 +248,20 @@ def decode(raw: bytes | str, max_text_chars: int) -> InputEvent:
         event = _ADAPTER.validate_python(data)
     except ValidationError as exc:
         raise Rejected(_reason(exc)) from None
-    if isinstance(event, MessagePosted) and len(event.message.text) > max_text_chars:
-        raise Rejected(f"field 'message.text': {len(event.message.text)} characters exceeds the "
-                       f"configured limit of {max_text_chars} (content.max_text_chars)")
-    if isinstance(event, AnnouncementPosted) and len(event.announcement.text) > max_text_chars:
-        raise Rejected(f"field 'announcement.text': {len(event.announcement.text)} characters exceeds the "
-                       f"configured limit of {max_text_chars} (content.max_text_chars)")
+    if not_after is not None and event.ts > not_after:
+        ahead = event.ts - not_after
+        raise Rejected(f"field 'ts': {event.ts.isoformat()} is {_duration(ahead)} beyond the latest time accepted "
+                       f"now ({not_after.isoformat(timespec='seconds')}: the worker's clock plus "
+                       f"time.max_future_skew_seconds); check the producer's clock")
     return event
+
+
+def _duration(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    for unit, size in (("days", 86400), ("hours", 3600), ("minutes", 60)):
+        if seconds >= size:
+            return f"{seconds // size} {unit}"
+    return f"{seconds} seconds"
 
 
 # --------------------------------------------------------------------------- outputs
@@ -246,25 +274,67 @@ def stable_id(kind: str, *parts: str) -> str:
 
 
 def rejected_event(reason: str, raw: bytes, topic: str, partition: int | None, offset: int | None,
-                   ts: str | None = None) -> dict:
+                   ts: str | None = None, original: str = "redacted") -> dict:
+    """The DLQ record for an input record that could not be processed. `original` says what it
+    keeps of the record's bytes: `full`, `redacted` (personal data masked, the default) or `digest`
+    (only `original_sha256` and `original_size`). Whatever came in, at most DLQ_ORIGINAL_BYTES of
+    it are kept (`original_truncated`), so the DLQ record is always one the broker accepts."""
     position = f"{topic}/{partition}/{offset}"
-    group_id = None
-    try:
-        obj = orjson.loads(raw)
-        if isinstance(obj, dict) and isinstance(obj.get("group_id"), str):
-            group_id = obj["group_id"][:128]
-    except Exception:  # noqa: BLE001 - the record is already known to be bad
-        pass
-    return {
+    digest = hashlib.sha256(raw).hexdigest()
+    event = {
         "kind": "rejected",
-        "id": stable_id("rej", position, hashlib.sha256(raw).hexdigest()),
-        "group_id": group_id,
+        "id": stable_id("rej", position, digest),
+        "group_id": _group_of(raw),
         "ts": ts,
-        "reason": reason,
+        "reason": reason if len(reason) <= MAX_REASON_CHARS else reason[:MAX_REASON_CHARS - 1] + "…",
         "source": {"topic": topic, "partition": partition, "offset": offset},
-        "original_b64": base64.b64encode(raw).decode("ascii"),
+        "original_sha256": digest,
+        "original_size": len(raw),
+        "original": original,
         "schema": SCHEMA_VERSION,
     }
+    if original != "digest":
+        kept = raw if original == "full" else _redacted(raw)
+        event["original_truncated"] = len(raw) > DLQ_ORIGINAL_BYTES or len(kept) > DLQ_ORIGINAL_BYTES
+        event["original_b64"] = base64.b64encode(kept[:DLQ_ORIGINAL_BYTES]).decode("ascii")
+    return event
+
+
+def _group_of(raw: bytes) -> str | None:
+    try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    group = obj.get("group_id") if isinstance(obj, dict) else None
+    if isinstance(group, str) and 0 < len(group) <= 128 and group.isprintable():
+        return group
+    return None
+
+
+def _redacted(raw: bytes) -> bytes:
+    """The record with personal data masked in every string: field by field when it is a JSON
+    document of bounded size, else as text (only the part that will be kept)."""
+    from pipeline.text.redact import redact
+
+    if len(raw) <= DLQ_ORIGINAL_BYTES:
+        try:
+            document = orjson.loads(raw)
+            redacted = _redact_strings(document, redact)
+            # Nothing masked: the original bytes as they came, for whoever debugs the producer.
+            return raw if redacted == document else orjson.dumps(redacted)
+        except (orjson.JSONDecodeError, orjson.JSONEncodeError, RecursionError):
+            pass
+    return redact(raw[:DLQ_ORIGINAL_BYTES].decode("utf-8", "replace")).encode("utf-8")
+
+
+def _redact_strings(value: Any, redact) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {redact(k): _redact_strings(v, redact) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redact_strings(v, redact) for v in value]
+    return value
 
 
 def encode(event: dict) -> bytes:

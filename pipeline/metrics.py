@@ -22,14 +22,14 @@ from prometheus_client.exposition import generate_latest
 from pipeline.classify.verdict import LABELS, WARNING_NOTICE_REASON
 
 # Rejection reasons are free text (they name fields and values); the label is one of these.
-DLQ_REASONS = ("empty", "too_large", "not_json", "unknown_type", "missing_field", "text_too_long",
+DLQ_REASONS = ("empty", "too_large", "not_json", "unknown_type", "missing_field", "ts_ahead",
                "bad_timestamp", "invalid_field", "other")
 _REASON_PATTERNS = (
     ("empty", re.compile(r"^empty record")),
     ("too_large", re.compile(r"^record of \d+ bytes exceeds")),
     ("not_json", re.compile(r"^(not valid UTF-8 JSON|expected a JSON object)")),
     ("unknown_type", re.compile(r"^(unknown event type|missing field 'type')")),
-    ("text_too_long", re.compile(r"characters exceeds the configured limit")),
+    ("ts_ahead", re.compile(r"beyond the latest time accepted")),
     ("bad_timestamp", re.compile(r"^field '(ts|[\w.]*ack_deadline)'|ISO-8601|UTC offset|year \d+ is outside")),
     ("missing_field", re.compile(r"^missing field")),
     ("invalid_field", re.compile(r"^field '")),

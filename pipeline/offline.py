@@ -9,23 +9,25 @@ from pipeline.engine import Engine, Output
 from pipeline.events import Rejected, decode, rejected_event
 
 
-def run(engine: Engine, lines: Iterable[bytes], source: str = "file", batch_size: int = 512) -> Iterator[Output]:
+def run(engine: Engine, lines: Iterable[bytes], source: str = "file", batch_size: int = 512,
+        dlq_original: str = "redacted") -> Iterator[Output]:
     """Outputs for the lines of a JSONL file, in input order. Line numbers (from 1) stand in for
     Kafka offsets in DLQ records; each group's state lives only for this run. As in the worker, an
-    event the core fails on goes to the DLQ and leaves its group's state as it was."""
+    event the core fails on goes to the DLQ and leaves its group's state as it was. Event time
+    only: no event is judged against the clock of the machine running the check."""
     states: dict[str, dict] = {}
-    batch, offsets, raws = [], [], []
+    batch, positions, raws = [], [], []
 
     def flush():
         # what the worker's table holds before the batch: the groups' states as stored
         stored = {group_id: orjson.dumps(states[group_id]) for group_id in {e.group_id for e in batch} if group_id in states}
         outputs, set_aside = engine.process_setting_aside(
-            batch, states, offsets, lambda group_id: orjson.loads(stored[group_id]) if group_id in stored else None)
+            batch, states, positions, lambda group_id: orjson.loads(stored[group_id]) if group_id in stored else None)
         for i, reason in set_aside:
-            yield "dlq", rejected_event(reason, raws[i], source, None, offsets[i])
+            yield "dlq", rejected_event(reason, raws[i], source, None, positions[i][1], original=dlq_original)
         yield from outputs
         batch.clear()
-        offsets.clear()
+        positions.clear()
         raws.clear()
 
     for number, raw in enumerate(lines, start=1):
@@ -33,13 +35,13 @@ def run(engine: Engine, lines: Iterable[bytes], source: str = "file", batch_size
         if not raw.strip():
             continue
         try:
-            event = decode(raw, engine.policy.content.max_text_chars)
+            event = decode(raw)
         except Rejected as exc:
             yield from flush()
-            yield "dlq", rejected_event(exc.reason, raw, source, None, number)
+            yield "dlq", rejected_event(exc.reason, raw, source, None, number, original=dlq_original)
             continue
         batch.append(event)
-        offsets.append(number)
+        positions.append((source, number))
         raws.append(raw)
         if len(batch) >= batch_size:
             yield from flush()

@@ -36,8 +36,8 @@ from pipeline.config import Policy
 from pipeline.events import REMINDER, SCHEMA_VERSION, SUPERVISOR, MemberLeft, MessagePosted, stable_id
 from pipeline.followups import announcements, problems, rectification, report, urgent
 from pipeline.followups.common import (
-    SCHEDULE_SECTION, admins, at, cached_due, due_after, due_changed, escalation, matches, member_ref,
-    owners, percentile_summary, stamp, work_seconds,
+    SCHEDULE_SECTION, add_duration, admins, at, cached_due, due_after, due_changed, escalation, matches,
+    member_ref, owners, percentile_summary, stamp, work_seconds,
 )
 from pipeline.rules.base import Context, Emit, Finding
 from pipeline.state import GroupState
@@ -46,6 +46,7 @@ from pipeline.worktime import local
 SECTION = SCHEDULE_SECTION
 TRACKERS = (problems, announcements, urgent, rectification)
 COUNTS = ("addressed", "replied", "acknowledged", "overdue", "unanswered")
+MAX_ACKS = 10  # acknowledgements kept per open item
 
 
 # --------------------------------------------------------------------------- the rule module
@@ -186,11 +187,15 @@ def open_items(ctx: Context) -> list[Finding]:
     final = due_after(due, policy.responsiveness.owner_escalation_after_seconds, policy)
     opened_at, due_at, final_at = stamp(event.ts, policy), stamp(due, policy), stamp(final, policy)
     excerpt = ctx.verdict.excerpt if ctx.verdict else None
-    _items_changed(state)  # the items, and perhaps new windows
+    # New items can only bring the next deadline forward: lowered, not recomputed over all items.
+    _lower(_section(state), "items_due", due_at)
+    _lower(_section(state), "next_due", due_at)
+    index = _by_addressee(state)
     for addressee in targets:
         key = f"{event.message.id}|{addressee or '*'}"
         if key in items:
             continue
+        index.setdefault(addressee, set()).add(key)
         items[key] = {
             "message_id": event.message.id, "event_id": event.event_id, "asker": event.actor.id,
             "addressee": addressee, "kind": kind, "opened": opened_at, "due": due_at, "final": final_at,
@@ -237,7 +242,7 @@ def _bump(window: dict, member: str | None, count: str, seconds: int | None = No
     for t in targets:
         t[count] += 1
         if seconds is not None:
-            t["seconds"].append(seconds)
+            add_duration(t, seconds)
 
 
 # --------------------------------------------------------------------------- answering
@@ -249,10 +254,11 @@ def answer(ctx: Context) -> list[Finding]:
     state, policy = ctx.state, ctx.policy
     msg, actor = event.message, event.actor.id
     items = _items(state)
-    # Most messages answer nothing: pick the sender's items before reading the text.
-    mine = [key for key, item in items.items()
-            if (item["addressee"] == actor or (item["addressee"] is None and actor != item["asker"]))
-            and item["message_id"] != msg.id]
+    # Most messages answer nothing: pick the sender's items (by the index, not a scan of every open
+    # item: in an all-hands group that was quadratic) before reading the text.
+    index = _by_addressee(state)
+    mine = [key for key in index.get(actor, ()) if items[key]["message_id"] != msg.id]
+    mine += [key for key in index.get(None, ()) if items[key]["asker"] != actor and items[key]["message_id"] != msg.id]
     if not mine:
         return []
     text = msg.text
@@ -268,7 +274,10 @@ def answer(ctx: Context) -> list[Finding]:
         elif is_question or (msg.mentions and item["asker"] not in msg.mentions):
             continue
         if ack_only and item["kind"] != "reply_request":
-            item["acks"].append(stamp(event.ts, policy))
+            acks = item["acks"]
+            acks.append(stamp(event.ts, policy))
+            if len(acks) > MAX_ACKS:  # the latest are what a reminder shows
+                del acks[: len(acks) - MAX_ACKS]
             continue
         _settle(state, key, "acknowledged" if with_time else "replied", event.ts, policy)
     return []
@@ -276,14 +285,20 @@ def answer(ctx: Context) -> list[Finding]:
 
 def _settle(state: GroupState, key: str, outcome: str, ts: datetime | None = None,
             policy: Policy | None = None) -> None:
-    """Take an item out of the open set and count its outcome in its windows (and the report)."""
-    _items_changed(state)
+    """Take an item out of the open set and count its outcome in its windows (and the report).
+
+    The cached next deadline stays: without this item it can only be later, and a deadline that
+    finds nothing due is worked out again (reply_deadlines). A window that this item completes
+    can be written at its end: that may be sooner."""
     item = _items(state).pop(key)
+    _by_addressee(state).get(item["addressee"], set()).discard(key)
     windows = _windows(state)
     seconds = work_seconds(at(item["opened"]), ts, policy) if ts is not None and policy is not None else None
     for wkey in item["windows"]:
         window = windows[wkey]
         window["pending"] -= 1
+        if window["pending"] == 0:
+            _lower(_section(state), "next_due", window["end"])
         if outcome in ("replied", "acknowledged"):
             _bump(window, item["addressee"], "replied", seconds)
             if outcome == "acknowledged":
@@ -295,15 +310,32 @@ def _settle(state: GroupState, key: str, outcome: str, ts: datetime | None = Non
 
 
 def _settle_departed(ctx: Context, member_id: str) -> None:
-    items = _items(ctx.state)
-    for key in sorted(k for k, item in items.items() if item["addressee"] == member_id):
+    for key in sorted(_by_addressee(ctx.state).get(member_id, ())):
         _settle(ctx.state, key, "unanswered")
+
+
+def _by_addressee(state: GroupState) -> dict[str | None, set[str]]:
+    """The open items of each addressee (None: questions to the whole group), for this batch."""
+    index = state.transient.get("items_by_addressee")
+    if index is None:
+        index = state.transient["items_by_addressee"] = {}
+        for key, item in _items(state).items():
+            index.setdefault(item["addressee"], set()).add(key)
+    return index
+
+
+def _lower(section: dict, key: str, due: str) -> None:
+    """Bring a cached deadline forward to `due` (stamps of one policy sort as text); a deadline
+    not worked out yet stays so."""
+    if key in section and (section[key] is None or due < section[key]):
+        section[key] = due
 
 
 # --------------------------------------------------------------------------- deadlines and windows
 
 
 def reply_deadlines(state: GroupState, policy: Policy, now: datetime) -> list[Finding]:
+    _items_changed(state)  # the cached earliest deadline may belong to items settled since
     items = _items(state)
     found: list[Finding] = []
     group_id = _group(state)

@@ -17,7 +17,7 @@ def at(stamp: str) -> datetime:
 class GroupState:
     """A thin view over the group's dict, with the bookkeeping every rule relies on."""
 
-    __slots__ = ("data", "_parsed_watermark")
+    __slots__ = ("data", "_parsed_watermark", "transient")
 
     def __init__(self, data: dict[str, Any] | None = None):
         self.data = data if data is not None else {
@@ -26,6 +26,9 @@ class GroupState:
             "members": {},       # id -> {name, joined, last_active, departed, notices}
         }
         self._parsed_watermark: tuple[str, datetime] | None = None
+        # Indexes and marks the rules keep while one batch is processed; never stored (a rule
+        # rebuilds its index from `data` when it finds none).
+        self.transient: dict[str, Any] = {}
 
     # ----------------------------------------------------------------- time
     @property
@@ -52,20 +55,28 @@ class GroupState:
     # ----------------------------------------------------------------- delivery
     RECENT_IDS = 64
 
-    def already_applied(self, event_id: str, offset: int | None) -> bool:
-        """True for an event this state has already taken in (by partition offset or by event id);
-        otherwise records it as applied."""
-        applied = self.data.get("applied_offset")
-        if offset is not None and applied is not None and offset <= applied:
-            return True
+    def already_applied(self, event_id: str, position: tuple[str, int] | None) -> bool:
+        """True for an event this state has already taken in (by its position in the log it was
+        first written to, or by event id); otherwise records it as applied.
+
+        A position is (source, offset): the topic partition the event was first written to and its
+        offset there. The group keeps the last offset applied per source, so an event redelivered
+        after a restart is known whichever partition it was read from (a record re-keyed to its
+        group's partition keeps the position of the original)."""
+        if position is not None:
+            applied = self.data.get("applied")
+            if applied is not None:
+                last = applied.get(position[0])
+                if last is not None and position[1] <= last:
+                    return True
         recent = self.data.setdefault("recent_ids", [])
         if event_id in recent:
             return True
         recent.append(event_id)
         if len(recent) > self.RECENT_IDS:
             del recent[: len(recent) - self.RECENT_IDS]
-        if offset is not None:
-            self.data["applied_offset"] = offset
+        if position is not None:
+            self.data.setdefault("applied", {})[position[0]] = position[1]
         return False
 
     # ----------------------------------------------------------------- roles
@@ -108,6 +119,14 @@ class GroupState:
 
     def remove_member(self, member_id: str) -> None:
         self.members.pop(member_id, None)
+
+    def once_per_batch(self, name: str) -> bool:
+        """True the first time it is asked for `name` in this batch (for housekeeping that bounds
+        a section, which need not run for every event of a burst)."""
+        if name in self.transient:
+            return False
+        self.transient[name] = True
+        return True
 
     def section(self, name: str, default_factory=dict):
         """A rule's own part of the state, created on first use."""

@@ -61,7 +61,7 @@ async def run(kind: str, source: str, sink: str, count: int, group: str) -> None
                     events = []
                     for m in messages:
                         try:
-                            events.append(decode(m.value, 20000))
+                            events.append(decode(m.value))
                         except Rejected:
                             continue
                     posted = [e for e in events if isinstance(e, MessagePosted)]

@@ -13,7 +13,7 @@ from datetime import datetime
 from pipeline.config import Policy
 from pipeline.events import REMINDER, AnnouncementPosted, AnnouncementRead, MessagePosted
 from pipeline.followups.common import (
-    admins, at, cached_due, due_after, due_changed, escalation, member_ref, stamp,
+    admins, at, cached_due, due_after, due_changed, escalation, listed, member_ref, stamp,
 )
 from pipeline.rules.base import Context, Finding
 from pipeline.state import GroupState
@@ -76,15 +76,16 @@ def deadlines(state: GroupState, policy: Policy, now: datetime, group_id: str) -
         del section["open"][key]
         result = _public(state, key, a)
         section["closed"] = (section["closed"] + [{**result, "closed": a["due"]}])[-KEEP_CLOSED:]
-        if result["missing"]:
+        missing = result.get("missing_total", len(result["missing"]))
+        if missing:
             found.append(escalation(
                 rule=RULE, level=REMINDER, key=key, group_id=group_id, now=now, member=member_ref(state, a["poster"]),
                 recipients={"admins": admins(state)},
                 evidence={"event_ids": [a["event_id"]], "announcement_id": key, "title": a["title"],
                           "posted": a["posted"]},
-                due=a["due"], why=f"{len(result['missing'])} of {result['audience']} members have not acknowledged "
+                due=a["due"], why=f"{missing} of {result['audience']} members have not acknowledged "
                                   f"the announcement by its deadline",
-                members=result["missing"]))
+                **listed("members", result["missing"], total=missing)))
     return found
 
 
@@ -96,7 +97,7 @@ def _public(state: GroupState, key: str, a: dict) -> dict:
         "announcement_id": key, "title": a["title"], "posted": a["posted"], "due": a["due"],
         "audience": len(audience), "acknowledged": len(acknowledged),
         "read_rate": round(len(acknowledged) / len(audience), 4) if audience else None,
-        "missing": [member_ref(state, m) for m in audience if m not in a["acknowledged"]],
+        **listed("missing", [member_ref(state, m) for m in audience if m not in a["acknowledged"]]),
     }
 
 

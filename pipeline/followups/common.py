@@ -2,6 +2,7 @@
 the shape of a deadline escalation."""
 from __future__ import annotations
 
+import math
 import re
 import weakref
 from datetime import datetime
@@ -115,12 +116,71 @@ def escalation(*, rule: str, level: str, key: str, group_id: str, now: datetime,
     })
 
 
-def percentile_summary(seconds: list[int]) -> tuple[float | None, float | None]:
+# Lists of members in an output (who has not read an announcement, who must rectify) hold at most
+# this many; a cut list comes with `<name>_total`, the full count.
+MAX_LISTED = 200
+
+
+def listed(name: str, items: list, total: int | None = None) -> dict:
+    """`{name: items}`, or the first MAX_LISTED of them and `{name}_total` when there are more
+    (`total`: the count when `items` is already a cut list)."""
+    total = len(items) if total is None else total
+    if total <= MAX_LISTED:
+        return {name: items}
+    return {name: items[:MAX_LISTED], f"{name}_total": total}
+
+
+# Reply times are kept exactly up to this many per window; beyond it as a histogram with buckets
+# 1% wide (exact below 128 s), so a window of a busy group stays small whatever its traffic.
+EXACT_DURATIONS = 1000
+_EXACT_BELOW = 128
+_STEP = math.log(1.01)
+
+
+def add_duration(counts: dict, seconds: int) -> None:
+    """Add one reply time to `counts["seconds"]` (a list, or a histogram once it is long)."""
+    values = counts["seconds"]
+    if isinstance(values, list):
+        values.append(seconds)
+        if len(values) > EXACT_DURATIONS:
+            histogram: dict = {"histogram": {}}
+            for value in values:
+                _count_in(histogram, value)
+            counts["seconds"] = histogram
+    else:
+        _count_in(values, seconds)
+
+
+def _bucket(seconds: int) -> int:
+    if seconds < _EXACT_BELOW:
+        return max(0, seconds)
+    return _EXACT_BELOW + int(math.log(seconds / _EXACT_BELOW) / _STEP)
+
+
+def _bucket_value(bucket: int) -> float:
+    if bucket < _EXACT_BELOW:
+        return float(bucket)
+    return float(round(_EXACT_BELOW * math.exp((bucket - _EXACT_BELOW + 0.5) * _STEP)))
+
+
+def _count_in(histogram: dict, seconds: int) -> None:
+    buckets = histogram["histogram"]
+    key = str(_bucket(seconds))
+    buckets[key] = buckets.get(key, 0) + 1
+
+
+def percentile_summary(seconds: list[int] | dict) -> tuple[float | None, float | None]:
     """(median, p90) of reply times: the median averages the middle pair; p90 is the nearest rank
-    (the smallest value with at least 90% of the values at or below it)."""
-    if not seconds:
+    (the smallest value with at least 90% of the values at or below it). From a histogram (a busy
+    window) each value stands for its bucket, within 1%."""
+    if isinstance(seconds, dict):
+        ordered: list = []
+        for bucket, count in sorted((int(b), c) for b, c in seconds["histogram"].items()):
+            ordered += [_bucket_value(bucket)] * count
+    else:
+        ordered = sorted(seconds)
+    if not ordered:
         return None, None
-    ordered = sorted(seconds)
     n = len(ordered)
     mid = n // 2
     median = ordered[mid] if n % 2 else (ordered[mid - 1] + ordered[mid]) / 2

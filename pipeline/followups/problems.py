@@ -16,7 +16,7 @@ from datetime import datetime
 from pipeline.config import Policy
 from pipeline.events import REMINDER, SUPERVISOR, MessagePosted
 from pipeline.followups.common import (
-    admins, at, cached_due, due_after, due_changed, escalation, matches, member_ref, owners, stamp,
+    admins, at, cached_due, due_after, due_changed, escalation, listed, matches, member_ref, owners, stamp,
 )
 from pipeline.followups.report import tally
 from pipeline.rules.base import Context, Finding
@@ -124,5 +124,5 @@ def summary(state: GroupState, policy: Policy, start: datetime, end: datetime) -
         "opened": counts.get("problems_opened", 0),
         "resolved": counts.get("problems_resolved", 0),
         "escalated": counts.get("problems_escalated", 0),
-        "open": [_public(state, k, p) for k, p in sorted(section["open"].items())],
+        **listed("open", [_public(state, k, p) for k, p in sorted(section["open"].items())]),
     }

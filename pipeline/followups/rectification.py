@@ -20,7 +20,7 @@ from datetime import date, datetime, timedelta
 from pipeline.config import Policy
 from pipeline.events import SUPERVISOR, MessagePosted
 from pipeline.followups.common import (
-    admins, at, cached_due, due_after, due_changed, escalation, matches, member_ref, owners, stamp,
+    admins, at, cached_due, due_after, due_changed, escalation, listed, matches, member_ref, owners, stamp,
 )
 from pipeline.followups.report import tally
 from pipeline.rules.base import Context, Finding
@@ -134,7 +134,7 @@ def deadlines(state: GroupState, policy: Policy, now: datetime, group_id: str) -
             evidence={"event_ids": [item["event_id"]], "message_id": key, "issued_by": item["issuer"],
                       "issued_at": item["opened"], "excerpt": item["excerpt"]},
             due=item["due"], why="the rectification is not reported done by its deadline",
-            responsible=[member_ref(state, m) for m in item["responsible"]]))
+            **listed("responsible", [member_ref(state, m) for m in item["responsible"]])))
     return found
 
 
@@ -144,8 +144,8 @@ def summary(state: GroupState, policy: Policy, start: datetime, end: datetime) -
         "opened": counts.get("rectifications_opened", 0),
         "closed": counts.get("rectifications_closed", 0),
         "escalated": counts.get("rectifications_escalated", 0),
-        "open": [{"message_id": k, "issued_by": item["issuer"],
-                  "responsible": [member_ref(state, m) for m in item["responsible"]],
-                  "issued_at": item["opened"], "due": item["due"], "overdue": item["escalated"]}
-                 for k, item in sorted(_section(state)["open"].items())],
+        **listed("open", [{"message_id": k, "issued_by": item["issuer"],
+                           **listed("responsible", [member_ref(state, m) for m in item["responsible"]]),
+                           "issued_at": item["opened"], "due": item["due"], "overdue": item["escalated"]}
+                          for k, item in sorted(_section(state)["open"].items())]),
     }

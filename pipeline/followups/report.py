@@ -14,7 +14,7 @@ from datetime import datetime, time, timedelta
 
 from pipeline.config import Policy
 from pipeline.events import SCHEMA_VERSION, stable_id
-from pipeline.followups.common import admins, at, percentile_summary
+from pipeline.followups.common import add_duration, admins, at, listed, percentile_summary
 from pipeline.rules.base import Emit, Finding
 from pipeline.state import GroupState
 from pipeline.worktime import local
@@ -49,7 +49,7 @@ def count(state: GroupState, name: str, member: str | None, seconds: int | None 
     for t in targets:
         t[name] += 1
         if seconds is not None:
-            t["seconds"].append(seconds)
+            add_duration(t, seconds)
 
 
 def count_message(state: GroupState, member: str) -> None:
@@ -89,13 +89,17 @@ def due_reports(state: GroupState, policy: Policy, now: datetime, group_id: str,
         section.update(start=start.isoformat(), end=end.isoformat(),
                        violations_at_start=dict(state.section("violation_counts")))
         return []
+    if at(section["end"]) > now:
+        return []
     found: list[Finding] = []
-    while at(section["end"]) <= now:
-        if section["enabled"]:
-            found.append(Emit("reports", group_report(state, policy, now, group_id, trackers)))
-        start, end = period_of(at(section["end"]), policy)
-        section.update(start=start.isoformat(), end=end.isoformat(), current=_fresh(),
-                       violations_at_start=dict(state.section("violation_counts")))
+    if section["enabled"]:
+        found.append(Emit("reports", group_report(state, policy, now, group_id, trackers)))
+    # The next period is the one `now` falls in: the periods between, if time jumped over some,
+    # saw nothing of this group, and one report stands for them all (a group's clock that leaps
+    # a year, or a replay whose first event is years old, gives one report, not one per week).
+    start, end = period_of(now, policy)
+    section.update(start=start.isoformat(), end=end.isoformat(), current=_fresh(),
+                   violations_at_start=dict(state.section("violation_counts")))
     return found
 
 
@@ -122,8 +126,8 @@ def group_report(state: GroupState, policy: Policy, now: datetime, group_id: str
         "violations": {"total": sum(by_rule.values()), "by_rule": by_rule},
         "responsiveness": {
             **_summary(replies["group"]),
-            "by_member": [{"member": _ref(state, m), **_summary(replies["members"][m])}
-                          for m in sorted(replies["members"])],
+            **listed("by_member", [{"member": _ref(state, m), **_summary(replies["members"][m])}
+                                   for m in sorted(replies["members"])]),
         },
         "activity": {
             "messages": sum(messages.values()),
@@ -131,7 +135,7 @@ def group_report(state: GroupState, policy: Policy, now: datetime, group_id: str
             "owners": {owner: messages.get(owner, 0) for owner in sorted(roles.get("owners", []))},
         },
         **{tracker.NAME: tracker.summary(state, policy, start, end) for tracker in trackers},
-        "inactive_members": inactive_members(state, policy, end),
+        **listed("inactive_members", inactive_members(state, policy, end)),
         "schema": SCHEMA_VERSION,
     }
 

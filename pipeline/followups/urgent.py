@@ -17,7 +17,7 @@ from functools import lru_cache
 from pipeline.config import Policy
 from pipeline.events import REMINDER, AnnouncementPosted, FileShared, MessagePosted
 from pipeline.followups.common import (
-    admins, at, cached_due, due_after, due_changed, escalation, matches, member_ref, stamp,
+    admins, at, cached_due, due_after, due_changed, escalation, listed, matches, member_ref, stamp,
 )
 from pipeline.followups.report import tally
 from pipeline.rules.base import Context, Finding
@@ -114,7 +114,7 @@ def summary(state: GroupState, policy: Policy, start: datetime, end: datetime) -
         "opened": counts.get("urgent_opened", 0),
         "followed_up": counts.get("urgent_followed_up", 0),
         "overdue": counts.get("urgent_overdue", 0),
-        "open": [{"message_id": k, "rule": item["rule"], "poster": member_ref(state, item["poster"]),
+        **listed("open", [{"message_id": k, "rule": item["rule"], "poster": member_ref(state, item["poster"]),
                   "posted": item["opened"], "due": item["due"]}
-                 for k, item in sorted(_section(state)["open"].items())],
+                 for k, item in sorted(_section(state)["open"].items())]),
     }

@@ -28,13 +28,27 @@ def on_event(ctx: Context) -> list[Finding]:
         found += unapproved_join(ctx)
     if isinstance(event, (MemberJoined, MemberRenamed)) and event.member.name is not None:
         found += name_form(ctx)
-    active = event.type.startswith(("message.posted", "announcement.", "file."))
-    if isinstance(event, (MemberJoined, MemberRenamed)) or (active and (event.actor.id not in ctx.state.members
-                                                       or event.actor.id in section.get("inactive_notified", {}))):
-        # Someone may become a member, or a member already noticed starts a new stretch
-        # (apply_membership runs after the rules): the cached M3 due time may now be too late.
-        section.pop("inactive_due", None)
+    if isinstance(event, (MemberJoined, MemberRenamed)):
+        member_id = event.member.id
+    elif event.type.startswith(("message.posted", "announcement.", "file.")):
+        member_id = event.actor.id
+    else:
+        return found
+    if member_id not in ctx.state.members or member_id in section.get("inactive_notified", {}):
+        # Someone becomes a member, or a member already noticed starts a new stretch (apply_membership
+        # runs after the rules): their silence counts from now, which may come before the cached M3
+        # due time. Lowered, not recomputed: a scan of every member per join was quadratic in an
+        # all-hands group.
+        _lower_inactive_due(section, event.ts + timedelta(days=ctx.policy.members.inactive_days))
     return found
+
+
+def _lower_inactive_due(section: dict, due: datetime) -> None:
+    if "inactive_due" not in section:
+        return  # not worked out yet: next_due scans once
+    cached = section["inactive_due"]
+    if cached is None or due < at(cached):
+        section["inactive_due"] = due.isoformat()
 
 
 # --------------------------------------------------------------------------- M1

@@ -8,6 +8,7 @@ from difflib import SequenceMatcher
 from pipeline.events import MessagePosted
 from pipeline.followups.urgent import is_urgent
 from pipeline.rules.base import Context, Violation, violation
+from pipeline.text.normalize import visible
 from pipeline.text.redact import excerpt, redact
 from pipeline.worktime import add_business_seconds, is_work_time
 
@@ -72,7 +73,7 @@ def flooding(ctx: Context) -> list[Violation]:
     members = ctx.state.section("flood")
     now = ctx.now.timestamp()
     since = now - cfg.window_seconds
-    if len(members) > 8:  # keeps the section to the members posting right now
+    if len(members) > 8 and ctx.state.once_per_batch("flood"):  # keeps the section to the members posting now
         for member_id in [m for m, items in members.items() if m != event.actor.id and not _any_since(items, since)]:
             del members[member_id]
     recent = members.setdefault(event.actor.id, [])
@@ -126,6 +127,8 @@ def _count_alike(priors: list[str], text: str, threshold: float) -> int:
 def over_long(ctx: Context) -> list[Violation]:
     limit = ctx.policy.publishing.max_message_chars
     length = len(ctx.event.message.text)
+    if length > limit:
+        length = len(visible(ctx.event.message.text))  # padding with invisible characters is not length
     if length <= limit:
         return []
     return _message_violation(ctx, "P8", f"消息较长（{length} 字，建议不超过 {limit} 字），请改用群文件或群公告。",
@@ -145,8 +148,9 @@ def off_hours(ctx: Context) -> list[Violation]:
         advised = ctx.state.section("off_hours")
         if advised.get(ctx.event.actor.id) == stretch:
             return []
-        for member_id in [m for m, s in advised.items() if datetime.fromisoformat(s) <= ctx.now]:
-            del advised[member_id]
+        if ctx.state.once_per_batch("off_hours"):  # bounded: the stretches that are over go
+            for member_id in [m for m, s in advised.items() if datetime.fromisoformat(s) <= ctx.now]:
+                del advised[member_id]
         advised[ctx.event.actor.id] = stretch
     return _message_violation(ctx, "P10", "非工作时间请尽量不发消息；如确属紧急，请简要说明情况并标注紧急。",
                               evidence={"work_resumes": stretch}, source_id=f"{ctx.event.event_id}:offhours")

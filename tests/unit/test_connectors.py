@@ -147,7 +147,7 @@ def test_slack_leave_and_unknown_envelope():
                                        ("slack", "slack_events.jsonl")])
 def test_every_converted_event_passes_the_workers_decoder(fmt, name):
     for event in outcome_of(fmt, name).events:
-        decoded = decode(encode(event), 20000)
+        decoded = decode(encode(event))
         assert decoded.event_id == event["event_id"]
 
 

@@ -32,14 +32,49 @@ def test_a_redelivered_event_is_not_processed_twice(policy):
     from pipeline.events import decode
 
     engine = Engine(policy, FixedClassifier({"买彩票": "illegal"}))
-    events = [decode(orjson.dumps(e), 1000) for e in (configured(), message("买彩票"), message("好的"))]
+    events = [decode(orjson.dumps(e)) for e in (configured(), message("买彩票"), message("好的"))]
     states: dict = {}
-    first = engine.process(events, states, offsets=[0, 1, 2])
+    first = engine.process(events, states, at("p0", 0, 1, 2))
     assert [r for r, _ in first].count("verdicts") == 2
     # After a restart, Kafka redelivers from the last committed offset: the state already took them in.
-    assert engine.process(events[1:], states, offsets=[1, 2]) == []
+    assert engine.process(events[1:], states, at("p0", 1, 2)) == []
     # The same event id again at a new offset (a producer retry) is a duplicate too.
-    assert engine.process(events[1:2], states, offsets=[3]) == []
+    assert engine.process(events[1:2], states, at("p0", 3)) == []
+
+
+def at(source: str, *offsets: int) -> list[tuple[str, int]]:
+    return [(source, offset) for offset in offsets]
+
+
+def test_events_of_one_group_from_several_partitions_are_all_processed(policy):
+    """A producer that does not key by group spreads a group's events over partitions: offsets of
+    one partition say nothing about another's (40 messages once gave 12 verdicts)."""
+    from pipeline.engine import Engine
+    from pipeline.events import decode
+
+    engine = Engine(policy, FixedClassifier({}))
+    events = [decode(orjson.dumps(message(f"第{i}条"))) for i in range(40)]
+    positions = [(f"chat.events/{i % 4}", 100 + i // 4) for i in range(40)]  # round robin over 4 partitions
+    states: dict = {}
+    out = engine.process(events, states, positions)
+    assert [r for r, _ in out].count("verdicts") == 40
+    assert states["g-1"]["applied"] == {f"chat.events/{p}": 109 for p in range(4)}
+    # a redelivery of any of them, whichever partition it comes from, is known
+    assert engine.process(events[5:9], states, positions[5:9]) == []
+
+
+def test_a_record_re_keyed_to_its_group_keeps_the_position_it_was_first_written_at(policy):
+    from pipeline.engine import Engine
+    from pipeline.events import decode
+
+    engine = Engine(policy, FixedClassifier({}))
+    events = [decode(orjson.dumps(message(f"第{i}条"))) for i in range(3)]
+    states: dict = {}
+    engine.process(events[:2], states, [("chat.events/3", 7), ("chat.events/0", 50)])
+    # after a restart, the re-keyed copies of both come again (the forwarder re-sends from its
+    # committed offset), and a new event from partition 3 follows
+    out = engine.process(events, states, [("chat.events/3", 7), ("chat.events/0", 50), ("chat.events/3", 8)])
+    assert [e["event_id"] for r, e in out if r == "verdicts"] == [events[2].event_id]
 
 
 def test_offline_outputs_keep_input_order_and_reject_bad_lines(engine):
@@ -82,15 +117,15 @@ def test_an_event_the_core_fails_on_is_set_aside_and_the_rest_go_through(policy)
 
     engine = Engine(policy, _FailsOn())
     raw = [configured(), message("早上好"), message("触发缺陷"), message("报表发我"), message("收到", group="g-2")]
-    events = [decode(orjson.dumps(e), 1000) for e in raw]
+    events = [decode(orjson.dumps(e)) for e in raw]
     states: dict = {}
-    outputs, set_aside = engine.process_setting_aside(events, states, list(range(5)), lambda group_id: None)
+    outputs, set_aside = engine.process_setting_aside(events, states, at("p", *range(5)), lambda group_id: None)
     assert [i for i, _ in set_aside] == [2]
     assert set_aside[0][1].startswith("internal error while processing this event (RuntimeError: bug triggered)")
     assert [e["event_id"] for role, e in outputs if role == "verdicts"] == [raw[i]["event_id"] for i in (1, 3, 4)]
     # the group's state is what it would be had the failing event never come
     without: dict = {}
-    engine.process([events[i] for i in (0, 1, 3, 4)], without, [0, 1, 3, 4])
+    engine.process([events[i] for i in (0, 1, 3, 4)], without, at("p", 0, 1, 3, 4))
     assert orjson.dumps(states, option=orjson.OPT_SORT_KEYS) == orjson.dumps(without, option=orjson.OPT_SORT_KEYS)
 
 
@@ -99,16 +134,16 @@ def test_a_batch_that_fails_starts_again_from_the_stored_state(policy):
     from pipeline.events import decode
 
     engine = Engine(policy, _FailsOn())
-    first = [decode(orjson.dumps(e), 1000) for e in (configured(), message("早上好"))]
+    first = [decode(orjson.dumps(e)) for e in (configured(), message("早上好"))]
     stored: dict = {}
-    engine.process(first, stored, [0, 1])
+    engine.process(first, stored, at("p", 0, 1))
     snapshot = orjson.dumps(stored["g-1"])
     states = {"g-1": stored["g-1"]}  # the batch below changes this dict before it fails
-    later = [decode(orjson.dumps(e), 1000) for e in (message("报表发我"), message("触发缺陷"))]
-    outputs, set_aside = engine.process_setting_aside(later, states, [2, 3], lambda group_id: orjson.loads(snapshot))
+    later = [decode(orjson.dumps(e)) for e in (message("报表发我"), message("触发缺陷"))]
+    outputs, set_aside = engine.process_setting_aside(later, states, at("p", 2, 3), lambda group_id: orjson.loads(snapshot))
     assert [i for i, _ in set_aside] == [1]
     assert [e["event_id"] for role, e in outputs if role == "verdicts"] == [later[0].event_id]
-    assert states["g-1"]["applied_offset"] == 2 and later[0].event_id in states["g-1"]["recent_ids"]
+    assert states["g-1"]["applied"] == {"p": 2} and later[0].event_id in states["g-1"]["recent_ids"]
 
 
 def test_check_puts_an_event_the_core_fails_on_in_the_dlq(policy):

@@ -82,8 +82,8 @@ def test_redelivered_violation_does_not_escalate_twice(policy):
     from pipeline.events import decode
 
     engine = engine_for(policy, {AD: "ad"})
-    events = [decode(orjson.dumps(e), 1000) for e in (configured(), *ads(0))]
+    events = [decode(orjson.dumps(e)) for e in (configured(), *ads(0))]
     states: dict = {}
-    first = engine.process(events, states, offsets=[1, 2])
+    first = engine.process(events, states, [("p", 1), ("p", 2)])
     assert [r for r, _ in first].count("escalations") == 1
-    assert engine.process(events[1:], states, offsets=[2]) == []
+    assert engine.process(events[1:], states, [("p", 2)]) == []

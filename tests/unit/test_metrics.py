@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import urllib.request
+from datetime import datetime, timezone
 
 import pytest
 
@@ -14,7 +15,7 @@ MAX_TEXT = 20000
 
 def _reason_of(raw: bytes) -> str:
     with pytest.raises(Rejected) as info:
-        decode(raw, 10)
+        decode(raw, not_after=datetime(2026, 3, 3, tzinfo=timezone.utc))
     return info.value.reason
 
 
@@ -31,7 +32,8 @@ def _reason_of(raw: bytes) -> str:
     (b'{"event_id":"e","type":"clock.tick","ts":"2026-03-02T09:00:00","group_id":"g","actor":{"id":"u","name":"n"}}',
      "bad_timestamp"),
     (b'{"event_id":"e","type":"message.posted","ts":"2026-03-02T09:00:00+08:00","group_id":"g",'
-     b'"actor":{"id":"u","name":"n"},"message":{"id":"m","text":"' + "长".encode() * 11 + b'"}}', "text_too_long"),
+     b'"actor":{"id":"u","name":"n"},"message":{"id":"m","text":"x"}}'.replace(b"2026-03-02", b"2093-03-02"),
+     "ts_ahead"),
     (b'{"event_id":"e","type":"clock.tick","ts":"2026-03-02T09:00:00+08:00","group_id":5,"actor":{"id":"u","name":"n"}}',
      "invalid_field"),
 ])
@@ -48,7 +50,7 @@ def test_unknown_reasons_are_other_and_every_bucket_is_declared():
 
 def test_batch_counts_events_outputs_violations_escalations():
     m = Metrics()
-    events = [decode(__import__("orjson").dumps(e), MAX_TEXT) for e in conversation()[:6]]
+    events = [decode(__import__("orjson").dumps(e)) for e in conversation()[:6]]
     outputs = [
         ("verdicts", {"kind": "verdict", "label": "work"}),
         ("violations", {"kind": "violation", "rule": "P5", "severity": "warning"}),
@@ -87,7 +89,7 @@ def test_verdicts_the_warning_notice_rule_decided_are_counted():
     notice, offer = ModelClassifier(SaysIllegal()).classify(
         ["【安全提示】严禁员工出借、出售本人银行卡和电话卡，发现有人收购请向保卫科举报", "高价收购银行卡，一套八百，加微信 kabao_6688"])
     m = Metrics()
-    event = decode(__import__("orjson").dumps(conversation()[5]), MAX_TEXT)
+    event = decode(__import__("orjson").dumps(conversation()[5]))
     m.observe_batch([event, event], [("verdicts", verdict_event(event, v, "2026-03-02T09:00:00+08:00"))
                                      for v in (notice, offer)])
     assert m.value("moderation_verdicts_total", label="work") == 1

@@ -131,6 +131,6 @@ def test_f3_file_index_is_bounded(policy):
     files = Files(**{**policy.files.model_dump(), "max_indexed_files": 10})
     engine = Engine(policy.model_copy(update={"files": files}), FixedClassifier())
     states: dict = {}
-    events = [decode(__import__("orjson").dumps(shared(f"文件{i}_20260302_张三.pdf")), 1000) for i in range(25)]
+    events = [decode(__import__("orjson").dumps(shared(f"文件{i}_20260302_张三.pdf"))) for i in range(25)]
     engine.process(events, states)
     assert len(states["g-1"]["files"]["index"]) == 10
