@@ -10,18 +10,19 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import faust
-import orjson
+from aiokafka.partitioner import murmur2
 
 from pipeline import metrics
 from pipeline.classify import load_classifier
 from pipeline.config import Runtime
 from pipeline.engine import Engine
-from pipeline.events import Rejected, decode, encode, rejected_event, stable_id, topic_key
+from pipeline.events import MAX_OUTPUT_BYTES, Rejected, decode, encode, rejected_event, shrink_output, stable_id
 from pipeline.kafka.batches import Record, send_batches
 from pipeline.kafka.gaps import GapFiller, GapReader
+from pipeline.kafka.state_store import GroupStore
 from pipeline.kafka.transport import Feed, Transport, commits_held
 from pipeline.native import core_mode
 
@@ -120,7 +121,8 @@ def create_app(runtime: Runtime, engine: Engine | None = None) -> faust.App:
     )
     raw = dict(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",
                partitions=s.partitions)
-    source = app.topic(s.topics.input, **raw)
+    # The input, and the records of it re-keyed to their group's partition: one feed, one loop.
+    source = app.topic(s.topics.input, s.topics.repartition, **raw)
     # Output topics are declared to Faust so it knows their partitioning; records are sent to
     # them straight through the producer below.
     for name in s.topics.outputs().values():
@@ -128,7 +130,7 @@ def create_app(runtime: Runtime, engine: Engine | None = None) -> faust.App:
     topic_names = s.topics.outputs()
     # bytes key and value: Faust then writes and recovers the changelog with the raw codec.
     states = app.Table("group-state", default=None, partitions=s.partitions, key_type=bytes, value_type=bytes)
-    max_text = runtime.policy.content.max_text_chars
+    skew = timedelta(seconds=s.max_future_skew_seconds)
 
     feed = app.feed(source, capacity=max(s.batch_size * 4, 16384))
 
@@ -156,43 +158,62 @@ def create_app(runtime: Runtime, engine: Engine | None = None) -> faust.App:
             await app.crash(exc)
 
     async def handle_batch(batch) -> None:
-        events, offsets, carriers, rejected, positions = [], [], {}, [], []
-        for value, topic, partition, offset, message in await gaps.fill(batch):
+        events, positions, homes, rejected, forwards, raws = [], [], {}, [], [], []
+        # Nothing may move a group's clock beyond the worker's own by more than the allowed skew.
+        not_after = datetime.now(timezone.utc) + skew
+        input_partitions = app.consumer.topic_partitions(s.topics.input) or s.partitions
+        for value, topic, partition, offset, _, headers in await gaps.fill(batch):
             try:
-                event = decode(value, max_text)
+                event = decode(value, not_after)
             except Rejected as exc:
                 metrics.observe_rejected(exc.reason)
-                rejected.append((partition, rejected_event(exc.reason, value or b"", topic, partition, offset)))
+                rejected.append(Record(topic_names["dlq"], partition, None, encode(rejected_event(
+                    exc.reason, value or b"", topic, partition, offset, original=s.dlq_original))))
+                continue
+            home = home_partition(event.group_id, s.partitions)
+            if topic == s.topics.input:
+                position = (f"{topic}/{partition}", offset)
+                misplaced = partition != home or input_partitions != s.partitions
+            else:  # re-keyed: judged as of where it was first written
+                position = origin(headers) or (f"{topic}/{partition}", offset)
+                misplaced = partition != home
+            if misplaced:
+                # Its group's state lives in another partition: re-keyed to it, as Kafka Streams
+                # repartitions, and judged there; never judged here, never lost.
+                forwards.append(Record(s.topics.repartition, home, event.group_id.encode(), value,
+                                       [(ORIGIN_HEADER, f"{position[0]}@{position[1]}".encode())], partition))
                 continue
             events.append(event)
-            offsets.append(offset)
-            positions.append((value, topic, partition))
-            carriers[event.group_id] = message
+            positions.append(position)
+            raws.append((value, topic, partition, offset))
+            homes[event.group_id] = home
+        metrics.observe_rekeyed(len(forwards))
         group_states = {}
-        for group_id in carriers:
-            stored = states.data.get(group_id.encode())
-            if stored is not None:
-                group_states[group_id] = decoded(group_id, stored)
-        outputs, set_aside = engine.process_setting_aside(events, group_states, offsets, stored_state)
+        for group_id, home in homes.items():
+            state = store.load(group_id)
+            if state is not None:
+                group_states[group_id] = upgraded(state, home)
+        outputs, set_aside = engine.process_setting_aside(events, group_states, positions, stored_state)
         for i, reason in set_aside:
-            value, topic, partition = positions[i]
-            log.error("event at %s/%s/%s set aside: %s", topic, partition, offsets[i], reason)
+            value, topic, partition, offset = raws[i]
+            log.error("event at %s/%s/%s set aside: %s", topic, partition, offset, reason)
             metrics.observe_rejected(reason)
-            rejected.append((partition, rejected_event(reason, value, topic, partition, offsets[i])))
+            rejected.append(Record(topic_names["dlq"], partition, None, encode(rejected_event(
+                reason, value, topic, partition, offset, original=s.dlq_original))))
         metrics.observe_batch(events, outputs)
-        # Outputs go to the partition of the group's input (the topics are co-partitioned): the
-        # order of a group's outputs is kept whatever partitioner the producers use, and in
-        # exactly-once mode the send joins the transaction of the input's partition.
+        # Outputs go to the partition of the group (the topics are co-partitioned): the order of a
+        # group's outputs is kept, and in exactly-once mode the send joins the transaction of the
+        # partition the group's input was read from.
         # Straight to the producer: Faust's channel machinery per record costs more than the send.
-        await publish([(topic_names["dlq"], partition, None, encode(event)) for partition, event in rejected]
-                      + [(topic_names[role], carriers[event["group_id"]].partition, topic_key(event),
-                          encode(event)) for role, event in outputs])
+        await publish(rejected + forwards + [Record(topic_names[role], homes[event["group_id"]],
+                                                    event["group_id"].encode(), bounded_output(event, log))
+                                             for role, event in outputs])
         # Only once the broker has the outputs are the states saved, and the changelog must hold
         # them before the offsets can be committed: a crash can then leave the state behind the
         # outputs (replayed with the same ids) but never ahead of them or of the offsets. (In
         # exactly-once mode the partition's transaction covers all three.)
-        await publish([save_state(group_id, data, carriers[group_id].partition)
-                       for group_id, data in group_states.items()])
+        await publish([record for group_id, data in group_states.items()
+                       for record in store.save(group_id, data, homes[group_id])])
 
     async def publish(records: list[Record]) -> None:
         """Send the records and wait until the broker has them all."""
@@ -200,14 +221,16 @@ def create_app(runtime: Runtime, engine: Engine | None = None) -> faust.App:
             return
         if app.in_transaction:
             # Each record joins the transaction of its input partition (every record here goes to
-            # the partition of its group's input). Named explicitly: Faust's `transactions.send`
-            # looks the partition up in the consumer's metadata, which only knows subscribed
-            # topics, so records for the output topics went out in no transaction at all, visible
-            # at once and repeated after a crash.
+            # the partition of its group's input, but for a re-keyed one, which joins the
+            # transaction of the partition it was read from). Named explicitly: Faust's
+            # `transactions.send` looks the partition up in the consumer's metadata, which only
+            # knows subscribed topics, so records for the output topics went out in no transaction
+            # at all, visible at once and repeated after a crash.
             send = app.consumer.transactions.producer.send
-            prefix = f"{app.conf.id}-{app.assignor.group_for_topic(source.get_topic_name())}-"
-            pending = [await send(topic, key, value, partition, None, None, transactional_id=f"{prefix}{partition}")
-                       for topic, partition, key, value in records]
+            prefix = f"{app.conf.id}-{app.assignor.group_for_topic(s.topics.input)}-"
+            pending = [await send(r.topic, r.key, r.value, r.partition, None, r.headers,
+                                  transactional_id=f"{prefix}{r.partition if r.transaction_partition is None else r.transaction_partition}")
+                       for r in records]
         else:
             # Faust's producer wrapper has no batch API; its aiokafka producer does.
             pending = await send_batches(app.producer._ensure_producer(), records)
@@ -230,35 +253,22 @@ def create_app(runtime: Runtime, engine: Engine | None = None) -> faust.App:
     async def stop_gap_reader(app, **kwargs) -> None:
         await gap_reader.stop()
 
-    # The last state written per group, decoded, so a batch does not parse what it just wrote.
-    # Keyed by the very bytes object in the table: after a recovery the table holds new objects.
-    recent: dict[str, tuple[bytes, dict]] = {}
+    store = GroupStore(states.data, states.changelog_topic.get_topic_name(), s.state_cache_groups)
 
     def stored_state(group_id: str) -> dict | None:
-        """The group's state parsed anew from the table (not the cached dict, which a failed batch
-        may have changed)."""
-        stored = states.data.get(group_id.encode())
-        return None if stored is None else orjson.loads(stored)
+        """The group's state decoded anew (not the cached dict, which a failed batch may have changed)."""
+        state = store.fresh(group_id)
+        return None if state is None else upgraded(state, homes_of(group_id))
 
-    def decoded(group_id: str, stored: bytes) -> dict:
-        cached = recent.get(group_id)
-        if cached is not None and cached[0] is stored:
-            return cached[1]
-        return orjson.loads(stored)
+    def homes_of(group_id: str) -> int:
+        return home_partition(group_id, s.partitions)
 
-    changelog = states.changelog_topic.get_topic_name()
-
-    def save_state(group_id: str, data: dict, partition: int) -> Record:
-        """Store the state in the table; returns its changelog record for the group's partition.
-
-        Written here rather than by `states[key] = value`: Faust sends changelog records through
-        a buffer that drains one record at a time and stalls the agent when it fills (seen as
-        1.6 s latency spikes at 2,000 events/s), and it picks the partition from the "current
-        event" of the stream, which in a batch is whichever event came last."""
-        key, value = group_id.encode(), orjson.dumps(data)
-        states.data[key] = value
-        recent[group_id] = (value, data)
-        return changelog, partition, key, value
+    def upgraded(state: dict, home: int) -> dict:
+        # States saved before positions were kept per source partition hold one offset, of the
+        # group's own partition.
+        if "applied_offset" in state:
+            state.setdefault("applied", {})[f"{s.topics.input}/{home}"] = state.pop("applied_offset")
+        return state
 
     if s.live_tick_seconds > 0:
         @app.timer(s.live_tick_seconds)
@@ -266,6 +276,8 @@ def create_app(runtime: Runtime, engine: Engine | None = None) -> faust.App:
             # The live clock goes through the log as clock.tick events, so a replay sees the same ticks.
             now = datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")
             for key in list(states.keys()):
+                if b"\x00" in key:
+                    continue  # a page of a group's state, not a group
                 group_id = key.decode()
                 tick = {"event_id": stable_id("tick", group_id, now), "type": "clock.tick", "ts": now,
                         "group_id": group_id, "actor": {"id": "system", "name": "clock"}}
@@ -326,4 +338,34 @@ def create_app(runtime: Runtime, engine: Engine | None = None) -> faust.App:
 
     app.engine = engine
     app.states = states
+    app.store = store
     return app
+
+
+ORIGIN_HEADER = "moderation-origin"
+
+
+def home_partition(group_id: str, partitions: int) -> int:
+    """The partition of a group's state and outputs: Kafka's default partitioner on the group id
+    (what a producer keying by group_id chooses)."""
+    return (murmur2(group_id.encode("utf-8")) & 0x7FFFFFFF) % partitions
+
+
+def origin(headers) -> tuple[str, int] | None:
+    """Where a re-keyed record was first written (the header the worker put on it)."""
+    for key, value in headers or ():
+        if key == ORIGIN_HEADER:
+            source, _, offset = bytes(value).decode("utf-8", "replace").rpartition("@")
+            if source and offset.isdigit():
+                return source, int(offset)
+    return None
+
+
+def bounded_output(event: dict, logger) -> bytes:
+    """An output's bytes, cut to fit a record if it would not (by design none comes near: this is
+    the last guard, and it says so in the log)."""
+    value = encode(event)
+    if len(value) <= MAX_OUTPUT_BYTES:
+        return value
+    logger.error("output %s of %d bytes cut to fit a record", event.get("id"), len(value))
+    return encode(shrink_output(event, MAX_OUTPUT_BYTES))

@@ -48,12 +48,14 @@ def cmd_check(args) -> int:
     from pipeline.events import encode
     from pipeline.offline import run
 
+    from pipeline.config import load_settings
+
     policy = load_policy(args.policy)
     engine = Engine(policy, load_classifier(policy))
     out = sys.stdout.buffer
     source = "stdin" if args.events == "-" else str(args.events)
     with (sys.stdin.buffer if args.events == "-" else open(args.events, "rb")) as lines:
-        for role, event in run(engine, lines, source=source):
+        for role, event in run(engine, lines, source=source, dlq_original=load_settings().dlq_original):
             if args.only and role not in args.only:
                 continue
             out.write(encode({"topic": role, **event}) if args.with_topic else encode(event))
@@ -158,6 +160,9 @@ def build_parser() -> argparse.ArgumentParser:
     from pipeline.classify.commands import add_arguments as add_classifier_commands
 
     add_bench_e2e(bench_sub)
+    from pipeline.bench.groups import add_arguments as add_bench_groups
+
+    add_bench_groups(bench_sub)
     add_classifier_commands(sub, bench_subparsers=bench_sub)
     from pipeline.simulate import add_arguments as add_simulate
 

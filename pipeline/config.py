@@ -342,7 +342,11 @@ TOPIC_NAMES = {
     "responsiveness": "moderation.responsiveness",
     "reports": "moderation.reports",
     "dlq": "moderation.dlq",
+    # Internal: input records re-keyed to their group's partition (written and read by the workers
+    # only; give no one else write access).
+    "repartition": "moderation.repartition",
 }
+INTERNAL_TOPICS = ("input", "repartition")
 
 
 class Topics(Strict):
@@ -353,9 +357,10 @@ class Topics(Strict):
     responsiveness: str = TOPIC_NAMES["responsiveness"]
     reports: str = TOPIC_NAMES["reports"]
     dlq: str = TOPIC_NAMES["dlq"]
+    repartition: str = TOPIC_NAMES["repartition"]
 
     def outputs(self) -> dict[str, str]:
-        return {k: v for k, v in self.model_dump().items() if k != "input"}
+        return {k: v for k, v in self.model_dump().items() if k not in INTERNAL_TOPICS}
 
 
 class Settings(Strict):
@@ -370,6 +375,15 @@ class Settings(Strict):
     batch_size: int = Field(2000, ge=1)
     batch_seconds: float = Field(0.01, gt=0)
     live_tick_seconds: float = Field(0.0, ge=0)  # 0 = off (replays and tests are event-time only)
+    # An event dated more than this ahead of the worker's clock is rejected to the DLQ: one record
+    # must not move its group's clock into the future (deadlines, reports). Past events are only
+    # judged against their group's own clock, so a replay of old history still works.
+    max_future_skew_seconds: float = Field(86400.0, gt=0)
+    # Decoded group states kept in memory (least recently used go first; the table keeps them all).
+    state_cache_groups: int = Field(5000, ge=1)
+    # What a DLQ record keeps of the rejected record's bytes: full, redacted (personal data masked)
+    # or digest (only its SHA-256 and size). At most 64 KiB of it in any case.
+    dlq_original: Literal["full", "redacted", "digest"] = "redacted"
     # How soon the group notices a worker that died without leaving (kill -9, lost host): its
     # partitions move to the others after this long.
     session_timeout_seconds: float = Field(10.0, ge=6.0, le=300.0)
@@ -394,6 +408,9 @@ _ENV_KEYS = {
     "BATCH_SIZE": ("batch_size",),
     "BATCH_SECONDS": ("batch_seconds",),
     "LIVE_TICK_SECONDS": ("live_tick_seconds",),
+    "MAX_FUTURE_SKEW_SECONDS": ("max_future_skew_seconds",),
+    "STATE_CACHE_GROUPS": ("state_cache_groups",),
+    "DLQ_ORIGINAL": ("dlq_original",),
     "SESSION_TIMEOUT_SECONDS": ("session_timeout_seconds",),
     "DATA_DIR": ("data_dir",),
     "WEB_PORT": ("web_port",),

@@ -252,7 +252,7 @@ def decode(raw: bytes | str, not_after: datetime | None = None) -> InputEvent:
         ahead = event.ts - not_after
         raise Rejected(f"field 'ts': {event.ts.isoformat()} is {_duration(ahead)} beyond the latest time accepted "
                        f"now ({not_after.isoformat(timespec='seconds')}: the worker's clock plus "
-                       f"time.max_future_skew_seconds); check the producer's clock")
+                       f"max_future_skew_seconds); check the producer's clock")
     return event
 
 
@@ -339,6 +339,42 @@ def _redact_strings(value: Any, redact) -> Any:
 
 def encode(event: dict) -> bytes:
     return orjson.dumps(event, option=orjson.OPT_SORT_KEYS)
+
+
+# No output may come near the broker's record limit (about 1 MiB); by design none does.
+MAX_OUTPUT_BYTES = 512 * 1024
+
+
+def shrink_output(event: dict, limit: int = MAX_OUTPUT_BYTES) -> dict:
+    """`event` with its largest lists, dicts and strings halved until it encodes in `limit` bytes,
+    marked `output_truncated` (the last guard behind the bounds each output has by design)."""
+    event = orjson.loads(encode(event))
+
+    def largest(value: Any, parent: Any, key: Any, best: list) -> None:
+        if isinstance(value, (str, list, dict)):
+            size = len(value) if isinstance(value, str) else len(orjson.dumps(value))
+            if size > best[0] and parent is not None:
+                best[:] = [size, parent, key]
+        items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+        for k, v in items:
+            if isinstance(v, (str, list, dict)):
+                largest(v, value, k, best)
+
+    while len(encode(event)) > limit:
+        best: list = [0, None, None]
+        largest(event, None, None, best)
+        _, parent, key = best
+        if parent is None:
+            break
+        value = parent[key]
+        if isinstance(value, str):
+            parent[key] = value[: len(value) // 2] + "…"
+        elif isinstance(value, list):
+            parent[key] = value[: len(value) // 2]
+        else:
+            parent[key] = dict(list(value.items())[: len(value) // 2])
+    event["output_truncated"] = True
+    return event
 
 
 def topic_key(event: dict) -> bytes | None:

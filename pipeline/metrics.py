@@ -93,6 +93,8 @@ class Metrics:
                                           registry=r)
         self.classified = Counter("moderation_classified_messages", "Messages classified", registry=r)
         self.batches = Counter("moderation_batches", "Batches handled by the worker", registry=r)
+        self.rekeyed = Counter("moderation_rekeyed_records",
+                               "Input records on a partition other than their group's, re-keyed to it", registry=r)
         self.gap_records = Counter("moderation_gap_records",
                                    "Input records Faust skipped that the worker read back itself", registry=r)
         self.lag = Gauge("moderation_consumer_lag", "Records not yet consumed (high watermark - position)",
@@ -204,6 +206,11 @@ def observe_rejected(reason: str) -> None:
 
 def observe_gap(records: int) -> None:
     METRICS.gap_records.inc(records)
+
+
+def observe_rekeyed(records: int) -> None:
+    if records:
+        METRICS.rekeyed.inc(records)
 
 
 def set_lag(tp, lag) -> None:

@@ -97,7 +97,7 @@ async def ensure_topics(settings: Settings) -> list[str]:
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        names = [settings.topics.input, *settings.topics.outputs().values()]
+        names = [settings.topics.input, settings.topics.repartition, *settings.topics.outputs().values()]
         wanted = [NewTopic(name, settings.partitions, settings.replication_factor)
                   for name in names if name not in existing]
         if wanted:

@@ -8,9 +8,20 @@ Not for transactional producers: `send_batch` does not add the partition to the 
 from __future__ import annotations
 
 import asyncio
-from typing import Iterable
+from typing import Iterable, NamedTuple
 
-Record = tuple[str, int, bytes | None, bytes]   # topic, partition, key, value
+Headers = list[tuple[str, bytes]]
+
+
+class Record(NamedTuple):
+    topic: str
+    partition: int
+    key: bytes | None
+    value: bytes | None           # None: a tombstone (a deleted table key)
+    headers: Headers | None = None
+    # In exactly-once mode, the input partition whose transaction the record joins when it is not
+    # the record's own partition (a record forwarded to its group's partition).
+    transaction_partition: int | None = None
 
 
 async def send_batches(producer, records: Iterable[Record]) -> list[asyncio.Future]:
@@ -18,14 +29,14 @@ async def send_batches(producer, records: Iterable[Record]) -> list[asyncio.Futu
     within each partition. Returns the batches' delivery futures."""
     builders: dict[tuple[str, int], object] = {}
     futures: list[asyncio.Future] = []
-    for topic, partition, key, value in records:
+    for topic, partition, key, value, headers, _ in records:
         builder = builders.get((topic, partition))
         if builder is None:
             builder = builders[(topic, partition)] = producer.create_batch()
-        if builder.append(key=key, value=value, timestamp=None) is None:
+        if builder.append(key=key, value=value, timestamp=None, headers=headers or []) is None:
             futures.append(await _send(producer, builder, topic, partition))
             builder = builders[(topic, partition)] = producer.create_batch()
-            builder.append(key=key, value=value, timestamp=None)  # an empty batch takes any record
+            builder.append(key=key, value=value, timestamp=None, headers=headers or [])  # an empty batch takes any record
     for (topic, partition), builder in builders.items():
         futures.append(await _send(producer, builder, topic, partition))
     return futures

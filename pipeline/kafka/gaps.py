@@ -17,8 +17,8 @@ from pipeline import metrics
 log = logging.getLogger("pipeline.worker")
 
 Position = tuple[str, int]                       # topic, partition
-Filled = tuple[bytes, str, int, int, object]     # value, topic, partition, offset, carrier record
-ReadRange = Callable[[str, int, int, int], Awaitable[list[tuple[int, bytes]]]]
+Filled = tuple[bytes, str, int, int, object, list]  # value, topic, partition, offset, carrier record, headers
+ReadRange = Callable[[str, int, int, int], Awaitable[list[tuple[int, bytes, list]]]]
 
 
 class GapReader:
@@ -29,8 +29,8 @@ class GapReader:
         self.settings = settings
         self.consumer = None
 
-    async def read(self, topic: str, partition: int, start: int, end: int) -> list[tuple[int, bytes]]:
-        """(offset, value) of the records at offsets start..end-1 that the log still holds."""
+    async def read(self, topic: str, partition: int, start: int, end: int) -> list[tuple[int, bytes, list]]:
+        """(offset, value, headers) of the records at offsets start..end-1 that the log still holds."""
         from aiokafka import TopicPartition
 
         from pipeline.kafka.admin import consumer
@@ -42,7 +42,7 @@ class GapReader:
         tp = TopicPartition(topic, partition)
         self.consumer.assign([tp])
         self.consumer.seek(tp, start)
-        records: list[tuple[int, bytes]] = []
+        records: list[tuple[int, bytes, list]] = []
         while True:
             batch = await self.consumer.getmany(tp, timeout_ms=1000, max_records=min(5000, end - start))
             messages = batch.get(tp, [])
@@ -51,7 +51,7 @@ class GapReader:
             for m in messages:
                 if m.offset >= end:
                     return records
-                records.append((m.offset, m.value))
+                records.append((m.offset, m.value, list(m.headers or ())))
             if messages[-1].offset >= end - 1:
                 break
         return records
@@ -74,9 +74,9 @@ class GapFiller:
         self.expected = expected
 
     async def fill(self, batch: Iterable) -> list[Filled]:
-        """(value, topic, partition, offset, carrier) for every record of `batch` and those missing
-        before it, in offset order per partition. A filled record's carrier is the batch record it
-        was found in front of (it stands for the partition when the outputs are sent)."""
+        """(value, topic, partition, offset, carrier, headers) for every record of `batch` and those
+        missing before it, in offset order per partition. A filled record's carrier is the batch
+        record it was found in front of (it stands for the partition when the outputs are sent)."""
         expected = self.expected
         records: list[Filled] = []
         for msg in batch:
@@ -88,7 +88,8 @@ class GapFiller:
                     log.warning("filled a gap of %d record(s) in %s/%d at offsets %d-%d that Faust did not deliver",
                                 len(missing), msg.topic, msg.partition, start, msg.offset - 1)
                     metrics.observe_gap(len(missing))
-                records.extend((value, msg.topic, msg.partition, offset, msg) for offset, value in missing)
-            records.append((msg.value, msg.topic, msg.partition, msg.offset, msg))
+                records.extend((value, msg.topic, msg.partition, offset, msg, headers)
+                               for offset, value, headers in missing)
+            records.append((msg.value, msg.topic, msg.partition, msg.offset, msg, list(msg.headers or ())))
             expected[tp] = max(msg.offset + 1, start or 0)
         return records
