@@ -102,10 +102,13 @@ def _digits(s: str) -> str:
 # boundaries, never inside a group, so 28-digit transaction ids, 13-digit order numbers and dates are
 # not cut into phone numbers, and a phone and a card in one run are read one after the other.
 
-_NUMBER = re.compile(rf"[0-9]+(?:x(?![a-z0-9]))?(?:[{DIGIT_JOINERS}]{{1,3}}[0-9]+(?:x(?![a-z0-9]))?)*")
-_GROUP = re.compile(r"[0-9]+x?")
+# (the lookahead lets the many short numbers of chat text — 3%, 2024-06 — go by without a match)
+_NUMBER = re.compile(rf"(?<![0-9])(?=[0-9x{DIGIT_JOINERS}]{{7}})[0-9]+(?:x(?![a-z0-9]))?"
+                     rf"(?:[{DIGIT_JOINERS}]{{1,3}}(?:[0-9]+(?:x(?![a-z0-9]))?|x(?![a-z0-9])))*")
+_GROUP = re.compile(r"[0-9]+x?|x")
 # Words a number may be glued to and still be a contact: Tel13812345678, vx13812345678. Any other
 # word glued in front makes it a code (SF1409823376541, WO2024061800123).
+_DIGIT = re.compile(r"[0-9]")
 _HANDLE_WORDS = frozenset({"tel", "tell", "phone", "mobile", "mob", "cell", "call", "fax", "vx", "wx", "v", "weixin",
                            "wechat", "whatsapp", "sj", "dh", "shouji", "dianhua", "id", "no", "qq"})
 _ORDER_CTX = re.compile(r"(?:订单|单号|流水|运单|编号|工单|快递|物流|序列|批次|合同|发票|代码|账单|no\.?|sn|#)号?\s*[:：]?\s*$")
@@ -249,12 +252,14 @@ def _numbers(t: str, spans: list[Span]) -> None:
 
 # An @ with up to two spaces around it, [at] / (at), or the word at; a dot, [dot] / (dot), or the
 # word dot. The spelled-out forms need a known top-level domain (meet at the office is no address).
-_AT = r"[ \t]{0,2}@[ \t]{0,2}|[ \t]*[\[(][ \t]*at[ \t]*[\])][ \t]*|[ \t]+at[ \t]+"
-_DOT = r"\.|[ \t]*[\[(][ \t]*dot[ \t]*[\])][ \t]*|[ \t]+dot[ \t]+"
-_EMAIL = re.compile(
-    rf"(?P<local>[{_CJK}]{{1,12}}|(?<![a-z0-9._%+-])[a-z0-9][a-z0-9._%+-]{{0,63}})"
-    rf"(?P<at>{_AT})(?P<domain>[a-z0-9-]{{1,63}}(?:(?:{_DOT})[a-z0-9-]{{1,63}}){{1,6}})(?![a-z0-9-])")
-_EMAIL_HINT = re.compile(r"@|[\[( \t]at[\]) \t]")
+_AT = (rf"[ \t]{{0,2}}@[ \t]{{0,2}}|[ \t]*[\[(][ \t]*at[ \t]*[\])][ \t]*|[ \t]+at[ \t]+|(?<=[{_CJK}])at[ \t]+|"
+       r"[ \t]*(?:#|艾特)[ \t]*")   # fold joins 张三 at … into 张三at …
+_DOT = r"\.|。|[ \t]*[\[(][ \t]*dot[ \t]*[\])][ \t]*|[ \t]+dot[ \t]+"
+_AT_FORMS = re.compile(_AT)
+_EMAIL_HINT = re.compile(r"@|at[\]) \t]|#|艾特")
+_DOMAIN = re.compile(rf"[a-z0-9-]{{1,63}}(?:(?:{_DOT})[a-z0-9-]{{1,63}}){{1,6}}(?![a-z0-9-])")
+_LOCAL_ASCII = re.compile(r"(?<![a-z0-9._%+-])[a-z0-9][a-z0-9._%+-]{0,63}$")
+_LOCAL_CJK = re.compile(rf"[{_CJK}]{{1,12}}$")
 _DOT_SPLIT = re.compile(_DOT)
 _SPELLED_TLDS = frozenset("com cn net org edu gov io co me info biz top xyz vip cc hk tw mo jp kr uk de fr us ai app "
                           "dev cloud tech ltd work site online store shop club mobi".split())
@@ -269,23 +274,34 @@ def _cjk_local(local: str) -> str:
 
 
 def _emails(t: str, spans: list[Span]) -> None:
-    for m in _EMAIL.finditer(t):
-        labels = _DOT_SPLIT.split(m.group("domain"))
-        tld = labels[-1]
-        spelled = m.group("at").strip() != "@" or len(labels) - 1 != m.group("domain").count(".")
-        if not (2 <= len(tld) <= 10 and tld.isalpha()) or (spelled and tld not in _SPELLED_TLDS):
+    # anchored on the @ (or its spellings): the domain is read forward, the local part backward
+    for at in _AT_FORMS.finditer(t):
+        dm = _DOMAIN.match(t, at.end())
+        if dm is None:
             continue
-        local, start = m.group("local"), m.start("local")
-        if local[0] >= "\x80":
-            if m.group("at").strip() != "@":
+        parts, dots = _DOT_SPLIT.split(dm.group()), _DOT_SPLIT.findall(dm.group())
+        for k in range(len(parts), 1, -1):   # the longest domain that ends in a top-level domain
+            tld = parts[k - 1]
+            spelled = at.group().strip() != "@" or any(d != "." for d in dots[:k - 1])
+            if 2 <= len(tld) <= 10 and tld.isalpha() and (not spelled or tld in _SPELLED_TLDS):
+                break
+        else:
+            continue
+        labels = parts[:k]
+        end = at.end() + sum(map(len, labels)) + sum(map(len, dots[:k - 1]))
+        head = t[max(0, at.start() - 65):at.start()]
+        lm = _LOCAL_ASCII.search(head)
+        if lm is not None:
+            local = lm.group()
+        else:
+            lm = _LOCAL_CJK.search(head)
+            if lm is None:
                 continue
-            name = _cjk_local(local)
-            start += len(local) - len(name)
-            local = name
+            local = _cjk_local(lm.group())
             if not local:
                 continue
         shown = (local[0] if local[0] < "\x80" else "") + "***@" + ".".join(labels)
-        spans.append(Span("pii:email", start, m.end(), shown, "e-mail address"))
+        spans.append(Span("pii:email", at.start() - len(local), end, shown, "e-mail address"))
 
 
 # ---------------------------------------------------------------------------- secrets
@@ -295,7 +311,8 @@ def _emails(t: str, spans: list[Span]) -> None:
 # few words of a sentence (密码发你了 …, password for the wifi: …) and then the value.
 _KEY_EN = (r"(?:password|passwd|passwort|passphrase|passcode|(?<![a-z])(?:pwd|pass)|"
            r"secret(?:[_-]?access)?(?:[_-]?key)?|token|apikey|"
-           r"(?:api|access|secret|private|app|client|auth|license|master|encryption|signing|ssh|deploy)[_-]?key"
+           r"(?:api|access|secret|private|app|client|auth|license|master|encryption|signing|ssh|deploy|account|"
+           r"shared[_-]?access|subscription)[_-]?key"
            r"(?:[_-]?id)?|app[_-]?secret|client[_-]?secret)")
 # A value: quoted, or printable ASCII without space , ; — and a "user / password" pair is one value.
 _VALUE = (r"""(?:"(?P<dq>[^"\s]{4,})"|'(?P<sq>[^'\s]{4,})'|"""
@@ -349,8 +366,11 @@ _API_KEY = re.compile(
     r"gh[pousr]_[a-z0-9]{30,}|github_pat_[a-z0-9_]{30,}|glpat-[a-z0-9_-]{20,}|xox[abeprs]-[a-z0-9-]{10,}|"
     r"xapp-[a-z0-9-]{10,}|aiza[0-9a-z_-]{35}|ya29\.[0-9a-z_-]{20,}|gocspx-[0-9a-z_-]{20,}|"
     r"ltai[0-9a-z]{12,30}|akid[0-9a-z]{13,40})(?![a-z0-9])")
+# a substring every match of the patterns above holds: most texts hold none, and this search costs less
+_SECRET_HINT = re.compile("pass|pwd|secret|token|key|密码|口令|密钥|秘钥")
+_API_KEY_HINT = re.compile(r"akia|asia|sk-|k_live_|k_test_|gh|glpat-|xox|xapp-|aiza|ya29\.|gocspx-|ltai|akid")
 _JWT = re.compile(r"eyj[a-z0-9_-]{8,}\.eyj[a-z0-9_-]{8,}\.[a-z0-9_-]{8,}")
-_BEARER = re.compile(r"bearer\s+([a-z0-9._~+/-]{16,}=*)")
+_BEARER = re.compile(r"(?:bearer|basic)\s+([a-z0-9._~+/-]{16,}=*)")   # basic: base64 of user:password
 # fold drops the dashes next to a Chinese character (密钥-----BEGIN …): they are optional here
 _PRIVATE_KEY = re.compile(r"-{0,5}begin (?:[a-z]+ ){0,2}private key(?: block)?-{0,5}[\s\S]*?"
                           r"(?:-{0,5}end (?:[a-z]+ ){0,2}private key(?: block)?-{0,5}|$)")
@@ -400,7 +420,7 @@ def detect(text: str | Folded) -> list[Span]:
     f = text if isinstance(text, Folded) else fold(text)
     t = f.text
     spans: list[Span] = []
-    has_digit = any(map(str.isdigit, t))
+    has_digit = _DIGIT.search(t) is not None
     if has_digit:
         _numbers(t, spans)
         for m in _QQ.finditer(t):
@@ -420,13 +440,17 @@ def detect(text: str | Folded) -> list[Span]:
                               _mask_url(m.group(0)), "short link" if short else "link"))
     for m in _WECHAT.finditer(t):
         spans.append(Span("contact:wechat", m.start(1), m.end(1), m.group(1)[:2] + "****", "WeChat id"))
-    _secrets(t, spans)
-    for rx, kind, reason in ((_API_KEY, "secret:api_key", "cloud/API key format"),
-                             (_JWT, "secret:token", "JSON web token")):
-        for m in rx.finditer(t):
-            spans.append(Span(kind, m.start(), m.end(), "******", reason, keep_head=4))
-    for m in _BEARER.finditer(t):
-        spans.append(Span("secret:token", m.start(1), m.end(1), "******", "bearer token"))
+    if _SECRET_HINT.search(t):
+        _secrets(t, spans)
+    if _API_KEY_HINT.search(t):
+        for m in _API_KEY.finditer(t):
+            spans.append(Span("secret:api_key", m.start(), m.end(), "******", "cloud/API key format", keep_head=4))
+    if "eyj" in t:
+        for m in _JWT.finditer(t):
+            spans.append(Span("secret:token", m.start(), m.end(), "******", "JSON web token", keep_head=4))
+    if "bearer" in t or "basic" in t:
+        for m in _BEARER.finditer(t):
+            spans.append(Span("secret:token", m.start(1), m.end(1), "******", "bearer token"))
     if "private key" in t:
         for m in _PRIVATE_KEY.finditer(t):
             # fold may have dropped the dashes before BEGIN: those in the original stay, so none are added

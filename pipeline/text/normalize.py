@@ -43,10 +43,10 @@ _FILLER_RE = re.compile(f"[{FILLERS}]+")
 # Characters that join the groups of one number as people split them to read them out or to get past
 # filters (138 1234 5678, 138-1234-5678, 138.1234.5678, 138/1234/5678, 138,1234,5678, (021)6888 8888,
 # +86): spaces (fold makes every Unicode space an ASCII one), tabs, dashes of any width, dots, slashes,
-# commas, brackets, plus, star, underscore, bar and middle dots. Up to three in a row (" - ", ", ",
+# commas, brackets, plus, star, underscore, bar, tilde and middle dots. Up to three in a row (" - ", ", ",
 # ") "). The same set lets Chinese numerals spelled digit by digit run across them, and the detectors
 # use it to read a number through them. Not 、 or 。: they separate list items and sentences.
-DIGIT_JOINERS = r" \t\-\u2010-\u2015\u2212./\\,()+*_|\u00b7\u30fb"   # a regex character class body
+DIGIT_JOINERS = r" \t\-\u2010-\u2015\u2212./\\,()+*_|~\u00b7\u30fb"   # a regex character class body
 
 
 @dataclass(frozen=True)
