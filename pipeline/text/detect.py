@@ -139,6 +139,7 @@ def _landline(d: str, cuts: list[int]) -> tuple[str, str] | None:
     are the positions in `d` where the writer put a separator: none may fall inside the area code
     (2024.06.18 - 2024.06.30 holds 0618 20240630, which no one writes for a phone number)."""
     prefix = 4 if d[:4] == "0086" else 2 if d[:2] == "86" else 0
+    one_by_one = len(cuts) == len(d) - 1   # 0 1 0 8 8 8 8 6 6 6 6
     if prefix:
         d = "0" + d[prefix:]
     if len(d) < 10 or d[0] != "0" or not d.isdigit():
@@ -152,7 +153,7 @@ def _landline(d: str, cuts: list[int]) -> tuple[str, str] | None:
         if len(local) not in (7, 8):
             return None
     written_end = prefix + len(area) - (1 if prefix else 0)   # +86 10 …: the area code without its 0
-    if any(prefix < c < written_end for c in cuts):
+    if not one_by_one and any(prefix < c < written_end for c in cuts):
         return None
     return (area, local) if local[0] in "23456789" else None
 
@@ -211,8 +212,8 @@ def _number_at(t: str, groups: list[tuple[int, int]], i: int, run_end: int) -> t
             area, local = ll
             cands.append((False, "pii:landline", False, area + "-" + "*" * (len(local) - 4) + local[-4:],
                           "landline number"))
-        elif n in (7, 8) and i == 0 and d[0] in "23456789" and _LANDLINE_CTX.search(before) \
-                and not _DATE8.fullmatch(d):
+        elif n in (7, 8) and i == 0 and d[0] in "23456789" and d[:3] not in ("400", "800") \
+                and _LANDLINE_CTX.search(before) and not _DATE8.fullmatch(d):
             cands.append((False, "pii:landline", False, "*" * (n - 4) + d[-4:], "landline number"))
         for proof, det, counted, mask, reason in cands:
             text = t[a0:b]
@@ -224,12 +225,13 @@ def _number_at(t: str, groups: list[tuple[int, int]], i: int, run_end: int) -> t
     if best is None:
         return None
     _, j, det, counted, mask, reason = best
-    start = a0
-    if det == "pii:mobile" and start > 0 and t[start - 1] == "+":   # +86 138..., (+86)138...
-        start -= 1
-        if start > 0 and t[start - 1] == "(":
+    start, end = a0, groups[j][1]
+    if det in ("pii:mobile", "pii:landline"):   # +86 138…, (+86)138…, (021)6888 8888: the mask takes the brackets
+        if start > 0 and t[start - 1] == "+":
             start -= 1
-    return j, Span(det, start, groups[j][1], mask, reason, counted=counted)
+        if start > 0 and t[start - 1] == "(" and ")" in t[start:end]:
+            start -= 1
+    return j, Span(det, start, end, mask, reason, counted=counted)
 
 
 def _numbers(t: str, spans: list[Span]) -> None:

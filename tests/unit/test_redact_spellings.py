@@ -47,7 +47,9 @@ MOBILE_SPELLINGS = [
     "0086 13812345678", "008613812345678", "+86 13812345678", "+8613812345678", "(+86)13812345678",
     "(+86) 138-1234-5678", "+86-138-1234-5678", "86-13812345678",
     "１３８１２３４５６７８", "一三八一二三四五六七八", "幺三八 幺二三四 五六七八", "一三八/一二三四/五六七八",
-    "壹叁捌壹贰叁肆伍陆柒捌", "１３８\u200b１２３４\u200b５６７８",
+    "壹叁捌壹贰叁肆伍陆柒捌", "１３８\u200b１２３４\u200b５６７８", "138~1234～5678", "+86 (138) 1234-5678",
+    "\u0661\u0663\u0668\u0661\u0662\u0663\u0664\u0665\u0666\u0667\u0668", "𝟭𝟯𝟴𝟭𝟮𝟯𝟰𝟱𝟲𝟳𝟴", "¹³⁸¹²³⁴⁵⁶⁷⁸",
+    "1️⃣3️⃣8️⃣1️⃣2️⃣3️⃣4️⃣5️⃣6️⃣7️⃣8️⃣",
 ]
 
 
@@ -94,6 +96,13 @@ def test_resident_ids_in_any_spelling_are_masked(value, valid, sep):
             assert value[:17] not in digits_left(out), (text, out)
             assert ("pii:resident_id" in counted(text)) is valid, text
             assert "pii:resident_id" in masked(text), text
+
+
+def test_an_id_whose_check_character_stands_apart_is_masked_whole():
+    for text in ("110105 19491231 002 X", "110105-19491231-002-x", "身份证 110105\u200b19491231002 Ｘ"):
+        out = redact(text)
+        assert ID[:17] not in digits_left(out), out
+        assert "pii:resident_id" in counted(text) and "pii:mobile" not in masked(text), text
 
 
 def test_old_fifteen_digit_resident_ids_are_masked():
@@ -144,6 +153,8 @@ def test_a_message_with_a_split_phone_id_and_key_carries_none_of_them():
     ("总机 0755-8888888 转 123", "8888888"), ("分机 010-88886666-8001", "88886666"), ("01088886666", "88886666"),
     ("电话 0571 8765 4321", "87654321"), ("+86 10 8888 6666", "88886666"), ("（０２１）６８８８８８８８", "68888888"),
     ("固话：010\u200b8888\u200b6666", "88886666"), ("座机 8765 4321", "87654321"), ("Tel: 010-88886666", "88886666"),
+    ("0 1 0 8 8 8 8 6 6 6 6", "88886666"), ("8 6 1 0 8 8 8 8 6 6 6 6", "88886666"), ("打电话零九一零二五六五三五四", "2565354"),
+    ("010-2 0000000", "20000000"),
 ])
 def test_landlines_are_masked(text, number):
     out = redact(text)
@@ -154,10 +165,13 @@ def test_landlines_are_masked(text, number):
 def test_landline_mask_keeps_the_area_code_and_last_four():
     assert redact("座机 010-88886666") == "座机 010-****6666"
     assert redact("0755-8888888 找小王") == "0755-***8888 找小王"
+    assert redact("电话(021)6888 8888。") == "电话021-****8888。"
+    assert redact("+86 10 8888 6666") == "010-****6666"
 
 
 @pytest.mark.parametrize("text", ["客服热线 400-810-8888", "服务电话 800-820-8820", "拨打4008108888咨询",
-                                  "客服 400 810 8888 转 2", "报修电话 95598", "市民热线 12345"])
+                                  "客服 400 810 8888 转 2", "报修电话 95598", "市民热线 12345", "客服电话400-8593-677",
+                                  "电话 800-820-8820"])
 def test_company_hotlines_stay_readable(text):
     assert redact(text) == text
     assert detect(text) == [] or all(s.mask is None or not s.detector.startswith("pii:") for s in detect(text))
@@ -172,6 +186,8 @@ def test_company_hotlines_stay_readable(text):
     ("zhangsan@example[dot]com", "zhangsan"), ("zhangsan [at] example [dot] com", "zhangsan"),
     ("zhangsan (at) example (dot) com", "zhangsan"), ("Zhang.San\u200b@Example.COM", "zhangsan"),
     ("zhang\u00a0san@example.com", "san"), ("zhangsan@mail.example.com.cn", "zhangsan"),
+    ("zhangsan # example.com", "zhangsan"), ("zhangsan艾特example.com", "zhangsan"), ("zhangsan@example。com", "zhangsan"),
+    ("张三 at example.com", "张三"), ("发到 zhangsan@163.com。ok", "zhangsan"), ("企业支付宝登录名finance@example.com", "finance"),
 ])
 def test_email_spellings_are_masked(text, local):
     out = redact(text)
@@ -181,6 +197,7 @@ def test_email_spellings_are_masked(text, local):
 
 def test_email_mask_keeps_the_domain_and_the_words_before():
     assert redact("发邮件给张三@example.com") == "发邮件给***@example.com"
+    assert redact("企业支付宝登录名finance@example.com") == "企业支付宝登录名f***@example.com"
     assert redact("zhangsan [at] example [dot] com") == "z***@example.com"
 
 
@@ -219,6 +236,13 @@ SECRETS = [
     ("-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA1b2c3d4\n-----END RSA PRIVATE KEY-----", "MIIEowIBAAKCAQEA1b2c3d4"),
     ("postgres://app:S3cr3t!Pw@db.internal:5432/prod", "S3cr3t!Pw"),
     ("ya29.a0AfH6SMBx1b2C3d4E5f6G7h8I9j0K1l2M3n4", "a0AfH6SMBx1b2C3d4E5f6G7h8I9j0K1l2M3n4"),
+    ("redis://:Root@23114@10.107.92.213:6379/0", "Root@23114"),
+    ("跳板机的登录口令换了：jump01 / Hs#7710qaz", "Hs#7710qaz"),
+    ("SSH私钥贴这了-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----",
+     "b3BlbnNzaC1rZXktdjEAAAAA"),
+    ("Authorization: Basic dXNlcjpwYXNzd29yZA==", "dXNlcjpwYXNzd29yZA"),
+    ("AccountKey=abcdEFGH1234ijklMNOP5678qrstUVWX9012yzAB==;", "abcdEFGH1234ijklMNOP5678qrstUVWX9012yzAB"),
+    ("password for wifi: Abc12345", "Abc12345"),
 ]
 
 
@@ -263,3 +287,13 @@ def test_ordinary_work_text_is_left_alone(text):
     assert redact(text) == text, redact(text)
     found = [k for k in counted(text) if k.startswith(("pii:", "secret:"))]
     assert found == [], (text, found)
+
+
+def test_the_classifier_excerpt_masks_by_shape_and_counts_by_checksum(classifier):
+    typo = classifier.classify([f"客户身份证 {ID_TYPO}，卡号 {CARD_TYPO}，座机 010-88886666"])[0]
+    assert ID_TYPO not in digits_left(typo.excerpt) and CARD_TYPO not in digits_left(typo.excerpt), typo.excerpt
+    assert "88886666" not in digits_left(typo.excerpt), typo.excerpt
+    assert not any(f.detector.startswith("pii:") for f in typo.findings), typo.findings
+    valid = classifier.classify([f"客户身份证 {ID}，卡号 {CARD}"])[0]
+    assert {"pii:resident_id", "pii:bank_card"} <= {f.detector for f in valid.findings}, valid.findings
+    assert valid.label == "confidential"
