@@ -7,6 +7,7 @@ Detector names follow the Finding convention: "pii:*" and "secret:*" are sensiti
 """
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass
 from datetime import date
@@ -371,13 +372,15 @@ _API_KEY = re.compile(
 # a substring every match of the patterns above holds: most texts hold none, and this search costs less
 _SECRET_HINT = re.compile("pass|pwd|secret|token|key|密码|口令|密钥|秘钥")
 _API_KEY_HINT = re.compile(r"akia|asia|sk-|k_live_|k_test_|gh|glpat-|xox|xapp-|aiza|ya29\.|gocspx-|ltai|akid")
-_JWT = re.compile(r"eyj[a-z0-9_-]{8,}\.eyj[a-z0-9_-]{8,}\.[a-z0-9_-]{8,}")
+_JWT = re.compile(r"(?<![a-z0-9_-])eyj[a-z0-9_-]{8,}\.eyj[a-z0-9_-]{8,}\.[a-z0-9_-]{8,}")
 _BEARER = re.compile(r"(?:bearer|basic)\s+([a-z0-9._~+/-]{16,}=*)")   # basic: base64 of user:password
 # fold drops the dashes next to a Chinese character (密钥-----BEGIN …): they are optional here
 _PRIVATE_KEY = re.compile(r"-{0,5}begin (?:[a-z]+ ){0,2}private key(?: block)?-{0,5}[\s\S]*?"
                           r"(?:-{0,5}end (?:[a-z]+ ){0,2}private key(?: block)?-{0,5}|$)")
 # the password runs to the last @ before the host (redis://:Root@2311@10.0.0.1); an empty user is allowed
-_CONN = re.compile(r"(?<![a-z0-9])[a-z][a-z0-9+.-]*://[^:/\s@]*:([^\s/]+)@")
+# (a scheme has at most 32 characters: an unbounded one made every letter of a long dotted word a start
+# scanned to its end)
+_CONN = re.compile(r"(?<![a-z0-9+.-])[a-z][a-z0-9+.-]{0,31}://[^:/\s@]*:([^\s/]+)@")
 
 
 # ---------------------------------------------------------------------------- contacts and markers
@@ -431,7 +434,7 @@ def detect(text: str | Folded) -> list[Span]:
             spans.append(Span("pii:address", m.start(2), m.end(2), "***", "street address with house number"))
     if _EMAIL_HINT.search(t):
         _emails(t, spans)
-    if "@" in t:
+    if "://" in t:
         for m in _CONN.finditer(t):
             spans.append(Span("secret:connection_string", m.start(1), m.end(1), "******",
                               "password inside a connection string"))
@@ -475,12 +478,17 @@ def _resolve(spans: list[Span]) -> list[Span]:
     if len(spans) < 2:
         return spans
     ranked = sorted(spans, key=lambda s: (_PRIORITY.get(s.detector, 20), -(s.end - s.start), s.start))
+    starts: list[int] = []   # the kept spans, disjoint, in text order (bisect: a long text can hold thousands)
+    ends: list[int] = []
     kept: list[Span] = []
     for s in ranked:
-        if any(s.start < k.end and k.start < s.end for k in kept):
+        k = bisect.bisect_left(starts, s.end)   # kept spans starting before s ends: only the last may reach s
+        if k and ends[k - 1] > s.start:
             continue
-        kept.append(s)
-    return sorted(kept, key=lambda s: s.start)
+        starts.insert(k, s.start)
+        ends.insert(k, s.end)
+        kept.insert(k, s)
+    return kept
 
 
 def mask_original(f: Folded, spans: list[Span]) -> str:
