@@ -143,7 +143,8 @@ def sample(draw):
         domain = draw(st.sampled_from(["example", "corp-mail", "qq", "163"]))
         shown = "".join(c + (draw(st.sampled_from(FILLERS)) if draw(st.integers(0, 5)) == 0 else "") for c in local)
         return f"{shown}{at}{domain}{dot}{draw(st.sampled_from(['com', 'cn', 'net']))}", local, "letters", "pii:email"
-    secret = draw(st.from_regex(r"[A-Za-z]{4,10}[0-9]{2,6}[A-Za-z0-9]{0,6}", fullmatch=True))
+    # 12 characters at least: the shortest real key body (Stripe, AWS, Alibaba, Tencent) is longer
+    secret = draw(st.from_regex(r"[A-Za-z]{6,10}[0-9]{2,6}[A-Za-z0-9]{4,8}", fullmatch=True))
     template = draw(st.sampled_from([
         "aws_secret_access_key = {s}", "AWS_SECRET_ACCESS_KEY={s}", "mypassword={s}", "db_pass: {s}",
         "the password is {s}", "password: {s}", '"password": "{s}"', "密码发你了 {s}", "密码：{s}", "密码是{s}",
