@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 
@@ -107,9 +108,9 @@ def _digits(s: str) -> str:
 _NUMBER = re.compile(rf"(?<![0-9])(?=[0-9x{DIGIT_JOINERS}]{{7}})[0-9]+(?:x(?![a-z0-9]))?"
                      rf"(?:[{DIGIT_JOINERS}]{{1,3}}(?:[0-9]+(?:x(?![a-z0-9]))?|x(?![a-z0-9])))*")
 _GROUP = re.compile(r"[0-9]+x?|x")
+_DIGIT = re.compile(r"[0-9]")
 # Words a number may be glued to and still be a contact: Tel13812345678, vx13812345678. Any other
 # word glued in front makes it a code (SF1409823376541, WO2024061800123).
-_DIGIT = re.compile(r"[0-9]")
 _HANDLE_WORDS = frozenset({"tel", "tell", "phone", "mobile", "mob", "cell", "call", "fax", "vx", "wx", "v", "weixin",
                            "wechat", "whatsapp", "sj", "dh", "shouji", "dianhua", "id", "no", "qq"})
 _ORDER_CTX = re.compile(r"(?:订单|单号|流水|运单|编号|工单|快递|物流|序列|批次|合同|发票|代码|账单|no\.?|sn|#)号?\s*[:：]?\s*$")
@@ -159,20 +160,51 @@ def _landline(d: str, cuts: list[int]) -> tuple[str, str] | None:
     return (area, local) if local[0] in "23456789" else None
 
 
+def _readings(d: str, cuts: list[int], before: str, first: bool,
+              letter_after: bool) -> Iterator[tuple[bool, str, bool, str, str]]:
+    """What the digits `d` (written with separators at `cuts`, after the text `before`) can be:
+    (checksum-proven, detector, counted, mask, reason) for each reading."""
+    n = len(d)
+    order = _ORDER_CTX.search(before) is not None
+    if n == 18 and not letter_after:
+        if resident_id_valid(d):
+            yield (True, "pii:resident_id", True, d[0] + "*" * 16 + d[-1].upper(),
+                   "18-digit resident id with a valid checksum")
+        elif resident_id_shaped(d) and not order:
+            yield (False, "pii:resident_id", False, d[0] + "*" * 16 + d[-1].upper(),
+                   "resident-id-shaped number (check digit does not match)")
+    if d[-1] == "x":   # only an 18-character id ends in x
+        return
+    if n == 15 and old_resident_id_shaped(d) and not order and not letter_after:
+        yield False, "pii:resident_id", False, d[0] + "*" * 13 + d[-1], "15-digit resident id (issued before 1999)"
+    elif 16 <= n <= 19 and d[0] in "3456" and not letter_after and not resident_id_valid(d):
+        if not (_CARD_ORDER_CTX.search(before) and not _CARD_CTX.search(before)):
+            valid = luhn_valid(d)
+            yield (valid, "pii:bank_card", valid, "**** **** **** " + d[-4:],
+                   f"{n}-digit bank card number passing the Luhn check" if valid
+                   else f"{n}-digit card-shaped number (fails the Luhn check)")
+    elif 11 <= n <= 15 and (m := _mobile(d)):
+        yield False, "pii:mobile", True, m[:3] + "****" + m[-4:], "mainland mobile number"
+    elif 10 <= n <= 14 and not order and (ll := _landline(d, cuts)):
+        area, local = ll
+        yield False, "pii:landline", False, area + "-" + "*" * (len(local) - 4) + local[-4:], "landline number"
+    elif n in (7, 8) and first and d[0] in "23456789" and d[:3] not in ("400", "800") \
+            and _LANDLINE_CTX.search(before) and not _DATE8.fullmatch(d):
+        yield False, "pii:landline", False, "*" * (n - 4) + d[-4:], "landline number"
+
+
 def _number_at(t: str, groups: list[tuple[int, int]], i: int, run_end: int) -> tuple[int, Span] | None:
     """The personal number that starts at group `i` of a run and ends on a later group boundary, with
     the index of its last group. Checksum-proven ids and cards come first, then the longest reading
     (a mistyped 18-digit id is not cut into a phone number and seven loose digits)."""
     a0 = groups[i][0]
-    before = t[max(0, a0 - 12):a0]
-    glued = i == 0 and a0 > 0 and "a" <= t[a0 - 1] <= "z"
-    if glued:
+    if i == 0 and a0 > 0 and "a" <= t[a0 - 1] <= "z":
         k = a0
         while k > 0 and "a" <= t[k - 1] <= "z":
             k -= 1
         if t[k:a0] not in _HANDLE_WORDS:
             return None
-    order = _ORDER_CTX.search(before) is not None
+    before = t[max(0, a0 - 12):a0]
     best: tuple | None = None
     d = ""
     cuts: list[int] = []
@@ -181,46 +213,13 @@ def _number_at(t: str, groups: list[tuple[int, int]], i: int, run_end: int) -> t
         if d:
             cuts.append(len(d))
         d += t[a:b]
-        n = len(d)
-        if n > 19:
+        if len(d) > 19 or (d[-1] == "x" and len(d) != 18):
             break
-        x = d[-1] == "x"
-        if x and n != 18:
-            break
-        cands = []
         letter_after = b == run_end and b < len(t) and "a" <= t[b] <= "z"
-        if n == 18 and not letter_after:
-            if resident_id_valid(d):
-                cands.append((True, "pii:resident_id", True, d[0] + "*" * 16 + d[-1].upper(),
-                               "18-digit resident id with a valid checksum"))
-            elif resident_id_shaped(d) and not order:
-                cands.append((False, "pii:resident_id", False, d[0] + "*" * 16 + d[-1].upper(),
-                              "resident-id-shaped number (check digit does not match)"))
-        if x:
-            pass   # only an 18-character id ends in x
-        elif n == 15 and old_resident_id_shaped(d) and not order and not letter_after:
-            cands.append((False, "pii:resident_id", False, d[0] + "*" * 13 + d[-1],
-                          "15-digit resident id (issued before 1999)"))
-        elif 16 <= n <= 19 and d[0] in "3456" and not letter_after and not resident_id_valid(d):
-            if not (_CARD_ORDER_CTX.search(before) and not _CARD_CTX.search(before)):
-                valid = luhn_valid(d)
-                cands.append((valid, "pii:bank_card", valid, "**** **** **** " + d[-4:],
-                              f"{n}-digit bank card number passing the Luhn check" if valid
-                              else f"{n}-digit card-shaped number (fails the Luhn check)"))
-        elif 11 <= n <= 15 and (m := _mobile(d)):
-            cands.append((False, "pii:mobile", True, m[:3] + "****" + m[-4:], "mainland mobile number"))
-        elif 10 <= n <= 14 and not order and (ll := _landline(d, cuts)):
-            area, local = ll
-            cands.append((False, "pii:landline", False, area + "-" + "*" * (len(local) - 4) + local[-4:],
-                          "landline number"))
-        elif n in (7, 8) and i == 0 and d[0] in "23456789" and d[:3] not in ("400", "800") \
-                and _LANDLINE_CTX.search(before) and not _DATE8.fullmatch(d):
-            cands.append((False, "pii:landline", False, "*" * (n - 4) + d[-4:], "landline number"))
-        for proof, det, counted, mask, reason in cands:
-            text = t[a0:b]
-            if _AMOUNT.fullmatch(text) or _IPV4.fullmatch(text):
+        for proof, det, counted, mask, reason in _readings(d, cuts, before, i == 0, letter_after):
+            if _AMOUNT.fullmatch(t, a0, b) or _IPV4.fullmatch(t, a0, b):
                 continue
-            key = (proof, n)
+            key = (proof, len(d))
             if best is None or key > best[0]:
                 best = (key, j, det, counted, mask, reason)
     if best is None:

@@ -142,7 +142,9 @@ def _drop(text: str, pattern: re.Pattern) -> tuple[str, list[int] | None]:
     spans = [m.span() for m in pattern.finditer(text)]
     if not spans:
         return text, None
-    pieces, kept, last = [], [], 0
+    pieces: list[str] = []
+    kept: list[int] = []
+    last = 0
     for s, e in spans:
         pieces.append(text[last:s])
         kept.extend(range(last, s))
