@@ -28,8 +28,8 @@ class Span:
     keep_head: int = 0  # characters of the original kept before the mask
     # Whether the classifier counts the item (features, findings, severity). Masking goes by shape and
     # uses every span; the count needs more: a valid check digit for a resident id, the Luhn check for
-    # a card. Items masked by shape only (a mistyped id or card, an old 15-digit id, a landline, a
-    # password written in prose without a digit) are not counted.
+    # a card. Items masked by shape only (a mistyped id or card, an old 15-digit id, a landline) are
+    # not counted: the classifier sees what it saw before they were masked.
     counted: bool = True
 
 
