@@ -55,6 +55,8 @@ def dense_features(items: list[Analysed]) -> np.ndarray:
         row = D[r]
         strong = False
         for s in a.spans:
+            if not s.counted:   # masked by shape only (a mistyped id or card, a landline): not a feature
+                continue
             i = _DET_INDEX.get(s.detector)
             if i is not None:
                 row[i] = 1.0

@@ -145,7 +145,7 @@ class ModelClassifier:
     # ------------------------------------------------------------------ combination
     def _verdict(self, text: str, a: Analysed, p: list[float]) -> Verdict:
         scores = dict(zip(LABELS, p))
-        det = Counter(s.detector for s in a.spans) if a.spans else {}
+        det = Counter(s.detector for s in a.spans if s.counted) if a.spans else {}
         if det.get("secret:marker", 0) > 1:
             det["secret:marker"] = 1
         lex = a.lexicon

@@ -40,6 +40,13 @@ FILLERS = ("\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f
            "\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\U000e0000-\U000e007f\U000e0100-\U000e01ef"
            "\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f")
 _FILLER_RE = re.compile(f"[{FILLERS}]+")
+# Characters that join the groups of one number as people split them to read them out or to get past
+# filters (138 1234 5678, 138-1234-5678, 138.1234.5678, 138/1234/5678, 138,1234,5678, (021)6888 8888,
+# +86): spaces (fold makes every Unicode space an ASCII one), tabs, dashes of any width, dots, slashes,
+# commas, brackets, plus, star, underscore, bar, tilde and middle dots. Up to three in a row (" - ", ", ",
+# ") "). The same set lets Chinese numerals spelled digit by digit run across them, and the detectors
+# use it to read a number through them. Not 、 or 。: they separate list items and sentences.
+DIGIT_JOINERS = r" \t\-\u2010-\u2015\u2212./\\,()+*_|~\u00b7\u30fb"   # a regex character class body
 
 
 @dataclass(frozen=True)
@@ -77,7 +84,7 @@ class Normalizer:
         self.num_table = str.maketrans({k: v for k, v in num_map.items()})
         num_chars = "".join(re.escape(c) for c in num_map)
         self.num_re = re.compile(
-            f"[{num_chars}0-9](?:[ \\-._*]?[{num_chars}0-9]){{{self.min_run - 1},}}")
+            f"[{num_chars}0-9](?:[{DIGIT_JOINERS}]{{0,3}}[{num_chars}0-9]){{{self.min_run - 1},}}")
         self.num_chars = frozenset(num_map)
         seps = re.escape(cfg["separators"])
         word = f"{_CJK}a-z0-9"
@@ -135,7 +142,9 @@ def _drop(text: str, pattern: re.Pattern) -> tuple[str, list[int] | None]:
     spans = [m.span() for m in pattern.finditer(text)]
     if not spans:
         return text, None
-    pieces, kept, last = [], [], 0
+    pieces: list[str] = []
+    kept: list[int] = []
+    last = 0
     for s, e in spans:
         pieces.append(text[last:s])
         kept.extend(range(last, s))
@@ -177,6 +186,18 @@ def _char_table() -> dict[int, str]:
                 table[ord(src)] = dst
     except (ImportError, OSError):  # pragma: no cover - dependency is pinned
         pass
+    # every Unicode space is a space, every decimal digit of any script (Arabic-Indic, mathematical
+    # bold, ...) and the superscripts ¹²³ are ASCII digits: each can stand in a number or a word
+    for cp in range(0x20000):
+        c = chr(cp)
+        if cp in table or c in "0123456789":
+            continue
+        if unicodedata.category(c) == "Zs":
+            table[cp] = " "
+        elif unicodedata.category(c) == "Nd":
+            table[cp] = str(unicodedata.decimal(c))
+    for c, d in (("\u00b9", "1"), ("\u00b2", "2"), ("\u00b3", "3")):
+        table[ord(c)] = d
     # a few look-alikes used to dodge filters
     for src, dst in {"〇": "〇", "ⅰ": "i", "ｖ": "v", "Ｖ": "v"}.items():
         table.setdefault(ord(src), dst)

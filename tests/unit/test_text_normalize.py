@@ -47,3 +47,26 @@ def test_fold_maps_back_to_original():
     s, e = 0, len(f.text)
     a, b = f.to_original(s, e)
     assert f.original[a:b] == "加 薇 信 abc"
+
+
+def test_every_unicode_space_is_a_space_and_every_digit_an_ascii_digit():
+    assert fold("138\u00a01234\u20095678\u202f9\u3000x").text == "138 1234 5678 9 x"
+    assert fold("\u0661\u0663\u0668 \u0967\u0969\u096e 𝟏𝟑𝟖 ¹²³").text == "138 138 138 123"
+    assert normalize("微\u00a0信") == "微信"
+
+
+def test_numerals_run_across_the_separators_people_put_in_numbers():
+    assert fold("一三八/一二三四/五六七八").text == "138/1234/5678"
+    assert fold("幺三八，幺二三四，五六七八").text == "138,1234,5678"
+    assert fold("一三八 - 一二三四 - 五六七八").text == "138 - 1234 - 5678"
+    # a list with 、 is not a number, nor are numerals that are words
+    assert fold("一、二、三、四").text == "一、二、三、四"
+    assert fold("我们一起三个人").text == "我们一起三个人"
+
+
+def test_fold_keeps_offsets_through_fillers_and_converted_spaces():
+    f = fold("电话138\u200b1234\u00a05678")
+    assert f.text == "电话1381234 5678"
+    start = f.text.index("1")
+    a, b = f.to_original(start, len(f.text))
+    assert f.original[a:b] == "138\u200b1234\u00a05678"
