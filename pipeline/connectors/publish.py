@@ -1,0 +1,171 @@
+"""What `ingest`, `produce` and `roster` share: read records one by one, turn each into input
+events (or a reported problem), send the events to the input topic keyed by group and wait for
+the broker's acknowledgements (acks=all), or print them with --dry-run; a summary and an exit
+status at the end.
+
+The exit status is the same for the three commands (EXIT_*, said in --help and docs/CONNECTORS.md):
+bad input is never reported as a broker failure.
+"""
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Callable, Iterator
+
+from pipeline.connectors import Outcome, Problem, convert_into, count
+from pipeline.events import encode, topic_key
+
+EXIT_OK = 0            # every record was converted (or skipped on purpose) and every event sent
+EXIT_BROKER = 1        # the broker did not answer, or did not take the events (as other commands)
+EXIT_USAGE = 2         # nothing was read: a file, an option or the configuration is wrong
+EXIT_BAD_RECORDS = 3   # some records were bad: each reported and skipped; all the others were sent
+EXIT_STATUS_HELP = (f"Exit status: {EXIT_OK} every record converted and sent; {EXIT_BAD_RECORDS} some records "
+                    f"were bad (each reported on stderr and skipped, the others sent); {EXIT_BROKER} the broker "
+                    f"did not answer or take the events; {EXIT_USAGE} a file or option is wrong (nothing sent).")
+_FLUSH_EVERY = 1000
+_END = object()
+
+
+class KafkaSink:
+    """Sends each event to the input topic keyed by group (acks=all); `close()` returns once the
+    broker has acknowledged them all. `acknowledged` counts the events the broker has taken."""
+
+    def __init__(self, settings, wait: float | None, command: str):
+        from pipeline.kafka.admin import producer
+
+        self.settings, self.wait, self.command = settings, wait, command
+        self.producer = producer(settings, acks="all")
+        self.pending: list[asyncio.Future] = []
+        self.acknowledged = 0
+        self.target = settings.topics.input
+
+    async def start(self) -> None:
+        from pipeline.kafka.admin import wait_for_broker
+
+        await wait_for_broker(self.settings, self.wait, self.command)
+        await self.producer.start()
+
+    async def send(self, event: dict) -> None:
+        self.pending.append(await self.producer.send(self.target, key=topic_key(event), value=encode(event)))
+
+    async def record_done(self) -> None:
+        """After each record: collect what the broker has acknowledged; wait when many are in flight.
+        Sent records are not held back for the next ones (the producer lingers 5 ms at most)."""
+        if len(self.pending) >= _FLUSH_EVERY:
+            await self._settle(self.pending)
+        elif self.pending and self.pending[0].done():
+            done = [f for f in self.pending if f.done()]
+            self.pending = [f for f in self.pending if not f.done()]
+            await self._settle(done)
+
+    async def _settle(self, futures: list[asyncio.Future]) -> None:
+        if futures is self.pending:
+            self.pending = []
+        for future in futures:
+            await future
+            self.acknowledged += 1
+
+    async def close(self) -> None:
+        try:
+            await self._settle(self.pending)
+        finally:
+            await self.producer.stop()
+
+
+class StdoutSink:
+    """--dry-run: the events as JSON lines; never a connection to the broker."""
+
+    def __init__(self, stdout):
+        self.stdout, self.target = stdout, "stdout"
+        self.acknowledged = 0
+
+    async def start(self) -> None:
+        pass
+
+    async def send(self, event: dict) -> None:
+        self.stdout.write(encode(event) + b"\n")
+        self.acknowledged += 1
+
+    async def record_done(self) -> None:
+        self.stdout.flush()
+
+    async def close(self) -> None:
+        self.stdout.flush()
+
+
+def report(command_source: str, problem: Problem, stderr) -> None:
+    print(f"{command_source}: {problem.where}: {'skipped' if problem.skipped else 'error'}: {problem.reason}",
+          file=stderr, flush=True)
+
+
+async def pump(records: Iterator[tuple[str, object]], convert: Callable[[object], list[dict]], sink,
+               source: str, stderr, outcome: Outcome) -> Outcome:
+    """Read, convert and send record by record. Reading blocks, so it runs in a thread, and the
+    event loop stays free for the producer's network traffic."""
+    loop = asyncio.get_running_loop()
+    while True:
+        item = await loop.run_in_executor(None, next, records, _END)
+        if item is _END:
+            break
+        where, record = item
+        before = outcome.error_count + outcome.skipped_count
+        events = convert_into(outcome, convert, where, record)
+        if outcome.error_count + outcome.skipped_count > before:
+            report(source, outcome.last_problem, stderr)
+        for event in events:
+            await sink.send(event)
+        await sink.record_done()
+    return outcome
+
+
+def publish(command: str, records: Iterator[tuple[str, object]], convert: Callable[[object], list[dict]], *,
+            source: str, dry_run: bool, wait: float | None, stdout, stderr, settings=None) -> int:
+    """Run one import to the end and return its exit status (see the module docstring)."""
+    from pipeline.kafka.admin import BrokerUnavailable
+
+    if not dry_run and settings is None:
+        from pipeline.config import load_settings
+
+        settings = load_settings()
+    sink = StdoutSink(stdout) if dry_run else KafkaSink(settings, wait, command)
+    outcome = Outcome()
+
+    async def main() -> None:
+        await sink.start()
+        try:
+            await pump(records, convert, sink, source, stderr, outcome)
+        finally:
+            await sink.close()
+
+    try:
+        asyncio.run(main())
+    except BrokerUnavailable as exc:
+        print(f"{command}: error: {exc}", file=stderr)
+        return EXIT_BROKER
+    except Exception as exc:  # noqa: BLE001 - a broker failure is reported, not a traceback
+        if dry_run:
+            raise
+        print(f"{outcome.summary()}\n{command}: error: could not produce to {sink.target} at {settings.bootstrap}: "
+              f"{exc.__class__.__name__}: {exc}\n{command}: {sink.acknowledged} of {outcome.events_count} events "
+              f"were acknowledged before that. Event ids are stable, so running the same command again once "
+              f"the broker is back does not duplicate them.", file=stderr)
+        return EXIT_BROKER
+    written = (f"{count(outcome.events_count, 'event')} written to stdout" if dry_run else
+               f"{count(sink.acknowledged, 'event')} written to {sink.target} (acknowledged by the broker)")
+    print(f"{outcome.summary()}\n{written}", file=stderr)
+    return EXIT_BAD_RECORDS if outcome.error_count else EXIT_OK
+
+
+def open_source(command: str, source: str, stdin, stderr):
+    """The binary stream to read, or None after saying why it cannot be opened."""
+    if source == "-":
+        return stdin
+    try:
+        return open(source, "rb")  # noqa: SIM115 - closed by the caller
+    except OSError as exc:
+        print(f"{command}: cannot read {source}: {exc.strerror or exc}", file=stderr)
+        return None
+
+
+def streams(stdin, stdout, stderr):
+    return stdin or sys.stdin.buffer, stdout or sys.stdout.buffer, stderr or sys.stderr
