@@ -13,6 +13,12 @@ def cmd_ingest(args) -> int:
     return run(args.format, args.file, tz=args.tz, names_path=args.names, dry_run=args.dry_run, wait=args.wait)
 
 
+def cmd_produce(args) -> int:
+    from pipeline.connectors.produce import run
+
+    return run(args.file, dry_run=args.dry_run, wait=args.wait)
+
+
 def add_arguments(subparsers: argparse._SubParsersAction) -> None:
     from pipeline.connectors import FORMATS
     from pipeline.connectors.base import DEFAULT_TZ
@@ -31,6 +37,17 @@ def add_arguments(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--names", metavar="FILE", help="JSON object of member id → display name (部门-姓名)")
     _add_common(p)
     p.set_defaults(func=cmd_ingest)
+
+    p = subparsers.add_parser(
+        "produce", help="produce hand-written input events (JSON lines, EVENTS.md) to the input topic",
+        description="Check each input event (one JSON object per line, as in EVENTS.md) exactly as the worker "
+                    "will, and produce the valid ones to the input topic keyed by group_id (acks=all), waiting "
+                    "for the broker's acknowledgements. An event that fails the check is listed on stderr with "
+                    f"its line and reason and skipped; the others go on. {EXIT_STATUS_HELP} "
+                    "See docs/CONNECTORS.md.")
+    p.add_argument("file", help="JSON lines of input events (a JSON array also works); - for standard input")
+    _add_common(p)
+    p.set_defaults(func=cmd_produce)
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:

@@ -31,18 +31,17 @@ class KafkaSink:
     broker has acknowledged them all. `acknowledged` counts the events the broker has taken."""
 
     def __init__(self, settings, wait: float | None, command: str):
-        from pipeline.kafka.admin import producer
-
         self.settings, self.wait, self.command = settings, wait, command
-        self.producer = producer(settings, acks="all")
+        self.producer = None
         self.pending: list[asyncio.Future] = []
         self.acknowledged = 0
         self.target = settings.topics.input
 
     async def start(self) -> None:
-        from pipeline.kafka.admin import wait_for_broker
+        from pipeline.kafka.admin import producer, wait_for_broker
 
         await wait_for_broker(self.settings, self.wait, self.command)
+        self.producer = producer(self.settings, acks="all")
         await self.producer.start()
 
     async def send(self, event: dict) -> None:
@@ -66,6 +65,8 @@ class KafkaSink:
             self.acknowledged += 1
 
     async def close(self) -> None:
+        if self.producer is None:
+            return
         try:
             await self._settle(self.pending)
         finally:
@@ -131,8 +132,8 @@ def publish(command: str, records: Iterator[tuple[str, object]], convert: Callab
     outcome = Outcome()
 
     async def main() -> None:
-        await sink.start()
         try:
+            await sink.start()
             await pump(records, convert, sink, source, stderr, outcome)
         finally:
             await sink.close()

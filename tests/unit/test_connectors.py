@@ -13,8 +13,10 @@ from hypothesis import strategies as st
 from pipeline.connectors import FORMATS, Options, Outcome, convert_all, convert_record, read_records, split_records
 from pipeline.connectors.base import Broken, Skipped
 from pipeline.connectors.ingest import run
+from pipeline.connectors.produce import run as produce
 from pipeline.connectors.publish import EXIT_BAD_RECORDS, EXIT_OK, EXIT_USAGE
 from pipeline.events import decode, encode
+from tests import factory
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "connectors"
 
@@ -537,3 +539,50 @@ def test_ingest_exit_status_is_distinct_for_each_outcome(tmp_path):
     names = tmp_path / "names.json"
     names.write_text('["not", "a", "map"]')
     assert run("wecom", str(ok), **{**common, "names_path": str(names)}) == EXIT_USAGE
+
+
+# ---------------------------------------------------------------------- produce
+
+def test_produce_checks_each_event_like_ingest_and_skips_the_bad_ones():
+    good = [factory.configured("g-fin", admins=("u-admin",)), factory.message("报表发我", group="g-fin")]
+    lines = [
+        orjson.dumps(good[0]),
+        b'{"event_id": "x-1", "type": "message.exploded", "ts": "2026-03-02T09:15:00+08:00"}',
+        orjson.dumps({**good[1], "ts": "yesterday"}),
+        b"not json at all",
+        orjson.dumps({k: v for k, v in good[1].items() if k != "group_id"}),
+        orjson.dumps({**good[1], "message": {"id": 5, "text": "hi"}}),
+        b"[" * 3000 + b"]" * 3000,
+        orjson.dumps(good[1]),
+    ]
+    out, err = io.BytesIO(), io.StringIO()
+    status = produce("-", dry_run=True, stdin=io.BytesIO(b"\n".join(lines) + b"\n"), stdout=out, stderr=err)
+    assert status == EXIT_BAD_RECORDS
+    assert [orjson.loads(line) for line in out.getvalue().splitlines()] == good
+    report = err.getvalue()
+    assert "-: line 2: error: unknown event type 'message.exploded'" in report
+    assert "-: line 3: error: field 'ts': cannot parse 'yesterday' as ISO-8601" in report
+    assert "-: line 4: error: not valid JSON" in report
+    assert "-: line 5: error: missing field 'group_id'" in report
+    assert "-: line 6: error: field 'message.id'" in report
+    assert "-: line 7: error: not valid JSON" in report
+    assert "8 records: 2 events, 0 skipped, 6 errors" in report
+
+
+def test_produce_rejects_what_the_worker_rejects():
+    """The same decoder decides: every line produce accepts, the worker's decode accepts too."""
+    event = factory.message("好", group="g" * 129)
+    err = io.StringIO()
+    assert produce("-", dry_run=True, stdin=io.BytesIO(orjson.dumps(event)), stdout=io.BytesIO(),
+                   stderr=err) == EXIT_BAD_RECORDS
+    assert "group_id" in err.getvalue()
+    ok = io.BytesIO()
+    assert produce("-", dry_run=True, stdin=io.BytesIO(orjson.dumps(factory.tick())), stdout=ok,
+                   stderr=io.StringIO()) == EXIT_OK
+    decode(ok.getvalue().strip(), 20000)
+
+
+def test_produce_missing_file_is_a_usage_error(tmp_path):
+    err = io.StringIO()
+    assert produce(str(tmp_path / "nope.jsonl"), dry_run=True, stdout=io.BytesIO(), stderr=err) == EXIT_USAGE
+    assert "produce: cannot read" in err.getvalue()
