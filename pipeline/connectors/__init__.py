@@ -78,8 +78,8 @@ class Outcome:
     def skipped(self) -> list[Problem]:
         return [p for p in self.problems if p.skipped]
 
-    def summary(self) -> str:
-        lines = [f"{count(self.records, 'record')}: {count(self.events_count, 'event')}, "
+    def summary(self, noun: str = "record") -> str:
+        lines = [f"{count(self.records, noun)}: {count(self.events_count, 'event')}, "
                  f"{self.skipped_count} skipped, {count(self.error_count, 'error')}"]
         for label, skipped in (("skipped", True), ("errors", False)):
             ranked = [(reason, n) for (s, reason), n in self.reasons.most_common() if s == skipped]

@@ -19,6 +19,12 @@ def cmd_produce(args) -> int:
     return run(args.file, dry_run=args.dry_run, wait=args.wait)
 
 
+def cmd_roster(args) -> int:
+    from pipeline.connectors.roster import run
+
+    return run(args.files, tz=args.tz, at=args.at, dry_run=args.dry_run, wait=args.wait)
+
+
 def add_arguments(subparsers: argparse._SubParsersAction) -> None:
     from pipeline.connectors import FORMATS
     from pipeline.connectors.base import DEFAULT_TZ
@@ -48,6 +54,24 @@ def add_arguments(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("file", help="JSON lines of input events (a JSON array also works); - for standard input")
     _add_common(p)
     p.set_defaults(func=cmd_produce)
+
+    p = subparsers.add_parser(
+        "roster", help="import groups' names, kinds, admins and owners, and departed staff, from CSV or YAML",
+        description="Read roster files (YAML with 'groups' and 'departed' lists, or CSV files told apart by "
+                    "their header: group_id,name,kind,admins,owners for groups, member_id,groups,reason,date "
+                    "for departures) and produce a group.configured event per group and a member.departed "
+                    "event per departed member and group ('all': every group the same import configures). "
+                    "Event ids follow from the content, so importing the same file twice is harmless. Each bad "
+                    "row is listed on stderr with its file, line and field, and skipped; a file that cannot be "
+                    f"read at all stops the import before anything is sent. {EXIT_STATUS_HELP} "
+                    "See docs/CONNECTORS.md for the formats with examples.")
+    p.add_argument("files", nargs="+", metavar="FILE", help="roster files: .yaml/.yml, or .csv")
+    p.add_argument("--tz", default=DEFAULT_TZ,
+                   help=f"time zone of dates without an offset (default {DEFAULT_TZ}); a date is 00:00 that day")
+    p.add_argument("--at", metavar="TIME", default=None,
+                   help="time of the group.configured events, ISO-8601 (default now)")
+    _add_common(p)
+    p.set_defaults(func=cmd_roster)
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:

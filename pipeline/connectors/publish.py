@@ -94,8 +94,11 @@ class StdoutSink:
         self.stdout.flush()
 
 
-def report(command_source: str, problem: Problem, stderr) -> None:
-    print(f"{command_source}: {problem.where}: {'skipped' if problem.skipped else 'error'}: {problem.reason}",
+def report(source: str, problem: Problem, stderr) -> None:
+    """One problem on stderr: `source: line 12: error: reason` (`where` alone names the file when the
+    source is several files)."""
+    prefix = f"{source}: " if source else ""
+    print(f"{prefix}{problem.where}: {'skipped' if problem.skipped else 'error'}: {problem.reason}",
           file=stderr, flush=True)
 
 
@@ -120,7 +123,8 @@ async def pump(records: Iterator[tuple[str, object]], convert: Callable[[object]
 
 
 def publish(command: str, records: Iterator[tuple[str, object]], convert: Callable[[object], list[dict]], *,
-            source: str, dry_run: bool, wait: float | None, stdout, stderr, settings=None) -> int:
+            source: str, dry_run: bool, wait: float | None, stdout, stderr, settings=None,
+            noun: str = "record") -> int:
     """Run one import to the end and return its exit status (see the module docstring)."""
     from pipeline.kafka.admin import BrokerUnavailable
 
@@ -146,14 +150,14 @@ def publish(command: str, records: Iterator[tuple[str, object]], convert: Callab
     except Exception as exc:  # noqa: BLE001 - a broker failure is reported, not a traceback
         if dry_run:
             raise
-        print(f"{outcome.summary()}\n{command}: error: could not produce to {sink.target} at {settings.bootstrap}: "
+        print(f"{outcome.summary(noun)}\n{command}: error: could not produce to {sink.target} at {settings.bootstrap}: "
               f"{exc.__class__.__name__}: {exc}\n{command}: {sink.acknowledged} of {outcome.events_count} events "
               f"were acknowledged before that. Event ids are stable, so running the same command again once "
               f"the broker is back does not duplicate them.", file=stderr)
         return EXIT_BROKER
     written = (f"{count(outcome.events_count, 'event')} written to stdout" if dry_run else
                f"{count(sink.acknowledged, 'event')} written to {sink.target} (acknowledged by the broker)")
-    print(f"{outcome.summary()}\n{written}", file=stderr)
+    print(f"{outcome.summary(noun)}\n{written}", file=stderr)
     return EXIT_BAD_RECORDS if outcome.error_count else EXIT_OK
 
 

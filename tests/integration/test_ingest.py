@@ -72,3 +72,59 @@ def test_produce_and_ingest_say_so_when_the_broker_does_not_answer(deployment):
     result = moderation(deployment, "ingest", "--from", "slack", "-", "--wait", "1",
                         stdin=(DATA / "slack_events.jsonl").read_bytes(), env=env)
     assert result.returncode == 1 and b"did not answer" in result.stderr
+
+
+ROSTER = """\
+groups:
+  - group_id: g-fin
+    name: 财务部工作群
+    kind: department
+    admins: [u-wang, u-li]
+    owners: [u-zhang]
+  - group_id: g-bad
+    name: 坏的一行
+    kind: dept
+departed:
+  - member_id: u-zhao
+    groups: all
+    reason: 离职
+    date: 2026-03-01
+"""
+
+
+def forwarded(group: str, event_id: str) -> dict:
+    """A message forwarded outside without approval: D2, severe, escalated to the supervisor and the
+    group's admins at once (no classifier involved)."""
+    return factory.event("message.forwarded", group, "u-7", factory.at(hours=1), event_id=event_id,
+                         message={"id": f"m-{event_id}"}, destination={"id": "ext-1", "external": True},
+                         approved_by=None)
+
+
+def test_roster_import_lands_its_events_and_the_worker_escalates_to_the_imported_admins(deployment, tmp_path):
+    roster = tmp_path / "roster.yaml"
+    roster.write_text(ROSTER)
+    deployment.start_worker()
+    result = moderation(deployment, "roster", str(roster), "--at", "2026-03-02T09:00:00+08:00")
+    stderr = result.stderr.decode()
+    assert result.returncode == 3, stderr
+    assert f"{roster}: line 7: error: field 'kind' (line 9): should be one of" in stderr
+    assert f"2 events written to {deployment.settings.topics.input} (acknowledged by the broker)" in stderr
+
+    records = input_records(deployment, expect=2)
+    assert sorted((key, e["type"]) for key, e in records) == [(b"g-fin", "group.configured"),
+                                                              (b"g-fin", "member.departed")]
+    configured = next(e for _, e in records if e["type"] == "group.configured")
+    assert configured["group"]["admins"] == ["u-wang", "u-li"]
+
+    again = moderation(deployment, "roster", str(roster), "--at", "2026-03-05T09:00:00+08:00")
+    assert again.returncode == 3
+    ids = sorted(e["event_id"] for _, e in input_records(deployment, expect=4))
+    assert ids[0::2] == ids[1::2]                     # the second import repeats the same ids
+
+    # A group the roster configured, and one it did not: the same violation in each.
+    deployment.produce([forwarded("g-fin", "fw-1"), forwarded("g-none", "fw-2")])
+    got = deployment.collect(expect=4, roles=("violations", "escalations", "dlq"), settle=2.0)
+    assert got["dlq"] == []
+    escalations = {e["group_id"]: e for e in got["escalations"] if e.get("rule") == "D2"}
+    assert escalations["g-fin"]["recipients"]["admins"] == ["u-wang", "u-li"]
+    assert escalations["g-none"]["recipients"]["admins"] == []          # what every group got before
