@@ -586,3 +586,38 @@ def test_produce_missing_file_is_a_usage_error(tmp_path):
     err = io.StringIO()
     assert produce(str(tmp_path / "nope.jsonl"), dry_run=True, stdout=io.BytesIO(), stderr=err) == EXIT_USAGE
     assert "produce: cannot read" in err.getvalue()
+
+
+# ---------------------------------------------------------------------- group names from the platforms
+
+
+def test_dingtalk_group_title_rides_on_the_event_as_group_name():
+    first = outcome_of("dingtalk", "dingtalk_robot.json").events[0]
+    assert first["group_name"] == "阿波罗项目组"
+    assert "group_name" not in convert_record("dingtalk", DINGTALK_OK, Options())[0]
+    long = convert_record("dingtalk", with_field("dingtalk", "conversationTitle", "  群" * 400), Options())[0]
+    assert len(long["group_name"]) == 256 and not long["group_name"].startswith(" ")
+    decode(encode(long), 20000)
+
+
+def test_slack_channel_rename_and_creation_carry_the_name_on_a_tick():
+    renamed = {"type": "event_callback", "event_time": 1772414100, "event_id": "Ev1",
+               "event": {"type": "channel_rename", "channel": {"id": "C0FIN01", "name": "finance-team",
+                                                               "created": 1360782804}}}
+    created = {"type": "event_callback", "event_time": 1772414000,
+               "event": {"type": "channel_created", "channel": {"id": "C0NEW", "name": "launch", "created": 1772414000,
+                                                                "creator": "U0ZHANGSAN"}}}
+    name_message = {"type": "event_callback", "event": {"type": "message", "subtype": "channel_name", "channel": "C0FIN01",
+                                                        "user": "U0LISI", "ts": "1772414200.000100",
+                                                        "old_name": "random", "name": "watercooler"}}
+    tick, = convert_record("slack", renamed, Options(tz="UTC"))
+    assert tick["type"] == "clock.tick" and tick["group_id"] == "C0FIN01" and tick["group_name"] == "finance-team"
+    assert tick["ts"] == "2026-03-02T01:15:00+00:00" and tick["actor"] == {"id": "slack", "name": "Slack"}
+    tick, = convert_record("slack", created, Options(names={"U0ZHANGSAN": "研发-张三"}))
+    assert tick["group_name"] == "launch" and tick["actor"] == {"id": "U0ZHANGSAN", "name": "研发-张三"}
+    tick, = convert_record("slack", name_message, Options())
+    assert tick["type"] == "clock.tick" and tick["group_name"] == "watercooler" and tick["actor"]["id"] == "U0LISI"
+    assert tick["event_id"] == "slack-C0FIN01-1772414200.000100"
+    with pytest.raises(Broken, match="event.channel.name"):
+        convert_record("slack", {**renamed, "event": {"type": "channel_rename", "channel": {"id": "C1", "name": 5}}},
+                       Options())

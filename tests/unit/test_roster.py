@@ -213,3 +213,24 @@ def test_roster_command_exit_status(tmp_path):
     assert run([str(tmp_path / "missing.csv")], stderr=io.StringIO(), **common) == EXIT_USAGE
     assert run([str(good)], stderr=io.StringIO(), **{**common, "at": "monday"}) == EXIT_USAGE
     assert run([str(good)], stderr=io.StringIO(), **{**common, "tz": "Nowhere/Land"}) == EXIT_USAGE
+
+
+def test_the_examples_in_the_docs_import_without_a_problem():
+    from pathlib import Path
+
+    from pipeline.connectors.produce import checked_event
+
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "CONNECTORS.md").read_text()
+    blocks = [(lang, body) for lang, body in
+              ((b.split("\n", 1)[0], b.split("\n", 1)[1]) for b in docs.split("```")[1::2]) if lang in ("yaml", "csv")]
+    assert [lang for lang, _ in blocks] == ["yaml", "csv", "csv"]
+    files = [("roster.yaml" if lang == "yaml" else f"f{i}.csv", body) for i, (lang, body) in enumerate(blocks)]
+    for example in (files[:1], files[1:]):
+        items = events_of(*example)
+        assert items and not [item for _, item in items if not isinstance(item, list)], items
+    yaml_events = only_events(events_of(files[0]))
+    assert only_events(events_of(*files[1:])) == yaml_events        # the CSV says what the YAML says
+    jsonl = docs.split("<<'JSONL'\n", 1)[1].split("\nJSONL", 1)[0].splitlines()
+    assert len(jsonl) == 2
+    for line in jsonl:
+        checked_event(orjson.loads(line))
