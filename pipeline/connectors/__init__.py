@@ -27,6 +27,7 @@ MAX_DOCUMENT_BYTES = 64 * 1024 * 1024    # a JSON array or a pretty-printed obje
 _KEPT_PROBLEMS = 1000                    # problems an outcome keeps (all are counted and reported)
 _KEPT_REASONS = 100                      # distinct reasons the summary counts; the rest as one
 _REASON_CHARS = 300
+_OTHER_REASONS = "\x00other"            # the summary's bucket once _KEPT_REASONS are counted
 
 
 @dataclass
@@ -67,7 +68,7 @@ class Outcome:
         if key in self.reasons or len(self.reasons) < _KEPT_REASONS:
             self.reasons[key] += 1
         else:
-            self.reasons[(skipped, "other reasons")] += 1
+            self.reasons[(skipped, _OTHER_REASONS)] += 1
         return problem
 
     @property
@@ -82,11 +83,12 @@ class Outcome:
         lines = [f"{count(self.records, noun)}: {count(self.events_count, 'event')}, "
                  f"{self.skipped_count} skipped, {count(self.error_count, 'error')}"]
         for label, skipped in (("skipped", True), ("errors", False)):
-            ranked = [(reason, n) for (s, reason), n in self.reasons.most_common() if s == skipped]
+            ranked = [(reason, n) for (s, reason), n in self.reasons.most_common()
+                      if s == skipped and reason != _OTHER_REASONS]
             lines += [f"  {label}: {n} × {reason}" for reason, n in ranked[:10]]
-            if len(ranked) > 10:
-                lines.append(f"  {label}: {sum(n for _, n in ranked[10:])} more, for "
-                             f"{count(len(ranked) - 10, 'other reason')} (listed above)")
+            rest = sum(n for _, n in ranked[10:]) + self.reasons.get((skipped, _OTHER_REASONS), 0)
+            if rest:
+                lines.append(f"  {label}: {rest} more, for other reasons (each listed above)")
         return "\n".join(lines)
 
 
@@ -152,6 +154,10 @@ def read_records(stream) -> Iterator[tuple[str, object]]:
         yield f"line {number}", line
         yield from _json_lines(stream, number)
         return
+    if line.startswith((b"\xff\xfe", b"\xfe\xff")):
+        yield f"line {number}", Broken("the file is UTF-16 text; convert it to UTF-8 (e.g. iconv -f UTF-16 -t UTF-8)")
+        return
+    line = line.removeprefix(b"\xef\xbb\xbf")     # the byte-order mark some Windows editors write
     head = line.lstrip()
     if head.startswith(b"["):
         document = line + stream.read(MAX_DOCUMENT_BYTES + 1 - len(line))

@@ -9,8 +9,10 @@ bad input is never reported as a broker failure.
 from __future__ import annotations
 
 import asyncio
+import queue
 import sys
-from collections.abc import Callable, Iterator
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
 
 from pipeline.connectors import Outcome, Problem, convert_into, count
 from pipeline.events import encode, topic_key
@@ -23,6 +25,7 @@ EXIT_STATUS_HELP = (f"Exit status: {EXIT_OK} every record converted and sent; {E
                     f"were bad (each reported on stderr and skipped, the others sent); {EXIT_BROKER} the broker "
                     f"did not answer or take the events; {EXIT_USAGE} a file or option is wrong (nothing sent).")
 _FLUSH_EVERY = 1000
+_READ_AHEAD = 1000
 _END = object()
 
 
@@ -104,22 +107,75 @@ def report(source: str, problem: Problem, stderr) -> None:
 
 async def pump(records: Iterator[tuple[str, object]], convert: Callable[[object], list[dict]], sink,
                source: str, stderr, outcome: Outcome) -> Outcome:
-    """Read, convert and send record by record. Reading blocks, so it runs in a thread, and the
-    event loop stays free for the producer's network traffic."""
-    loop = asyncio.get_running_loop()
-    while True:
-        item = await loop.run_in_executor(None, next, records, _END)
-        if item is _END:
-            break
-        where, record = item
-        before = outcome.error_count + outcome.skipped_count
-        events = convert_into(outcome, convert, where, record)
-        if outcome.error_count + outcome.skipped_count > before:
-            report(source, outcome.last_problem, stderr)
-        for event in events:
-            await sink.send(event)
-        await sink.record_done()
+    """Convert and send record by record, as the records arrive."""
+    async for batch in read_ahead(records):
+        for where, record in batch:
+            before = outcome.error_count + outcome.skipped_count
+            events = convert_into(outcome, convert, where, record)
+            if outcome.error_count + outcome.skipped_count > before:
+                report(source, outcome.last_problem, stderr)
+            for event in events:
+                await sink.send(event)
+            await sink.record_done()
     return outcome
+
+
+async def read_ahead(records: Iterator) -> AsyncIterator[list]:
+    """The items of a blocking iterator, read in a thread, in batches of what has arrived: a record
+    from a pipe is handed on as soon as it is read (a relay's webhook body goes out at once), while
+    a file is read without a thread hop per record. At most _READ_AHEAD items wait in between."""
+    loop = asyncio.get_running_loop()
+    waiting: queue.Queue = queue.Queue(maxsize=_READ_AHEAD)
+    lock = threading.Lock()
+    wake: asyncio.Future | None = None
+
+    def signal() -> None:
+        if wake is not None and not wake.done():
+            wake.set_result(None)
+
+    def reader() -> None:
+        try:
+            for item in records:
+                _put(item)
+            _put(_END)
+        except BaseException as exc:  # noqa: BLE001 - handed to the event loop, raised there
+            _put(_Failed(exc))
+
+    def _put(item) -> None:
+        waiting.put(item)
+        with lock:
+            if wake is not None:
+                loop.call_soon_threadsafe(signal)
+
+    thread = threading.Thread(target=reader, name="records", daemon=True)
+    thread.start()
+    while True:
+        with lock:
+            if waiting.empty():
+                wake = loop.create_future()
+        if wake is not None:
+            await wake
+            wake = None
+        batch = []
+        while len(batch) < _READ_AHEAD:
+            try:
+                item = waiting.get_nowait()
+            except queue.Empty:
+                break
+            if item is _END:
+                if batch:
+                    yield batch
+                return
+            if isinstance(item, _Failed):
+                raise item.exc
+            batch.append(item)
+        if batch:
+            yield batch
+
+
+class _Failed:
+    def __init__(self, exc: BaseException):
+        self.exc = exc
 
 
 def publish(command: str, records: Iterator[tuple[str, object]], convert: Callable[[object], list[dict]], *,

@@ -206,27 +206,41 @@ def test_read_records_streams_json_lines_and_reads_arrays_and_pretty_objects_who
     assert list(read_records(io.BytesIO(b""))) == []
 
 
-def test_ingest_sends_each_line_before_reading_the_next():
-    """A relay piping webhook bodies must not wait for end of input: every record is out before
-    the next one is read."""
+def test_ingest_sends_each_line_before_the_next_one_arrives():
+    """A relay piping webhook bodies must not wait for more input: it hands over the next body only
+    once the previous one is out, and the import still finishes."""
+    import threading
+    import time
+
     lines = (DATA / "slack_events.jsonl").read_bytes().splitlines(keepends=True)
     out = io.BytesIO()
+    expected_out = [0, 1, 2, 3, 3, 3, 3, 3]     # events out before line k is handed over (line 3 is a join)
 
     class Relay:
-        """A pipe that hands out one line per read, noting how many events were out by then."""
-
         def __init__(self):
-            self.sent_before_read = []
-            self.lines = iter(lines)
+            self.waited_in_vain = []
+            self.next = 0
+            self.lock = threading.Lock()
 
         def readline(self, limit: int = -1) -> bytes:
-            self.sent_before_read.append(out.getvalue().count(b"\n"))
-            return next(self.lines, b"")
+            with self.lock:
+                k = self.next
+                self.next += 1
+            if k >= len(lines):
+                return b""
+            deadline = time.monotonic() + 5
+            while out.getvalue().count(b"\n") < expected_out[k]:
+                if time.monotonic() > deadline:
+                    self.waited_in_vain.append(k)
+                    break
+                time.sleep(0.005)
+            return lines[k]
 
     relay = Relay()
     assert run("slack", "-", tz="UTC", names_path=None, dry_run=True, stdin=relay, stdout=out,
                stderr=io.StringIO()) == EXIT_BAD_RECORDS
-    assert relay.sent_before_read[:4] == [0, 1, 2, 3]     # the third line is a join: three events by then
+    assert relay.waited_in_vain == []
+    assert out.getvalue().count(b"\n") == 3
 
 
 # ---------------------------------------------------------------------- hostile records
@@ -506,6 +520,7 @@ def test_an_outcome_stays_bounded_however_many_distinct_problems():
     summary = outcome.summary()
     assert len(summary.splitlines()) <= 12
     assert "20000 records" not in summary and "20000 errors" in summary
+    assert summary.splitlines()[-1] == "  errors: 19990 more, for other reasons (each listed above)"
 
 
 def test_a_dry_run_never_connects_to_the_broker(monkeypatch):
@@ -621,3 +636,10 @@ def test_slack_channel_rename_and_creation_carry_the_name_on_a_tick():
     with pytest.raises(Broken, match="event.channel.name"):
         convert_record("slack", {**renamed, "event": {"type": "channel_rename", "channel": {"id": "C1", "name": 5}}},
                        Options())
+
+
+def test_a_byte_order_mark_is_read_past_and_utf16_is_named():
+    body = orjson.dumps(WECOM_OK) + b"\n"
+    assert list(read_records(io.BytesIO(b"\xef\xbb\xbf" + body))) == [("line 1", WECOM_OK)]
+    (where, record), = list(read_records(io.BytesIO(body.decode().encode("utf-16") * 3)))
+    assert isinstance(record, Broken) and "UTF-16" in record.reason and "iconv" in record.reason
