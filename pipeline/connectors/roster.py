@@ -22,6 +22,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import orjson
+import yaml
 
 from pipeline.connectors import Broken, Skipped, clean_reason, contract_check
 from pipeline.connectors.base import MAX_NAME, show
@@ -136,9 +137,9 @@ def _header(name: str, line: int, cells: list[str]) -> tuple[list[str], str]:
 
 
 def _read_yaml(name: str, text: str) -> list[Row]:
-    import yaml
-
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    # The base loader resolves no implicit types: every scalar stays the text written (nulls are
+    # recognised below), and it skips the per-scalar type regexes that dominate a large file.
+    loader = getattr(yaml, "CBaseLoader", yaml.BaseLoader)
     try:
         _check_shape(name, yaml.parse(text, Loader=loader))
         root = yaml.compose(text, Loader=loader)
@@ -185,8 +186,6 @@ def _read_yaml(name: str, text: str) -> list[Row]:
 def _check_shape(name: str, events) -> None:
     """Before anything is built: no aliases (a few lines of `&a`/`*a` can expand to billions of
     items) and no deep nesting (the YAML composer recurses)."""
-    import yaml
-
     depth = 0
     for event in events:
         if isinstance(event, yaml.AliasEvent):
@@ -201,14 +200,16 @@ def _check_shape(name: str, events) -> None:
             depth -= 1
 
 
+_NULLS = ("", "~", "null", "Null", "NULL")
+
+
 def _is_null(node) -> bool:
-    return node.tag == "tag:yaml.org,2002:null"
+    """An unquoted `~` / `null` / nothing (a quoted "null" is the text null)."""
+    return isinstance(node, yaml.ScalarNode) and not node.style and node.value in _NULLS   # plain: None or ""
 
 
 def _yaml_value(node) -> Value:
     """Scalars as written (`date: 2026-03-01` stays that text, `member_id: 0123` keeps its zero)."""
-    import yaml
-
     line = node.start_mark.line + 1
     if isinstance(node, yaml.ScalarNode):
         return Value(None if _is_null(node) else node.value, line)

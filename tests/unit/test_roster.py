@@ -234,3 +234,12 @@ def test_the_examples_in_the_docs_import_without_a_problem():
     assert len(jsonl) == 2
     for line in jsonl:
         checked_event(orjson.loads(line))
+
+
+def test_yaml_values_stay_as_written_and_only_plain_nulls_are_empty():
+    text = ("groups:\n  - group_id: g-1\n    name: \"null\"\n    kind: project\n    admins: ~\n    owners:\n"
+            "  - group_id: 0x10\n    name: yes\n    kind: department\n    admins: [no, 1e3]\n")
+    first, second = only_events(events_of(("r.yaml", text)))
+    assert first["group"] == {"name": "null", "kind": "project", "admins": [], "owners": []}
+    assert second["group_id"] == "0x10" and second["group"]["name"] == "yes"
+    assert second["group"]["admins"] == ["no", "1e3"]
