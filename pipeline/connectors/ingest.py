@@ -6,8 +6,6 @@ stderr as they are met, and counted in a summary at the end; a bad record never 
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import orjson
 
 from pipeline.connectors import FORMATS, Options, converter, read_records

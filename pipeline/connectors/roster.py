@@ -70,7 +70,8 @@ def read_roster(name: str, data: bytes) -> list[Row]:
     """The rows of one roster file (YAML by its name's ending, else CSV); `RosterFileError` when the
     file as a whole cannot be read."""
     if len(data) > MAX_FILE_BYTES:
-        raise RosterFileError(f"{name}: {len(data)} bytes, over the {MAX_FILE_BYTES // 2**20} MiB limit of a roster file")
+        raise RosterFileError(f"{name}: {len(data)} bytes, over the {MAX_FILE_BYTES // 2**20} MiB limit of a "
+                              "roster file")
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

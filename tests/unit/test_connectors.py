@@ -362,7 +362,8 @@ def test_a_hostile_record_is_reported_not_raised(fmt, record, field_named):
 
 def test_one_bad_record_never_aborts_an_import_even_in_a_dry_run():
     good = (DATA / "slack_events.jsonl").read_bytes().splitlines()[:3]
-    bad = [orjson.dumps(with_field("slack", "event.ts", "NaN")), orjson.dumps(with_field("slack", "event.subtype", [1])),
+    bad = [orjson.dumps(with_field("slack", "event.ts", "NaN")),
+           orjson.dumps(with_field("slack", "event.subtype", [1])),
            b'{"type": "event_callback", "event": ' + b"[" * 5000 + b"]" * 5000 + b"}"]
     body = b"\n".join([good[0], bad[0], good[1], bad[1], bad[2], good[2]]) + b"\n"
     out, err = io.BytesIO(), io.StringIO()
@@ -622,7 +623,8 @@ def test_slack_channel_rename_and_creation_carry_the_name_on_a_tick():
     created = {"type": "event_callback", "event_time": 1772414000,
                "event": {"type": "channel_created", "channel": {"id": "C0NEW", "name": "launch", "created": 1772414000,
                                                                 "creator": "U0ZHANGSAN"}}}
-    name_message = {"type": "event_callback", "event": {"type": "message", "subtype": "channel_name", "channel": "C0FIN01",
+    name_message = {"type": "event_callback", "event": {"type": "message", "subtype": "channel_name",
+                                                        "channel": "C0FIN01",
                                                         "user": "U0LISI", "ts": "1772414200.000100",
                                                         "old_name": "random", "name": "watercooler"}}
     tick, = convert_record("slack", renamed, Options(tz="UTC"))
