@@ -167,7 +167,9 @@ async def read_ahead(records: Iterator) -> AsyncIterator[list]:
                     yield batch
                 return
             if isinstance(item, _Failed):
-                raise item.exc
+                if batch:
+                    yield batch
+                raise ReadFailed(item.exc) from item.exc
             batch.append(item)
         if batch:
             yield batch
@@ -176,6 +178,13 @@ async def read_ahead(records: Iterator) -> AsyncIterator[list]:
 class _Failed:
     def __init__(self, exc: BaseException):
         self.exc = exc
+
+
+class ReadFailed(Exception):
+    """Reading the input failed part-way (a disk or pipe error): not the broker's fault."""
+
+    def __init__(self, cause: BaseException):
+        super().__init__(f"{type(cause).__name__}: {cause}")
 
 
 def publish(command: str, records: Iterator[tuple[str, object]], convert: Callable[[object], list[dict]], *,
@@ -203,6 +212,10 @@ def publish(command: str, records: Iterator[tuple[str, object]], convert: Callab
     except BrokerUnavailable as exc:
         print(f"{command}: error: {exc}", file=stderr)
         return EXIT_BROKER
+    except ReadFailed as exc:
+        print(f"{outcome.summary(noun)}\n{command}: error: could not read {source or 'the input'} to the end ({exc}); "
+              f"{count(sink.acknowledged, 'event')} sent before that", file=stderr)
+        return EXIT_USAGE
     except Exception as exc:  # noqa: BLE001 - a broker failure is reported, not a traceback
         if dry_run:
             raise

@@ -645,3 +645,21 @@ def test_a_byte_order_mark_is_read_past_and_utf16_is_named():
     assert list(read_records(io.BytesIO(b"\xef\xbb\xbf" + body))) == [("line 1", WECOM_OK)]
     (where, record), = list(read_records(io.BytesIO(body.decode().encode("utf-16") * 3)))
     assert isinstance(record, Broken) and "UTF-16" in record.reason and "iconv" in record.reason
+
+
+def test_input_failing_part_way_is_not_called_a_broker_failure():
+    class FailingDisk:
+        def __init__(self):
+            self.lines = iter([orjson.dumps(WECOM_OK) + b"\n"])
+
+        def readline(self, limit: int = -1) -> bytes:
+            line = next(self.lines, None)
+            if line is None:
+                raise OSError(5, "Input/output error")
+            return line
+
+    out, err = io.BytesIO(), io.StringIO()
+    assert run("wecom", "-", tz="UTC", names_path=None, dry_run=True, stdin=FailingDisk(), stdout=out,
+               stderr=err) == EXIT_USAGE
+    assert "could not read - to the end (OSError: [Errno 5] Input/output error)" in err.getvalue()
+    assert "; 1 event sent before that" in err.getvalue() and len(out.getvalue().splitlines()) == 1
