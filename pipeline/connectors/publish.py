@@ -9,6 +9,7 @@ bad input is never reported as a broker failure.
 from __future__ import annotations
 
 import asyncio
+import logging
 import queue
 import sys
 import threading
@@ -19,19 +20,28 @@ from pipeline.events import encode, topic_key
 
 EXIT_OK = 0            # every record was converted (or skipped on purpose) and every event sent
 EXIT_BROKER = 1        # the broker did not answer, or did not take the events (as other commands)
-EXIT_USAGE = 2         # nothing was read: a file, an option or the configuration is wrong
+EXIT_USAGE = 2         # a file, an option or the configuration is wrong (nothing sent), or reading failed
 EXIT_BAD_RECORDS = 3   # some records were bad: each reported and skipped; all the others were sent
 EXIT_STATUS_HELP = (f"Exit status: {EXIT_OK} every record converted and sent; {EXIT_BAD_RECORDS} some records "
                     f"were bad (each reported on stderr and skipped, the others sent); {EXIT_BROKER} the broker "
-                    f"did not answer or take the events; {EXIT_USAGE} a file or option is wrong (nothing sent).")
+                    f"did not answer or take the events; {EXIT_USAGE} a file or option is wrong (nothing sent) or "
+                    "the input could not be read to the end.")
 _FLUSH_EVERY = 1000
 _READ_AHEAD = 1000
 _END = object()
+_CLIENT_LOG = logging.getLogger("aiokafka")
+
+
+class NotAcknowledged(Exception):
+    """The broker stopped taking or acknowledging events for longer than the command may wait."""
 
 
 class KafkaSink:
     """Sends each event to the input topic keyed by group (acks=all); `close()` returns once the
-    broker has acknowledged them all. `acknowledged` counts the events the broker has taken."""
+    broker has acknowledged them all. `acknowledged` counts the events the broker has taken.
+
+    Every wait on the broker is bounded by `wait` seconds (None: no limit): the Kafka client
+    retries a lost broker for ever, so a broker that goes away mid-import would hang the command."""
 
     def __init__(self, settings, wait: float | None, command: str):
         self.settings, self.wait, self.command = settings, wait, command
@@ -44,11 +54,22 @@ class KafkaSink:
         from pipeline.kafka.admin import producer, wait_for_broker
 
         await wait_for_broker(self.settings, self.wait, self.command)
+        # The client logs every failed reconnect (ten lines a second while a broker is away); the
+        # command says once what happened, with the counts, when it gives up.
+        self._client_log_level = _CLIENT_LOG.level
+        _CLIENT_LOG.setLevel(logging.CRITICAL)
         self.producer = producer(self.settings, acks="all")
         await self.producer.start()
 
     async def send(self, event: dict) -> None:
-        self.pending.append(await self.producer.send(self.target, key=topic_key(event), value=encode(event)))
+        sending = self.producer.send(self.target, key=topic_key(event), value=encode(event))
+        self.pending.append(await self._bounded(sending))
+
+    async def _bounded(self, awaitable):
+        try:
+            return await asyncio.wait_for(awaitable, self.wait)
+        except asyncio.TimeoutError:
+            raise NotAcknowledged(f"the broker took or acknowledged nothing for {self.wait:g}s") from None
 
     async def record_done(self) -> None:
         """After each record: collect what the broker has acknowledged; wait when many are in flight.
@@ -64,7 +85,7 @@ class KafkaSink:
         if futures is self.pending:
             self.pending = []
         for future in futures:
-            await future
+            await self._bounded(future)
             self.acknowledged += 1
 
     async def close(self) -> None:
@@ -73,7 +94,12 @@ class KafkaSink:
         try:
             await self._settle(self.pending)
         finally:
-            await self.producer.stop()
+            try:
+                await asyncio.wait_for(self.producer.stop(), self.wait)
+            except asyncio.TimeoutError:
+                pass   # unsent events are given up; the failure is reported by the caller
+            finally:
+                _CLIENT_LOG.setLevel(self._client_log_level)
 
 
 class StdoutSink:
@@ -221,8 +247,8 @@ def publish(command: str, records: Iterator[tuple[str, object]], convert: Callab
             raise
         print(f"{outcome.summary(noun)}\n{command}: error: could not produce to {sink.target} at {settings.bootstrap}: "
               f"{exc.__class__.__name__}: {exc}\n{command}: {sink.acknowledged} of {outcome.events_count} events "
-              f"were acknowledged before that. Event ids are stable, so running the same command again once "
-              f"the broker is back does not duplicate them.", file=stderr)
+              f"were acknowledged before that. Event ids are stable: run the same command again once the broker "
+              f"is back.", file=stderr)
         return EXIT_BROKER
     written = (f"{count(outcome.events_count, 'event')} written to stdout" if dry_run else
                f"{count(sink.acknowledged, 'event')} written to {sink.target} (acknowledged by the broker)")

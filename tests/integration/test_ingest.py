@@ -3,14 +3,18 @@ accepted events keyed by group, bad lines are reported and skipped, and the work
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import subprocess
 import sys
+import time
 
 import orjson
+import pytest
 
+from pipeline.kafka.local import LocalBroker
 from tests import factory
-from tests.integration.harness import ROOT, read_from_start
+from tests.integration.harness import ROOT, Deployment, read_from_start
 
 DATA = ROOT / "tests" / "data" / "connectors"
 
@@ -128,3 +132,40 @@ def test_roster_import_lands_its_events_and_the_worker_escalates_to_the_imported
     escalations = {e["group_id"]: e for e in got["escalations"] if e.get("rule") == "D2"}
     assert escalations["g-fin"]["recipients"]["admins"] == ["u-wang", "u-li"]
     assert escalations["g-none"]["recipients"]["admins"] == []          # what every group got before
+
+
+@pytest.fixture
+def own_broker(tmp_path, broker):
+    """A broker of this test's own (MODERATION_OUTAGE_PORT), so stopping it disturbs no one."""
+    port = int(os.environ.get("MODERATION_OUTAGE_PORT", "19392"))
+    local = LocalBroker(port=port, controller_port=port + 1, home=tmp_path / "kafka", cache=broker.cache)
+    local.up(quiet=True)
+    yield local
+    local.down()
+
+
+def test_the_broker_going_away_mid_import_is_status_1_with_what_was_acknowledged(own_broker, tmp_path):
+    deployment = Deployment(bootstrap=own_broker.bootstrap, workdir=tmp_path)
+    deployment.create_topics()
+    errors = open(tmp_path / "stderr", "w+b")   # not a pipe: a full pipe would block the command
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "produce", "-", "--wait", "10"], cwd=ROOT,
+                            env=deployment.env, stdin=subprocess.PIPE, stderr=errors)
+    first = [factory.message(f"第{i}条", group=f"g-{i % 5}", event_id=f"a-{i}") for i in range(50)]
+    proc.stdin.write(b"".join(orjson.dumps(e) + b"\n" for e in first))
+    proc.stdin.flush()
+    deadline = time.monotonic() + 30
+    while deployment.output_count("input") < 50 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert deployment.output_count("input") == 50
+    own_broker.down()
+    proc.stdin.write(b"".join(orjson.dumps(factory.message("之后", event_id=f"b-{i}")) + b"\n" for i in range(20)))
+    proc.stdin.close()
+    status = proc.wait(timeout=120)
+    stderr = (tmp_path / "stderr").read_text()
+    assert status == 1, stderr
+    assert "produce: error: could not produce to" in stderr
+    assert "70 records: 70 events, 0 skipped, 0 errors" in stderr
+    acknowledged = int(stderr.split("produce: ")[-1].split(" of 70 events were acknowledged")[0])
+    assert 50 <= acknowledged < 70
+    assert "run the same command again" in stderr
+    assert len(stderr.splitlines()) <= 5, stderr       # said once, not a reconnect log every 100 ms
