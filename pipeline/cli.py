@@ -1,4 +1,5 @@
-"""`moderation` command line: worker | check | demo | kafka | topics | tail | sample | train | eval | bench."""
+"""`moderation` command line: worker | check | demo | kafka | topics | tail | sample | train | eval | bench |
+dashboard | ingest | produce | roster."""
 from __future__ import annotations
 
 import argparse
@@ -170,6 +171,9 @@ def build_parser() -> argparse.ArgumentParser:
     from pipeline.dashboard import add_arguments as add_dashboard_commands
 
     add_dashboard_commands(sub)
+    from pipeline.connectors.commands import add_arguments as add_connector_commands
+
+    add_connector_commands(sub)
     return parser
 
 

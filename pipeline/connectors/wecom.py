@@ -8,10 +8,12 @@ come from the optional roster (`--names`).
 """
 from __future__ import annotations
 
-import json
 import re
 
-from pipeline.connectors.base import Broken, Options, Skipped, from_epoch_ms, message_event, require, source_id
+import orjson
+
+from pipeline.connectors.base import (Broken, Options, Skipped, expect_object, from_epoch_ms, message_event,
+                                      optional, require, show, source_id)
 
 SOURCE = "wecom"
 # Types that carry no text the policy reads; reported as skipped, not as errors.
@@ -20,6 +22,7 @@ _NO_TEXT_TYPES = {
     "meeting_voice_call", "voip_doc_share", "sphfeed", "voiptext", "qydiskfile", "agree", "disagree",
     "collect", "vote", "meeting", "calendar", "chatrecord", "todo", "docmsg", "news",
 }
+_LABEL = re.compile(r"@([^\s@，,：:]+)")
 
 
 def _text_of(record: dict, msgtype: str) -> str:
@@ -28,9 +31,9 @@ def _text_of(record: dict, msgtype: str) -> str:
     if msgtype == "markdown":
         return require(record, "markdown.content")
     if msgtype == "link":
-        link = require(record, "link", dict)
-        parts = [link.get("title"), link.get("description"), link.get("link_url")]
-        text = " ".join(p for p in parts if isinstance(p, str) and p.strip())
+        require(record, "link", dict)
+        parts = [optional(record, f"link.{part}") for part in ("title", "description", "link_url")]
+        text = " ".join(p for p in parts if p is not None and p.strip())
         if not text:
             raise Broken("link message without title, description or link_url")
         return text
@@ -41,60 +44,65 @@ def _text_of(record: dict, msgtype: str) -> str:
                       "content; fetch the media by sdkfileid and send file.shared instead")
     if msgtype in _NO_TEXT_TYPES:
         raise Skipped(f"{msgtype} message carries no text to moderate")
-    raise Broken(f"unknown msgtype {msgtype[:40]!r}")
+    raise Broken(f"unknown msgtype {show(msgtype)}")
 
 
 def _mixed_text(items: list) -> str:
-    # Each text item's `content` is itself a JSON string: {"content": "..."}.
+    # Each text item's `content` is itself a JSON string: {"content": "..."}; a content that is not
+    # such a string is taken as the text itself, so nothing the member wrote goes unread.
     texts = []
-    for item in items:
-        if not isinstance(item, dict) or item.get("type") != "text":
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise Broken(f"field 'mixed.item[{i}]' should be an object, got {show(item)}")
+        if optional(item, "type", at=f"mixed.item[{i}]") != "text":
             continue
-        content = item.get("content")
-        if isinstance(content, str):
-            try:
-                inner = json.loads(content)
-                content = inner.get("content", "") if isinstance(inner, dict) else content
-            except ValueError:
-                pass
-            if content:
-                texts.append(content)
+        content = optional(item, "content", at=f"mixed.item[{i}]")
+        if content is None:
+            continue
+        try:
+            inner = orjson.loads(content)   # bounded nesting, no lone surrogates
+        except orjson.JSONDecodeError:
+            inner = None
+        if isinstance(inner, dict):
+            content = inner.get("content", "")
+            if not isinstance(content, str):
+                raise Broken(f"field 'mixed.item[{i}].content' holds a 'content' that is {show(content)}, "
+                             "not a string")
+        if content.strip():
+            texts.append(content)
     if not texts:
         raise Skipped("mixed message without text parts")
     return "\n".join(texts)
 
 
 def _mentions(text: str, options: Options) -> list[str]:
-    # The archive has no structured @-list: resolve "@显示名" against the roster when one is given.
+    # The archive has no structured @-list: resolve "@显示名" against the roster when one is given,
+    # a full name first, else the first roster name that ends with the label (2 characters or more).
     if not options.names:
         return []
-    by_name = {name: member_id for member_id, name in options.names.items()}
+    exact, suffixes = options.members_by_label
     found = []
-    for match in re.finditer(r"@([^\s@，,：:]+)", text):
+    for match in _LABEL.finditer(text):
         label = match.group(1)
-        for name, member_id in by_name.items():
-            if label == name or name.endswith(label) and len(label) >= 2:
-                found.append(member_id)
-                break
+        member_id = exact.get(label) or suffixes.get(label)
+        if member_id is not None:
+            found.append(member_id)
     return found
 
 
 def convert(record: dict, options: Options) -> list[dict]:
-    if not isinstance(record, dict):
-        raise Broken(f"expected a JSON object, got {type(record).__name__}")
-    action = record.get("action", "send")
+    record = expect_object(record)
+    action = optional(record, "action") or "send"
     if action == "switch":
         raise Skipped("switch record (the user changed enterprise), not a message")
     msgid = require(record, "msgid")
     if action == "recall":
         raise Skipped("recall of an earlier message (no recall event in the contract)")
     if action != "send":
-        raise Broken(f"unknown action {str(action)[:40]!r}")
-    room = record.get("roomid")
-    if not room:
+        raise Broken(f"unknown action {show(action)}")
+    room = optional(record, "roomid")
+    if room is None:
         raise Skipped("one-to-one chat (no roomid): only group chats are moderated")
-    if not isinstance(room, str):
-        raise Broken("field 'roomid' should be a string")
     sender = require(record, "from")
     msgtype = require(record, "msgtype")
     ts = from_epoch_ms(record.get("msgtime"), "msgtime", options)

@@ -1,4 +1,4 @@
-"""`python -m pipeline.dashboard dashboard|ingest ...`: the same commands without the main CLI."""
+"""`python -m pipeline.dashboard dashboard ...`: the same command without the main CLI."""
 from __future__ import annotations
 
 import argparse
