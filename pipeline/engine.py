@@ -120,7 +120,7 @@ class Engine:
         outputs.extend(self._report(found, event.group_id, now, state))
         apply_membership(event, state, stamp)
         outputs.extend(self.scheduled(state, event.group_id, watermark))
-        return outputs
+        return named(outputs, state)
 
     def scheduled(self, state: GroupState, group_id: str, now: datetime) -> list[Output]:
         """Scheduled checks that are due at the group's watermark."""
@@ -128,7 +128,7 @@ class Engine:
         for module in SCHEDULED_MODULES:
             if (when := module.next_due(state, self.policy)) is not None and when <= now:
                 found.extend(module.on_schedule(Context(event=None, state=state, now=now, policy=self.policy)))
-        return self._report(found, group_id, now, state) if found else []
+        return named(self._report(found, group_id, now, state), state) if found else []
 
     def _report(self, found: Iterable[Violation | Emit], group_id: str, now: datetime,
                 state: GroupState) -> list[Output]:
@@ -145,9 +145,21 @@ class Engine:
         return outputs
 
 
+def named(outputs: list[Output], state: GroupState) -> list[Output]:
+    """Violations and escalations carry the group's name, when it is known, for the people they reach."""
+    name = state.roles.get("name")
+    if name:
+        for role, event in outputs:
+            if role in ("violations", "escalations"):
+                event["group_name"] = name
+    return outputs
+
+
 def apply_membership(event: InputEvent, state: GroupState, stamp: str) -> None:
     """Roles, membership and activity, after the rules have seen the state as it was. `stamp` is
     the event's time as ISO-8601."""
+    if event.group_name is not None and event.group_name != state.roles.get("name"):
+        state.roles["name"] = event.group_name
     if isinstance(event, MessagePosted):  # most events: only the sender's activity changes
         state.touch(event.actor.id, event.actor.name, event.ts, stamp)
         return

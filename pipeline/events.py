@@ -127,6 +127,9 @@ class _Event(_Model):
     ts: datetime
     group_id: Id
     actor: Actor
+    # The group's display name where the platform sends it with each event (DingTalk's
+    # conversationTitle, a Slack channel rename): it names the group, and changes nothing else.
+    group_name: str | None = Field(None, min_length=1, max_length=256)
 
     @field_validator("ts", mode="before")
     @classmethod

@@ -155,3 +155,19 @@ def test_check_puts_an_event_the_core_fails_on_in_the_dlq(policy):
     dlq = [e for role, e in out if role == "dlq"]
     assert len(dlq) == 1 and dlq[0]["reason"].startswith("internal error") and dlq[0]["source"]["offset"] == 2
     assert [e["kind"] for role, e in out if role == "verdicts"] == ["verdict"]
+
+
+def test_a_group_name_from_the_platform_names_the_group_and_changes_nothing_else(policy):
+    from pipeline.engine import Engine
+
+    engine = Engine(policy, FixedClassifier({"加微信买彩票": "illegal"}))
+    events = [configured(admins=("u-admin",), owners=("u-owner",)),
+              {**message("报表发我"), "group_name": "阿波罗项目组"}, message("加微信买彩票")]
+    out = outputs(engine, *events)
+    escalation = next(e for e in out if e["kind"] == "escalation")
+    violation = next(e for e in out if e["kind"] == "violation")
+    assert escalation["group_name"] == violation["group_name"] == "阿波罗项目组"
+    assert escalation["recipients"]["admins"] == ["u-admin"]
+    # without a name from anywhere, outputs carry none
+    unnamed = outputs(engine, message("加微信买彩票", group="g-x"))
+    assert all("group_name" not in e for e in unnamed)
