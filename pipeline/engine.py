@@ -23,6 +23,7 @@ from pipeline.rules import discipline, files, members, publishing
 from pipeline.rules.base import Context, Emit, Violation
 from pipeline.state import GroupState
 from pipeline.text.normalize import visible
+from pipeline.text.redact import known_redacted, redact_output
 
 # responsiveness (C1/C5/P7/P10/P11/D3/D4 follow-ups) comes last: it sees the others' state
 RULE_MODULES = (members, publishing, files, discipline, responsiveness)
@@ -63,9 +64,13 @@ class Engine:
         outputs: list[Output] = []
         for event, state in fresh:
             verdict = next(verdicts) if isinstance(event, MessagePosted) else None
+            if verdict is not None:
+                known_redacted(verdict.excerpt)
             outputs.extend(self.handle(event, state, verdict, next(truncated) if verdict is not None else False))
         for group_id, state in loaded.items():
             states[group_id] = state.data
+        for _, output in outputs:
+            redact_output(output)
         return outputs
 
     def process_setting_aside(self, events: Sequence[InputEvent], states: MutableMapping[str, dict],

@@ -108,13 +108,22 @@ class FileInfo(_Model):
     backed_up: bool = False
 
 
+def quoted(value: Any, limit: int) -> str:
+    """A value from a bad record, quoted in a reason: redacted before it is cut and escaped (an
+    escaped zero-width space between digits hides a phone number from the redaction)."""
+    from pipeline.text.redact import redact
+
+    text = value if isinstance(value, str) else repr(value)
+    return repr(redact(text[:1000])[:limit])
+
+
 def _parse_ts(value: Any) -> datetime:
     if not isinstance(value, str):
         raise ValueError("must be an ISO-8601 string with an offset")
     try:
         ts = datetime.fromisoformat(value)
     except ValueError:
-        raise ValueError(f"cannot parse {value[:40]!r} as ISO-8601") from None
+        raise ValueError(f"cannot parse {quoted(value, 40)} as ISO-8601") from None
     if ts.tzinfo is None or ts.utcoffset() is None:
         raise ValueError("has no UTC offset (e.g. +08:00)")
     if not 2000 <= ts.year <= 2100:
@@ -217,7 +226,7 @@ def _reason(exc: ValidationError) -> str:
     for err in exc.errors()[:5]:
         loc = ".".join(str(p) for p in err["loc"][1:] if p is not None) if err["type"] != "union_tag_invalid" else "type"
         if err["type"] == "union_tag_invalid":
-            parts.append(f"unknown event type {err['input'].get('type')!r}" if isinstance(err.get("input"), dict)
+            parts.append(f"unknown event type {quoted(err['input'].get('type'), 64)}" if isinstance(err.get("input"), dict)
                          else "unknown event type")
         elif err["type"] == "union_tag_not_found":
             parts.append("missing field 'type'")
@@ -246,7 +255,7 @@ def decode(raw: bytes | str, not_after: datetime | None = None) -> InputEvent:
     if not isinstance(data, dict):
         raise Rejected(f"expected a JSON object, got {type(data).__name__}")
     if "type" in data and isinstance(data["type"], str) and data["type"] not in EVENT_TYPES:
-        raise Rejected(f"unknown event type {data['type'][:64]!r}")
+        raise Rejected(f"unknown event type {quoted(data['type'], 64)}")
     try:
         event = _ADAPTER.validate_python(data)
     except ValidationError as exc:
@@ -282,8 +291,11 @@ def rejected_event(reason: str, raw: bytes, topic: str, partition: int | None, o
     keeps of the record's bytes: `full`, `redacted` (personal data masked, the default) or `digest`
     (only `original_sha256` and `original_size`). Whatever came in, at most DLQ_ORIGINAL_BYTES of
     it are kept (`original_truncated`), so the DLQ record is always one the broker accepts."""
+    from pipeline.text.redact import redact
+
     position = f"{topic}/{partition}/{offset}"
     digest = hashlib.sha256(raw).hexdigest()
+    reason = redact(reason)  # a reason may quote the record (cannot parse '138…' as ISO-8601)
     event = {
         "kind": "rejected",
         "id": stable_id("rej", position, digest),

@@ -111,10 +111,10 @@ def file_problems(file, cfg: Files) -> list[dict]:
     ext = extension(file.name)
     if not _pattern(cfg.name_pattern).match(file.name):
         problems.append({"check": "name", "severe": False,
-                         "detail": f"name {file.name!r} is not 主题_日期_作者 (e.g. 季度预算_20260302_张三.xlsx)"})
+                         "detail": f"name “{file.name}” is not 主题_日期_作者 (e.g. 季度预算_20260302_张三.xlsx)"})
     if ext not in cfg.allowed_extensions:
         problems.append({"check": "extension", "severe": ext in EXECUTABLE_EXTENSIONS,
-                         "detail": f"extension {ext or '(none)'!r} is not allowed"})
+                         "detail": f"extension “{ext or '(none)'}” is not allowed"})
     head = decode_head(file.head_b64)
     if head is not None:
         kind = sniff(head)
