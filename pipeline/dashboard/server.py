@@ -140,6 +140,8 @@ class Feed:
             await asyncio.sleep(RETRY_SECONDS)
 
     def _answered(self) -> None:
+        if self.status.error is not None:
+            log.warning("dashboard reader: the broker at %s answers again", self.settings.bootstrap)
         self.status.last_answer = time.monotonic()
         self.status.error = None
 
@@ -154,6 +156,10 @@ class Feed:
         try:
             await asyncio.wait_for(c.topics(), PROBE_TIMEOUT)
         except (KafkaError, OSError, asyncio.TimeoutError) as exc:
+            if self.status.error is None:
+                log.warning("dashboard reader: the broker at %s does not answer (%s); /healthz says down "
+                            "once it has not answered for %.0fs", self.settings.bootstrap, type(exc).__name__,
+                            self.settings.dashboard.stale_seconds)
             self.status.error = f"no answer from the broker ({type(exc).__name__})"
         else:
             self._answered()
@@ -379,6 +385,9 @@ async def start(host: str, port: int, settings: Settings | None = None, state: D
 
 def serve(host: str = "127.0.0.1", port: int = 8765, open_browser: bool = False) -> int:
     settings = load_settings()
+    # aiokafka logs every failed reconnect (ten a second while a broker is down); the reader says
+    # once that the broker stopped answering and once that it is back.
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
 
     async def main() -> None:
         runner, url = await start(host, port, settings)
