@@ -368,7 +368,7 @@ class Dashboard(Strict):
     # that name on the dashboard's own port.
     allowed_hosts: tuple[str, ...] = ("127.0.0.1", "localhost", "[::1]")
     max_streams: int = Field(64, ge=1, le=10_000)                     # live-update clients at once
-    stream_buffer_bytes: int = Field(1 << 20, ge=64 << 10, le=64 << 20)  # unsent bytes per live client
+    stream_buffer_bytes: int = Field(4 << 20, ge=256 << 10, le=64 << 20)  # largest update a live client is sent
     stream_stall_seconds: float = Field(10.0, gt=0, le=3600)          # a client that takes nothing this long is dropped
     idle_seconds: float = Field(15.0, gt=0, le=3600)                  # for a whole request to arrive, or between requests
     stale_seconds: float = Field(30.0, ge=5, le=3600)                 # /healthz: Kafka down after this long without an answer

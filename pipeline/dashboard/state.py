@@ -17,6 +17,7 @@ import heapq
 from collections import Counter, OrderedDict
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -28,6 +29,8 @@ from pipeline.metrics import reason_bucket
 
 MAX_RECORD_BYTES = 1 << 20      # a record larger than this is counted as too large, not decoded
 DISPLAY_CHARS = 500             # excerpts and details kept per item (the page truncates further)
+NAME_CHARS = 256                # names kept per item; ids shown are cut at ID_SHOWN (filters use whole ids)
+ID_SHOWN = 128
 REPORT_LIST = 20                # entries of each list of a report kept for the report panel
 CHART_HOURS = 168               # hourly buckets kept per group (one week)
 CHART_DAY_AFTER = 48            # past this many hours a chart is drawn per day
@@ -52,7 +55,7 @@ class Bounds:
     seen: int = 100_000            # record ids remembered to skip redelivered copies
     top_groups: int = 50           # groups listed in a response
     chart_groups: int = 8          # charts in a response (the selected group's alone when filtered)
-    page: int = 500                # most entries of any list in one response
+    page: int = 200                # most entries of any list in one response
 
     def __post_init__(self):
         for f in fields(self):
@@ -154,11 +157,16 @@ def _clip(value: str | None, limit: int = DISPLAY_CHARS) -> str | None:
     return value if value is None or len(value) <= limit else value[: limit - 1] + "…"
 
 
+def _shown(member: dict | None) -> dict:
+    member = member or {}
+    return {"id": _clip(member.get("id"), ID_SHOWN), "name": _clip(member.get("name"), NAME_CHARS)}
+
+
 def _who(entry: dict) -> str | None:
     for key in ("responsible", "poster", "reporter", "missing", "member", "issued_by"):
         value = entry.get(key)
         if isinstance(value, dict):
-            return value.get("name") or value.get("id")
+            return _clip(value.get("name") or value.get("id"), NAME_CHARS)
         if isinstance(value, list) and value:
             return _clip("、".join(n for n in (m.get("name") or m.get("id") for m in value[:20]) if n))
     return None
@@ -286,13 +294,14 @@ class DashboardState:
                 self._count_hour(stats, r["ts"], r["ts_seconds"], rule)
         self._add_to_feed({
             "id": r["id"], "kind": "violation", "ts": r["ts"], "group_id": r["group_id"] or "-", "rule": rule,
-            "severity": severity, "member": r["member"] or {"id": None, "name": None},
+            "severity": severity, "member": _shown(r["member"]),
             "excerpt": _clip(r["excerpt"]), "detail": _clip(r["detail"]),
         }, r["ts_seconds"])
 
     @staticmethod
     def _count_hour(stats: GroupStats, ts: str, seconds: float, rule: str) -> None:
-        bucket = ts[:13] + ":00:00" + ts[19:].lstrip("0123456789.")   # the hour, in the record's own offset
+        # The hour, in the record's own offset (the reader has checked that the time parses).
+        bucket = datetime.fromisoformat(ts).replace(minute=0, second=0, microsecond=0).isoformat()
         if bucket not in stats.hours:
             stats.hours[bucket] = (seconds - seconds % 3600, Counter())
             if len(stats.hours) > CHART_HOURS:
@@ -309,14 +318,14 @@ class DashboardState:
         self.rules[rule] += 1
         if stats := self._group(r):
             stats.escalations += 1
-        member = r["member"] or {"id": None, "name": None}
+        member = _shown(r["member"])
         item = {
             "id": r["id"], "kind": "escalation", "ts": r["ts"], "group_id": r["group_id"] or "-", "rule": rule,
             "severity": severity, "level": level, "member": member, "excerpt": _clip(r["excerpt"]),
             "detail": _clip(r["detail"]), "recipients": _recipients(r["recipients"]), "due": r["due"],
         }
         self._add_to_feed(item, r["ts_seconds"])
-        key = ("escalation", item["group_id"], member["id"], rule)
+        key = ("escalation", item["group_id"], (r["member"] or {}).get("id"), rule)
         current = self.followups.get(key)
         # The latest step of the ladder per member and rule is what someone still has to act on.
         seconds = NO_TIME if r["ts_seconds"] is None else r["ts_seconds"]
@@ -361,8 +370,9 @@ class DashboardState:
         reply_rate = r["reply_rate"]
         if reply_rate is None and r["addressed"]:
             reply_rate = round(min(r["replied"] or 0, r["addressed"]) / r["addressed"], 4)
-        row = {k: r[k] for k in ("group_id", "scope", "member", "window", "addressed", "replied", "acknowledged",
+        row = {k: r[k] for k in ("group_id", "scope", "window", "addressed", "replied", "acknowledged",
                                  "overdue", "unanswered", "median_reply_seconds", "p90_reply_seconds")}
+        row["member"] = _shown(r["member"])
         row.update(reply_rate=reply_rate, arrival=r["arrival"],
                    window_seconds=NO_TIME if r["window_seconds"] is None else r["window_seconds"])
         current = self.responsiveness.get(key)
@@ -377,6 +387,7 @@ class DashboardState:
         current = self.reports.get(group)
         if current is not None and r["ts_seconds"] < current["ts_seconds"]:
             return
+        r["group_name"] = _clip(r["group_name"], NAME_CHARS)
         if r["group_name"] and stats:
             stats.name = r["group_name"]
         self.reports.put(group, _report_view(r))

@@ -530,6 +530,7 @@ def test_live_clients_that_never_read_cost_a_bounded_amount_of_memory(deployment
         _wait_for(lambda: _health(url)[1].get("records", 0) >= len(records), 240, "the dashboard to read 120,000 records",
                   every=1.0)
         state_bytes = len(_get(url + "api/state", timeout=60)[1])
+        print(f"\n/api/state at 30,000 groups: {state_bytes:,} bytes")
         time.sleep(1.0)
         before = process.memory_info().rss
         request = f"GET /api/stream HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAccept: text/event-stream\r\n\r\n".encode()
@@ -545,7 +546,8 @@ def test_live_clients_that_never_read_cost_a_bounded_amount_of_memory(deployment
             rss = process.memory_info().rss
             peak = max(peak, rss)
             if rss > RSS_CEILING:
-                raise AssertionError(f"the dashboard grew to {rss / MiB:.0f} MiB; stopped the loop")
+                raise AssertionError(f"the dashboard grew from {before / MiB:.0f} to {rss / MiB:.0f} MiB in "
+                                     f"{round_ + 1} rounds ({unanswered} unanswered /healthz); stopped the loop")
             try:
                 status, health = _health(url)
                 dropped = health.get("streams_dropped", 0)
@@ -558,7 +560,6 @@ def test_live_clients_that_never_read_cost_a_bounded_amount_of_memory(deployment
         time.sleep(3.0)
         after = process.memory_info().rss
         status, health = _health(url)
-        print(f"\n/api/state at 30,000 groups: {state_bytes:,} bytes")
         print(f"RSS with {CLIENTS} clients that never read, {ROUNDS} rounds of 200 records: "
               f"before {before / MiB:.1f} MiB, peak {peak / MiB:.1f} MiB (+{(peak - before) / MiB:.1f}), "
               f"after they left {after / MiB:.1f} MiB; /healthz unanswered {unanswered} of {ROUNDS}; "
