@@ -179,9 +179,9 @@ def _size(value: Any) -> int:
 # --------------------------------------------------------------------------- per kind
 
 
-def read(event: Any) -> dict | None:
-    """The fields the dashboard uses from one decoded output record (`kind`, `id`, `ts`,
-    `ts_seconds` and the kind's own), or None for a kind it only counts. Raises `BadRecord`."""
+def read(event: Any) -> dict:
+    """The fields the dashboard uses from one decoded output record: `kind` (`other` for a kind it
+    does not read), `id`, `ts`, `ts_seconds` and the kind's own. Raises `BadRecord`."""
     if not isinstance(event, dict):
         raise BadRecord("not_object", f"expected a JSON object, got {type(event).__name__}")
     f = Fields(event)

@@ -99,6 +99,9 @@ class Feed:
         self.settings, self.state, self.status = settings, state, status
         self.roles = {name: role for role, name in settings.topics.outputs().items()}
         self._logged_bad: dict[str, int] = {}
+        # The next offset to read per partition, kept across reconnects: a new consumer starts from
+        # the beginning again, and what was already counted must not be counted twice.
+        self.positions: dict[tuple[str, int], int] = {}
 
     async def run(self) -> None:
         from aiokafka.errors import KafkaError
@@ -114,13 +117,21 @@ class Feed:
                 self._answered()
                 self.status.connected = True
                 next_probe = time.monotonic() + PROBE_SECONDS
+                resumed: set[tuple[str, int]] = set()
                 while True:
                     batch = await c.getmany(timeout_ms=500, max_records=POLL_RECORDS)
                     if batch:
                         self._answered()
-                    for messages in batch.values():
+                    for tp, messages in batch.items():
+                        key = (tp.topic, tp.partition)
+                        if key not in resumed:
+                            resumed.add(key)
+                            if self.positions.get(key, 0) > messages[0].offset:
+                                c.seek(tp, self.positions[key])
                         for message in messages:
-                            self._receive(message)
+                            if message.offset >= self.positions.get(key, 0):
+                                self._receive(message)
+                                self.positions[key] = message.offset + 1
                     if time.monotonic() >= next_probe:
                         await self._probe(c)
                         next_probe = time.monotonic() + PROBE_SECONDS

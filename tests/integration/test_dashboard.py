@@ -483,6 +483,35 @@ def test_the_reader_survives_any_record_and_healthz_counts_them(deployment, tmp_
         _stop(proc)
 
 
+def test_a_new_reader_session_resumes_where_the_last_one_stopped(deployment):
+    """After a reconnect the reader starts a new consumer, which reads from the beginning again:
+    what was counted must not be counted twice, whatever the id memory holds."""
+    from pipeline.dashboard.server import Feed, ReaderStatus
+    from pipeline.dashboard.state import Bounds, DashboardState
+    from tests.unit.test_dashboard_state import violation
+
+    settings = deployment.settings
+    state = DashboardState(Bounds(seen=10))          # ids alone would not catch these repeats
+    feed = Feed(settings, state, ReaderStatus(settings.bootstrap, []))
+
+    async def session(expect: int) -> None:
+        task = asyncio.create_task(feed.run())
+        deadline = time.monotonic() + 60
+        while state.records < expect and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+        await asyncio.sleep(1.0)                     # time to read anything beyond what is expected
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    produce_outputs(settings, [violation(i, ts=f"2026-03-02T09:{i % 60:02d}:00+08:00") for i in range(300)])
+    asyncio.run(session(300))
+    asyncio.run(session(300))
+    produce_outputs(settings, [violation(f"more-{i}") for i in range(50)])
+    asyncio.run(session(350))
+    assert state.records == 350 and state.kinds["violation"] == 350 and state.bad == {}
+
+
 def test_healthz_tells_the_truth_when_the_broker_goes_away(own_broker, tmp_path):  # noqa: F811
     deployment = Deployment(bootstrap=own_broker.bootstrap, workdir=tmp_path,
                             extra_env={"MODERATION_DASHBOARD_STALE_SECONDS": "8"})
