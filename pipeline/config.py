@@ -363,6 +363,41 @@ class Topics(Strict):
         return {k: v for k, v in self.model_dump().items() if k not in INTERNAL_TOPICS}
 
 
+_HOST_RE = re.compile(r"^(\[[0-9a-f:.]+\]|[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?)(:\d{1,5})?$")
+
+
+class Dashboard(Strict):
+    """The dashboard's guards and bounds (docs/OPERATIONS.md, "Dashboard")."""
+
+    # Host headers the dashboard answers (DNS rebinding defence); a name without a port means
+    # that name on the dashboard's own port.
+    allowed_hosts: tuple[str, ...] = ("127.0.0.1", "localhost", "[::1]")
+    max_streams: int = Field(64, ge=1, le=10_000)                     # live-update clients at once
+    stream_buffer_bytes: int = Field(4 << 20, ge=256 << 10, le=64 << 20)  # largest update a live client is sent
+    stream_stall_seconds: float = Field(10.0, gt=0, le=3600)          # a client that takes nothing this long is dropped
+    idle_seconds: float = Field(15.0, gt=0, le=3600)                  # for a whole request to arrive, or between requests
+    stale_seconds: float = Field(30.0, ge=5, le=3600)                 # /healthz: Kafka down after this long without an answer
+    groups: int = Field(2_000, ge=10, le=1_000_000)
+    feed: int = Field(1_000, ge=10, le=1_000_000)
+    severe: int = Field(20_000, ge=10, le=10_000_000)
+    followups: int = Field(20_000, ge=10, le=10_000_000)
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _split(cls, v):
+        return tuple(part for part in re.split(r"[\s,]+", v) if part) if isinstance(v, str) else v
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _hosts(cls, v):
+        if not v:
+            raise ValueError("needs at least one host name")
+        for host in v:
+            if not _HOST_RE.match(host.lower()):
+                raise ValueError(f"not a host name or address with an optional :port: {host!r}")
+        return tuple(host.lower() for host in v)
+
+
 class Settings(Strict):
     """Where the worker runs: broker, topics, partitions, app id. Overridable by environment."""
 
@@ -396,6 +431,7 @@ class Settings(Strict):
     sasl_password: str | None = None
     ssl_cafile: str | None = None
     policy_path: str = "config/policy.yaml"
+    dashboard: Dashboard = Dashboard()
 
 
 ENV_PREFIX = "MODERATION_"
@@ -422,6 +458,7 @@ _ENV_KEYS = {
     "SSL_CAFILE": ("ssl_cafile",),
     "POLICY": ("policy_path",),
     **{f"TOPIC_{name.upper()}": ("topics", name) for name in TOPIC_NAMES},
+    **{f"DASHBOARD_{name.upper()}": ("dashboard", name) for name in Dashboard.model_fields},
 }
 
 

@@ -1,28 +1,40 @@
-"""The dashboard's shell: a Kafka consumer of the output topics feeding `DashboardState`, and an
-aiohttp app serving the page, `/api/state` (JSON) and `/api/stream` (server-sent events).
+"""The dashboard's shell: a Kafka reader of the output topics feeding `DashboardState`, and an
+aiohttp app serving the page, `/api/state` (JSON), `/api/stream` (server-sent events) and `/healthz`.
 
-It is a consumer like any other (no consumer group, from the beginning of every output topic),
-so it shows what the topics hold, not what a worker has in memory.
+The reader is a consumer like any other (no consumer group, from the beginning of every output
+topic), so the page shows what the topics hold, not what a worker has in memory. Every request
+passes the same middleware chain (`create_app`): the Host allow-list first; an authentication
+step belongs right after it, in front of every route.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import sys
+import time
 import webbrowser
+from collections import OrderedDict
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
 from aiohttp import web
 
-from pipeline.config import Settings, load_settings
-from pipeline.dashboard.state import DashboardState
+from pipeline.config import Dashboard, Settings, load_settings
+from pipeline.dashboard.state import Bounds, DashboardState, View
 
 log = logging.getLogger("pipeline.dashboard")
 STATIC = Path(__file__).resolve().parent / "static"
-PUSH_INTERVAL = 0.5       # seconds between checks for changes to push
-HEARTBEAT = 15.0          # seconds between keep-alive comments on an idle stream
-RETRY_SECONDS = 3.0       # wait before reconnecting to an unreachable broker
+PUSH_INTERVAL = 0.5        # seconds between checks for changes to push
+HEARTBEAT = 15.0           # seconds between keep-alive comments on an idle stream
+RETRY_SECONDS = 3.0        # wait before reconnecting to an unreachable broker
+PROBE_SECONDS = 5.0        # how often the reader asks the broker for metadata while records are quiet
+PROBE_TIMEOUT = 5.0
+POLL_RECORDS = 500         # records handled per poll, so requests are served during a long backlog
+FRAME_REUSE_SECONDS = 1.0  # a view's payload is rebuilt at most this often, however many clients ask
+FRAME_CACHE = 16           # views whose latest payload is kept
+STREAM_SOCKET_BUFFER = 128 << 10   # kernel send buffer of a stream's socket (bytes)
 # Content-Security-Policy: the page loads only its own files; nothing inline, nothing remote.
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
@@ -31,17 +43,65 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
 }
 
+
+@dataclass
+class ReaderStatus:
+    """What the Kafka reader last knew; `/healthz` and the page's status line read it."""
+    bootstrap: str
+    topics: list[str]
+    static: bool = False              # serving a given state without Kafka (tests): always up
+    connected: bool = False
+    error: str | None = None
+    last_answer: float | None = None  # monotonic time the broker last answered (a fetch or a probe)
+    task: asyncio.Task | None = None
+
+    def up(self, stale_seconds: float) -> bool:
+        if self.static:
+            return True
+        return (self.task is not None and not self.task.done() and self.connected
+                and self.last_answer is not None and time.monotonic() - self.last_answer <= stale_seconds)
+
+    def answered_ago(self) -> float | None:
+        return None if self.last_answer is None else round(time.monotonic() - self.last_answer, 1)
+
+
+@dataclass
+class Streams:
+    active: int = 0
+    dropped: int = 0
+
+
+@dataclass
+class Frames:
+    """The latest payload of each recently asked view, shared by every client asking for it."""
+    entries: OrderedDict = field(default_factory=OrderedDict)
+
+
 STATE_KEY = web.AppKey("state", DashboardState)
-STATUS_KEY = web.AppKey("status", dict)
+STATUS_KEY = web.AppKey("status", ReaderStatus)
 SETTINGS_KEY = web.AppKey("settings", Settings)
+STREAMS_KEY = web.AppKey("streams", Streams)
+FRAMES_KEY = web.AppKey("frames", Frames)
+
+
+def bounds(settings: Dashboard) -> Bounds:
+    return Bounds(groups=settings.groups, feed=settings.feed, severe=settings.severe, followups=settings.followups)
+
+
+# --------------------------------------------------------------------------- the Kafka reader
 
 
 class Feed:
-    """The consumer loop: reads every output topic from the beginning and applies each record."""
+    """The reader: every output topic from the beginning, each record into the state. No record
+    can stop it: a bad one is counted, an unexpected failure is logged and the reader goes on."""
 
-    def __init__(self, settings: Settings, state: DashboardState, status: dict):
+    def __init__(self, settings: Settings, state: DashboardState, status: ReaderStatus):
         self.settings, self.state, self.status = settings, state, status
         self.roles = {name: role for role, name in settings.topics.outputs().items()}
+        self._logged_bad: dict[str, int] = {}
+        # The next offset to read per partition, kept across reconnects: a new consumer starts from
+        # the beginning again, and what was already counted must not be counted twice.
+        self.positions: dict[tuple[str, int], int] = {}
 
     async def run(self) -> None:
         from aiokafka.errors import KafkaError
@@ -54,18 +114,35 @@ class Feed:
                          metadata_max_age_ms=5000)
             try:
                 await c.start()
-                self.status.update(connected=True, error=None)
+                self._answered()
+                self.status.connected = True
+                next_probe = time.monotonic() + PROBE_SECONDS
+                resumed: set[tuple[str, int]] = set()
                 while True:
-                    batch = await c.getmany(timeout_ms=500)
-                    for messages in batch.values():
+                    batch = await c.getmany(timeout_ms=500, max_records=POLL_RECORDS)
+                    if batch:
+                        self._answered()
+                    for tp, messages in batch.items():
+                        key = (tp.topic, tp.partition)
+                        if key not in resumed:
+                            resumed.add(key)
+                            if self.positions.get(key, 0) > messages[0].offset:
+                                c.seek(tp, self.positions[key])
                         for message in messages:
-                            self._apply(message.value)
+                            if message.offset >= self.positions.get(key, 0):
+                                self._receive(message)
+                                self.positions[key] = message.offset + 1
+                    if time.monotonic() >= next_probe:
+                        await self._probe(c)
+                        next_probe = time.monotonic() + PROBE_SECONDS
             except asyncio.CancelledError:
                 raise
-            except (KafkaError, OSError) as exc:
-                text = str(exc) if str(exc).startswith(exc.__class__.__name__) else f"{exc.__class__.__name__}: {exc}"
-                self.status.update(connected=False, error=text[:300])
-                log.warning("dashboard consumer: %s; retrying in %.0fs", exc, RETRY_SECONDS)
+            except (KafkaError, OSError, asyncio.TimeoutError) as exc:
+                self._lost(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+                log.warning("dashboard reader: %s; retrying in %.0fs", self.status.error, RETRY_SECONDS)
+            except Exception as exc:  # noqa: BLE001 - a bug must not stop the reader for good
+                self._lost(f"reader failed ({type(exc).__name__}); restarting")
+                log.exception("dashboard reader failed; restarting it in %.0fs", RETRY_SECONDS)
             finally:
                 try:
                     await c.stop()
@@ -73,67 +150,215 @@ class Feed:
                     pass
             await asyncio.sleep(RETRY_SECONDS)
 
-    def _apply(self, value: bytes | None) -> None:
-        self.status["records"] += 1
+    def _answered(self) -> None:
+        if self.status.error is not None:
+            log.warning("dashboard reader: the broker at %s answers again", self.settings.bootstrap)
+        self.status.last_answer = time.monotonic()
+        self.status.error = None
+
+    def _lost(self, error: str) -> None:
+        self.status.connected = False
+        self.status.error = error[:300]
+
+    async def _probe(self, c) -> None:
+        """A metadata round trip: the broker answers, or the status says since when it has not."""
+        from aiokafka.errors import KafkaError
+
         try:
-            event = orjson.loads(value or b"")
-        except orjson.JSONDecodeError:
-            self.status["unreadable"] += 1
+            await asyncio.wait_for(c.topics(), PROBE_TIMEOUT)
+        except (KafkaError, OSError, asyncio.TimeoutError) as exc:
+            if self.status.error is None:
+                log.warning("dashboard reader: the broker at %s does not answer (%s); /healthz says down "
+                            "once it has not answered for %.0fs", self.settings.bootstrap, type(exc).__name__,
+                            self.settings.dashboard.stale_seconds)
+            self.status.error = f"no answer from the broker ({type(exc).__name__})"
+        else:
+            self._answered()
+
+    def _receive(self, message) -> None:
+        try:
+            outcome = self.state.receive(message.value)
+        except Exception:  # noqa: BLE001 - a record that trips a bug is counted, not fatal
+            self.state.count_failed()
+            log.exception("dashboard: record at %s[%d]@%d could not be handled; skipped",
+                          message.topic, message.partition, message.offset)
             return
-        self.state.apply(event)
+        if outcome in ("applied", "repeat", "counted"):
+            return
+        seen = self._logged_bad[outcome] = self._logged_bad.get(outcome, 0) + 1
+        if seen == 1 or seen % 1000 == 0:
+            log.warning("dashboard: skipped a bad record (%s, %d so far) at %s[%d]@%d",
+                        outcome, seen, message.topic, message.partition, message.offset)
 
 
-def _payload(app: web.Application) -> bytes:
-    snapshot = app[STATE_KEY].snapshot()
-    snapshot["status"] = dict(app[STATUS_KEY])
-    return orjson.dumps(snapshot)
+# --------------------------------------------------------------------------- the web app
+
+
+def _allowed(host: str, entries: tuple[str, ...], port: int | None) -> bool:
+    host = host.strip().lower()
+    if host.startswith("["):
+        name, _, rest = host.partition("]")
+        name += "]"
+        given_port = rest[1:] if rest.startswith(":") else None
+        if rest and given_port is None:
+            return False
+    else:
+        name, sep, given_port = host.partition(":")
+        given_port = given_port if sep else None
+    for entry in entries:
+        if entry == host:
+            return True
+        if entry == name and (given_port is None or given_port == str(port)):
+            return True
+    return False
+
+
+@web.middleware
+async def allowed_hosts(request: web.Request, handler):
+    """DNS rebinding defence: a page on another site that makes its name point at this machine
+    still sends its own name as Host, and gets nothing."""
+    settings = request.app[SETTINGS_KEY].dashboard
+    host = request.headers.get("Host", "")
+    sockname = request.transport.get_extra_info("sockname") if request.transport else None
+    port = sockname[1] if isinstance(sockname, tuple) and len(sockname) >= 2 else None
+    if not _allowed(host, settings.allowed_hosts, port):
+        return web.Response(status=421, text=(
+            f"This dashboard does not answer for the host {host[:100]!r}. Open it as http://127.0.0.1:{port}/ "
+            f"or add the name to MODERATION_DASHBOARD_ALLOWED_HOSTS.\n"))
+    return await handler(request)
+
+
+async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    response.headers.update(SECURITY_HEADERS)
+
+
+def _view(request: web.Request) -> View:
+    try:
+        return View.parse(request.query, request.app[STATE_KEY].bounds.page)
+    except ValueError as exc:
+        raise web.HTTPBadRequest(text=f"{exc}\n") from None
+
+
+def _status_view(app: web.Application) -> dict:
+    status, state = app[STATUS_KEY], app[STATE_KEY]
+    return {"connected": status.up(app[SETTINGS_KEY].dashboard.stale_seconds), "error": status.error,
+            "records": state.records, "bad_records": sum(state.bad.values()),
+            "bootstrap": status.bootstrap, "topics": status.topics}
+
+
+def _payload(app: web.Application, view: View) -> tuple[tuple, bytes]:
+    """The view's JSON, rebuilt when the state or the reader's status changed (and at most every
+    FRAME_REUSE_SECONDS); the key tells a stream whether it has sent this one already."""
+    state, frames = app[STATE_KEY], app[FRAMES_KEY].entries
+    status = _status_view(app)
+    key = (state.version, status["connected"], status["error"])
+    entry = frames.get(view)
+    now = time.monotonic()
+    if entry is not None and (entry[0] == key or now - entry[1] < FRAME_REUSE_SECONDS):
+        frames.move_to_end(view)
+        return entry[0], entry[2]
+    snapshot = state.view(view)
+    snapshot["status"] = status
+    body = orjson.dumps(snapshot)
+    frames[view] = (key, now, body)
+    frames.move_to_end(view)
+    while len(frames) > FRAME_CACHE:
+        frames.popitem(last=False)
+    return key, body
 
 
 async def index(request: web.Request) -> web.StreamResponse:
-    return web.FileResponse(STATIC / "index.html", headers=SECURITY_HEADERS)
+    return web.FileResponse(STATIC / "index.html")
 
 
 async def api_state(request: web.Request) -> web.Response:
-    return web.Response(body=_payload(request.app), content_type="application/json", headers=SECURITY_HEADERS)
+    _, body = _payload(request.app, _view(request))
+    return web.Response(body=body, content_type="application/json")
 
 
 async def api_stream(request: web.Request) -> web.StreamResponse:
-    response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
-                                           **SECURITY_HEADERS})
+    """Server-sent events: the view's state whenever it changes. A client's unsent bytes are at
+    most one update: while it has not taken the last one it gets no new one, and then the newest
+    (a slow reader sees fewer updates, never stale ones). A client whose update waits longer than
+    `stream_stall_seconds`, or whose update would not fit `stream_buffer_bytes`, is dropped."""
+    app, view = request.app, _view(request)
+    limits, streams = app[SETTINGS_KEY].dashboard, app[STREAMS_KEY]
+    if streams.active >= limits.max_streams:
+        raise web.HTTPServiceUnavailable(
+            text=f"This dashboard already serves {limits.max_streams} live pages; try again later "
+                 f"(MODERATION_DASHBOARD_MAX_STREAMS sets the limit).\n", headers={"Retry-After": "10"})
+    transport = request.transport
+    if transport is None:
+        return web.Response(status=400)
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, STREAM_SOCKET_BUFFER)
+    # One update up to the buffer size is taken without waiting; past that the writer would wait.
+    transport.set_write_buffer_limits(high=limits.stream_buffer_bytes)
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
     await response.prepare(request)
-    app = request.app
-    sent_version, sent_status, idle = None, None, 0.0
+    streams.active += 1
+    sent, idle, waiting_since = None, 0.0, None
     try:
-        while True:
-            state, status = app[STATE_KEY], app[STATUS_KEY]
-            status_view = (status["connected"], status["error"])
-            if state.version != sent_version or status_view != sent_status:
-                sent_version, sent_status, idle = state.version, status_view, 0.0
-                await response.write(b"event: state\ndata: " + _payload(app) + b"\n\n")
-            elif idle >= HEARTBEAT:
-                idle = 0.0
-                await response.write(b": keep-alive\n\n")
+        while not transport.is_closing():
+            if transport.get_write_buffer_size():
+                waiting_since = waiting_since or time.monotonic()
+                if time.monotonic() - waiting_since > limits.stream_stall_seconds:
+                    _drop(streams, transport, "took nothing for %.0fs", limits.stream_stall_seconds)
+                    break
+            else:
+                waiting_since = None
+                key, body = _payload(app, view)
+                frame = b"event: state\ndata: " + body + b"\n\n" if key != sent else \
+                    b": keep-alive\n\n" if idle >= HEARTBEAT else None
+                if frame is not None:
+                    if len(frame) > limits.stream_buffer_bytes:
+                        _drop(streams, transport, "an update of %d bytes exceeds its buffer", len(frame))
+                        break
+                    try:   # the buffer was empty and the frame fits: this does not wait
+                        await asyncio.wait_for(response.write(frame), limits.stream_stall_seconds)
+                    except asyncio.TimeoutError:
+                        _drop(streams, transport, "took nothing for %.0fs", limits.stream_stall_seconds)
+                        break
+                    sent, idle = key, 0.0
             await asyncio.sleep(PUSH_INTERVAL)
             idle += PUSH_INTERVAL
-    except (ConnectionResetError, asyncio.CancelledError):
+    except (ConnectionError, asyncio.CancelledError):
         pass
+    finally:
+        streams.active -= 1
     return response
 
 
+def _drop(streams: Streams, transport: asyncio.Transport, why: str, *args) -> None:
+    streams.dropped += 1
+    log.info("dashboard: dropped a live client that " + why, *args)
+    transport.abort()   # discards its unsent bytes now; a plain close would keep them until sent
+
+
 async def health(request: web.Request) -> web.Response:
-    status = request.app[STATUS_KEY]
-    return web.json_response(status, status=200 if status["connected"] else 503)
+    """Up when the reader runs and the broker answered within `stale_seconds`; only counts, no data."""
+    app = request.app
+    status, state, streams = app[STATUS_KEY], app[STATE_KEY], app[STREAMS_KEY]
+    up = status.up(app[SETTINGS_KEY].dashboard.stale_seconds)
+    body = {"status": "up" if up else "down", "kafka_answered_seconds_ago": status.answered_ago(),
+            "records": state.records, "bad_records": sum(state.bad.values()),
+            "bad_records_by_reason": dict(state.bad), "streams": streams.active,
+            "streams_dropped": streams.dropped}
+    return web.json_response(body, status=200 if up else 503)
 
 
 def create_app(settings: Settings | None = None, state: DashboardState | None = None,
                consume: bool = True) -> web.Application:
     """The web app; with `consume=False` it serves the given state without touching Kafka (tests)."""
     settings = settings or load_settings()
-    app = web.Application()
+    app = web.Application(middlewares=[allowed_hosts])
     app[SETTINGS_KEY] = settings
-    app[STATE_KEY] = state or DashboardState()
-    app[STATUS_KEY] = {"connected": not consume, "error": None, "records": 0, "unreadable": 0,
-                       "bootstrap": settings.bootstrap, "topics": sorted(settings.topics.outputs().values())}
+    app[STATE_KEY] = state or DashboardState(bounds(settings.dashboard))
+    app[STATUS_KEY] = ReaderStatus(settings.bootstrap, sorted(settings.topics.outputs().values()), static=not consume)
+    app[STREAMS_KEY] = Streams()
+    app[FRAMES_KEY] = Frames()
+    app.on_response_prepare.append(_security_headers)
     app.router.add_get("/", index)
     app.router.add_get("/api/state", api_state)
     app.router.add_get("/api/stream", api_stream)
@@ -141,21 +366,27 @@ def create_app(settings: Settings | None = None, state: DashboardState | None = 
     app.router.add_static("/static/", STATIC, append_version=False)
 
     if consume:
-        async def consumer_task(app: web.Application):
-            task = asyncio.create_task(Feed(settings, app[STATE_KEY], app[STATUS_KEY]).run())
+        async def reader(app: web.Application):
+            status = app[STATUS_KEY]
+            status.task = asyncio.create_task(Feed(settings, app[STATE_KEY], status).run())
             yield
-            task.cancel()
+            status.task.cancel()
             try:
-                await task
+                await status.task
             except asyncio.CancelledError:
                 pass
 
-        app.cleanup_ctx.append(consumer_task)
+        app.cleanup_ctx.append(reader)
     return app
 
 
-async def start(host: str, port: int, settings: Settings | None = None) -> tuple[web.AppRunner, str]:
-    runner = web.AppRunner(create_app(settings), access_log=None, shutdown_timeout=2.0)
+async def start(host: str, port: int, settings: Settings | None = None, state: DashboardState | None = None,
+                consume: bool = True) -> tuple[web.AppRunner, str]:
+    settings = settings or load_settings()
+    # keepalive_timeout: a connection must bring a whole request (line and headers) within this
+    # long of opening or of its previous response, or it is closed: idle and half-sent alike.
+    runner = web.AppRunner(create_app(settings, state, consume), access_log=None, shutdown_timeout=2.0,
+                           keepalive_timeout=settings.dashboard.idle_seconds)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
@@ -165,6 +396,9 @@ async def start(host: str, port: int, settings: Settings | None = None) -> tuple
 
 def serve(host: str = "127.0.0.1", port: int = 8765, open_browser: bool = False) -> int:
     settings = load_settings()
+    # aiokafka logs every failed reconnect (ten a second while a broker is down); the reader says
+    # once that the broker stopped answering and once that it is back.
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
 
     async def main() -> None:
         runner, url = await start(host, port, settings)

@@ -1,28 +1,39 @@
 """The dashboard end to end: the sample conversation goes into Kafka, the worker moderates it, the
 dashboard (its own process, a Kafka consumer of the output topics) shows it in a real headless
-Chromium driven by Selenium. A screenshot is kept in the test's folder; with MODERATION_UPDATE_SCREENSHOT=1 it also replaces docs/dashboard.png."""
+Chromium driven by Selenium. A screenshot is kept in the test's folder; with MODERATION_UPDATE_SCREENSHOT=1 it also replaces docs/dashboard.png.
+
+Then what it must survive: bad records on the real broker, the broker going away (its own broker,
+on MODERATION_OUTAGE_PORT), 40 live clients that never read while records keep arriving (a
+bounded load loop on loopback, its memory measured with psutil), and hostile names in the page."""
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
+import urllib.error
 import urllib.request
 from collections import Counter
 
 import orjson
+import psutil
 import pytest
 
+from pipeline.kafka.admin import producer
 from pipeline.offline import run
 from pipeline.sample import conversation
-from tests.integration.harness import ROOT
+from tests.integration.harness import ROOT, Deployment
+from tests.integration.test_outage import own_broker  # noqa: F401 - a fixture: a broker of this test's own
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
                   "--disable-dev-shm-usage", "--window-size=1440,1000", "--lang=zh-CN")
+MiB = 1 << 20
 
 
 def _browser_or_skip():
@@ -40,30 +51,87 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def dashboard(deployment, tmp_path):
+def _get(url: str, timeout: float = 5.0) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def _start_dashboard(env: dict, log_path) -> tuple[subprocess.Popen, str]:
     port = _free_port()
-    log = open(tmp_path / "dashboard.log", "wb")
+    log = open(log_path, "wb")
     proc = subprocess.Popen([sys.executable, "-m", "pipeline.dashboard", "dashboard", "--port", str(port)],
-                            cwd=ROOT, env=deployment.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + 30
     while True:
         try:
-            urllib.request.urlopen(url + "healthz", timeout=2)
-            break
+            _get(url + "healthz", timeout=2)       # any answer: the server is up (503 while Kafka is not yet)
+            return proc, url
         except OSError:
             if proc.poll() is not None or time.monotonic() > deadline:
                 proc.kill()
-                raise AssertionError("dashboard did not come up:\n" + (tmp_path / "dashboard.log").read_text())
+                raise AssertionError("dashboard did not come up:\n" + open(log_path).read())
             time.sleep(0.2)
-    yield url
+
+
+def _stop(proc: subprocess.Popen) -> None:
     proc.terminate()
     try:
         proc.wait(10)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait(5)
+
+
+def _wait_for(predicate, timeout: float, what: str, every: float = 0.3):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(every)
+
+
+def _health(url: str) -> tuple[int, dict]:
+    status, body = _get(url + "healthz")
+    return status, orjson.loads(body)
+
+
+def produce_outputs(settings, records: list) -> None:
+    """Records (dicts, or raw bytes for the violations topic) straight onto the output topics, as a
+    worker (or anything else with access to the broker) would write them."""
+    topic_of = {"verdict": "verdicts", "violation": "violations", "escalation": "escalations",
+                "responsiveness": "responsiveness", "group_report": "reports", "rejected": "dlq"}
+
+    async def send():
+        p = producer(settings, linger_ms=20, max_batch_size=256 * 1024)
+        await p.start()
+        try:
+            for record in records:
+                if isinstance(record, dict):
+                    kind = record.get("kind")
+                    role = topic_of.get(kind, "violations") if isinstance(kind, str) else "violations"
+                    value = orjson.dumps(record)
+                else:
+                    role, value = "violations", record
+                await p.send(getattr(settings.topics, role), key=b"k", value=value)
+            await p.flush()
+        finally:
+            await p.stop()
+
+    asyncio.run(send())
+
+
+@pytest.fixture
+def dashboard(deployment, tmp_path):
+    proc, url = _start_dashboard(deployment.env, tmp_path / "dashboard.log")
+    yield url
+    _stop(proc)
 
 
 @pytest.fixture
@@ -90,12 +158,21 @@ def _feed(driver) -> list[dict]:
 
 
 def _choose(driver, select_id: str, value: str) -> None:
-    """Pick an option as a user would (the change event included); the options are rebuilt on
-    every live update, so a found <option> element may be stale by the time it is clicked."""
+    """Pick an option as a user would (the change event included), then wait until the page shows
+    what the server answered for the new filters."""
     assert driver.execute_script(
         "const s = document.getElementById(arguments[0]);"
         "if (![...s.options].some(o => o.value === arguments[1])) return false;"
         "s.value = arguments[1]; s.dispatchEvent(new Event('change')); return true;", select_id, value)
+    _settled(driver)
+
+
+def _settled(driver) -> None:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(driver, 20, poll_frequency=0.1).until(
+        lambda d: d.execute_script("return document.body.dataset.view === viewQuery()"),
+        message="the page did not show the answer for its filters")
 
 
 def _expected(engine) -> dict[str, list[dict]]:
@@ -137,6 +214,10 @@ def test_dashboard_shows_the_sample_conversation(deployment, dashboard, browser,
         assert secret not in page
     masked = [e["excerpt"] for e in violations if e.get("excerpt") and "****" in e["excerpt"]]
     assert masked and masked[0] in browser.find_element(By.ID, "feed").get_attribute("textContent")
+    # newest first by event time
+    times = browser.execute_script(
+        "return [...document.querySelectorAll('#feed tbody tr td.time')].map(c => c.title)")
+    assert times == sorted(times, reverse=True)
 
     # one chart per group with violations, its legend naming the rules
     charts = browser.execute_script(
@@ -159,6 +240,14 @@ def test_dashboard_shows_the_sample_conversation(deployment, dashboard, browser,
     _choose(browser, "f-group", "")
     _choose(browser, "f-rule", "")
 
+    # the severe card and the severe filter agree
+    severe = sum(1 for e in violations if e["severity"] == "severe")
+    cards = browser.execute_script("return [...document.querySelectorAll('#summary .card')].map(c => c.textContent)")
+    assert f"{severe}severe" in cards
+    _choose(browser, "f-severity", "severe")
+    assert sum(1 for r in _feed(browser) if r["kind"] == "violation") == severe
+    _choose(browser, "f-severity", "")
+
     # open follow-ups: the supervisor steps of the ladder are listed
     followups = browser.find_element(By.ID, "followups").text
     for e in escalations:
@@ -170,7 +259,7 @@ def test_dashboard_shows_the_sample_conversation(deployment, dashboard, browser,
                       if e.get("scope") == "member" and (e.get("window") or {}).get("kind") == "day"]
     if member_windows:
         WebDriverWait(browser, 30).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#responsiveness tbody tr"))
-        table = browser.find_element(By.ID, "responsiveness").text
+        table = browser.find_element(By.ID, "responsiveness").get_attribute("textContent")
         for e in member_windows:
             assert (e["member"].get("name") or e["member"]["id"]) in table
     if expected.get("reports"):
@@ -186,15 +275,28 @@ def test_dashboard_shows_the_sample_conversation(deployment, dashboard, browser,
         shutil.copyfile(artifact, ROOT / "docs" / "dashboard.png")
 
 
+class Seeded:
+    """The web shell alone on loopback (its own thread and loop), serving a state built by the test."""
+
+    def __init__(self, state):
+        from pipeline.config import load_settings
+        from pipeline.dashboard.server import start
+
+        self.loop = asyncio.new_event_loop()
+        self.runner, self.url = self.loop.run_until_complete(
+            start("127.0.0.1", 0, load_settings(), state=state, consume=False))
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+
+
 @pytest.fixture
 def seeded_dashboard():
-    """The web shell alone, serving a state built from hand-made responsiveness and report events."""
-    import asyncio
-    import threading
-
-    from aiohttp import web
-
-    from pipeline.dashboard.server import create_app
+    """Hand-made responsiveness and report events."""
     from pipeline.dashboard.state import DashboardState
     from tests.unit.test_dashboard_state import REPORT, escalation, responsiveness
 
@@ -205,16 +307,9 @@ def seeded_dashboard():
                   responsiveness(None, "2026-03-02T00:00:00+08:00", 0.75, 900),
                   REPORT, escalation(1, "supervisor", rule="D1", group="g-apollo", member="u-sq")):
         state.apply(event)
-    loop = asyncio.new_event_loop()
-    runner = web.AppRunner(create_app(state=state, consume=False))
-    port = _free_port()
-    loop.run_until_complete(runner.setup())
-    loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", port).start())
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{port}/"
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(5)
+    server = Seeded(state)
+    yield server.url
+    server.close()
 
 
 def test_responsiveness_sorts_and_the_report_renders(seeded_dashboard, browser):
@@ -229,15 +324,18 @@ def test_responsiveness_sorts_and_the_report_renders(seeded_dashboard, browser):
         return browser.execute_script(
             "return [...document.querySelectorAll('#responsiveness tbody tr')].map(r => r.cells[0].textContent)")
 
+    def click(key):
+        browser.find_element(By.CSS_SELECTOR, f'#responsiveness th[data-key="{key}"]').click()
+        _settled(browser)
+
     # default: lowest reply rate first
     assert first_column()[0] == "name-u-ls"
-    header = browser.find_element(By.CSS_SELECTOR, '#responsiveness th[data-key="p90_reply_seconds"]')
-    header.click()
+    click("p90_reply_seconds")
     assert first_column()[0] == "name-u-zs"                # fastest p90 first
-    header.click()
+    click("p90_reply_seconds")
     assert first_column()[0] == "name-u-wm"                # slowest first
-    browser.find_element(By.CSS_SELECTOR, '#responsiveness th[data-key="overdue"]').click()
-    browser.find_element(By.CSS_SELECTOR, '#responsiveness th[data-key="overdue"]').click()
+    click("overdue")
+    click("overdue")
     assert first_column()[0] == "name-u-ls"                # most overdue first
     assert "1h 0m" in browser.find_element(By.ID, "responsiveness").text
 
@@ -246,3 +344,263 @@ def test_responsiveness_sorts_and_the_report_renders(seeded_dashboard, browser):
         assert text in report
     followups = browser.find_element(By.ID, "followups").text
     assert "problem (C5)" in followups and "研发中心-陈磊" in followups and "supervisor · D1" in followups
+
+
+# --------------------------------------------------------------------------- hostile values in the page
+
+SPOOF = "g-\u202egnp.exe"                      # reads as g-exe.png without care
+LONG = "研发中心-" + "很长的名字" * 50 + "一"     # 256 characters, no space to break at
+HEBREW = "שלום"
+INJECTION = '<img src=x onerror="document.body.dataset.pwned=1">'
+
+# The left edge of the first character of `needle` as laid out inside `element`.
+CHAR_X = """
+const [element, needle] = arguments;
+const walker = document.createTreeWalker(element, NodeFilter.SHOW_TEXT);
+let text = "", nodes = [];
+for (let n = walker.nextNode(); n; n = walker.nextNode()) { nodes.push([n, text.length]); text += n.data; }
+const at = text.indexOf(needle);
+if (at < 0) return null;
+for (const [node, start] of nodes) {
+  if (at < start + node.data.length) {
+    const range = document.createRange();
+    range.setStart(node, at - start); range.setEnd(node, at - start + 1);
+    return range.getBoundingClientRect().left;
+  }
+}
+return null;
+"""
+
+
+@pytest.fixture
+def hostile_dashboard():
+    from pipeline.dashboard.state import DashboardState
+    from tests.unit.test_dashboard_state import REPORT, violation
+
+    state = DashboardState()
+    state.apply({**violation(1, group=SPOOF, member="u-spoof"), "member": {"id": "u-spoof", "name": INJECTION}})
+    state.apply({**violation(2, group="g-long", member="u-long", ts="2026-03-02T10:00:00+08:00"),
+                 "member": {"id": "u-long", "name": LONG}, "excerpt": LONG})
+    state.apply({**REPORT, "id": "rep-spoof", "group_id": SPOOF, "group": {"name": "文件组"}})
+    state.apply({**REPORT, "id": "rep-long", "group_id": "g-long", "group": {"name": LONG},
+                 "announcements": [{**REPORT["announcements"][0], "title": HEBREW}]})
+    server = Seeded(state)
+    yield server.url
+    server.close()
+
+
+@pytest.mark.parametrize("width", [1440, 1000])
+def test_hostile_names_are_isolated_cut_and_never_html(hostile_dashboard, browser, width):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.set_window_size(width, 1000)
+    browser.get(hostile_dashboard)
+    WebDriverWait(browser, 20).until(lambda d: len(_feed(d)) == 2)
+    x = lambda element, needle: browser.execute_script(CHAR_X, element, needle)  # noqa: E731
+
+    # The override does not reverse the name: "gnp" is still left of "exe".
+    spoof_row = browser.execute_script(
+        "return [...document.querySelectorAll('#feed tbody tr')].find(r => r.dataset.group === arguments[0])", SPOOF)
+    cell = spoof_row.find_elements(By.TAG_NAME, "td")[1]
+    assert x(cell, "gnp") < x(cell, "exe")
+    # ... nor does it pull what follows into it: in "name (id)" the closing parenthesis stays last.
+    heading = browser.find_element(By.CSS_SELECTOR, f'#charts .chart[data-group="{SPOOF}"] h3')
+    assert x(heading, ")") > max(x(heading, c) for c in ("文", "g-", "gnp", "exe"))
+    # A right-to-left title keeps the text after it on its right: "שלום: 3/4 read", not "3/4 :םולש".
+    browser.execute_script("const s = document.getElementById('report-group'); s.value = 'g-long';"
+                           "s.dispatchEvent(new Event('change'))")
+    _settled(browser)
+    report = browser.find_element(By.ID, "report")
+    assert x(report, "3/4") > x(report, HEBREW[0]) and x(report, "3/4") > x(report, HEBREW[-1])
+
+    # A 256-character name does not widen the page; the whole name is in the tooltip.
+    widths = browser.execute_script("return [document.documentElement.scrollWidth, window.innerWidth]")
+    assert widths[0] <= widths[1], widths
+    long_cell = browser.execute_script(
+        "return [...document.querySelectorAll('#feed tbody tr')].find(r => r.dataset.group === 'g-long').cells[5]")
+    assert long_cell.size["width"] < 400 and long_cell.find_element(By.TAG_NAME, "bdi").get_attribute("title") == LONG
+
+    # Values are text, never markup.
+    assert browser.execute_script("return document.querySelectorAll('#feed img').length") == 0
+    assert browser.execute_script("return document.body.dataset.pwned") is None
+    assert INJECTION in browser.find_element(By.ID, "feed").get_attribute("textContent")
+
+
+def test_the_severe_card_and_filter_agree_after_a_busy_hour(browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from pipeline.dashboard.state import DashboardState
+    from tests.unit.test_dashboard_state import violation
+
+    state = DashboardState()
+    for i in range(9):
+        state.apply(violation(f"s{i}", severity="severe", rule="D1", ts=f"2026-03-02T09:0{i}:00+08:00"))
+    for i in range(3_000):
+        state.apply(violation(i, ts=f"2026-03-02T{10 + i // 600:02d}:{i // 10 % 60:02d}:00+08:00"))
+    server = Seeded(state)
+    try:
+        browser.get(server.url)
+        WebDriverWait(browser, 20).until(lambda d: len(_feed(d)) == 100)
+        cards = browser.execute_script("return [...document.querySelectorAll('#summary .card')].map(c => c.textContent)")
+        assert "9severe" in cards
+        _choose(browser, "f-severity", "severe")
+        rows = _feed(browser)
+        assert len(rows) == 9 and {r["rule"] for r in rows} == {"D1"}
+        assert "(9 violations)" in browser.find_element(By.ID, "feed-count").text
+    finally:
+        server.close()
+
+
+# --------------------------------------------------------------------------- the reader and /healthz
+
+
+def test_the_reader_survives_any_record_and_healthz_counts_them(deployment, tmp_path):
+    from tests.unit.test_dashboard_state import BAD_RECORDS, violation
+
+    settings = deployment.settings
+    good_first = violation("first", ts="2026-03-02T09:00:00+08:00")
+    good_last = violation("last", ts="2026-03-02T12:00:00+08:00")
+    junk = [b"not json at all", b"[1, 2, 3]", b'"text"', b"\xff\xfe\x00", b"{" * 100_000]
+    produce_outputs(settings, [good_first, *BAD_RECORDS.values(), *junk, good_last])
+    proc, url = _start_dashboard(deployment.env, tmp_path / "dashboard.log")
+    try:
+        _wait_for(lambda: _health(url)[1].get("records", 0) >= 2 + len(BAD_RECORDS) + len(junk), 60,
+                  "the dashboard to read every record")
+        status, health = _health(url)
+        state = orjson.loads(_get(url + "api/state")[1])
+        assert [i["id"] for i in state["feed"]["items"]] == ["vio-last", "vio-first"]
+        assert status == 200 and health["status"] == "up"
+        assert health["bad_records"] == len(BAD_RECORDS) + len(junk)
+        assert sum(health["bad_records_by_reason"].values()) == health["bad_records"]
+        assert state["status"]["bad_records"] == health["bad_records"]
+        # /healthz carries no data from the records: no names, ids or texts
+        assert set(health) == {"status", "kafka_answered_seconds_ago", "records", "bad_records",
+                               "bad_records_by_reason", "streams", "streams_dropped"}
+        assert proc.poll() is None
+    finally:
+        _stop(proc)
+
+
+def test_a_new_reader_session_resumes_where_the_last_one_stopped(deployment):
+    """After a reconnect the reader starts a new consumer, which reads from the beginning again:
+    what was counted must not be counted twice, whatever the id memory holds."""
+    from pipeline.dashboard.server import Feed, ReaderStatus
+    from pipeline.dashboard.state import Bounds, DashboardState
+    from tests.unit.test_dashboard_state import violation
+
+    settings = deployment.settings
+    state = DashboardState(Bounds(seen=10))          # ids alone would not catch these repeats
+    feed = Feed(settings, state, ReaderStatus(settings.bootstrap, []))
+
+    async def session(expect: int) -> None:
+        task = asyncio.create_task(feed.run())
+        deadline = time.monotonic() + 60
+        while state.records < expect and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+        await asyncio.sleep(1.0)                     # time to read anything beyond what is expected
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    produce_outputs(settings, [violation(i, ts=f"2026-03-02T09:{i % 60:02d}:00+08:00") for i in range(300)])
+    asyncio.run(session(300))
+    asyncio.run(session(300))
+    produce_outputs(settings, [violation(f"more-{i}") for i in range(50)])
+    asyncio.run(session(350))
+    assert state.records == 350 and state.kinds["violation"] == 350 and state.bad == {}
+
+
+def test_healthz_tells_the_truth_when_the_broker_goes_away(own_broker, tmp_path):  # noqa: F811
+    deployment = Deployment(bootstrap=own_broker.bootstrap, workdir=tmp_path,
+                            extra_env={"MODERATION_DASHBOARD_STALE_SECONDS": "8"})
+    deployment.create_topics()
+    proc, url = _start_dashboard(deployment.env, tmp_path / "dashboard.log")
+    try:
+        _wait_for(lambda: _health(url)[0] == 200, 60, "the dashboard to reach its broker")
+        own_broker.down()
+        down_at = time.monotonic()
+        _wait_for(lambda: _health(url)[0] == 503, 60, "/healthz to say the broker is gone")
+        print(f"\n/healthz said down {time.monotonic() - down_at:.1f}s after stopping the broker returned")
+        assert _health(url)[1]["status"] == "down"
+        own_broker.up(quiet=True)
+        up_at = time.monotonic()
+        _wait_for(lambda: _health(url)[0] == 200, 90, "/healthz to say the broker is back")
+        print(f"/healthz said up {time.monotonic() - up_at:.1f}s after the broker was back")
+        assert proc.poll() is None
+        log = (tmp_path / "dashboard.log").read_text()
+        assert "does not answer" in log and "answers again" in log and log.count("\n") < 50
+    finally:
+        _stop(proc)
+
+
+# --------------------------------------------------------------------------- 40 live clients that never read
+
+CLIENTS = 40
+ROUNDS = 40
+RSS_CEILING = 1536 * MiB       # the loop stops (and fails) before this: a bounded load loop
+
+
+def test_live_clients_that_never_read_cost_a_bounded_amount_of_memory(deployment, tmp_path):
+    """30,000 groups on the output topics; 40 raw sockets ask for the live stream and never read
+    while records keep arriving. Memory must stay within a bound, /healthz must keep answering,
+    and the clients must be dropped."""
+    from tests.unit.test_dashboard_state import _groups_of_records, violation
+
+    settings = deployment.settings
+    records = list(_groups_of_records(30_000))
+    produce_outputs(settings, records)
+    proc, url = _start_dashboard(deployment.env, tmp_path / "dashboard.log")
+    process = psutil.Process(proc.pid)
+    port = int(url.rsplit(":", 1)[1].strip("/"))
+    clients: list[socket.socket] = []
+    try:
+        _wait_for(lambda: _health(url)[1].get("records", 0) >= len(records), 240, "the dashboard to read 120,000 records",
+                  every=1.0)
+        state_bytes = len(_get(url + "api/state", timeout=60)[1])
+        print(f"\n/api/state at 30,000 groups: {state_bytes:,} bytes")
+        time.sleep(1.0)
+        before = process.memory_info().rss
+        request = f"GET /api/stream HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAccept: text/event-stream\r\n\r\n".encode()
+        for _ in range(CLIENTS):
+            s = socket.create_connection(("127.0.0.1", port))
+            s.sendall(request)                                   # and never read
+            clients.append(s)
+        peak, unanswered, dropped = before, 0, 0
+        for round_ in range(ROUNDS):
+            produce_outputs(settings, [violation(f"load-{round_}-{i}", group=f"g-{i * 97 % 30_000:06d}",
+                                                 ts=f"2026-03-09T{9 + round_ % 8:02d}:00:00+08:00",
+                                                 severity=("warning", "severe")[i % 2]) for i in range(200)])
+            rss = process.memory_info().rss
+            peak = max(peak, rss)
+            if rss > RSS_CEILING:
+                raise AssertionError(f"the dashboard grew from {before / MiB:.0f} to {rss / MiB:.0f} MiB in "
+                                     f"{round_ + 1} rounds ({unanswered} unanswered /healthz); stopped the loop")
+            try:
+                status, health = _health(url)
+                dropped = health.get("streams_dropped", 0)
+            except OSError:
+                unanswered += 1
+            time.sleep(0.5)
+        for s in clients:
+            s.close()
+        clients.clear()
+        time.sleep(3.0)
+        after = process.memory_info().rss
+        status, health = _health(url)
+        print(f"RSS with {CLIENTS} clients that never read, {ROUNDS} rounds of 200 records: "
+              f"before {before / MiB:.1f} MiB, peak {peak / MiB:.1f} MiB (+{(peak - before) / MiB:.1f}), "
+              f"after they left {after / MiB:.1f} MiB; /healthz unanswered {unanswered} of {ROUNDS}; "
+              f"clients dropped {dropped}")
+        assert unanswered == 0 and status == 200
+        assert dropped == CLIENTS and health["streams"] == 0
+        # The bound: each client holds at most one update (this response is ~100 KB) plus the frame
+        # cache; 64 MiB leaves room for the allocator and the records read meanwhile.
+        assert peak - before < 64 * MiB
+        assert after - before < 64 * MiB
+        assert state_bytes < 512 * 1024
+    finally:
+        for s in clients:
+            s.close()
+        _stop(proc)

@@ -1,14 +1,22 @@
-"""The dashboard's state (pure) and its web shell without Kafka."""
+"""The dashboard's state (pure) and its web shell without Kafka, on real loopback servers."""
 from __future__ import annotations
 
+import asyncio
 import copy
+import socket
+import time
+import tracemalloc
 
+import aiohttp
 import orjson
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from pipeline.dashboard.server import create_app
-from pipeline.dashboard.state import DashboardState
+from pipeline.config import load_settings
+from pipeline.dashboard.records import BAD_REASONS, BadRecord
+from pipeline.dashboard.server import start
+from pipeline.dashboard.state import Bounds, DashboardState, View
 from pipeline.offline import run
 from pipeline.sample import conversation
 
@@ -20,9 +28,10 @@ def violation(i, rule="P6", group="g-fin", severity="warning", ts="2026-03-02T09
             "action": "请撤回", "schema": 1}
 
 
-def escalation(i, level="reminder", rule="P6", group="g-fin", ts="2026-03-02T09:40:00+08:00", member="u-xw"):
+def escalation(i, level="reminder", rule="P6", group="g-fin", ts="2026-03-02T09:40:00+08:00", member="u-xw",
+               severity="warning"):
     return {"kind": "escalation", "id": f"esc-{i}", "group_id": group, "ts": ts, "rule": rule, "level": level,
-            "member": {"id": member, "name": f"name-{member}"}, "severity": "warning",
+            "member": {"id": member, "name": f"name-{member}"}, "severity": severity,
             "recipients": {"admins": ["u-wm"], "member": member}, "violations": [f"vio-{i}"],
             "evidence": {"excerpt": "短 excerpt"}, "why": f"{level} because", "schema": 1}
 
@@ -58,46 +67,66 @@ REPORT = {
 }
 
 
+def feed_ids(snap) -> list[str]:
+    return [i["id"] for i in snap["feed"]["items"]]
+
+
 def test_violations_feed_counts_and_charts():
     state = DashboardState()
-    assert state.apply(violation(1))
-    assert state.apply(violation(2, rule="P5", ts="2026-03-02T09:59:59+08:00"))
-    assert state.apply(violation(3, rule="P5", ts="2026-03-02T10:00:00+08:00", severity="severe"))
+    assert state.apply(violation(1)) == "applied"
+    assert state.apply(violation(2, rule="P5", ts="2026-03-02T09:59:59+08:00")) == "applied"
+    assert state.apply(violation(3, rule="P5", ts="2026-03-02T10:00:00+08:00", severity="severe")) == "applied"
     snap = state.snapshot()
-    assert [i["id"] for i in snap["feed"]] == ["vio-3", "vio-2", "vio-1"]          # newest first
-    assert snap["charts"]["g-fin"]["totals"] == {"P6": 1, "P5": 2}
-    assert snap["charts"]["g-fin"]["buckets"] == {"2026-03-02T09:00:00+08:00": {"P6": 1, "P5": 1},
-                                                  "2026-03-02T10:00:00+08:00": {"P5": 1}}
+    assert feed_ids(snap) == ["vio-3", "vio-2", "vio-1"]          # newest first
+    chart, = snap["charts"]
+    assert chart["group_id"] == "g-fin" and chart["totals"] == {"P6": 1, "P5": 2} and chart["span"] == "hour"
+    assert chart["buckets"] == [["2026-03-02T09:00:00+08:00", {"P6": 1, "P5": 1}],
+                                ["2026-03-02T10:00:00+08:00", {"P5": 1}]]
     assert snap["totals"]["severities"] == {"warning": 2, "severe": 1}
-    assert snap["feed"][0]["excerpt"] == "138****5678 redacted"
+    assert snap["feed"]["items"][0]["excerpt"] == "138****5678 redacted"
 
 
-def test_repeats_are_ignored_and_junk_is_not_applied():
+def test_repeats_are_ignored_and_junk_is_counted_not_applied():
     state = DashboardState()
-    assert state.apply(violation(1))
+    assert state.receive(orjson.dumps(violation(1))) == "applied"
     version = state.version
-    assert not state.apply(copy.deepcopy(violation(1)))
-    assert not state.apply({"no": "kind"}) and not state.apply([1, 2]) and not state.apply(None)
-    assert state.version == version and len(state.feed) == 1
+    assert state.receive(orjson.dumps(copy.deepcopy(violation(1)))) == "repeat"
+    assert state.version == version
+    assert [state.receive(v) for v in (b'{"no": "kind"}', b"[1, 2]", b"null", b"", b"{")] == [
+        "bad_field", "not_object", "not_object", "not_json", "not_json"]
+    assert state.bad == {"bad_field": 1, "not_object": 2, "not_json": 2} and state.records == 7
+    assert len(state.feed) == 1
+    with pytest.raises(BadRecord):
+        state.apply([1, 2])
 
 
-def test_feed_is_bounded():
-    state = DashboardState(feed_limit=5)
+def test_feed_is_bounded_and_says_what_it_let_go():
+    state = DashboardState(Bounds(feed=5))
     for i in range(12):
-        state.apply(violation(i))
-    assert [i["id"] for i in state.snapshot()["feed"]] == [f"vio-{i}" for i in (11, 10, 9, 8, 7)]
-    assert state.snapshot()["charts"]["g-fin"]["totals"]["P6"] == 12   # counts are not bounded
+        state.apply(violation(i, ts=f"2026-03-02T09:{i:02d}:00+08:00"))
+    snap = state.snapshot()
+    assert feed_ids(snap) == [f"vio-{i}" for i in (11, 10, 9, 8, 7)]
+    assert snap["feed"]["dropped"] == 7 and snap["feed"]["kept"] == 5
+    assert snap["charts"][0]["totals"]["P6"] == 12   # counts are not limited by the feed
 
 
-def test_latest_ladder_step_per_member_and_rule_is_an_open_followup():
+def test_latest_ladder_step_per_member_and_rule_is_an_open_followup_newest_first():
     state = DashboardState()
     state.apply(escalation(1, "reminder", ts="2026-03-02T09:40:00+08:00"))
     state.apply(escalation(2, "removal_recommended", ts="2026-03-02T10:40:00+08:00"))
     state.apply(escalation(3, "supervisor", rule="D1", member="u-sq", ts="2026-03-02T11:20:00+08:00"))
-    follow = state.snapshot()["followups"]
+    follow = state.snapshot()["followups"]["items"]
     assert [(f["what"], f["who"]) for f in follow] == [("supervisor · D1", "name-u-sq"),
                                                        ("removal recommended · P6", "name-u-xw")]
     assert follow[1]["recipients"] == "admins: u-wm; member: u-xw"
+
+
+def test_a_retracted_escalation_is_no_longer_open():
+    state = DashboardState()
+    state.apply(escalation(1, "supervisor"))
+    state.apply({"kind": "retraction", "id": "ret-1", "group_id": "g-fin", "ts": "2026-03-02T12:00:00+08:00",
+                 "retracts": ["esc-1"], "violation_id": "vio-1", "reason": "dismissed"})
+    assert state.snapshot()["followups"]["items"] == []
 
 
 def test_responsiveness_keeps_the_latest_window_per_member():
@@ -107,9 +136,13 @@ def test_responsiveness_keeps_the_latest_window_per_member():
     state.apply(responsiveness("u-ls", "2026-03-01T00:00:00+08:00", 0.0, 9000))   # late, older: ignored
     state.apply(responsiveness("u-ls", "2026-03-02T00:00:00+08:00", 0.5, 900, kind="week"))
     state.apply(responsiveness(None, "2026-03-02T00:00:00+08:00", 0.75, 600))
-    rows = state.snapshot()["responsiveness"]
-    assert [(r["scope"], r["member"]["id"], r["window"]["kind"], r["reply_rate"]) for r in rows] == [
-        ("group", None, "day", 0.75), ("member", "u-ls", "day", 1.0), ("member", "u-ls", "week", 0.5)]
+    rows = state.snapshot()["responsiveness"]["rows"]                 # per day, lowest reply rate first
+    assert [(r["scope"], r["member"]["id"], r["reply_rate"]) for r in rows] == [
+        ("group", None, 0.75), ("member", "u-ls", 1.0)]
+    week = state.view(View(window="week"))["responsiveness"]["rows"]
+    assert [(r["member"]["id"], r["reply_rate"]) for r in week] == [("u-ls", 0.5)]
+    slowest = state.view(View(sort="p90_reply_seconds", descending=True))["responsiveness"]["rows"]
+    assert [r["p90_reply_seconds"] for r in slowest] == [600, 60]
 
 
 def test_reply_rate_is_derived_when_missing():
@@ -117,7 +150,7 @@ def test_reply_rate_is_derived_when_missing():
     event = responsiveness("u-ls", "2026-03-02T00:00:00+08:00", 0.5, 900)
     event["reply_rate"] = None
     state.apply(event)
-    assert state.snapshot()["responsiveness"][0]["reply_rate"] == 0.5
+    assert state.snapshot()["responsiveness"]["rows"][0]["reply_rate"] == 0.5
 
 
 def test_latest_report_and_its_open_items():
@@ -126,13 +159,18 @@ def test_latest_report_and_its_open_items():
     older = {**REPORT, "id": "rep-0", "ts": "2026-03-02T00:00:00+08:00", "violations": {"total": 0, "by_rule": {}}}
     state.apply(older)
     snap = state.snapshot()
-    assert snap["reports"]["g-apollo"]["violations"]["total"] == 5
-    assert {"id": "g-apollo", "name": "阿波罗项目组"} in snap["groups"]
-    follow = [f for f in snap["followups"] if f["source"] == "report"]
-    assert [(f["what"], f["who"], f["overdue"]) for f in follow] == [
-        ("problem (C5)", "研发中心-陈磊", True), ("urgent post (P10/P11)", "研发中心-刘涛", False),
+    assert snap["report"]["violations"]["total"] == 5 and snap["report"]["group_name"] == "阿波罗项目组"
+    assert snap["report_groups"] == [{"id": "g-apollo", "name": "阿波罗项目组"}]
+    assert {"id": "g-apollo", "name": "阿波罗项目组"}.items() <= snap["groups"][0].items()
+    follow = [f for f in snap["followups"]["items"] if f["source"] == "report"]
+    assert [(f["what"], f["who"], f["overdue"]) for f in follow] == [          # newest first
+        ("urgent post (P10/P11)", "研发中心-刘涛", False), ("problem (C5)", "研发中心-陈磊", True),
         ("announcement (P7)", "市场部-孙强", False)]
-    assert "id" not in snap["reports"]["g-apollo"]
+    assert "id" not in snap["report"]
+    # A newer report replaces the group's open items: what it no longer lists is closed.
+    state.apply({**REPORT, "id": "rep-2", "ts": "2026-03-16T00:00:00+08:00", "problems": None,
+                 "urgent_posts": None, "announcements": []})
+    assert state.snapshot()["followups"]["items"] == []
 
 
 def test_dlq_records_are_counted_by_reason_without_their_bytes():
@@ -148,37 +186,392 @@ def test_the_sample_conversation_never_shows_input_text(engine):
     """Everything the page gets comes from outputs; the raw PII of the sample must not be there."""
     state = DashboardState()
     for _, event in run(engine, [orjson.dumps(e) for e in conversation()]):
-        state.apply(event)
+        assert state.receive(orjson.dumps(event)) == "applied"
     text = orjson.dumps(state.snapshot()).decode()
     for secret in ("13812345678", "110101199003074578", "6222021234567890128", "Apollo@2026!"):
         assert secret not in text
-    snap = state.snapshot()
-    assert {"g-fin", "g-apollo", "g-cross"} <= set(snap["charts"])
-    assert snap["charts"]["g-apollo"]["totals"]["D1"] == 3
+    charts = {c["group_id"]: c for c in state.snapshot()["charts"]}
+    assert {"g-fin", "g-apollo", "g-cross"} <= set(charts)
+    assert charts["g-apollo"]["totals"]["D1"] == 3
 
 
-async def test_web_shell_serves_page_state_and_stream():
+def test_a_simulated_week_has_no_bad_records(engine):
+    """Every kind and shape the pipeline writes (a week across groups, and the sample) reads cleanly."""
+    from pipeline.simulate import simulate
+
     state = DashboardState()
-    state.apply(violation(1, rule="C3"))
-    async with TestClient(TestServer(create_app(state=state, consume=False))) as client:
-        page = await client.get("/")
-        assert page.status == 200 and "Moderation dashboard" in await page.text()
-        assert "script-src 'self'" in page.headers["Content-Security-Policy"]
-        assert (await client.get("/static/app.js")).status == 200
-        data = await (await client.get("/api/state")).json()
-        assert data["feed"][0]["rule"] == "C3" and data["status"]["connected"] is True
-        stream = await client.get("/api/stream")
-        assert stream.headers["Content-Type"].startswith("text/event-stream")
-        first = await stream.content.readuntil(b"\n\n")
-        assert first.startswith(b"event: state\ndata: ") and b'"C3"' in first
-        stream.close()
-        assert (await client.get("/healthz")).status == 200
+    lines = simulate(7)[0] + [orjson.dumps(e) for e in conversation()]
+    kinds = set()
+    for _, event in run(engine, lines):
+        kinds.add(event["kind"])
+        state.receive(orjson.dumps(event))
+    assert state.bad == {} and state.records > 300
+    assert {"verdict", "violation", "escalation", "responsiveness", "group_report"} <= kinds
 
 
-def test_feed_is_in_event_time_order_whatever_the_arrival_order():
+def test_feed_is_in_event_time_order_whatever_the_arrival_order_or_offset():
     state = DashboardState()
     state.apply(violation(1, ts="2026-03-02T11:00:00+08:00", group="g-apollo"))
     state.apply(violation(2, ts="2026-03-02T09:00:00+08:00"))
     state.apply(violation(3, ts="2026-03-02T10:00:00+08:00"))
     state.apply({**violation(4), "ts": None})
-    assert [i["id"] for i in state.snapshot()["feed"]] == ["vio-1", "vio-3", "vio-2", "vio-4"]
+    state.apply(violation(5, ts="2026-03-02T02:30:00+00:00"))        # 10:30 in Beijing
+    assert feed_ids(state.snapshot()) == ["vio-1", "vio-5", "vio-3", "vio-2", "vio-4"]
+
+
+# --------------------------------------------------------------------------- bounds
+
+
+def _groups_of_records(n: int, start: int = 0):
+    """A busy deployment: per group a verdict, a violation, a responsiveness window and a report."""
+    for i in range(start, start + n):
+        group = f"g-{i:06d}"
+        ts = f"2026-03-{2 + i % 5:02d}T{9 + i % 8:02d}:{i % 60:02d}:00+08:00"
+        yield {"kind": "verdict", "id": f"ver-{i}", "group_id": group, "ts": ts, "label": "work"}
+        yield violation(f"g{i}", group=group, ts=ts, member=f"u-{i}", rule=("P6", "C3", "M1")[i % 3])
+        yield responsiveness(f"u-{i}", "2026-03-02T00:00:00+08:00", 0.5, 900, group=group)
+        yield {**REPORT, "id": f"rep-{i}", "group_id": group, "group": {"name": f"第{i}组"}}
+
+
+def test_the_response_stays_bounded_with_30000_groups():
+    state = DashboardState()
+    for event in _groups_of_records(30_000):
+        state.apply(event)
+    body = orjson.dumps(state.snapshot())
+    print(f"\n/api/state at 30,000 groups: {len(body):,} bytes; groups kept {len(state.groups):,} "
+          f"(dropped {state.groups.dropped:,}); feed {len(state.feed):,}; follow-ups {len(state.followups):,}")
+    assert len(body) < 512 * 1024
+    snap = state.snapshot()
+    assert snap["totals"]["kinds"]["violation"] == 30_000                 # totals count everything
+    assert len(snap["groups"]) == 50 and len(snap["feed"]["items"]) == 100
+    assert snap["feed"]["total"] == 1_000 and 18_000 <= snap["followups"]["total"] <= 20_000
+    assert snap["followups"]["dropped"] > 0 and snap["totals"]["groups_dropped"] > 0
+
+
+def test_state_memory_does_not_grow_with_the_number_of_groups():
+    # Small bounds, so every store is full after a few thousand groups; then memory must stay flat.
+    state = DashboardState(Bounds(groups=200, feed=100, severe=100, followups=2_000, responsiveness=1_000,
+                                  reports=100, seen=10_000))
+    tracemalloc.start()
+    try:
+        for event in _groups_of_records(3_000):
+            state.apply(event)
+        full = tracemalloc.get_traced_memory()[0]
+        for event in _groups_of_records(9_000, start=3_000):
+            state.apply(event)
+        later = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    print(f"\nstate memory with small bounds: {full / 2**20:.1f} MiB at 3,000 groups, "
+          f"{later / 2**20:.1f} MiB at 12,000")
+    assert later < full * 1.1
+
+
+def test_severe_cases_survive_a_busy_hour_and_the_card_agrees_with_the_filter():
+    state = DashboardState()
+    for i in range(9):
+        state.apply(violation(f"s{i}", severity="severe", rule="D1", ts=f"2026-03-02T09:0{i}:00+08:00"))
+    for i in range(5_000):
+        state.apply(violation(i, ts=f"2026-03-02T{10 + i // 600:02d}:{i // 10 % 60:02d}:00+08:00"))
+    snap = state.view(View(severity="severe", escalations=False))
+    assert snap["totals"]["severities"]["severe"] == 9
+    assert snap["feed"]["total"] == 9 and snap["feed"]["by_kind"] == {"violation": 9}
+    assert feed_ids(snap) == [f"vio-s{i}" for i in reversed(range(9))]   # newest first
+    assert snap["feed"]["source"] == "severe" and snap["feed"]["dropped"] == 0
+    # Only the recent feed lets go of old items, and says so.
+    assert state.snapshot()["feed"]["dropped"] == 4_009
+
+
+def test_even_the_severe_store_counts_what_it_drops():
+    state = DashboardState(Bounds(severe=10))
+    for i in range(15):
+        state.apply(violation(i, severity="severe", ts=f"2026-03-02T09:{i:02d}:00+08:00"))
+    feed = state.view(View(severity="severe"))["feed"]
+    assert feed["total"] == 10 and feed["dropped"] == 5 and feed["items"][0]["id"] == "vio-14"
+
+
+def test_open_followups_are_not_pushed_out_by_volume():
+    state = DashboardState()
+    state.apply(REPORT)
+    state.apply(escalation("sup", "supervisor", rule="D1", member="u-sq", ts="2026-03-02T08:00:00+08:00"))
+    for i in range(3_000):                     # a busy week of warnings and reminders in other groups
+        state.apply(violation(i, group=f"g-{i % 300}", member=f"u-{i}"))
+        state.apply(escalation(i, group=f"g-{i % 300}", member=f"u-{i}"))
+    open_items = state.view(View(group="g-apollo", limit=500))["followups"]["items"]
+    assert len(open_items) == 3
+    supervisor = state.view(View(group="g-fin", limit=500))["followups"]["items"]
+    assert ("supervisor · D1", "name-u-sq") in [(f["what"], f["who"]) for f in supervisor]
+
+
+def test_past_the_cap_reminders_go_before_supervisor_steps():
+    state = DashboardState(Bounds(followups=10))
+    state.apply(escalation("sup", "supervisor", member="u-boss", ts="2026-03-01T08:00:00+08:00"))
+    for i in range(20):
+        state.apply(escalation(i, member=f"u-{i}", ts=f"2026-03-02T09:{i:02d}:00+08:00"))
+    follow = state.snapshot()["followups"]
+    assert follow["total"] <= 10 and follow["dropped"] >= 11
+    assert "supervisor · P6" in [f["what"] for f in follow["items"]]
+
+
+def test_paging_through_the_feed():
+    state = DashboardState()
+    for i in range(250):
+        state.apply(violation(i, ts=f"2026-03-02T{9 + i // 60:02d}:{i % 60:02d}:00+08:00"))
+    first = state.view(View(limit=100))["feed"]
+    third = state.view(View(offset=200, limit=100))["feed"]
+    assert first["total"] == 250 and [i["id"] for i in first["items"]][:2] == ["vio-249", "vio-248"]
+    assert [i["id"] for i in third["items"]] == [f"vio-{i}" for i in reversed(range(50))]
+
+
+def test_view_parameters_are_checked():
+    view = View.parse({"group": "g-fin", "severity": "severe", "escalations": "0", "dir": "desc", "limit": "20"})
+    assert view == View(group="g-fin", severity="severe", escalations=False, descending=True, limit=20)
+    assert View.parse(view.query()) == view
+    for bad in ({"severity": "x"}, {"limit": "0"}, {"limit": "201"}, {"offset": "-1"}, {"group": "g" * 300},
+                {"sort": "__class__"}, {"limit": "１０"}):
+        with pytest.raises(ValueError, match="parameter"):
+            View.parse(bad)
+
+
+# --------------------------------------------------------------------------- hostile records
+
+GOOD = violation("good", ts="2026-03-02T12:00:00+08:00")
+BAD_RECORDS = {
+    "a bad ts": {**violation("b1"), "ts": "yesterday"},
+    "a naive ts": {**violation("b2"), "ts": "2026-03-02T09:00:00"},
+    "a day that does not exist": {**violation("b3"), "ts": "2026-02-30T09:00:00+08:00"},
+    "a number for ts": {**violation("b4"), "ts": 1772415600},
+    "a list for group": {**violation("b5"), "group_id": ["g-fin"]},
+    "a number for the member": {**violation("b6"), "member": 7},
+    "an object for the excerpt": {**violation("b7"), "excerpt": {"text": "x"}},
+    "a huge excerpt": {**violation("b8"), "excerpt": "长" * 100_000},
+    "a bool for a count": {**responsiveness("u-1", "2026-03-02T00:00:00+08:00", 0.5, 9), "addressed": True},
+    "a negative count": {**responsiveness("u-2", "2026-03-02T00:00:00+08:00", 0.5, 9), "overdue": -1},
+    "a rate above one": {**responsiveness("u-3", "2026-03-02T00:00:00+08:00", 0.5, 9), "reply_rate": 7.5},
+    "a string report list": {**REPORT, "id": "rep-b", "problems": {"open": "m-1"}},
+    "a report with 20,000 open items": {**REPORT, "id": "rep-c", "problems": {"open": [{}] * 20_000}},
+    "recipients that are numbers": {**escalation("b9"), "recipients": {"admins": [1, 2]}},
+    "a retraction of a number": {"kind": "retraction", "id": "r-1", "retracts": [5]},
+    "a kind that is a list": {"kind": ["violation"], "id": "k-1"},
+}
+
+
+def test_every_kind_of_bad_record_is_counted_and_the_next_good_one_still_applies():
+    state = DashboardState()
+    state.apply(violation("first", ts="2026-03-02T09:00:00+08:00"))   # a good one first: the old crash needed it
+    for name, event in BAD_RECORDS.items():
+        outcome = state.receive(orjson.dumps(event))
+        assert outcome in ("bad_field", "too_large"), name
+    for raw in (b"\xff\xfe not json", b'"a string"', b"12", b'{"kind": "violation", "id": "x", "ts": "2026-03-0'):
+        assert state.receive(raw) in ("not_json", "not_object")
+    assert state.receive(b"{" * 2_000_000) == "too_large"
+    assert state.receive(orjson.dumps(GOOD)) == "applied"
+    assert sum(state.bad.values()) == len(BAD_RECORDS) + 5 and set(state.bad) <= set(BAD_REASONS)
+    assert feed_ids(state.snapshot()) == ["vio-good", "vio-first"]
+
+
+JSON = st.recursive(st.none() | st.booleans() | st.integers(-2**63, 2**63 - 1) | st.floats(allow_nan=False)
+                    | st.text(max_size=40),
+                    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children,
+                                                                                     max_size=4),
+                    max_leaves=12)
+TEMPLATES = [violation(0), escalation(0), responsiveness("u-1", "2026-03-02T00:00:00+08:00", 0.5, 9), REPORT,
+             {"kind": "verdict", "id": "v", "group_id": "g", "ts": "2026-03-02T09:00:00+08:00", "label": "work"},
+             {"kind": "rejected", "id": "r", "reason": "x"}, {"kind": "retraction", "id": "t", "retracts": []}]
+
+
+@st.composite
+def hostile_records(draw):
+    """A real-looking record of any kind with any of its fields (or a nested one) replaced by any JSON."""
+    event = copy.deepcopy(draw(st.sampled_from(TEMPLATES)))
+    for _ in range(draw(st.integers(1, 3))):
+        target = event
+        for _depth in range(draw(st.integers(0, 2))):
+            nested = [k for k, v in target.items() if isinstance(v, dict)]
+            if not nested:
+                break
+            target = target[draw(st.sampled_from(sorted(nested)))]
+        key = draw(st.sampled_from(sorted(target) + ["extra"]))
+        target[key] = draw(JSON)
+    event["id"] = draw(st.text(max_size=10))
+    return event
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(hostile_records(), min_size=1, max_size=8))
+def test_no_record_makes_the_state_raise(records):
+    state = DashboardState(Bounds(feed=3, severe=3, followups=3, groups=10, responsiveness=3, reports=3))
+    for event in records:
+        assert state.receive(orjson.dumps(event)) in ("applied", "repeat", "counted", *BAD_REASONS)
+    for view in (View(), View(severity="severe"), View(group="g-fin", member="u"), View(sort="member", window="week")):
+        orjson.dumps(state.view(view))
+    assert state.receive(orjson.dumps(GOOD)) in ("applied", "repeat")
+
+
+# --------------------------------------------------------------------------- the web shell on loopback
+
+
+async def _serve(state: DashboardState | None = None, **env):
+    settings = load_settings(env={f"MODERATION_DASHBOARD_{k.upper()}": str(v) for k, v in env.items()})
+    runner, url = await start("127.0.0.1", 0, settings, state=state or DashboardState(), consume=False)
+    return runner, url, int(url.rsplit(":", 1)[1].strip("/"))
+
+
+async def test_web_shell_serves_page_state_and_stream():
+    state = DashboardState()
+    state.apply(violation(1, rule="C3"))
+    runner, url, _ = await _serve(state)
+    try:
+        async with aiohttp.ClientSession() as client:
+            page = await client.get(url)
+            assert page.status == 200 and "Moderation dashboard" in await page.text()
+            assert "script-src 'self'" in page.headers["Content-Security-Policy"]
+            assert (await client.get(url + "static/app.js")).status == 200
+            data = await (await client.get(url + "api/state")).json()
+            assert data["feed"]["items"][0]["rule"] == "C3" and data["status"]["connected"] is True
+            assert (await client.get(url + "api/state?severity=nonsense")).status == 400
+            async with client.get(url + "api/stream?rule=C3") as stream:
+                assert stream.headers["Content-Type"].startswith("text/event-stream")
+                first = await stream.content.readuntil(b"\n\n")
+                assert first.startswith(b"event: state\ndata: ") and b'"C3"' in first
+            health = await client.get(url + "healthz")
+            assert health.status == 200
+    finally:
+        await runner.cleanup()
+
+
+async def test_healthz_says_up_or_down_and_counts_only():
+    state = DashboardState()
+    state.receive(orjson.dumps(violation(1)))
+    state.receive(b"not json")
+    runner, url, _ = await _serve(state)
+    try:
+        async with aiohttp.ClientSession() as client:
+            body = await (await client.get(url + "healthz")).json()
+    finally:
+        await runner.cleanup()
+    assert body == {"status": "up", "kafka_answered_seconds_ago": None, "records": 2, "bad_records": 1,
+                    "bad_records_by_reason": {"not_json": 1}, "streams": 0, "streams_dropped": 0}
+
+
+async def test_healthz_is_503_while_kafka_cannot_be_reached():
+    with socket.socket() as s:                         # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]
+    settings = load_settings(env={"MODERATION_BOOTSTRAP": f"127.0.0.1:{dead}"})
+    runner, url = await start("127.0.0.1", 0, settings)
+    try:
+        async with aiohttp.ClientSession() as client:
+            for _ in range(3):
+                response = await client.get(url + "healthz")
+                assert response.status == 503 and (await response.json())["status"] == "down"
+                await asyncio.sleep(0.5)
+    finally:
+        await runner.cleanup()
+
+
+@pytest.mark.parametrize("host, status", [
+    ("127.0.0.1:{port}", 200), ("localhost:{port}", 200), ("[::1]:{port}", 200), ("LOCALHOST:{port}", 200),
+    ("evil.example:{port}", 421), ("127.0.0.1.evil.example:{port}", 421), ("127.0.0.1:{other}", 421),
+    ("localhost:{port}@evil.example", 421), ("", 421), ("[::1]x", 421), ("dash.corp.example", 200),
+    ("dash.corp.example:{port}", 200), ("dash.corp.example:9999", 421), ("10.0.0.5:8443", 200),
+])
+async def test_only_allowed_host_names_get_an_answer(host, status):
+    runner, url, port = await _serve(allowed_hosts="127.0.0.1 localhost [::1] dash.corp.example 10.0.0.5:8443")
+    try:
+        async with aiohttp.ClientSession() as client:
+            for path in ("", "api/state", "healthz", "static/app.js", "api/stream"):
+                response = await client.get(url + path, headers={"Host": host.format(port=port, other=port + 1)})
+                assert response.status == status, (host, path)
+                if status == 421:
+                    assert "MODERATION_DASHBOARD_ALLOWED_HOSTS" in await response.text()
+                response.close()
+    finally:
+        await runner.cleanup()
+
+
+async def test_the_default_allow_list_is_loopback_on_the_dashboards_port():
+    runner, url, port = await _serve()
+    try:
+        async with aiohttp.ClientSession() as client:
+            assert (await client.get(url + "healthz", headers={"Host": f"localhost:{port}"})).status == 200
+            assert (await client.get(url + "healthz", headers={"Host": f"attacker.example:{port}"})).status == 421
+    finally:
+        await runner.cleanup()
+
+
+async def test_stream_connections_are_limited_and_a_slot_is_freed_when_a_client_leaves():
+    runner, url, _ = await _serve(max_streams=2)
+    try:
+        async with aiohttp.ClientSession() as client:
+            first = await client.get(url + "api/stream")
+            second = await client.get(url + "api/stream")
+            assert first.status == second.status == 200
+            third = await client.get(url + "api/stream")
+            assert third.status == 503 and third.headers["Retry-After"]
+            assert "MODERATION_DASHBOARD_MAX_STREAMS" in await third.text()
+            first.close()
+            for _ in range(40):
+                again = await client.get(url + "api/stream")
+                if again.status == 200:
+                    break
+                await asyncio.sleep(0.25)
+            assert again.status == 200
+            again.close()
+            second.close()
+    finally:
+        await runner.cleanup()
+
+
+async def test_a_half_sent_request_is_closed_after_the_idle_timeout():
+    runner, url, port = await _serve(idle_seconds=1)
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /healthz HT")             # half a request line, then nothing
+        await writer.drain()
+        started = time.monotonic()
+        data = await asyncio.wait_for(reader.read(), timeout=8)   # read() returns at end of stream
+        assert data == b"" and time.monotonic() - started < 8
+        writer.close()
+        # an idle connection after a whole request is closed too
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(f"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
+        await writer.drain()
+        data = await asyncio.wait_for(reader.read(), timeout=8)
+        assert data.startswith(b"HTTP/1.1 200")
+        writer.close()
+    finally:
+        await runner.cleanup()
+
+
+async def test_a_stream_client_that_does_not_read_is_dropped():
+    state = DashboardState()
+    runner, url, port = await _serve(state, stream_stall_seconds=1)
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setblocking(False)
+    try:
+        await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
+        sock.send(f"GET /api/stream?limit=200 HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
+        async with aiohttp.ClientSession() as client:
+            dropped = 0
+            for i in range(120):                     # the state keeps changing; the client never reads
+                for j in range(20):
+                    state.apply({**violation(f"{i}-{j}"), "excerpt": f"{i}-{j} " + "x" * 480})
+                await asyncio.sleep(0.1)
+                health = await (await client.get(url + "healthz")).json()
+                dropped = health["streams_dropped"]
+                if dropped:
+                    break
+            assert dropped == 1 and health["streams"] == 0
+    finally:
+        sock.close()
+        await runner.cleanup()
+
+
+def test_the_page_puts_values_in_as_text_only():
+    from pipeline.dashboard.server import STATIC
+
+    script = (STATIC / "app.js").read_text()
+    for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"):
+        assert sink not in script

@@ -1,29 +1,54 @@
-// The dashboard page: renders the snapshot from /api/state and follows /api/stream (server-sent
-// events). Every value from the topics goes into the page as text (textContent), never as HTML.
+// The dashboard page: asks /api/state for what its filters select (the server filters, sorts and
+// pages; every list comes newest first and bounded) and follows /api/stream (server-sent events)
+// for the same view. Every value from the topics goes into the page as text (textContent), never
+// as HTML, inside its own bidirectional isolate, with its direction controls made visible.
 "use strict";
 
 const PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
   "#bcbd22", "#7f7f7f", "#393b79", "#ad494a", "#637939", "#8c6d31", "#843c39", "#7b4173"];
 const SVG_NS = "http://www.w3.org/2000/svg";
+const PAGE = 100;
 let snapshot = null;
-let sort = { key: "reply_rate", dir: 1 };
+let sort = { key: "reply_rate", dir: "asc" };
+let offset = 0;
+let reportChoice = "";      // the group whose report the user picked; "" = the filtered group's, or the newest
+let source = null;
+let requested = "";
+
+// ---------------------------------------------------------------- values as text
+// Embedding, override and isolate controls (U+202A-202E, U+2066-2069) would let a name reorder
+// what is shown around it or disguise itself (g-\u202Egnp.exe reading as g-exe.png): shown as
+// visible marks instead. Every value also sits in its own isolate (<bdi>, or FSI...PDI where no
+// element can be used), so right-to-left text never pulls its neighbours along.
+const CONTROLS = /[\u202A-\u202E\u2066-\u2069]/g;
+function shown(value) {
+  return value == null ? "" : String(value).replace(CONTROLS,
+    (c) => `[U+${c.charCodeAt(0).toString(16).toUpperCase()}]`);
+}
+function clipped(text, max) { return text.length > max ? `${text.slice(0, max - 1)}…` : text; }
+function isolated(value, max) { return `\u2068${clipped(shown(value), max || 80)}\u2069`; }
+// A value in the page: isolated, cut to the width of its cell by CSS, whole in its tooltip.
+function v(value, cls) {
+  const text = shown(value);
+  return el("bdi", { class: cls || "v", text, title: text });
+}
 
 // ---------------------------------------------------------------- small helpers
 function el(tag, attrs, ...children) {
   const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs || {})) {
-    if (k === "class") node.className = v;
-    else if (k === "text") node.textContent = v;
-    else if (k === "bg") node.style.background = v;
-    else if (k === "width") node.style.width = v;
-    else node.setAttribute(k, v);
+  for (const [k, val] of Object.entries(attrs || {})) {
+    if (k === "class") node.className = val;
+    else if (k === "text") node.textContent = val;
+    else if (k === "bg") node.style.background = val;
+    else if (k === "width") node.style.width = val;
+    else node.setAttribute(k, val);
   }
   for (const child of children) if (child != null) node.append(child);
   return node;
 }
 function svg(tag, attrs) {
   const node = document.createElementNS(SVG_NS, tag);
-  for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, v);
+  for (const [k, val] of Object.entries(attrs || {})) node.setAttribute(k, val);
   return node;
 }
 function ruleColour(rule) {
@@ -31,11 +56,11 @@ function ruleColour(rule) {
   for (const c of String(rule)) h = (h * 31 + c.charCodeAt(0)) >>> 0;
   return PALETTE[h % PALETTE.length];
 }
-function ruleBadge(rule) { return el("span", { class: "rule", text: rule, bg: ruleColour(rule) }); }
+function ruleBadge(rule) { return el("span", { class: "rule", text: shown(rule), bg: ruleColour(rule) }); }
 function shortTime(ts) {
   if (!ts) return "";
   const m = /^(\d{4})-(\d\d)-(\d\d)T(\d\d:\d\d)/.exec(ts);
-  return m ? `${m[2]}-${m[3]} ${m[4]}` : ts;
+  return m ? `${m[2]}-${m[3]} ${m[4]}` : shown(ts);
 }
 function duration(seconds) {
   if (seconds == null) return "–";
@@ -45,49 +70,68 @@ function duration(seconds) {
   return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`;
 }
 function percent(rate) { return rate == null ? "–" : `${Math.round(rate * 100)}%`; }
+function count(n) { return n == null ? "–" : Number(n).toLocaleString("en"); }
 function memberLabel(m) { return (m && (m.name || m.id)) || "—"; }
-function groupLabel(id) {
-  const g = (snapshot.groups || []).find((x) => x.id === id);
-  return g && g.name ? `${g.name} (${id})` : id;
+function groupName(id) {
+  const g = snapshot.groups.find((x) => x.id === id) || snapshot.report_groups.find((x) => x.id === id);
+  return g && g.name;
+}
+// "name (id)" for drop-downs, which can hold text only: each part isolated and shortened.
+function groupOption(id) {
+  const name = groupName(id);
+  return name ? `${isolated(name, 40)} (${isolated(id, 40)})` : isolated(id, 60);
+}
+// The same as elements, for headings.
+function groupTitle(id) {
+  const name = groupName(id);
+  return name ? el("span", {}, v(name), " (", v(id), ")") : v(id);
 }
 function setOptions(select, values, keepFirst, labelOf) {
   // Rebuild only when the choices change, so an open drop-down is not disturbed by live updates.
   const have = [...select.options].slice(keepFirst ? 1 : 0).map((o) => o.value);
-  if (have.length === values.length && have.every((v, i) => v === values[i])) return;
+  if (have.length === values.length && have.every((x, i) => x === values[i])) return;
   const current = select.value;
   while (select.options.length > (keepFirst ? 1 : 0)) select.remove(select.options.length - 1);
-  for (const v of values) select.append(el("option", { value: v, text: labelOf ? labelOf(v) : v }));
+  for (const x of values) select.append(el("option", { value: x, text: labelOf ? labelOf(x) : isolated(x) }));
   if ([...select.options].some((o) => o.value === current)) select.value = current;
 }
-function filters() {
-  return {
-    group: document.getElementById("f-group").value,
-    rule: document.getElementById("f-rule").value,
-    severity: document.getElementById("f-severity").value,
-    member: document.getElementById("f-member").value.trim().toLowerCase(),
-    escalations: document.getElementById("f-escalations").checked,
-  };
-}
-function memberMatches(m, needle) {
-  if (!needle) return true;
-  return [m && m.name, m && m.id].some((v) => v && String(v).toLowerCase().includes(needle));
+
+// ---------------------------------------------------------------- the view asked of the server
+function viewQuery() {
+  const q = new URLSearchParams();
+  const put = (k, x, dflt) => { if (x !== dflt) q.set(k, x); };
+  put("group", document.getElementById("f-group").value, "");
+  put("rule", document.getElementById("f-rule").value, "");
+  put("severity", document.getElementById("f-severity").value, "");
+  put("member", document.getElementById("f-member").value.trim().toLowerCase().slice(0, 100), "");
+  put("escalations", document.getElementById("f-escalations").checked ? "1" : "0", "1");
+  put("window", document.getElementById("r-window").value, "day");
+  put("sort", sort.key, "reply_rate");
+  put("dir", sort.dir, "asc");
+  put("report", reportChoice, "");
+  put("offset", String(offset), "0");
+  put("limit", String(PAGE), "100");
+  return q.toString();
 }
 
 // ---------------------------------------------------------------- sections
 function renderStatus(status) {
   const node = document.getElementById("status");
   if (!status) { node.className = "status down"; node.textContent = "no connection to the dashboard"; return; }
+  const bad = status.bad_records ? ` · ${count(status.bad_records)} bad records skipped` : "";
   if (status.connected) {
     node.className = "status ok";
-    node.textContent = `live · ${status.records} records from ${status.bootstrap}`;
+    node.replaceChildren(`live · ${count(status.records)} records from `, v(status.bootstrap), bad);
   } else {
     node.className = "status waiting";
-    node.textContent = `waiting for Kafka at ${status.bootstrap}` + (status.error ? ` (${status.error})` : "");
+    node.replaceChildren("waiting for Kafka at ", v(status.bootstrap), status.error ? " (" : "",
+      status.error ? v(status.error) : "", status.error ? ")" : "", bad);
   }
 }
 
 function renderSummary() {
   const t = snapshot.totals;
+  const groups = t.groups_dropped ? `groups (${count(t.groups_dropped)} quiet ones let go)` : "groups";
   const cards = [
     ["violations", t.kinds.violation || 0, ""],
     ["severe", t.severities.severe || 0, "severe"],
@@ -95,22 +139,18 @@ function renderSummary() {
     ["to supervisor", t.levels.supervisor || 0, "severe"],
     ["removal recommended", t.levels.removal_recommended || 0, ""],
     ["messages classified", t.kinds.verdict || 0, ""],
-    ["groups", snapshot.groups.length, ""],
+    [groups, t.groups, ""],
     ["rejected input (DLQ)", t.kinds.rejected || 0, ""],
   ];
   const box = document.getElementById("summary");
   box.replaceChildren(...cards.map(([label, n, cls]) =>
-    el("div", { class: `card ${cls}` }, el("div", { class: "n", text: String(n) }), el("div", { class: "l", text: label }))));
+    el("div", { class: `card ${cls}` }, el("div", { class: "n", text: count(n) }), el("div", { class: "l", text: label }))));
 }
 
 function renderFilters() {
-  setOptions(document.getElementById("f-group"), snapshot.groups.map((g) => g.id), true, groupLabel);
-  const rules = new Set();
-  for (const chart of Object.values(snapshot.charts)) for (const r of Object.keys(chart.totals)) rules.add(r);
-  for (const item of snapshot.feed) rules.add(item.rule);
-  setOptions(document.getElementById("f-rule"), [...rules].sort(ruleOrder), true);
-  const reportSelect = document.getElementById("report-group");
-  setOptions(reportSelect, Object.keys(snapshot.reports), false, groupLabel);
+  setOptions(document.getElementById("f-group"), snapshot.groups.map((g) => g.id), true, groupOption);
+  setOptions(document.getElementById("f-rule"), [...snapshot.rules].sort(ruleOrder), true);
+  setOptions(document.getElementById("report-group"), snapshot.report_groups.map((g) => g.id), false, groupOption);
 }
 function ruleOrder(a, b) {
   const pa = /^([A-Z])(\d+)$/.exec(a), pb = /^([A-Z])(\d+)$/.exec(b);
@@ -119,58 +159,49 @@ function ruleOrder(a, b) {
 }
 
 function renderFeed() {
-  const f = filters();
-  const rows = snapshot.feed.filter((item) =>
-    (!f.group || item.group_id === f.group) && (!f.rule || item.rule === f.rule) &&
-    (!f.severity || item.severity === f.severity) && memberMatches(item.member, f.member) &&
-    (f.escalations || item.kind !== "escalation"));
+  const feed = snapshot.feed;
   const body = document.querySelector("#feed tbody");
-  body.replaceChildren(...rows.map((item) => {
+  body.replaceChildren(...feed.items.map((item) => {
     const what = item.kind === "escalation"
       ? el("span", { class: `level ${item.level}`, text: item.level.replace(/_/g, " ") })
       : el("span", { text: "violation" });
-    const row = el("tr", { "data-kind": item.kind, "data-group": item.group_id, "data-rule": item.rule },
+    return el("tr", { "data-kind": item.kind, "data-group": item.group_id, "data-rule": item.rule, "data-id": item.id || "" },
       el("td", { class: "time", text: shortTime(item.ts), title: item.ts || "" }),
-      el("td", { class: "nw", text: item.group_id }),
+      el("td", {}, v(item.group_id)),
       el("td", {}, what),
       el("td", {}, ruleBadge(item.rule)),
       el("td", { class: `sev ${item.severity || ""}`, text: item.severity || "" }),
-      el("td", { class: "nw", text: memberLabel(item.member) }),
-      el("td", { class: "excerpt", text: item.excerpt || "" }),
-      el("td", { text: item.detail || "" }));
-    return row;
+      el("td", {}, v(memberLabel(item.member))),
+      el("td", { class: "excerpt" }, v(item.excerpt, "wrap")),
+      el("td", { class: "detail" }, v(item.detail, "wrap")));
   }));
-  document.getElementById("feed-count").textContent = `${rows.length} shown of ${snapshot.feed.length}`;
-  document.getElementById("feed-empty").hidden = rows.length > 0;
+  const kinds = Object.entries(feed.by_kind).map(([k, n]) => `${count(n)} ${k}${n === 1 ? "" : "s"}`).join(", ");
+  const from = feed.source === "severe" ? "severe cases" : `the newest ${count(feed.kept)}`;
+  const dropped = feed.dropped ? `; ${count(feed.dropped)} older ${feed.source === "severe" ? "severe cases" : "ones"} let go` : "";
+  document.getElementById("feed-count").textContent = feed.total
+    ? `${count(feed.offset + 1)}–${count(feed.offset + feed.items.length)} of ${count(feed.total)} (${kinds}) from ${from}${dropped}`
+    : `none of ${from}${dropped}`;
+  document.getElementById("feed-empty").hidden = feed.items.length > 0;
+  document.getElementById("feed-newer").disabled = feed.offset === 0;
+  document.getElementById("feed-older").disabled = feed.offset + feed.items.length >= feed.total;
 }
 
 // Stacked bars: one bar per time bucket (hour, or day when the span is long), one colour per rule.
 function renderCharts() {
-  const f = filters();
   const box = document.getElementById("charts");
-  const groups = Object.keys(snapshot.charts).filter((g) => !f.group || g === f.group);
-  box.replaceChildren(...groups.map((g) => chart(g, snapshot.charts[g], f.rule)));
-  if (!groups.length) box.replaceChildren(el("p", { class: "empty", text: "No violations to chart yet." }));
+  box.replaceChildren(...snapshot.charts.map(chart));
+  if (!snapshot.charts.length) box.replaceChildren(el("p", { class: "empty", text: "No violations to chart yet." }));
 }
-function chart(group, data, onlyRule) {
-  let buckets = Object.entries(data.buckets);
-  if (buckets.length > 48) {  // aggregate hours into days
-    const days = new Map();
-    for (const [b, counts] of buckets) {
-      const day = b.slice(0, 10);
-      const into = days.get(day) || {};
-      for (const [r, n] of Object.entries(counts)) into[r] = (into[r] || 0) + n;
-      days.set(day, into);
-    }
-    buckets = [...days.entries()];
-  }
-  const rules = Object.keys(data.totals).filter((r) => !onlyRule || r === onlyRule).sort(ruleOrder);
+function chart(data) {
+  const buckets = data.buckets;
+  const rules = Object.keys(data.totals).sort(ruleOrder);
   const W = 560, H = 180, left = 28, bottom = 30, top = 8;
   const max = Math.max(1, ...buckets.map(([, c]) => rules.reduce((s, r) => s + (c[r] || 0), 0)));
   const plotW = W - left - 8, plotH = H - top - bottom;
   const step = plotW / Math.max(1, buckets.length);
   const barW = Math.max(2, Math.min(40, step * 0.7));
-  const root = svg("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": `violations by rule over time in ${group}` });
+  const root = svg("svg", { viewBox: `0 0 ${W} ${H}`, role: "img",
+    "aria-label": `violations by rule over time in ${isolated(data.group_id)}` });
   for (const frac of [0, 0.5, 1]) {
     const y = top + plotH * (1 - frac);
     root.append(svg("line", { x1: left, x2: W - 8, y1: y, y2: y, stroke: "#e3e6eb" }));
@@ -188,81 +219,75 @@ function chart(group, data, onlyRule) {
       y -= h;
       const rect = svg("rect", { x, y, width: barW, height: h, fill: ruleColour(r) });
       const tip = svg("title", {});
-      tip.textContent = `${bucket} · ${r}: ${n}`;
+      tip.textContent = `${isolated(bucket)} · ${isolated(r)}: ${n}`;
       rect.append(tip);
       root.append(rect);
     }
     const every = Math.ceil(buckets.length / 8);
     if (i % every === 0) {
       const label = svg("text", { x: x + barW / 2, y: H - bottom + 14, "text-anchor": "middle" });
-      label.textContent = shortTime(bucket.length > 10 ? bucket : `${bucket}T00:00`).slice(0, bucket.length > 10 ? 11 : 5);
+      label.textContent = data.span === "day" ? shortTime(`${bucket}T00:00`).slice(0, 5) : shortTime(bucket).slice(0, 11);
       root.append(label);
     }
   });
   const legend = el("div", { class: "legend" }, ...rules.map((r) =>
-    el("span", {}, el("span", { class: "sw", bg: ruleColour(r) }), el("span", { text: `${r} ${data.totals[r]}` }))));
-  return el("div", { class: "chart", "data-group": group }, el("h3", { text: groupLabel(group) }), root, legend);
+    el("span", {}, el("span", { class: "sw", bg: ruleColour(r) }), el("span", { text: `${shown(r)} ${data.totals[r]}` }))));
+  return el("div", { class: "chart", "data-group": data.group_id }, el("h3", {}, groupTitle(data.group_id)), root, legend);
 }
 
 function renderResponsiveness() {
-  const f = filters();
-  const windowKind = document.getElementById("r-window").value;
-  const rows = snapshot.responsiveness.filter((r) => r.window.kind === windowKind &&
-    (!f.group || r.group_id === f.group) && memberMatches(r.member, f.member));
+  const table = snapshot.responsiveness;
   const who = (r) => r.scope === "group" ? "（全群 whole group）" : memberLabel(r.member);
-  const value = (r, key) => key === "member" ? who(r) : key === "start" ? r.window.start : r[key];
-  rows.sort((a, b) => {
-    const va = value(a, sort.key), vb = value(b, sort.key);
-    if (va == null && vb == null) return 0;
-    if (va == null) return 1;       // blanks last whatever the direction
-    if (vb == null) return -1;
-    return (typeof va === "number" ? va - vb : String(va).localeCompare(String(vb))) * sort.dir;
-  });
   const body = document.querySelector("#responsiveness tbody");
-  body.replaceChildren(...rows.map((r) => el("tr", { class: `${r.overdue ? "overdue" : ""} ${r.scope}` },
-    el("td", { class: "nw", text: who(r) }),
-    el("td", { class: "nw", text: r.group_id }),
+  body.replaceChildren(...table.rows.map((r) => el("tr", { class: `${r.overdue ? "overdue" : ""} ${r.scope}` },
+    el("td", {}, v(who(r))),
+    el("td", {}, v(r.group_id)),
     el("td", { class: "time", text: shortTime(r.window.start) }),
-    el("td", { class: "num", text: String(r.addressed ?? "–") }),
-    el("td", { class: "num", text: String(r.replied ?? "–") }),
+    el("td", { class: "num", text: count(r.addressed) }),
+    el("td", { class: "num", text: count(r.replied) }),
     el("td", { class: "num", text: percent(r.reply_rate) }),
     el("td", { class: "num", text: duration(r.median_reply_seconds) }),
     el("td", { class: "num", text: duration(r.p90_reply_seconds) }),
-    el("td", { class: "num", text: String(r.overdue ?? "–") }))));
+    el("td", { class: "num", text: count(r.overdue) }))));
   for (const th of document.querySelectorAll("#responsiveness th")) {
-    th.classList.toggle("asc", th.dataset.key === sort.key && sort.dir === 1);
-    th.classList.toggle("desc", th.dataset.key === sort.key && sort.dir === -1);
+    th.classList.toggle("asc", th.dataset.key === sort.key && sort.dir === "asc");
+    th.classList.toggle("desc", th.dataset.key === sort.key && sort.dir === "desc");
   }
-  document.getElementById("responsiveness-empty").hidden = rows.length > 0;
+  document.getElementById("responsiveness-count").textContent =
+    table.total > table.rows.length ? `first ${count(table.rows.length)} of ${count(table.total)}` : "";
+  document.getElementById("responsiveness-empty").hidden = table.rows.length > 0;
 }
 
 function renderFollowups() {
-  const f = filters();
-  const rows = snapshot.followups.filter((item) => !f.group || item.group_id === f.group);
+  const f = snapshot.followups;
   const body = document.querySelector("#followups tbody");
-  body.replaceChildren(...rows.map((item) => el("tr", { class: item.overdue ? "overdue" : "" },
-    el("td", { class: "nw", text: item.group_id }),
-    el("td", { text: item.what }),
-    el("td", { class: "nw", text: item.who || "" }),
+  body.replaceChildren(...f.items.map((item) => el("tr", { class: item.overdue ? "overdue" : "" },
+    el("td", {}, v(item.group_id)),
+    el("td", {}, v(item.what)),
+    el("td", {}, v(item.who)),
     el("td", { class: "time", text: shortTime(item.since) }),
     el("td", { class: "time", text: shortTime(item.due) }),
-    el("td", { text: [item.detail, item.recipients && `→ ${item.recipients}`].filter(Boolean).join(" ") }))));
-  document.getElementById("followups-count").textContent = rows.length ? String(rows.length) : "";
-  document.getElementById("followups-empty").hidden = rows.length > 0;
+    el("td", { class: "detail" }, v(item.detail, "wrap"), item.recipients ? " → " : "",
+      item.recipients ? v(item.recipients, "wrap") : ""))));
+  const dropped = f.dropped ? ` (${count(f.dropped)} let go past ${count(f.kept)})` : "";
+  document.getElementById("followups-count").textContent = f.total
+    ? `${f.total > f.items.length ? `newest ${count(f.items.length)} of ` : ""}${count(f.total)}${dropped}` : dropped;
+  document.getElementById("followups-empty").hidden = f.items.length > 0;
 }
 
 function renderReport() {
-  const f = filters();
+  const report = snapshot.report;
   const select = document.getElementById("report-group");
-  if (f.group && snapshot.reports[f.group]) select.value = f.group;
-  const report = snapshot.reports[select.value];
   const box = document.getElementById("report");
   document.getElementById("report-empty").hidden = Boolean(report);
   select.hidden = !report;
   if (!report) { box.replaceChildren(); return; }
+  if (select.value !== report.group_id && [...select.options].some((o) => o.value === report.group_id)) {
+    select.value = report.group_id;
+  }
   const blocks = [];
   const period = report.period || {};
-  blocks.push(block("Period", kv([["group", (report.group && report.group.name) || report.group_id],
+  blocks.push(block("Period", kv([["group", report.group_name || report.group_id],
     ["kind", period.kind], ["from", shortTime(period.start)], ["to", shortTime(period.end)]])));
   if (report.violations) {
     const byRule = Object.entries(report.violations.by_rule || {}).sort((a, b) => ruleOrder(a[0], b[0]));
@@ -277,46 +302,50 @@ function renderReport() {
   }
   if (report.activity) {
     const a = report.activity;
+    const more = a.owners_total > Object.keys(a.owners).length ? [["more owners", a.owners_total - Object.keys(a.owners).length]] : [];
     blocks.push(block("Activity", kv([["messages", a.messages], ["active members", a.active_members],
-      ...Object.entries(a.owners || {}).map(([o, n]) => [`owner ${o}`, `${n} messages`])])));
+      ...Object.entries(a.owners).map(([o, n]) => [`owner ${shown(o)}`, `${n} messages`]), ...more])));
   }
   for (const [key, title] of [["problems", "Problems (C5)"], ["rectifications", "Rectifications (D4)"],
     ["urgent_posts", "Urgent posts (P10/P11)"]]) {
-    const s = report[key];
-    if (s && typeof s === "object") {
-      blocks.push(block(title, kv(Object.entries(s).filter(([k]) => k !== "open")
-        .concat([["open", Array.isArray(s.open) ? s.open.length : 0]]))));
-    }
+    if (report[key]) blocks.push(block(title, kv(Object.entries(report[key]))));
   }
-  if (Array.isArray(report.announcements)) {
-    blocks.push(block("Announcements (P7)", el("div", {}, ...report.announcements.map((a) =>
-      el("div", { text: `${a.title || a.announcement_id}: ${a.acknowledged ?? "?"}/${a.audience ?? "?"} read` +
-        (a.open ? " (open)" : "") }))) ));
+  if (report.announcements) {
+    const a = report.announcements;
+    blocks.push(block("Announcements (P7)", el("div", {}, ...a.first.map((x) =>
+      el("div", {}, v(x.title || x.announcement_id), `: ${x.acknowledged ?? "?"}/${x.audience ?? "?"} read` + (x.open ? " (open)" : ""))),
+      a.total > a.first.length ? el("div", { class: "more", text: `and ${a.total - a.first.length} more` }) : null)));
   }
-  if (Array.isArray(report.inactive_members)) {
-    blocks.push(block(`Inactive members: ${report.inactive_members.length}`, el("div", {}, ...report.inactive_members.map((m) =>
-      el("div", { text: `${memberLabel(m)} · silent ${m.silent_days ?? "?"} days` })))));
+  if (report.inactive_members) {
+    const m = report.inactive_members;
+    blocks.push(block(`Inactive members: ${m.total}`, el("div", {}, ...m.first.map((x) =>
+      el("div", {}, v(memberLabel(x)), ` · silent ${x.silent_days ?? "?"} days`)),
+      m.total > m.first.length ? el("div", { class: "more", text: `and ${m.total - m.first.length} more` }) : null)));
   }
   box.replaceChildren(el("div", { class: "report-grid" }, ...blocks));
 }
 function block(title, content) { return el("div", { class: "block" }, el("h3", { text: title }), content); }
 function kv(pairs) {
   const dl = el("dl", { class: "kv" });
-  for (const [k, v] of pairs) {
-    if (v === undefined) continue;
-    dl.append(el("dt", { text: k }), el("dd", { text: v == null ? "–" : typeof v === "object" ? JSON.stringify(v) : String(v) }));
+  for (const [k, x] of pairs) {
+    if (x === undefined) continue;
+    dl.append(el("dt", {}, v(k)), el("dd", {}, v(x == null ? "–" : typeof x === "object" ? JSON.stringify(x) : x)));
   }
   return dl;
 }
 
 function renderOps() {
   const s = snapshot.status || {};
-  const reasons = Object.entries(snapshot.totals.dlq_reasons || {}).map(([r, n]) => `${r} ${n}`).join(", ") || "none";
+  const t = snapshot.totals;
+  const reasons = (o) => Object.entries(o || {}).map(([r, n]) => `${r} ${count(n)}`).join(", ") || "none";
   document.getElementById("ops").replaceChildren(kv([
     ["topics", (s.topics || []).join(", ")],
-    ["records read", s.records], ["unreadable records", s.unreadable],
-    ["rejected input by reason", reasons],
+    ["records read", count(t.records)],
+    ["bad records skipped", `${count(s.bad_records)} (${reasons(t.bad_records)})`],
+    ["rejected input by reason", reasons(t.dlq_reasons)],
     ["latest event time", snapshot.latest_ts],
+    ["kept", `${count(snapshot.bounds.groups)} groups, the newest ${count(snapshot.bounds.feed)} violations and ` +
+      `escalations, ${count(snapshot.bounds.severe)} severe ones, ${count(snapshot.bounds.followups)} open follow-ups`],
   ]));
 }
 
@@ -332,37 +361,62 @@ function render() {
   renderReport();
   renderOps();
   document.body.dataset.version = String(snapshot.version);
+  document.body.dataset.view = requested;
 }
 
 // ---------------------------------------------------------------- wiring
-function accept(data) { snapshot = data; render(); }
+function accept(query, data) {
+  if (query !== requested) return;   // an answer for filters that have changed since
+  snapshot = data;
+  render();
+}
 
-async function poll() {
+async function fetchState(query) {
   try {
-    const response = await fetch("/api/state", { cache: "no-store" });
-    accept(await response.json());
+    const response = await fetch(`/api/state?${query}`, { cache: "no-store" });
+    if (!response.ok) throw new Error(String(response.status));
+    accept(query, await response.json());
   } catch (err) {
     renderStatus(null);
   }
 }
 
-function follow() {
-  if (!window.EventSource) { setInterval(poll, 2000); return; }
-  const source = new EventSource("/api/stream");
-  source.addEventListener("state", (e) => accept(JSON.parse(e.data)));
+// Ask for the current filters now, and follow them live (one stream per page, reopened when they change).
+function refresh() {
+  const query = viewQuery();
+  if (query === requested && source) return;
+  requested = query;
+  fetchState(query);
+  if (source) source.close();
+  source = null;
+  if (!window.EventSource) return;
+  source = new EventSource(`/api/stream?${query}`);
+  source.addEventListener("state", (e) => accept(query, JSON.parse(e.data)));
   source.onerror = () => renderStatus(snapshot ? { ...snapshot.status, connected: false, error: "reconnecting" } : null);
 }
 
+let typing = null;
 document.addEventListener("DOMContentLoaded", () => {
-  for (const id of ["f-group", "f-rule", "f-severity", "f-member", "f-escalations", "r-window", "report-group"]) {
-    document.getElementById(id).addEventListener("input", render);
-    document.getElementById(id).addEventListener("change", render);
-  }
-  for (const th of document.querySelectorAll("#responsiveness th")) {
-    th.addEventListener("click", () => {
-      sort = { key: th.dataset.key, dir: sort.key === th.dataset.key ? -sort.dir : 1 };
-      render();
+  for (const id of ["f-group", "f-rule", "f-severity", "f-escalations", "r-window"]) {
+    document.getElementById(id).addEventListener("change", () => {
+      if (id !== "r-window") offset = 0;
+      if (id === "f-group") reportChoice = "";
+      refresh();
     });
   }
-  poll().then(follow);
+  document.getElementById("report-group").addEventListener("change", (e) => { reportChoice = e.target.value; refresh(); });
+  document.getElementById("f-member").addEventListener("input", () => {
+    clearTimeout(typing);
+    typing = setTimeout(() => { offset = 0; refresh(); }, 250);
+  });
+  document.getElementById("feed-newer").addEventListener("click", () => { offset = Math.max(0, offset - PAGE); refresh(); });
+  document.getElementById("feed-older").addEventListener("click", () => { offset += PAGE; refresh(); });
+  for (const th of document.querySelectorAll("#responsiveness th")) {
+    th.addEventListener("click", () => {
+      sort = { key: th.dataset.key, dir: sort.key === th.dataset.key && sort.dir === "asc" ? "desc" : "asc" };
+      refresh();
+    });
+  }
+  refresh();
+  if (!window.EventSource) setInterval(() => fetchState(requested), 2000);
 });
