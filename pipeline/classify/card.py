@@ -204,7 +204,8 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
     size = model_path.stat().st_size / 1e6
     commercial = commercial_use(artifact)
     used = {s["name"]: s for s in artifact["sources"]}
-    took = f", {artifact['training_seconds'] / 60:.1f} minutes" if artifact.get("training_seconds") else ""
+    took = (f" ({artifact['training_seconds'] / 60:.1f} minutes on a shared two-core machine)"
+            if artifact.get("training_seconds") else "")
     heads = artifact.get("dedicated") or []
     lines = [
         f"# Model card: content classifier (`{_shown(model_path)}`)",
@@ -419,9 +420,11 @@ def _synthetic_parts(artifact: dict) -> list[str]:
         "scored for the models it was written after and then moved into training, the sixth is aimed at "
         "quieter workplace abuse, the seventh to tenth are the later test sets (test4–6 and the near-miss sets "
         "1–4), and the eleventh and twelfth were written for training by two helpers in 40 workplaces (see "
-        "*How this version was chosen* in MODEL_CARD-classifier-noncommercial.md). None of the project's text was "
+        "*How this version was chosen*" + ("" if not commercial_use(artifact) else " in MODEL_CARD-classifier-noncommercial.md")
+        + "). None of the project's text was "
         "copied from a public set: no hand-written line, generator string or lexicon line shares a run of ten "
-        "characters with any public set's text beyond digits, emoji codes, URLs and 哈哈哈 (checked 2026-12-06). "
+        "characters with any public set's text beyond digits, emoji codes, URLs, 哈哈哈 and two stock phrases "
+        "(在开会不方便接电话, 今天又是元气满满的一天; checked 2026-12-06, docs/CLASSIFIER.md). "
         "No real work-group chat was available."]
 
 
@@ -478,7 +481,12 @@ def _commercial_history(artifact: dict, pooled: dict, suite: dict, other_suite: 
                       "texts, Weibo rumours; *Limits*).")
     lines[-1] += (" Validation split (10% of the training rows, argmax): COLD abuse F1 0.891, LCCC chit-chat 0.948, "
                   "VCSum work 0.978, hand-written accuracy 0.919, generated 0.999. The demo's 22 verdicts keep the "
-                  "earlier model's labels (scores move in the second or third decimal).")
+                  "earlier model's labels (scores move in the second or third decimal). It was built twice, at nice 10 "
+                  "on a shared two-core machine: first from the code before `--include-noncommercial`, asked for with "
+                  "`--exclude-licence research-only --exclude-licence non-commercial --exclude-licence unstated`, in "
+                  "224 s (292 s of CPU) while the machine was quiet; then, as shipped, with `moderation train --seed "
+                  "13`, in 599 s (361 s of CPU) while other jobs held it. The two have identical weights (the same "
+                  "rows, split and sample weights).")
     return lines
 
 
