@@ -365,7 +365,14 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
               "messages; see test7–10 against the 0.90 macro-F1 target. Real work-group data is the main missing piece.",
               *_unseen_genres(artifact, suite, other_suite),
               "- The synthetic corpus is too regular to measure anything: its validation rows score 1.000.",
-              f"- Reproduce: `{reproduce_command(artifact, model_path)}` (same data) gives the same artifact; "
+              (f"- Reproduce: `{reproduce_command(artifact, model_path)}` (same data) gives the same artifact; "
+               if commercial else
+               f"- Reproduce: `{reproduce_command(artifact, model_path)}` rebuilt this artifact until 08a0000 "
+               "(2026-12-06), which drops invisible fillers (variation selectors, zero-width characters) before "
+               "anything reads the text: 119 of its 104,242 training texts normalise differently since, so "
+               "today's command gives other weights (rebuilt on 2026-12-06 in 840 s, not shipped: test7–10 0.913, "
+               "nearmiss5–9 0.885 against this artifact's 0.914 and 0.867); the code of 1a4322b rebuilds it "
+               "exactly. ") +
               f"`moderation eval{'' if model_path.name == DEFAULT_NAME else ' --model ' + _shown(model_path)}` and "
               f"`moderation eval --data ../shared/data{'' if model_path.name == DEFAULT_NAME else ' --model ' + _shown(model_path)}` "
               "reproduce the tables above.",
@@ -762,6 +769,12 @@ def _noncommercial_history(suite: dict, work: dict) -> list[str]:
               "builds, identical weights). Against the first build of 13: every work-chat set the same "
               "except test8, 0.923 → 0.920 (one message); held out SMS 0.951 → 0.951, Weibo21 0.848 → 0.849, "
               "COLD 0.749 → 0.749, LCCC 0.928 → 0.928, NUS 0.924 → 0.924.",
+              "15. **Moved aside, 2026-12-06.** This artifact, unchanged byte for byte, was renamed "
+              "`models/classifier-noncommercial.joblib` when a build of the same recipe trained only on commercially "
+              "usable data became the default, `models/classifier.joblib` (issue 24 item 10; its card, "
+              "MODEL_CARD.md, says how it was chosen and gives both side by side). Its held-out and work-chat "
+              "figures above are the ones this card gave before; the false-alarm column and the swsr_sexism row "
+              "are new measurements.",
               "",
               "Paired comparisons on test5 (`moderation eval --model A --against B`: the macro-F1 difference "
               "with a paired bootstrap 95% interval): 8e49f02 against 825dbda +0.047 [+0.012, +0.083] (13 "
