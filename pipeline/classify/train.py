@@ -420,6 +420,10 @@ def train_command(args) -> int:
         return 2
     include_noncommercial = getattr(args, "include_noncommercial", False)
     out = Path(args.out) if getattr(args, "out", None) else NONCOMMERCIAL_OUT if include_noncommercial else DEFAULT_OUT
+    if include_noncommercial and out.resolve() == DEFAULT_OUT.resolve():
+        print(f"warning: {out} is the artifact config/policy.yaml selects by default, and a build with "
+              "--include-noncommercial is not for commercial use; write it elsewhere with --out, e.g. "
+              f"{NONCOMMERCIAL_OUT.relative_to(PROJECT_ROOT)}", file=sys.stderr)
     try:
         art = train(data, seed=args.seed, out=out, exclude_licence=args.exclude_licence or (),
                     exclude_source=args.exclude_source or (), add_data=getattr(args, "add_data", None) or (),

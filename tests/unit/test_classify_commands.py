@@ -271,6 +271,20 @@ def test_train_with_a_bad_add_data_file_fails_before_any_work(tmp_path, capsys):
     assert not (tmp_path / "m.joblib").exists()
 
 
+def test_a_noncommercial_build_over_the_default_artifact_is_warned_about(tmp_path, capsys):
+    from pipeline.classify.train import DEFAULT_OUT
+
+    bad = _jsonl(tmp_path / "ours.jsonl", [{"text": "你好", "label": "greeting"}])   # stops before any work
+    a = parser().parse_args(["train", "--data", str(tmp_path), "--add-data", str(bad), "--include-noncommercial",
+                             "--out", str(DEFAULT_OUT)])
+    assert a.func(a) == 2
+    assert "not for commercial use" in capsys.readouterr().err
+    a = parser().parse_args(["train", "--data", str(tmp_path), "--add-data", str(bad), "--include-noncommercial",
+                             "--out", str(tmp_path / "m.joblib")])
+    assert a.func(a) == 2
+    assert "not for commercial use" not in capsys.readouterr().err
+
+
 def test_compare_identical_predictions_shows_no_difference():
     from pipeline.classify.evaluate import compare
 
