@@ -23,12 +23,12 @@ POOLS = {"test7–10": ("test10", "test9", "test8", "test7"),
          "all blind sets": tuple(WORKCHAT_TESTS)}
 # `moderation bench classify --model PATH`, measured on this machine when the artifact was shipped
 SPEED = {
-    True: "2026-12-06, one core of a shared two-core machine, three quiet runs of 20,000 messages: 19,339 and "
-          "19,556 msgs/s in batches of 512 (a third run, while another process held the core, 13,870), "
-          "4,120–4,263 one at a time, p99 0.36–0.43 ms for one message, load 0.03–0.05 s",
-    False: "2026-12-06, the same runs, alternating with the default: 18,022 msgs/s in batches of 512 in the "
-           "quiet run (13,638–13,715 in the two runs with another process on the core), 3,539 one at a time, p99 "
-           "0.46 ms; 2026-11-26, this shape: 18,371–19,560 and 3,976–4,097, p99 0.38–0.47 ms",
+    True: "2026-12-06, one core of a shared two-core machine, four runs of 20,000 messages alternating with the "
+          "opt-in artifact: 18,042–19,556 msgs/s in batches of 512 (a fifth run, while another process held the "
+          "core, 13,870), 3,854–4,263 one at a time, p99 0.36–0.49 ms for one message, load 0.03–0.05 s",
+    False: "2026-12-06, the same runs, alternating with the default: 16,165–18,557 msgs/s in batches of 512 "
+           "(13,638–13,715 in two runs with another process on the core), 3,273–3,539 one at a time, p99 "
+           "0.46–0.54 ms, load 0.04–0.07 s; 2026-11-26, this shape: 18,371–19,560 and 3,976–4,097, p99 0.38–0.47 ms",
 }
 
 
