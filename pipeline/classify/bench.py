@@ -7,6 +7,7 @@ import os
 import random
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -21,9 +22,12 @@ def _messages(n: int, seed: int) -> list[str]:
     return [r["text"] + ("" if rng.random() < 0.5 else f" {i}") for i, r in enumerate(rows)][:n]
 
 
-def run(n: int = 20000, seed: int = 5, cache: bool = False, pin: bool = True) -> dict:
+def run(n: int = 20000, seed: int = 5, cache: bool = False, pin: bool = True, model: str | None = None) -> dict:
+    """The classifier of the default policy (its content.model_path), or the artifact at `model` with
+    the policy's thresholds."""
     from pipeline.classify import load_classifier, model_path
     from pipeline.classify.evaluate import _policy
+    from pipeline.classify.model import load
 
     class _A:
         policy = None
@@ -34,14 +38,20 @@ def run(n: int = 20000, seed: int = 5, cache: bool = False, pin: bool = True) ->
         except OSError:
             pass
     t0 = time.perf_counter()
-    clf = load_classifier(_policy(_A()))
+    policy = _policy(_A())
+    path = Path(model) if model else model_path(policy)
+    if model:
+        clf = load(path, dict(policy.content.thresholds) if policy is not None else None,
+                   warning_notices=policy.content.warning_notices if policy is not None else True)
+    else:
+        clf = load_classifier(policy)
     load_s = time.perf_counter() - t0
     if not cache:
         clf.cache_size = 0
     msgs = _messages(n, seed)
     clf.classify(msgs[:256])  # warm up
-    out = {"messages": len(msgs), "load_seconds": round(load_s, 3),
-           "artifact_mb": round(model_path(None).stat().st_size / 1e6, 2), "cache": cache}
+    out = {"messages": len(msgs), "model": str(path), "load_seconds": round(load_s, 3),
+           "artifact_mb": round(path.stat().st_size / 1e6, 2), "cache": cache}
     # batch 512
     t = time.perf_counter()
     for i in range(0, len(msgs), 512):
@@ -65,7 +75,8 @@ def bench_classify_command(args) -> int:
     from pipeline.classify.model import ModelError
 
     try:
-        res = run(n=getattr(args, "messages", 20000), seed=getattr(args, "seed", 5), cache=getattr(args, "cache", False))
+        res = run(n=getattr(args, "messages", 20000), seed=getattr(args, "seed", 5), cache=getattr(args, "cache", False),
+                  model=getattr(args, "model", None))
     except ModelError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -74,7 +85,7 @@ def bench_classify_command(args) -> int:
         return 0
     print(f"classifier benchmark (normalise + detect + model, one core, {res['messages']} unique messages, "
           f"cache {'on' if res['cache'] else 'off'})")
-    print(f"  model load        {res['load_seconds']:.3f} s ({res['artifact_mb']} MB)")
+    print(f"  model load        {res['load_seconds']:.3f} s ({res['model']}, {res['artifact_mb']} MB)")
     print(f"  batch 512         {res['batch512_msgs_per_s']:>8} msgs/s")
     print(f"  batch 1           {res['batch1_msgs_per_s']:>8} msgs/s")
     print(f"  latency (batch 1) p50 {res['p50_ms']:.3f} ms   p99 {res['p99_ms']:.3f} ms   max {res['max_ms']:.3f} ms")

@@ -1,12 +1,35 @@
-"""models/MODEL_CARD.md: sources, licences, synthetic parts, per-class metrics on each heldout."""
+"""The model cards: models/MODEL_CARD.md for the default artifact (models/classifier.joblib) and
+models/MODEL_CARD-<artifact name>.md for any other (models/MODEL_CARD-classifier-noncommercial.md).
+Each says which artifact it is, exactly what it was trained on under which licences, its figures
+beside the other shipped artifact's on the same rows, and per-class metrics on every held-out file
+and blind work-chat set."""
 from __future__ import annotations
 
 import datetime as _dt
 from pathlib import Path
 
-from pipeline.classify.evaluate import WORKCHAT_TESTS, heldout_suite, workchat_metrics
+from pipeline.classify.datasets import SOURCE_BY_NAME, SOURCES, Source
+from pipeline.classify.evaluate import (
+    WORKCHAT_TESTS, compare, evaluate_rows, heldout_suite, load_eval_file, workchat_metrics,
+)
+from pipeline.config import PROJECT_ROOT
 
 TARGETS = {"sms_spam_80w_subset": 0.98, "weibo21": 0.91, "cold": 0.81}
+DEFAULT_NAME = "classifier.joblib"
+NONCOMMERCIAL_NAME = "classifier-noncommercial.joblib"
+# the blind work-chat sets pooled for the paired comparison of two artifacts
+POOLS = {"test7–10": ("test10", "test9", "test8", "test7"),
+         "nearmiss5–9": ("nearmiss9", "nearmiss8", "nearmiss7", "nearmiss6", "nearmiss5"),
+         "all blind sets": tuple(WORKCHAT_TESTS)}
+# `moderation bench classify --model PATH`, measured on this machine when the artifact was shipped
+SPEED = {
+    True: "2026-12-06, one core of a shared two-core machine, four runs of 20,000 messages alternating with the "
+          "opt-in artifact: 18,042–19,556 msgs/s in batches of 512 (a fifth run, while another process held the "
+          "core, 13,870), 3,854–4,263 one at a time, p99 0.36–0.49 ms for one message, load 0.03–0.05 s",
+    False: "2026-12-06, the same runs, alternating with the default: 16,165–18,557 msgs/s in batches of 512 "
+           "(13,638–13,715 in two runs with another process on the core), 3,273–3,539 one at a time, p99 "
+           "0.46–0.54 ms, load 0.04–0.07 s; 2026-11-26, this shape: 18,371–19,560 and 3,976–4,097, p99 0.38–0.47 ms",
+}
 
 
 def _handwritten_counts() -> list[tuple[str, int]]:
@@ -33,109 +56,249 @@ def _blind_errors(name: str, m: dict | None) -> list[str]:
             "blind; these counts are from its confusion matrix.)"]
 
 
+def card_path(model_path: Path | str) -> Path:
+    """MODEL_CARD.md beside the default artifact; MODEL_CARD-<stem>.md beside any other, so that a
+    candidate trained with --out does not overwrite the shipped model's card."""
+    model_path = Path(model_path)
+    return model_path.with_name("MODEL_CARD.md" if model_path.name == DEFAULT_NAME else f"MODEL_CARD-{model_path.stem}.md")
+
+
+def counterpart(model_path: Path | str) -> Path | None:
+    """The artifact a card compares with: the other one of the shipped pair, or the default for any
+    other artifact; None when there is none beside it."""
+    model_path = Path(model_path)
+    other = model_path.with_name(NONCOMMERCIAL_NAME if model_path.name == DEFAULT_NAME else DEFAULT_NAME)
+    return other if other.exists() and other.resolve() != model_path.resolve() else None
+
+
+def public_sources(artifact: dict) -> list[Source]:
+    """The public sets an artifact was trained on (from what it records)."""
+    return [SOURCE_BY_NAME[s["name"]] for s in artifact.get("sources") or [] if s["name"] in SOURCE_BY_NAME]
+
+
+def commercial_use(artifact: dict) -> bool:
+    """Every public set it was trained on has a licence that allows commercial use (judged by today's
+    SOURCES, not by a flag the artifact carries)."""
+    return all(s.commercial for s in public_sources(artifact))
+
+
+def _shown(path: Path) -> str:
+    path = Path(path).resolve()
+    return str(path.relative_to(PROJECT_ROOT)) if path.is_relative_to(PROJECT_ROOT) else str(path)
+
+
+def reproduce_command(artifact: dict, model_path: Path) -> str:
+    from pipeline.classify.train import DEFAULT_OUT, NONCOMMERCIAL_OUT
+
+    commercial = commercial_use(artifact)
+    command = f"moderation train --seed {artifact['seed']}" + ("" if commercial else " --include-noncommercial")
+    default_out = DEFAULT_OUT if commercial else NONCOMMERCIAL_OUT
+    if Path(model_path).resolve() != default_out.resolve():
+        command += f" --out {_shown(model_path)}"
+    return command
+
+
+def _own_sources(artifact: dict) -> list[str]:
+    """The non-public data of a build: the project's generated and hand-written messages (artifacts
+    from before 2026-12-06 recorded only the generated ones, though every build has trained on both)
+    and any --add-data files."""
+    own = [s["name"] for s in artifact.get("sources") or [] if s["name"] not in SOURCE_BY_NAME]
+    return own if "project_handwritten" in own else [*own[:1], "project_handwritten", *own[1:]]
+
+
+def _licences(artifact: dict) -> str:
+    return ", ".join(f"{s.name} ({s.licence})" for s in public_sources(artifact)) or "none"
+
+
+def _role(artifact: dict) -> str:
+    return ("trained only on data whose licence allows commercial use" if commercial_use(artifact) else
+            "trained also on research-only, non-commercial or unlicensed data: not for commercial use")
+
+
+def _pair_section(path: Path, artifact: dict, other_path: Path | None, other: dict | None) -> list[str]:
+    lines = ["## Which artifact this is",
+             "| artifact | selected by | public sets trained on (licence) | also trained on | use |",
+             "|---|---|---|---|---|"]
+    for p, a in ((path, artifact), (other_path, other)):
+        if a is None:
+            continue
+        selected = ("the default: `content.model_path: models/classifier.joblib` in config/policy.yaml"
+                    if p.name == DEFAULT_NAME else f"opt-in: `content.model_path: {_shown(p)}`")
+        own = ", ".join(_own_sources(a))
+        use = ("commercial use allowed by the licences of its training data" if commercial_use(a)
+               else "research and other non-commercial use only")
+        lines.append(f"| `{_shown(p)}`{' (this card)' if p == path else ''} | {selected} | {_licences(a)} | {own} | {use} |")
+    lines += ["", ("This artifact is trained only on data whose licence allows commercial use: it is the one for a "
+                   "company to use. The training data's licences (MIT, Apache-2.0) ask that their copyright notices "
+                   "travel with copies of the data; the sets' origins are listed under *Training data*."
+                   if commercial_use(artifact) else
+                   "This artifact is trained also on research-only, non-commercial or unlicensed data and is **not "
+                   "for commercial use**. Its public sets include research-only and non-commercial licences (and "
+                   "some that state none, which grants nothing), so a company may not use it; it is kept for "
+                   "research and for comparison. Select it with "
+                   "`content.model_path: models/classifier-noncommercial.joblib`."), ""]
+    return lines
+
+
+def _paired(classifier, other, names) -> dict:
+    """The paired comparison (`compare`) of two classifiers on the rows of the named blind sets."""
+    rows = [r for name in names if Path(WORKCHAT_TESTS[name]).exists() for r in load_eval_file(Path(WORKCHAT_TESTS[name]))]
+    gold = [r["label"] for r in rows]
+    return compare(gold, evaluate_rows(classifier, rows), evaluate_rows(other, rows))
+
+
+def _side_by_side(path: Path, other_path: Path, suite: dict, other_suite: dict, paired: dict,
+                  trained: dict[str, str]) -> list[str]:
+    """`trained`: for each public set, which of the two artifacts fitted on it (this, the other, both, neither)."""
+    mine, theirs = f"`{path.name}`", f"`{other_path.name}`"
+    lines = ["## Beside the other artifact (the same rows)",
+             f"Blind work-chat sets (never trained on by either): macro-F1 of this artifact ({mine}) and of {theirs}, "
+             "the difference with a paired bootstrap 95% interval (2,000 resamples) and the messages only one of them "
+             "gets right (`moderation eval --model A --against B`).", "",
+             f"| set | n | {mine} | {theirs} | difference [95% interval] | right only with this / the other |",
+             "|---|---|---|---|---|---|"]
+    for name, c in paired.items():
+        low, high = c["interval_95"]
+        lines.append(f"| {name} | {c['n']} | {c['model']['macro_f1']:.3f} | {c['against']['macro_f1']:.3f} | "
+                     f"{c['macro_f1_difference']:+.3f} [{low:+.3f}, {high:+.3f}] | "
+                     f"{c['right_only_with_model']} / {c['right_only_with_against']} |")
+    lines += ["", "Public held-out files (`moderation eval --data ../shared/data --model A --against B`): the "
+              "target class's F1, and the share of the file's real harmless rows (gold work or chit-chat: meeting "
+              "talk, personal SMS, social-media chat, ordinary SMS, true Weibo posts, safe comments) called a "
+              "violation (ad, rumour, abuse, confidential or illegal). *Trained on* says which artifact fitted on "
+              "that set's train.jsonl.", "",
+              f"| set | target | trained on | F1 {mine} | F1 {theirs} | false alarms {mine} | false alarms {theirs} |",
+              "|---|---|---|---|---|---|---|"]
+    for name, res in suite.items():
+        o = other_suite.get(name)
+        if o is None:
+            continue
+        fa = (f"{100 * res['flagged_share']:.2f}% ({res['flagged']} of {res['harmless']}) | "
+              f"{100 * o['flagged_share']:.2f}% ({o['flagged']})") if res.get("harmless") else "— | —"
+        lines.append(f"| {name} | {res['target']['positive']} | {trained[name]} | "
+                     f"{res['target']['f1']:.3f} | {o['target']['f1']:.3f} | {fa} |")
+    return lines + [""]
+
+
 def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
+    """Score the artifact (and the one it is compared with) and write its card; returns the card's path."""
     from pipeline.classify.evaluate import _policy
-    from pipeline.classify.model import load
+    from pipeline.classify.model import Artifact, load
 
     class _A:  # no CLI args here: default policy
         policy = None
 
+    model_path = Path(model_path)
     policy = _policy(_A())
     thresholds = dict(policy.content.thresholds) if policy is not None else None
     clf = load(model_path, thresholds)
     suite = heldout_suite(clf, data_dir)
     artifact["heldout"] = suite
     work = artifact["workchat"] = workchat_metrics(clf, WORKCHAT_TESTS)
+    other_path = counterpart(model_path)
+    other = other_clf = None
+    if other_path is not None:
+        other = Artifact.load(other_path).data
+        other_clf = load(other_path, thresholds)
     handwritten = _handwritten_counts()
     size = model_path.stat().st_size / 1e6
-    names = {s["name"] for s in artifact["sources"]}
+    commercial = commercial_use(artifact)
+    used = {s["name"]: s for s in artifact["sources"]}
+    took = (f" ({artifact['training_seconds'] / 60:.1f} minutes on a shared two-core machine)"
+            if artifact.get("training_seconds") else "")
+    heads = artifact.get("dedicated") or []
     lines = [
-        "# Model card: content classifier (`models/classifier.joblib`)",
+        f"# Model card: content classifier (`{_shown(model_path)}`)",
         "",
-        f"Trained {artifact['trained_at']} with `moderation train --seed {artifact['seed']}`; "
-        f"card written {_dt.date.today().isoformat()}. Artifact {size:.1f} MB.",
+        f"Trained {artifact['trained_at']} with `{reproduce_command(artifact, model_path)}`{took}; "
+        f"card written {_dt.date.today().isoformat()}. Artifact {size:.1f} MB. **{_role(artifact)[0].upper() + _role(artifact)[1:]}.**",
         "",
+        *_pair_section(model_path, artifact, other_path, other),
         "## What it is",
         "Seven classes: work, chitchat, ad, rumour, abuse, confidential, illegal. Text is normalised "
         "(config/normalisation.yaml); detectors (pipeline/text/detect.py) and curated lexicons "
         "(config/lexicons/) run first. Features: character 1–3-grams of the normalised text hashed with CRC-32 "
-        "into 2^18 buckets (sublinear TF × IDF, L2; a bucket no training message had weighs nothing) plus 33 detector/lexicon/shape features. Model: a multinomial "
-        f"logistic regression (C={artifact['C']}) over eight internal classes (the seven plus `neutral` = ordinary SMS, "
-        "true Weibo posts and safe comments, counted as work), three binary specialist heads "
-        f"({', '.join(artifact.get('specialists') or []) or 'none'}; each trained on its public set plus the synthetic "
-        "corpus), two dedicated binary heads "
-        f"({', '.join(h['name'] + ' on ' + '/'.join(h['sources']) for h in artifact.get('dedicated') or []) or 'none'}; "
-        "each fitted on its public set alone, with that set's own IDF over the same hashed n-grams and C=64), and a "
-        "small second-level logistic regression fitted on out-of-fold scores of the training rows (two halves, "
-        "each scored by first-level models fitted on the other half) that turns the 8+3+2 logits and five "
+        "into 2^18 buckets (sublinear TF × IDF, L2; a bucket no training message had weighs nothing) plus 33 "
+        "detector/lexicon/shape features. Model: a multinomial "
+        f"logistic regression (C={artifact['C']}) over eight internal classes (the seven plus `neutral` = the "
+        "harmless rows of the public sets of ads, rumours and abuse, counted as work), "
+        f"{len(artifact.get('specialists') or [])} binary specialist heads ("
+        + ", ".join(f"{name} on {_specialist_data(name, artifact)}" for name in artifact.get("specialists") or [])
+        + "), "
+        + (f"{len(heads)} dedicated binary heads ("
+           + ", ".join(h["name"] + " on " + "/".join(h["sources"]) for h in heads)
+           + "; each fitted on its public set alone, with that set's own IDF over the same hashed n-grams and C=64), "
+           if heads else "no dedicated heads (they are fitted on public sets of SMS adverts and Weibo posts, which "
+           "this build does not train on), ")
+        + "and a small second-level logistic regression fitted on out-of-fold scores of the training rows (two "
+        "halves, each scored by first-level models fitted on the other half) that turns the "
+        f"8+{len(artifact.get('specialists') or [])}+{len(heads)} logits and five "
         "message-shape inputs (length buckets, log length) into calibrated probabilities"
         + (" (it sees the logits a second time per message-length bucket, ≤ 12, 13–40, 41–80 and > 80 characters, "
            "so that a head can count for one thing in a chat line and for another in a long post; C=0.1)"
            if artifact.get("stack_length_buckets") else "") + ". "
         "Detector rules then decide on their own for resident ids, bank cards, credentials and keys "
-        "(confidential) and for two gambling terms, or one with a contact handle (illegal, unless the model scores the message as work at 0.5 or more). Per-class thresholds "
-        "come from config/policy.yaml (content.thresholds).",
+        "(confidential) and for two gambling terms, or one with a contact handle (illegal, unless the model "
+        "scores the message as work at 0.5 or more). Per-class thresholds come from config/policy.yaml "
+        "(content.thresholds).",
         "",
         "## Training data",
-        "| source | licence | used |",
-        "|---|---|---|",
+        "Exactly what went into this artifact (rows: training and validation rows together, after the caps and "
+        "filters below).",
+        "",
+        "| source | from | licence | commercial use | used | rows |",
+        "|---|---|---|---|---|---|",
     ]
-    from pipeline.classify.datasets import SOURCES
-
     for s in SOURCES:
-        lines.append(f"| {s.name} | {s.licence} | {'yes' if s.name in names else 'excluded'} |")
+        if s.name in used:
+            state, rows = "yes", used[s.name].get("rows", "not recorded")
+        elif not s.trained:
+            state, rows = "no (held-out file scored only)", ""
+        elif not s.commercial and commercial:
+            state, rows = "no (licence)", ""
+        else:
+            state, rows = "no (excluded)", ""
+        lines.append(f"| {s.name} | {s.origin} | {s.licence} | {'yes' if s.commercial else 'no'} | {state} | {rows} |")
+    own_rows = {name: used.get(name, {}).get("rows", "not recorded") for name in ("project_synthetic", "project_handwritten")}
     lines += [
-        "| project_synthetic | the project's own (generated, pipeline/classify/corpus.py) | yes |",
-        "| project_handwritten | the project's own (hand-written messages: "
-        + ", ".join(f"{n} in {name}" for name, n in handwritten) + ") | yes |",
-        *(f"| {d['name']} | the deploying company's own (`--add-data`, {d['rows']} labelled messages) | yes |"
+        f"| project_synthetic | pipeline/classify/corpus.py | the project's own (generated) | yes | yes | {own_rows['project_synthetic']} |",
+        "| project_handwritten | pipeline/classify/data | the project's own (hand-written messages: "
+        + ", ".join(f"{n} in {name}" for name, n in handwritten) + f") | yes | yes | {own_rows['project_handwritten']} |",
+        *(f"| {d['name']} | `--add-data` | the deploying company's own ({d['rows']} labelled messages) | its owner's | yes | {d['rows']} |"
           for d in artifact.get("local_data") or []),
         "",
         "Only `train.jsonl` files are fitted on (10% of them held back for validation); the "
-        "`heldout.jsonl` files are scored below and never used for fitting or threshold choice.",
-        "Research-only / non-commercial sources are in this artifact when marked `yes`: build a "
-        "commercially usable model with `moderation train --exclude-licence research-only "
-        "--exclude-licence non-commercial --exclude-licence unstated`.",
+        "`heldout.jsonl` files are scored below and never used for fitting or threshold choice. "
+        "`moderation train` takes only the public sets whose licence allows commercial use (MIT, Apache-2.0; an "
+        "allow-list, so a set whose licence is unknown or states none is left out); `--include-noncommercial` adds "
+        "the others and writes `models/classifier-noncommercial.joblib`.",
         "",
-        "**Synthetic parts.** `project_synthetic` (pipeline/classify/corpus.py) is template-generated "
-        "by this project: work-group notices, tasks, progress, questions and acknowledgements, idle chat "
-        "and flooding, ads, workplace rumours, abuse, leaks (fake checksum-valid resident ids, Luhn-valid "
-        "card numbers, made-up passwords and keys), gambling and fraud, and near-misses such as security "
-        "notices that mention fraud, reminders not to post personal data, notices with a bracketed header "
-        "(【通知】) and short logistics lines (明早九点例会, 在路上了，十分钟到, 已发版); a fifth of each class but ads is set in other trades than the office (warehouses, wards, "
-        "shops, sites, stations). Public chit-chat rows that would be ordinary work messages in a work group "
-        "are left out of training: short acknowledgements and lines of at most 30 characters about work "
-        "logistics (开会, 下班, 出差, 上线 …; `ambiguous_in_work_group` in pipeline/classify/train.py). "
-        "`multipriv_zh_synthetic` is synthetic too (generated PII paragraphs). "
-        "The hand-written sets (`pipeline/classify/data/workchat_handwritten*.jsonl`, weight 16 per message) are "
-        "invented messages written by the project's engineers and helpers in the style of work-group chat, not real chat: the "
-        "first was the development set, the second was aimed at the confusions of an earlier card (casual abuse, "
-        "violations phrased like colleague talk, confidential content without any detector hit) and lent some "
-        "phrasings to the generator, the third to fifth were the test sets of earlier versions, each "
-        "scored for the models it was written after and then moved into training, the sixth is aimed at "
-        "quieter workplace abuse, the seventh to tenth are the later test sets (test4–6 and the near-miss sets "
-        "1–4), and the eleventh and twelfth were written for training by two helpers in 40 workplaces (see "
-        "*How this version was chosen*). "
-        "No real work-group chat was available.",
+        *_synthetic_parts(artifact),
         "",
         "## Held-out results (`moderation eval --data ../shared/data`)",
         "Label mapping: sms spam_ad→ad, normal→work; weibo21 fake→rumour, real→work; COLD "
-        "offensive→abuse, safe→work (these negatives are the internal class neutral, reported as work); telecom fraud→illegal, marketing→ad; LCCC/SMP chat/NUS→chitchat; "
+        "offensive→abuse, safe→work; SWSR sexist→abuse, not sexist→work (these negatives are the internal class "
+        "neutral, reported as work); telecom fraud→illegal, marketing→ad; LCCC/SMP chat/NUS→chitchat; "
         "VCSum→work; MultiPriv→confidential. The headline F1 is the full classifier's verdict "
-        "(detectors, thresholds and all) for the set's target class against everything else.",
+        "(detectors, thresholds and all) for the set's target class against everything else. *False alarms*: "
+        "the share of the set's harmless rows (gold work or chit-chat) called ad, rumour, abuse, confidential or "
+        "illegal. A set this artifact did not train on is scored all the same (*trained on: no*).",
         "",
-        "| set | n | target class | P | R | F1 | issue-3 target |",
-        "|---|---|---|---|---|---|---|",
+        "| set | n | trained on | target class | P | R | F1 | false alarms | issue-3 target |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for name, res in suite.items():
         t = res["target"]
         goal = f"≥ {TARGETS[name]}" if name in TARGETS else "—"
-        lines.append(f"| {name} | {res['n']} | {t['positive']} | {t['precision']:.3f} | {t['recall']:.3f} | "
-                     f"{t['f1']:.3f} | {goal} |")
+        fa = f"{100 * res['flagged_share']:.2f}% ({res['flagged']} of {res['harmless']})" if res.get("harmless") else "—"
+        lines.append(f"| {name} | {res['n']} | {'yes' if name in used else 'no'} | {t['positive']} | {t['precision']:.3f} | "
+                     f"{t['recall']:.3f} | {t['f1']:.3f} | {fa} | {goal} |")
     lines += ["", "Per class, per set:", "", "| set | class | P | R | F1 | support |", "|---|---|---|---|---|---|"]
     for name, res in suite.items():
         for c, v in res["per_class"].items():
             lines.append(f"| {name} | {c} | {v['precision']:.3f} | {v['recall']:.3f} | {v['f1']:.3f} | {v['support']} |")
+    lineage = "the earlier model (now `classifier-noncommercial.joblib`)" if commercial else "this model"
+    lineage_s = "the earlier model's" if commercial else "this model's"
     if work:
         lines += ["", "## Hand-labelled work-group test sets (`moderation eval`, tests/data/workchat_test*.jsonl)",
                   "None is ever trained on. Each was written blind by a helper that saw no code and ran no classifier, "
@@ -145,7 +308,7 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
                   "messages, 40 per class; an aquarium, a steel mill, a highway toll station, an auction house, a "
                   "river-dredging team, a city archive …; bcc804a) and **nearmiss9** (120, 60 illegal offers, 30 of "
                   "them in passing, and 60 lawful messages close to them; ce4438d) were written on 2026-11-27 at the "
-                  "same time as the two hand-written training files of this model, by other helpers, and judged it "
+                  f"same time as the two hand-written training files of {lineage}, by other helpers, and judged it "
                   "(training lines 0.6 or more similar to any line of the project, these two sets included, were dropped "
                   "first: 3 of 700, one of them close to a test10 line). **test9** (280 "
                   "messages, 40 per class; a railway station, an orchestra, a seafood market, a wind farm, a zoo, a "
@@ -158,8 +321,8 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
                   "(90: 45 illegal offers, 25 of them in passing, and 45 lawful messages close to them; 843964d) and "
                   "**nearmiss5** (120, 60 and 60; 16f1547); **short** (60 messages of 2–16 characters: work logistics "
                   "and status lines against idle chat, many of both with time words; b016008). test7–9 were "
-                  "92a04de's deciding set and nearmiss5–8 its guard; test10 and nearmiss9 this model's, with all the "
-                  "sets pooled (see *How this version was chosen*). "
+                  "92a04de's deciding set and nearmiss5–8 its guard; test10 and nearmiss9 " + lineage_s + ", with all the "
+                  "sets pooled (see *How this version was chosen*" + (" in MODEL_CARD-classifier-noncommercial.md" if commercial else "") + "). "
                   "The earlier test sets, test4, test5 and test6 and the near-miss sets 1–4, were scored for the "
                   "models they were written after and are training data since 92a04de "
                   "(pipeline/classify/data/workchat_handwritten7–10.jsonl), as test1–3 were before them. The sets are "
@@ -179,6 +342,165 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
             for lab, row in zip(m["labels"], m["confusion"]):
                 lines.append(f"{lab:<13}" + "".join(f"{x:>5}" for x in row))
             lines.append("```")
+    pooled = {pool: _pooled(clf, names) for pool, names in POOLS.items()}
+    other_suite = paired = None
+    if other_clf is not None:
+        other_suite = heldout_suite(other_clf, data_dir)
+        paired = {name: _paired(clf, other_clf, (name,)) for name in work}
+        paired.update({pool: _paired(clf, other_clf, names) for pool, names in POOLS.items()})
+        here, there = {s.name for s in public_sources(artifact)}, {s.name for s in public_sources(other)}
+        trained = {name: "both" if name in here and name in there else f"`{model_path.name}` only" if name in here
+                   else f"`{other_path.name}` only" if name in there else "neither" for name in suite}
+        lines += [""] + _side_by_side(model_path, other_path, suite, other_suite, paired, trained)
+    if commercial:
+        lines += [""] + _commercial_history(artifact, pooled, suite, other_suite, paired)
+    else:
+        lines += _noncommercial_history(suite, work)
+    lines += ["", "## Limits",
+              ("- Its public sets are social-media comments and chat and meeting transcripts, not work chat; "
+               "ads, rumours, confidential and illegal messages it knows only from the synthetic corpus and "
+               if commercial else
+               "- Public sets are Weibo/SMS/comment text, not work chat; the work-chat behaviour rests on the "
+               "synthetic corpus and ") + str(sum(n for _, n in handwritten)) + " invented hand-written "
+              "messages; see test7–10 against the 0.90 macro-F1 target. Real work-group data is the main missing piece.",
+              *_unseen_genres(artifact, suite, other_suite),
+              "- The synthetic corpus is too regular to measure anything: its validation rows score 1.000.",
+              (f"- Reproduce: `{reproduce_command(artifact, model_path)}` (same data) gives the same artifact; "
+               if commercial else
+               f"- Reproduce: `{reproduce_command(artifact, model_path)}` rebuilt this artifact until 08a0000 "
+               "(2026-12-06), which drops invisible fillers (variation selectors, zero-width characters) before "
+               "anything reads the text: 119 of its 104,242 training texts normalise differently since, so "
+               "today's command gives other weights (rebuilt on 2026-12-06 in 840 s, not shipped: test7–10 0.913, "
+               "nearmiss5–9 0.885 against this artifact's 0.914 and 0.867); the code of 1a4322b rebuilds it "
+               "exactly. ") +
+              f"`moderation eval{'' if model_path.name == DEFAULT_NAME else ' --model ' + _shown(model_path)}` and "
+              f"`moderation eval --data ../shared/data{'' if model_path.name == DEFAULT_NAME else ' --model ' + _shown(model_path)}` "
+              "reproduce the tables above.",
+              f"- Speed (`moderation bench classify --model {_shown(model_path)}`): {SPEED[commercial]}.",
+              "- Reminders that name sensitive data without carrying it are often called confidential: "
+              "of nine written while building caf3872 (请勿在群内发送客户的银行卡号, 身份证复印件请交到人事，"
+              "不要发群里 …), 8e49f02 called five confidential (caf3872 four); the nine were not kept, so "
+              "this build was not probed with them.",
+              *(line for blind in ("test10", "test9", "test8") for line in _blind_errors(blind, work.get(blind))),
+              "- Linear character n-gram model: misses sarcasm and context; COLD and Weibo21 are below the "
+              "BERT-level targets where the table says so.",
+              "- Sub-labels (abuse: vulgar/violent/terror/attack; illegal: gambling/fraud/other) come from "
+              "lexicons, with attack and fraud as defaults.", ""]
+    card = card_path(model_path)
+    card.write_text("\n".join(lines), encoding="utf-8")
+    return card
+
+
+def _pooled(classifier, names) -> dict:
+    from pipeline.classify.evaluate import metrics
+
+    rows = [r for name in names if Path(WORKCHAT_TESTS[name]).exists() for r in load_eval_file(Path(WORKCHAT_TESTS[name]))]
+    return metrics([r["label"] for r in rows], evaluate_rows(classifier, rows))
+
+
+def _specialist_data(target: str, artifact: dict) -> str:
+    from pipeline.classify.train import SPECIALISTS
+
+    names = [name for name in SPECIALISTS.get(target, ()) if name in {s.name for s in public_sources(artifact)}]
+    return (" and ".join(names) + " with the project's rows") if names else "the project's rows alone"
+
+
+def _synthetic_parts(artifact: dict) -> list[str]:
+    multipriv = "multipriv_zh_synthetic" in {s.name for s in public_sources(artifact)}
+    return [
+        "**Synthetic parts.** `project_synthetic` (pipeline/classify/corpus.py) is template-generated "
+        "by this project: work-group notices, tasks, progress, questions and acknowledgements, idle chat "
+        "and flooding, ads, workplace rumours, abuse, leaks (fake checksum-valid resident ids, Luhn-valid "
+        "card numbers, made-up passwords and keys), gambling and fraud, and near-misses such as security "
+        "notices that mention fraud, reminders not to post personal data, notices with a bracketed header "
+        "(【通知】) and short logistics lines (明早九点例会, 在路上了，十分钟到, 已发版); a fifth of each class but ads "
+        "is set in other trades than the office (warehouses, wards, shops, sites, stations). Public chit-chat rows "
+        "that would be ordinary work messages in a work group are left out of training: short acknowledgements and "
+        "lines of at most 30 characters about work logistics (开会, 下班, 出差, 上线 …; `ambiguous_in_work_group` in "
+        "pipeline/classify/train.py). "
+        + ("`multipriv_zh_synthetic` is synthetic too (generated PII paragraphs). " if multipriv else "")
+        + "The hand-written sets (`pipeline/classify/data/workchat_handwritten*.jsonl`, weight 16 per message) are "
+        "invented messages written by the project's engineers and helpers in the style of work-group chat, not real "
+        "chat: the first was the development set, the second was aimed at the confusions of an earlier card (casual "
+        "abuse, violations phrased like colleague talk, confidential content without any detector hit) and lent some "
+        "phrasings to the generator, the third to fifth were the test sets of earlier versions, each "
+        "scored for the models it was written after and then moved into training, the sixth is aimed at "
+        "quieter workplace abuse, the seventh to tenth are the later test sets (test4–6 and the near-miss sets "
+        "1–4), and the eleventh and twelfth were written for training by two helpers in 40 workplaces (see "
+        "*How this version was chosen*" + ("" if not commercial_use(artifact) else " in MODEL_CARD-classifier-noncommercial.md")
+        + "). None of the project's text was "
+        "copied from a public set: no hand-written line, generator string or lexicon line shares a run of ten "
+        "characters with any public set's text beyond digits, emoji codes, URLs, 哈哈哈 and two stock phrases "
+        "(在开会不方便接电话, 今天又是元气满满的一天; checked 2026-12-06, docs/CLASSIFIER.md). "
+        "No real work-group chat was available."]
+
+
+def _unseen_genres(artifact: dict, suite: dict, other_suite: dict | None) -> list[str]:
+    """What a build that left the SMS, scam-text and Weibo sets out does on them."""
+    here = {s.name for s in public_sources(artifact)}
+    unseen = [name for name in ("sms_spam_80w_subset", "telecom_fraud5", "weibo21") if name not in here and name in suite]
+    if not unseen:
+        return []
+
+    def figure(name: str) -> str:
+        res, other = suite[name], (other_suite or {}).get(name)
+        text = f"{name} {res['target']['positive']} F1 {res['target']['f1']:.3f}"
+        if other:
+            text += f" (the other artifact, trained on it: {other['target']['f1']:.3f})"
+        if res.get("harmless"):
+            text += f", {100 * res['flagged_share']:.1f}% of its harmless rows called a violation"
+            if other:
+                text += f" ({100 * other['flagged_share']:.1f}%)"
+        return text
+
+    return ["- It never saw SMS adverts, scam text messages or Weibo posts, and misses them when they come in "
+            "that form: " + "; ".join(figure(name) for name in unseen) + ". In work chat, where the project's own "
+            "messages teach these classes, the two artifacts are equal within noise (above)."]
+
+
+def _commercial_history(artifact: dict, pooled: dict, suite: dict, other_suite: dict | None,
+                        paired: dict | None) -> list[str]:
+    """How the commercially usable default was chosen: the rule written before it was trained, and what happened."""
+    t = pooled["test7–10"]["macro_f1"]
+    lines = ["## How this version was chosen",
+             "Issue 24 item 10: the model shipped until 2026-12-06 was trained partly on research-only, non-commercial "
+             "and unlicensed sets, so a company could not use it. The rule, written and committed (d065836, "
+             "docs/CLASSIFIER.md) before this build was trained: the licence decides, so the build trained only on "
+             "MIT and Apache-2.0 public sets and the project's own data ships as the default whatever its scores; the "
+             "earlier model stays, byte for byte, as `models/classifier-noncommercial.joblib`, opt-in; the first build "
+             "uses the same code, recipe and seed with the sources restricted; only if its macro-F1 on test7–10 pooled "
+             "fell below 0.85 would a fix be sought within commercially usable data (the hand-written weight at 24 or "
+             "32, swsr_sexism as an abuse source), chosen on the validation split alone.",
+             "",
+             f"1. **This build: the same recipe on commercially usable data.** test7–10 pooled macro-F1 {t:.3f} "
+             + ("(at least 0.85: no fix was sought, and this first build ships). " if t >= 0.85 else
+                "(below 0.85). ")]
+    if paired:
+        c, n = paired["test7–10"], paired["nearmiss5–9"]
+        a = paired["all blind sets"]
+        lines[-1] += (f"Against the earlier model on the same messages: test7–10 {c['macro_f1_difference']:+.3f} "
+                      f"[{c['interval_95'][0]:+.3f}, {c['interval_95'][1]:+.3f}] ({c['right_only_with_model']} messages "
+                      f"right only with this one, {c['right_only_with_against']} only with the other), nearmiss5–9 "
+                      f"{n['macro_f1_difference']:+.3f} [{n['interval_95'][0]:+.3f}, {n['interval_95'][1]:+.3f}], all "
+                      f"{a['n']} blind messages {a['macro_f1_difference']:+.3f} [{a['interval_95'][0]:+.3f}, "
+                      f"{a['interval_95'][1]:+.3f}]: on work chat the research-only and non-commercial sets bought "
+                      "nothing a blind set can show. They bought the public tasks they came from (SMS adverts, scam "
+                      "texts, Weibo rumours; *Limits*).")
+    lines[-1] += (" Validation split (10% of the training rows, argmax): COLD abuse F1 0.891, LCCC chit-chat 0.948, "
+                  "VCSum work 0.978, hand-written accuracy 0.919, generated 0.999. The demo's 22 verdicts keep the "
+                  "earlier model's labels (scores move in the second or third decimal). It was built twice, at nice 10 "
+                  "on a shared two-core machine: first from the code before `--include-noncommercial`, asked for with "
+                  "`--exclude-licence research-only --exclude-licence non-commercial --exclude-licence unstated`, in "
+                  "224 s (292 s of CPU) while the machine was quiet; then, as shipped, with `moderation train --seed "
+                  "13`, in 599 s (361 s of CPU) while other jobs held it. The two have identical weights (the same "
+                  "rows, split and sample weights).")
+    return lines
+
+
+def _noncommercial_history(suite: dict, work: dict) -> list[str]:
+    """How the recipe and the opt-in artifact (models/classifier-noncommercial.joblib, trained with the
+    research-only and non-commercial sets too) were chosen, build by build (written with each build)."""
+    lines: list[str] = []
     earlier = {  # caf3872, 825dbda, 8e49f02, c32d106, e39bc00, 9b83f43, cb30a91, 5bd0933, 5bd0933 + rule, 92a04de
         "sms_spam_80w_subset": (0.947, 0.951, 0.954, 0.961, 0.956, 0.951, 0.954, 0.954, 0.951, 0.953),
         "weibo21": (0.852, 0.855, 0.850, 0.866, 0.867, 0.861, 0.862, 0.865, 0.865, 0.845),
@@ -447,6 +769,12 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
               "builds, identical weights). Against the first build of 13: every work-chat set the same "
               "except test8, 0.923 → 0.920 (one message); held out SMS 0.951 → 0.951, Weibo21 0.848 → 0.849, "
               "COLD 0.749 → 0.749, LCCC 0.928 → 0.928, NUS 0.924 → 0.924.",
+              "15. **Moved aside, 2026-12-06.** This artifact, unchanged byte for byte, was renamed "
+              "`models/classifier-noncommercial.joblib` when a build of the same recipe trained only on commercially "
+              "usable data became the default, `models/classifier.joblib` (issue 24 item 10; its card, "
+              "MODEL_CARD.md, says how it was chosen and gives both side by side). Its held-out and work-chat "
+              "figures above are the ones this card gave before; the false-alarm column and the swsr_sexism row "
+              "are new measurements.",
               "",
               "Paired comparisons on test5 (`moderation eval --model A --against B`: the macro-F1 difference "
               "with a paired bootstrap 95% interval): 8e49f02 against 825dbda +0.047 [+0.012, +0.083] (13 "
@@ -473,26 +801,28 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
               "More weight on the hand-written rows buys work-chat accuracy with SMS-ad precision: many "
               "`normal` rows of the SMS set are promotional (购车红包, 团购协议, a contact line), which the "
               "work-chat rows teach the model to call ads.",
-              "", "## Limits",
-              "- Public sets are Weibo/SMS/comment text, not work chat; the work-chat behaviour rests on the "
-              "synthetic corpus and " + str(sum(n for _, n in handwritten)) + " invented hand-written "
-              "messages; see test7–10 against the 0.90 macro-F1 target. Real work-group data is the main missing piece.",
-              "- The synthetic corpus is too regular to measure anything: its validation rows score 1.000.",
-              "- Reproduce: `moderation train --seed 13` (same data) gives the same artifact; `moderation eval` and "
-              "`moderation eval --data ../shared/data` reproduce the tables above.",
-              "- Speed (`moderation bench classify`, one core, shared machine, 2026-11-26, this model's shape (c32d106), after the "
-              "batch CRC pass and the cheaper normalisation and detector tests): 19,207, 18,371 and 19,560 "
-              "msgs/s in batches of 512 in three runs, 3,976–4,097 one at a time, p99 0.38–0.47 ms for one "
-              "message, load 0.04 s (8e49f02 before those changes: 9,957–11,482 and 3,391–3,599).",
-              "- Reminders that name sensitive data without carrying it are often called confidential: "
-              "of nine written while building caf3872 (请勿在群内发送客户的银行卡号, 身份证复印件请交到人事，"
-              "不要发群里 …), 8e49f02 called five confidential (caf3872 four); the nine were not kept, so "
-              "this build was not probed with them.",
-              *(line for blind in ("test10", "test9", "test8") for line in _blind_errors(blind, work.get(blind))),
-              "- Linear character n-gram model: misses sarcasm and context; COLD and Weibo21 are below the "
-              "BERT-level targets where the table says so.",
-              "- Sub-labels (abuse: vulgar/violent/terror/attack; illegal: gambling/fraud/other) come from "
-              "lexicons, with attack and fraud as defaults.", ""]
-    card = model_path.parent / "MODEL_CARD.md"
-    card.write_text("\n".join(lines), encoding="utf-8")
-    return card
+              ]
+    return lines
+
+
+def card_command(args) -> int:
+    """`moderation card`: score an artifact (and the other shipped one) and write its card, no training."""
+    import sys
+
+    from pipeline.classify import model_path as policy_model_path
+    from pipeline.classify.datasets import default_data_dir
+    from pipeline.classify.evaluate import _policy
+    from pipeline.classify.model import Artifact, ModelError
+
+    data = Path(args.data) if getattr(args, "data", None) else default_data_dir()
+    if not data.is_dir():
+        print(f"error: data directory {data} not found (use --data PATH)", file=sys.stderr)
+        return 2
+    path = Path(args.model) if getattr(args, "model", None) else policy_model_path(_policy(args))
+    try:
+        artifact = Artifact.load(path).data
+    except ModelError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {write_model_card(path, artifact, data)}")
+    return 0

@@ -1,4 +1,4 @@
-"""Command-line wiring for the classifier: `train`, `eval` and `bench classify`.
+"""Command-line wiring for the classifier: `train`, `eval`, `card` and `bench classify`.
 
 The CLI calls `add_arguments(subparsers)` with the object returned by
 `ArgumentParser.add_subparsers()`; each parser gets `func` set to the command function, which
@@ -24,6 +24,12 @@ def _eval(args):
     return eval_command(args)
 
 
+def _card(args):
+    from pipeline.classify.card import card_command
+
+    return card_command(args)
+
+
 def _bench(args):
     from pipeline.classify.bench import bench_classify_command
 
@@ -34,6 +40,10 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", metavar="PATH", default=None,
                    help="shared data directory with <source>/train.jsonl (default: ../shared/data)")
     p.add_argument("--seed", type=int, default=13, help="random seed (sampling, split, generator); default 13")
+    p.add_argument("--include-noncommercial", action="store_true",
+                   help="also train on the public sets whose licence does not allow commercial use (research-only, "
+                        "non-commercial, none stated): the opt-in artifact, by default written to "
+                        "models/classifier-noncommercial.joblib; without it only MIT and Apache-2.0 sets are used")
     p.add_argument("--exclude-licence", "--exclude-license", action="append", default=[], metavar="TAG",
                    help="leave out sources with this licence tag (research-only, non-commercial, unstated, "
                         "gpl-3.0, cc-by-nc-sa-4.0, mit, apache-2.0); repeatable")
@@ -42,7 +52,9 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--add-data", action="append", default=[], metavar="FILE",
                    help="JSONL of {text, label} with our seven labels to train on as well, e.g. your own labelled "
                         "work-group messages (weighted like the project's hand-written ones); repeatable")
-    p.add_argument("--out", metavar="PATH", default=None, help="artifact path (default models/classifier.joblib)")
+    p.add_argument("--out", metavar="PATH", default=None,
+                   help="artifact path (default models/classifier.joblib, with --include-noncommercial "
+                        "models/classifier-noncommercial.joblib); its card is written beside it")
     p.add_argument("--no-card", action="store_true", help="do not score the held-out sets / write MODEL_CARD.md")
     p.set_defaults(func=_train)
 
@@ -57,14 +69,26 @@ def add_eval_arguments(p: argparse.ArgumentParser) -> None:
                    help="classifier artifact to evaluate (default: the policy's content.model_path)")
     p.add_argument("--against", metavar="PATH", default=None,
                    help="a second artifact to compare with on the same rows: per-class F1 of both, the macro-F1 "
-                        "difference with a paired bootstrap 95%% interval, and McNemar's test")
+                        "difference with a paired bootstrap 95%% interval, and McNemar's test; with a data directory, "
+                        "both models' target-class F1 and false-alarm share per held-out set")
     p.set_defaults(func=_eval)
+
+
+def add_card_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", metavar="PATH", default=None,
+                   help="classifier artifact whose card to write (default: the policy's content.model_path); the card "
+                        "goes beside it: MODEL_CARD.md for models/classifier.joblib, MODEL_CARD-<name>.md for another")
+    p.add_argument("--data", metavar="PATH", default=None,
+                   help="shared data directory with <source>/heldout.jsonl (default: ../shared/data)")
+    p.set_defaults(func=_card)
 
 
 def add_bench_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--messages", type=int, default=20000, help="number of unique messages (default 20000)")
     p.add_argument("--seed", type=int, default=5)
     p.add_argument("--cache", action="store_true", help="keep the verdict cache on (off by default)")
+    p.add_argument("--model", metavar="PATH", default=None,
+                   help="classifier artifact to measure (default: the policy's content.model_path)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_bench)
 
@@ -73,6 +97,8 @@ def add_arguments(subparsers, bench_subparsers=None) -> None:
     """Register `train`, `eval` and `bench classify` on an argparse subparsers object."""
     add_train_arguments(subparsers.add_parser("train", help="train the content classifier (models/)"))
     add_eval_arguments(subparsers.add_parser("eval", help="evaluate the classifier: P/R/F1, macro-F1, confusion"))
+    add_card_arguments(subparsers.add_parser(
+        "card", help="write an artifact's model card again (scores it and the other shipped artifact; no training)"))
     if bench_subparsers is None:
         bench = subparsers.add_parser("bench", help="benchmarks")
         bench_subparsers = bench.add_subparsers(dest="bench_command", required=True)

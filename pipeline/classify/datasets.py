@@ -1,7 +1,9 @@
 """The public labelled sets in ../shared/data: how each maps onto our seven classes.
 
 The text is read from the data directory at training/evaluation time and never copied into the
-repository. Each source has licence tags so training can leave sources out (--exclude-licence).
+repository. Each source has licence tags: training takes only the sources whose licence allows
+commercial use unless told otherwise (`moderation train --include-noncommercial`), and can leave
+more out (--exclude-licence, --exclude-source).
 """
 from __future__ import annotations
 
@@ -30,36 +32,55 @@ class Source:
     cap: int | None = None                # at most this many training rows (deterministic sample)
     weight: float = 1.0
     weights: dict[str, float] = field(default_factory=dict)   # per source label
+    trained: bool = True                  # False: its held-out file is scored, no build trains on it yet
+    origin: str = ""                      # where the public set comes from (GitHub owner/repository)
+
+    @property
+    def commercial(self) -> bool:
+        """The licence clearly allows commercial use (an allow-list: a source whose licence is unknown,
+        unstated or restricted is not)."""
+        return bool(COMMERCIAL_LICENCE_TAGS.intersection(self.tags))
+
+
+# licences under which a public set may train a model a company uses commercially ("none stated"
+# grants nothing; research-only and non-commercial licences forbid it)
+COMMERCIAL_LICENCE_TAGS = frozenset({"mit", "apache-2.0"})
 
 
 SOURCES: tuple[Source, ...] = (
     Source("sms_spam_80w_subset", "none stated", ("unstated",), {"spam_ad": "ad", "normal_sms": "neutral"}, "ad",
-           weight=1.0, weights={"spam_ad": 1.5}),
+           weight=1.0, weights={"spam_ad": 1.5}, origin="ZPdesu/Spam-Message-Classifier-sklearn"),
     Source("telecom_fraud5", "GPL-3.0, research use only", ("gpl-3.0", "research-only", "non-commercial"),
            {"normal_marketing_sms": "ad", "fraud_loan_credit_card": "illegal", "fraud_impersonate_customer_service": "illegal",
             "fraud_impersonate_leader_acquaintance": "illegal", "fraud_impersonate_police_gov": "illegal"}, "illegal",
-           weight=0.5),
+           weight=0.5, origin="ChangMianRen/Telecom_Fraud_Texts_5"),
     Source("weibo21", "research use only", ("research-only", "non-commercial"), {"fake": "rumour", "real": "neutral"},
-           "rumour", weight=1.5),
-    Source("cold", "Apache-2.0", ("apache-2.0",), {"offensive": "abuse", "safe": "neutral"}, "abuse", weight=1.0),
-    Source("lccc_toy_chitchat", "MIT", ("mit",), {"chitchat": "chitchat"}, "chitchat", cap=8000, weight=0.6),
-    Source("smp_ecdt_domains", "none stated", ("unstated",), {"chat": "chitchat"}, "chitchat", weight=0.6),
-    Source("nus_sms_zh", "research use (NUS SMS corpus)", ("research-only",), {"personal_sms": "chitchat"}, "chitchat",
-           cap=6000, weight=0.4),
-    Source("vcsum_meeting", "MIT", ("mit",), {"meeting_utterance": "work"}, "work", weight=0.8),
+           "rumour", weight=1.5, origin="kennqiang/MDFEND-Weibo21"),
+    Source("cold", "Apache-2.0", ("apache-2.0",), {"offensive": "abuse", "safe": "neutral"}, "abuse", weight=1.0, origin="thu-coai/COLDataset"),
+    Source("lccc_toy_chitchat", "MIT", ("mit",), {"chitchat": "chitchat"}, "chitchat", cap=8000, weight=0.6, origin="thu-coai/CDial-GPT"),
+    Source("smp_ecdt_domains", "none stated", ("unstated",), {"chat": "chitchat"}, "chitchat", weight=0.6, origin="OnionWang/SMP2019-ECDT-NLU"),
+    Source("nus_sms_zh", "research use (NUS SMS corpus)", ("research-only", "non-commercial"), {"personal_sms": "chitchat"}, "chitchat",
+           cap=6000, weight=0.4, origin="candlewill/Dialog_Corpus"),
+    Source("vcsum_meeting", "MIT", ("mit",), {"meeting_utterance": "work"}, "work", weight=0.8, origin="hahahawu/VCSum"),
     Source("multipriv_zh_synthetic", "CC BY-NC-SA 4.0", ("cc-by-nc-sa-4.0", "non-commercial"),
-           {"pii_paragraph": "confidential"}, "confidential", weight=1.0),
+           {"pii_paragraph": "confidential"}, "confidential", weight=1.0, origin="CyberChangAn/MultiPriv-PII"),
+    # real sexist and non-sexist Weibo comments on gender topics: scored for abuse, not trained on yet
+    Source("swsr_sexism", "MIT", ("mit",), {"sexist": "abuse", "not_sexist": "neutral"}, "abuse", trained=False, origin="aggiejiang/SWSR"),
 )
 SOURCE_BY_NAME = {s.name: s for s in SOURCES}
 
 
-def select_sources(exclude_licence=(), exclude_source=()) -> list[Source]:
+def select_sources(exclude_licence=(), exclude_source=(), commercial_only: bool = True) -> list[Source]:
+    """The public sources to train on: by default only those whose licence allows commercial use
+    (`commercial_only=False` adds the research-only, non-commercial and unlicensed ones), never a
+    source marked `trained=False`, less any excluded by licence tag or by name."""
     ex_l = {x.lower() for x in exclude_licence}
     ex_s = set(exclude_source)
     unknown = ex_s - set(SOURCE_BY_NAME)
     if unknown:
         raise ValueError(f"unknown source(s) {sorted(unknown)}; sources are {', '.join(SOURCE_BY_NAME)}")
-    return [s for s in SOURCES if s.name not in ex_s and not ex_l.intersection(s.tags)]
+    return [s for s in SOURCES if s.trained and (s.commercial or not commercial_only)
+            and s.name not in ex_s and not ex_l.intersection(s.tags)]
 
 
 def read_jsonl(path: Path) -> list[dict]:

@@ -4,7 +4,8 @@
 work-chat test sets in tests/data, never trained on, each written blind by a helper (earlier test
 sets were scored for the models they were written after and are training data now, see
 docs/CLASSIFIER.md). --data DIR: the shared data
-directory; every source's heldout.jsonl is mapped to our classes and scored (the numbers of the model card).
+directory; every source's heldout.jsonl is mapped to our classes and scored (the numbers of the model card),
+with the share of its real harmless rows (gold work or chit-chat) the classifier calls a violation.
 --model PATH scores another artifact than the policy's; --against PATH compares with a second artifact
 on the same rows (paired: a bootstrap interval of the macro-F1 difference and McNemar's test on the
 rows only one of them gets right), to decide whether a retrained model is better than the one in use.
@@ -21,6 +22,9 @@ import numpy as np
 from pipeline.classify.verdict import LABELS
 from pipeline.config import PROJECT_ROOT
 
+# a harmless message called one of these is a false alarm (a reminder or an escalation for nothing)
+HARMLESS = ("work", "chitchat")
+VIOLATIONS = ("ad", "rumour", "abuse", "confidential", "illegal")
 WORKCHAT_TESTS = {name: PROJECT_ROOT / "tests" / "data" / f"workchat_{name}.jsonl" for name in ("test10", "test9", "test8", "test7", "nearmiss9", "nearmiss8", "nearmiss7", "nearmiss6", "nearmiss5", "short")}
 
 
@@ -138,11 +142,20 @@ def heldout_suite(classifier, data_dir: Path, sources=None, progress=None) -> di
         m = metrics(gold, pred)
         res = {"n": len(rows), "classes": classes, "target": binary(gold, pred, src.target) if src.target else None,
                "per_class": {c: m["per_class"][c] for c in classes}, "accuracy": m["accuracy"],
-               "predicted": {lab: pred.count(lab) for lab in LABELS if lab in pred}}
+               "predicted": {lab: pred.count(lab) for lab in LABELS if lab in pred}, **false_alarms(gold, pred)}
         out[src.name] = res
         if progress:
             progress(src.name)
     return out
+
+
+def false_alarms(gold: list[str], pred: list[str]) -> dict:
+    """How many of the harmless rows (gold work or chit-chat) are called a violation, and their share
+    (None for a set with no harmless rows)."""
+    harmless = [p for g, p in zip(gold, pred) if g in HARMLESS]
+    flagged = sum(p in VIOLATIONS for p in harmless)
+    return {"harmless": len(harmless), "flagged": flagged,
+            "flagged_share": round(flagged / len(harmless), 4) if harmless else None}
 
 
 def load_eval_file(path: Path) -> list[dict]:
@@ -183,6 +196,31 @@ def format_suite(suite: dict) -> str:
         lines.append(head)
         for c, v in res["per_class"].items():
             lines.append(f"      {c:<13} P={v['precision']:.3f} R={v['recall']:.3f} F1={v['f1']:.3f} support={v['support']}")
+        if res.get("harmless"):
+            lines.append(f"      harmless rows called a violation: {res['flagged']} of {res['harmless']} "
+                         f"({100 * res['flagged_share']:.2f}%)")
+    return "\n".join(lines)
+
+
+def format_suite_comparison(mine: dict, theirs: dict) -> str:
+    """Two models' held-out results side by side: the target-class F1 and the share of harmless rows
+    called a violation, per source."""
+    lines = ["held-out sets (../shared/data/*/heldout.jsonl), model against the other:",
+             f"  {'set':<24}{'n':>6}  {'class':<13}{'F1':>7}{'other':>7}{'change':>8}"
+             f"   {'false alarms':>12}{'other':>8}  (share of harmless rows called a violation)"]
+    for name, res in mine.items():
+        other = theirs.get(name)
+        if other is None:
+            continue
+        line = f"  {name:<24}{res['n']:>6}  "
+        if res["target"]:
+            f1, f0 = res["target"]["f1"], other["target"]["f1"]
+            line += f"{res['target']['positive']:<13}{f1:>7.3f}{f0:>7.3f}{f1 - f0:>+8.3f}"
+        else:
+            line += " " * 35
+        if res.get("harmless"):
+            line += f"   {100 * res['flagged_share']:>11.2f}%{100 * other['flagged_share']:>7.2f}%"
+        lines.append(line.rstrip())
     return "\n".join(lines)
 
 
@@ -202,14 +240,15 @@ def eval_command(args) -> int:
         return _eval_workchat_sets(clf, against, args)
     path = Path(args.data)
     if path.is_dir():
-        if against is not None:
-            print("error: --against compares two models on labelled rows: give a JSONL file with --data, "
-                  "or leave --data out for the work-chat test sets", file=sys.stderr)
-            return 2
         suite = heldout_suite(clf, path)
         if not suite:
             print(f"error: no <source>/heldout.jsonl under {path}", file=sys.stderr)
             return 2
+        if against is not None:
+            theirs = heldout_suite(against, path)
+            print(json.dumps({"model": suite, "against": theirs}, ensure_ascii=False, indent=1) if args.json
+                  else format_suite_comparison(suite, theirs))
+            return 0
         print(json.dumps(suite, ensure_ascii=False, indent=1) if args.json else format_suite(suite))
         return 0
     if not path.exists():

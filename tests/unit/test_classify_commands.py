@@ -52,9 +52,13 @@ def test_eval_rejects_unknown_labels(tmp_path):
 
 def test_bench_smoke():
     from pipeline.classify.bench import run
+    from pipeline.config import PROJECT_ROOT
 
     res = run(n=300, pin=False)
     assert res["batch512_msgs_per_s"] > 0 and res["p99_ms"] > 0 and res["artifact_mb"] < 25
+    other = PROJECT_ROOT / "models" / "classifier-noncommercial.joblib"
+    res = run(n=300, pin=False, model=str(other))
+    assert res["model"] == str(other) and res["artifact_mb"] == round(other.stat().st_size / 1e6, 2)
 
 
 def test_exclude_sources_by_licence_and_name():
@@ -62,12 +66,95 @@ def test_exclude_sources_by_licence_and_name():
 
     from pipeline.classify.datasets import select_sources
 
-    names = {s.name for s in select_sources(["research-only", "non-commercial"])}
+    names = {s.name for s in select_sources(["research-only", "non-commercial"], commercial_only=False)}
     assert "weibo21" not in names and "telecom_fraud5" not in names and "multipriv_zh_synthetic" not in names
+    assert "nus_sms_zh" not in names
     assert "cold" in names and "lccc_toy_chitchat" in names
     assert "cold" not in {s.name for s in select_sources((), ["cold"])}
     with pytest.raises(ValueError):
         select_sources((), ["nope"])
+
+
+def test_training_takes_only_commercially_usable_sets_unless_told():
+    """MIT and Apache-2.0 only by default: research-only, non-commercial and 'none stated' (which grants
+    nothing) are left out; --include-noncommercial takes them; a set not trained on yet never is."""
+    from pipeline.classify.datasets import SOURCES, select_sources
+
+    assert [s.name for s in select_sources()] == ["cold", "lccc_toy_chitchat", "vcsum_meeting"]
+    everything = [s.name for s in select_sources(commercial_only=False)]
+    assert everything == [s.name for s in SOURCES if s.trained] and "swsr_sexism" not in everything
+    assert {"sms_spam_80w_subset", "smp_ecdt_domains", "nus_sms_zh", "weibo21", "telecom_fraud5",
+            "multipriv_zh_synthetic"} <= set(everything)
+    # the old way of asking for a commercial build leaves out exactly the same sets
+    old_way = select_sources(["research-only", "non-commercial", "unstated"], commercial_only=False)
+    assert [s.name for s in old_way] == [s.name for s in select_sources()]
+
+
+def test_only_mit_and_apache_licences_count_as_commercial():
+    from pipeline.classify.datasets import SOURCES, Source
+
+    for s in SOURCES:
+        assert s.commercial == (s.licence in ("MIT", "Apache-2.0")), s.name
+    assert not Source("x", "see source", ("see-source",), {}).commercial
+    assert not Source("y", "none stated", ("unstated",), {}).commercial
+
+
+def test_train_arguments_for_the_noncommercial_artifact():
+    a = parser().parse_args(["train"])
+    assert a.include_noncommercial is False and a.out is None
+    a = parser().parse_args(["train", "--include-noncommercial"])
+    assert a.include_noncommercial is True
+
+
+def test_a_build_records_exactly_what_went_in():
+    from pipeline.classify.datasets import SOURCE_BY_NAME
+    from pipeline.classify.train import trained_sources
+
+    rows = ([{"source": "cold"}] * 3 + [{"source": "project_synthetic"}] * 2 + [{"source": "project_handwritten"}]
+            + [{"source": "local:acme"}] * 4)
+    got = trained_sources(rows, [SOURCE_BY_NAME["cold"], SOURCE_BY_NAME["weibo21"]])
+    assert [(s["name"], s["rows"], s["commercial"]) for s in got] == [
+        ("cold", 3, True), ("project_synthetic", 2, True), ("project_handwritten", 1, True), ("local:acme", 4, True)]
+    assert got[0]["licence"] == "Apache-2.0"   # weibo21 was offered but had no rows: not listed
+
+
+def test_false_alarms_count_harmless_rows_called_a_violation():
+    from pipeline.classify.evaluate import false_alarms
+
+    gold = ["work", "work", "chitchat", "chitchat", "ad", "abuse"]
+    pred = ["work", "abuse", "work", "illegal", "work", "work"]
+    assert false_alarms(gold, pred) == {"harmless": 4, "flagged": 2, "flagged_share": 0.5}
+    # chit-chat called work and work called chit-chat are not violations; a set with no harmless rows has no share
+    assert false_alarms(["work", "chitchat"], ["chitchat", "work"])["flagged"] == 0
+    assert false_alarms(["ad"], ["work"]) == {"harmless": 0, "flagged": 0, "flagged_share": None}
+
+
+def test_eval_on_held_out_files_against_another_artifact(tmp_path, capsys):
+    """Both shipped artifacts on the same held-out rows: the target F1 and the false-alarm share of each."""
+    from pipeline.config import PROJECT_ROOT
+
+    (tmp_path / "vcsum_meeting").mkdir()
+    _jsonl(tmp_path / "vcsum_meeting" / "heldout.jsonl",
+           [{"text": "下午三点开会，大家准时到", "label": "meeting_utterance"},
+            {"text": "你就是个废物，蠢货", "label": "meeting_utterance"}])
+    (tmp_path / "cold").mkdir()
+    _jsonl(tmp_path / "cold" / "heldout.jsonl", [{"text": "你就是个废物，蠢货", "label": "offensive"},
+                                                  {"text": "今天天气不错", "label": "safe"}])
+    models = PROJECT_ROOT / "models"
+    a = parser().parse_args(["eval", "--data", str(tmp_path), "--model", str(models / "classifier.joblib"),
+                             "--against", str(models / "classifier-noncommercial.joblib"), "--json"])
+    assert a.func(a) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert set(out) == {"model", "against"} and set(out["model"]) == {"vcsum_meeting", "cold"}
+    for side in out.values():
+        assert side["vcsum_meeting"]["harmless"] == 2 and side["vcsum_meeting"]["flagged"] == 1   # the insult
+        assert side["cold"]["harmless"] == 1 and side["cold"]["target"]["positive"] == "abuse"
+    a = parser().parse_args(["eval", "--data", str(tmp_path), "--model", str(models / "classifier.joblib"),
+                             "--against", str(models / "classifier-noncommercial.joblib")])
+    assert a.func(a) == 0
+    text = capsys.readouterr().out
+    line = next(x for x in text.splitlines() if x.strip().startswith("vcsum_meeting"))
+    assert line.split()[-2:] == ["50.00%", "50.00%"]
 
 
 def test_corpus_is_deterministic():
@@ -184,6 +271,20 @@ def test_train_with_a_bad_add_data_file_fails_before_any_work(tmp_path, capsys):
     assert not (tmp_path / "m.joblib").exists()
 
 
+def test_a_noncommercial_build_over_the_default_artifact_is_warned_about(tmp_path, capsys):
+    from pipeline.classify.train import DEFAULT_OUT
+
+    bad = _jsonl(tmp_path / "ours.jsonl", [{"text": "你好", "label": "greeting"}])   # stops before any work
+    a = parser().parse_args(["train", "--data", str(tmp_path), "--add-data", str(bad), "--include-noncommercial",
+                             "--out", str(DEFAULT_OUT)])
+    assert a.func(a) == 2
+    assert "not for commercial use" in capsys.readouterr().err
+    a = parser().parse_args(["train", "--data", str(tmp_path), "--add-data", str(bad), "--include-noncommercial",
+                             "--out", str(tmp_path / "m.joblib")])
+    assert a.func(a) == 2
+    assert "not for commercial use" not in capsys.readouterr().err
+
+
 def test_compare_identical_predictions_shows_no_difference():
     from pipeline.classify.evaluate import compare
 
@@ -234,7 +335,7 @@ def test_eval_against_another_artifact(tmp_path, capsys):
     out = json.loads(capsys.readouterr().out)
     assert out["n"] == 2 and out["macro_f1_difference"] == 0 and out["model"] == out["against"]
     a = parser().parse_args(["eval", "--data", str(tmp_path), "--against", str(model_path())])
-    assert a.func(a) == 2 and "--against" in capsys.readouterr().err
+    assert a.func(a) == 2 and "heldout.jsonl" in capsys.readouterr().err   # a directory without held-out files
     a = parser().parse_args(["eval", "--data", str(f), "--against", str(tmp_path / "none.joblib")])
     assert a.func(a) == 2 and "none.joblib" in capsys.readouterr().err
 

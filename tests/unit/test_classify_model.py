@@ -21,6 +21,53 @@ def test_artifact_small_and_present():
     assert p.stat().st_size < 25e6
 
 
+def test_the_default_artifact_is_trained_only_on_commercially_usable_data():
+    """Issue 24 item 10: what the policy selects by default may be used by a company; the model trained
+    on research-only and non-commercial sets too is an opt-in artifact beside it."""
+    from pipeline.classify.card import commercial_use, public_sources
+    from pipeline.classify.model import Artifact
+
+    default = model_path(load_policy())
+    assert default.name == "classifier.joblib"
+    data = Artifact.load(default).data
+    assert commercial_use(data) and data["commercial_use"] is True
+    assert [s.name for s in public_sources(data)] == ["cold", "lccc_toy_chitchat", "vcsum_meeting"]
+    assert {s["name"] for s in data["sources"]} >= {"project_synthetic", "project_handwritten"}
+    opt_in = Artifact.load(default.with_name("classifier-noncommercial.joblib")).data
+    assert not commercial_use(opt_in)
+    assert {"weibo21", "telecom_fraud5", "multipriv_zh_synthetic"} <= {s.name for s in public_sources(opt_in)}
+    assert default.with_name("classifier-noncommercial.joblib").stat().st_size < 25e6
+
+
+def test_the_policy_selects_the_noncommercial_artifact(tmp_path):
+    import yaml
+
+    from pipeline.config import CONFIG_DIR
+
+    raw = yaml.safe_load((CONFIG_DIR / "policy.yaml").read_text(encoding="utf-8"))
+    raw["content"]["model_path"] = "models/classifier-noncommercial.joblib"
+    path = tmp_path / "policy.yaml"
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    opt_in = load_classifier(load_policy(path))
+    assert "weibo21" in {s["name"] for s in opt_in.artifact.data["sources"]}
+    assert "weibo21" not in {s["name"] for s in load_classifier(load_policy()).artifact.data["sources"]}
+    assert opt_in.classify(["你就是个废物，蠢货"])[0].label == "abuse"
+
+
+def test_a_card_goes_beside_its_artifact_without_overwriting_the_default_card(tmp_path):
+    from pipeline.classify.card import card_path, counterpart
+
+    assert card_path(tmp_path / "classifier.joblib") == tmp_path / "MODEL_CARD.md"
+    assert card_path(tmp_path / "classifier-noncommercial.joblib") == tmp_path / "MODEL_CARD-classifier-noncommercial.md"
+    assert card_path(tmp_path / "new.joblib") == tmp_path / "MODEL_CARD-new.md"
+    assert counterpart(tmp_path / "new.joblib") is None   # nothing beside it to compare with
+    (tmp_path / "classifier.joblib").write_bytes(b"x")
+    (tmp_path / "classifier-noncommercial.joblib").write_bytes(b"x")
+    assert counterpart(tmp_path / "new.joblib") == tmp_path / "classifier.joblib"
+    assert counterpart(tmp_path / "classifier.joblib") == tmp_path / "classifier-noncommercial.joblib"
+    assert counterpart(tmp_path / "classifier-noncommercial.joblib") == tmp_path / "classifier.joblib"
+
+
 def test_missing_artifact_message(tmp_path):
     with pytest.raises(ModelError) as exc:
         load(tmp_path / "nope.joblib")
