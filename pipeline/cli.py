@@ -44,25 +44,36 @@ def cmd_worker(args) -> int:
 
 def cmd_check(args) -> int:
     from pipeline.classify import load_classifier
-    from pipeline.config import load_policy
+    from pipeline.config import load_policy, load_runtime
     from pipeline.engine import Engine
     from pipeline.events import encode
     from pipeline.offline import run
 
-    from pipeline.config import load_settings
-
-    policy = load_policy(args.policy)
+    runtime = load_runtime()  # the policy of MODERATION_POLICY, as the worker reads it, unless --policy
+    policy = load_policy(args.policy) if args.policy else runtime.policy
     engine = Engine(policy, load_classifier(policy))
     out = sys.stdout.buffer
     source = "stdin" if args.events == "-" else str(args.events)
+    rejected: list[dict] = []
     with (sys.stdin.buffer if args.events == "-" else open(args.events, "rb")) as lines:
-        for role, event in run(engine, lines, source=source, dlq_original=load_settings().dlq_original):
+        for role, event in run(engine, lines, source=source, dlq_original=runtime.settings.dlq_original):
+            if role == "dlq":
+                rejected.append(event)
             if args.only and role not in args.only:
                 continue
             out.write(encode({"topic": role, **event}) if args.with_topic else encode(event))
             out.write(b"\n")
     out.flush()
+    if rejected:
+        first = rejected[0]
+        print(f"moderation check: {len(rejected)} input line(s) rejected (written as dlq records); "
+              f"first at line {first['source']['offset']}: {first['reason']}", file=sys.stderr)
+        if args.strict:
+            return EXIT_REJECTED
     return 0
+
+
+EXIT_REJECTED = 3  # as ingest, produce and roster: some records were bad
 
 
 def cmd_kafka(args) -> int:
@@ -124,10 +135,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("check", help="run the core over a JSONL file of input events and print the outputs")
     p.add_argument("events", help="JSONL file of input events, or - for standard input")
-    p.add_argument("--policy", default=None, help="policy file (default config/policy.yaml)")
+    p.add_argument("--policy", default=None, help="policy file (default: MODERATION_POLICY, else config/policy.yaml)")
     p.add_argument("--only", nargs="*", choices=["verdicts", "violations", "escalations", "responsiveness",
                                                  "reports", "dlq"], help="print only these outputs")
     p.add_argument("--with-topic", action="store_true", help="add the output role as field 'topic'")
+    p.add_argument("--strict", action="store_true",
+                   help=f"exit with status {3} when any input line is rejected (default: 0, with a count on stderr)")
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("demo", help="broker, worker and a sample conversation, with a live summary")

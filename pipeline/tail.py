@@ -54,6 +54,15 @@ def describe(e: dict) -> str:
     return f"{head} {escape(str(kind))}: {escape(orjson.dumps(e).decode()[:160])}"
 
 
+def printer(file=None):
+    """How a described line is shown: cut to the terminal's width on a terminal, whole when piped
+    (a pipe once got every line cut to 80 columns, excerpts shrunk to `王五 …`)."""
+    console = Console(highlight=False, file=file)
+    if console.is_terminal:
+        return lambda line: console.print(line, overflow="ellipsis", no_wrap=True)
+    return lambda line: console.print(line, soft_wrap=True)
+
+
 def _duration(seconds) -> str:
     if seconds is None:
         return "–"
@@ -70,7 +79,7 @@ async def tail(topic: str, as_json: bool = False, from_beginning: bool = False, 
         print(f"unknown topic or role {topic!r}", file=sys.stderr)
         return 2
     await wait_for_broker(settings, wait, "tail")
-    console = Console(highlight=False)
+    show = printer()
     c = consumer(settings, name, group_id=None, auto_offset_reset="earliest" if from_beginning else "latest")
     await c.start()
     seen, idle = 0, 0.0
@@ -84,7 +93,7 @@ async def tail(topic: str, as_json: bool = False, from_beginning: bool = False, 
                         sys.stdout.write(m.value.decode("utf-8", "replace") + "\n")
                         sys.stdout.flush()
                     else:
-                        console.print(describe(orjson.loads(m.value)), overflow="ellipsis", no_wrap=True)
+                        show(describe(orjson.loads(m.value)))
                     seen += 1
                     if limit and seen >= limit:
                         return 0

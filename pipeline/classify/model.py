@@ -55,10 +55,19 @@ class Artifact:
         path = Path(path)
         if not path.exists():
             raise ModelError(f"classifier model not found at {path}: run `moderation train` to build it")
-        data = joblib.load(path)
+        try:
+            data = joblib.load(path)
+        except Exception as exc:  # noqa: BLE001 - any damage to the file: unpickling raises anything
+            raise ModelError(f"{path} cannot be read as a classifier artifact ({type(exc).__name__}: "
+                             f"{str(exc)[:200]}): the file is damaged or incomplete; restore it "
+                             f"(`git checkout -- {path}`) or build it with `moderation train`") from None
         if not isinstance(data, dict) or data.get("kind") != "moderation-classifier":
             raise ModelError(f"{path} is not a moderation classifier artifact: run `moderation train`")
-        return cls(data)
+        try:
+            return cls(data)
+        except Exception as exc:  # noqa: BLE001 - a dict without the parts an artifact has
+            raise ModelError(f"{path} is an incomplete classifier artifact ({type(exc).__name__}: {str(exc)[:200]}): "
+                             f"build it again with `moderation train`") from None
 
     def logits(self, items: list[Analysed]) -> np.ndarray:
         R = self.featurizer.raw([a.normalized for a in items])

@@ -58,7 +58,9 @@ def on_event(ctx: Context) -> list[Finding]:
             if problem["responded"] and problem["resolved"]:
                 del open_[key]
                 tally(state, "problems_resolved")
-    if msg.reply_to is None and not resolution and matches(policy, "problem", msg.text) and msg.id not in open_:
+    abuse = ctx.verdict is not None and ctx.verdict.label == "abuse"  # 你是不是脑子有问题 is an insult, not a report
+    if msg.reply_to is None and not resolution and not abuse and matches(policy, "problem", msg.text) \
+            and msg.id not in open_:
         rules = policy.responsiveness
         due_changed(state, section)
         open_[msg.id] = {

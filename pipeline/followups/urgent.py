@@ -6,7 +6,8 @@ replies to it, matches a `followup` pattern (进展, 详细, 处理结果) or ha
 `followup_min_chars` characters, or a file or announcement from the poster, closes every open
 follow-up of that poster. None within `urgent_followup_seconds` of work time (for an off-hours post
 that counts from the next working morning) → one `reminder` to the poster and the admins, and the
-item is settled as overdue.
+item is settled as overdue. `rules.P11` switches every urgent follow-up; `rules.P10` only the
+off-hours advisory (pipeline/rules/publishing.py).
 """
 from __future__ import annotations
 
@@ -55,8 +56,10 @@ def on_event(ctx: Context) -> list[Finding]:
                 del open_[key]
                 tally(state, "urgent_followed_up")
     if isinstance(event, MessagePosted) and is_urgent(event.message, policy):
+        # An off-hours post's follow-up carries P10 (POLICY.md), but rules.P10 switches the off-hours
+        # advisory: every urgent follow-up is switched by rules.P11.
         rule = "P11" if is_work_time(event.ts, policy.work_hours) else "P10"
-        if policy.enabled(rule) and event.message.id not in open_:
+        if policy.enabled("P11") and event.message.id not in open_:
             due_changed(state, section)
             open_[event.message.id] = {
                 "rule": rule, "event_id": event.event_id, "poster": actor, "opened": stamp(event.ts, policy),

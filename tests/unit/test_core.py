@@ -171,3 +171,38 @@ def test_a_group_name_from_the_platform_names_the_group_and_changes_nothing_else
     # without a name from anywhere, outputs carry none
     unnamed = outputs(engine, message("加微信买彩票", group="g-x"))
     assert all("group_name" not in e for e in unnamed)
+
+
+def _check(*args: str, env: dict | None = None, stdin: bytes = b"") -> subprocess.CompletedProcess:
+    import os
+
+    return subprocess.run([sys.executable, "-m", "pipeline.cli", "check", *args], input=stdin, capture_output=True,
+                          env={**os.environ, **(env or {})})
+
+
+def test_check_reads_the_policy_of_moderation_policy_as_the_worker_does(tmp_path):
+    broken = tmp_path / "policy.yaml"
+    broken.write_text("version: 1\nrules: {X9: {}}\n")
+    done = _check("-", env={"MODERATION_POLICY": str(broken)})
+    assert done.returncode == 2 and b"unknown rule id 'X9'" in done.stderr and str(broken).encode() in done.stderr
+
+
+def test_check_says_how_many_lines_it_rejected_and_fails_with_strict():
+    lines = b"{broken\n" + orjson.dumps(message("报表发我")) + b"\n" + b"[1]\n"
+    done = _check("-", stdin=lines)
+    assert done.returncode == 0 and b"2 input line(s) rejected" in done.stderr and b"first at line 1" in done.stderr
+    assert _check("-", "--strict", stdin=lines).returncode == 3
+    assert _check("-", "--strict", stdin=orjson.dumps(message("好的"))).returncode == 0
+
+
+def test_a_damaged_model_file_is_a_clear_error_not_a_traceback(tmp_path):
+    from pipeline.config import PROJECT_ROOT
+
+    model = tmp_path / "classifier.joblib"
+    data = (PROJECT_ROOT / "models" / "classifier.joblib").read_bytes()
+    model.write_bytes(data[:100] + b"\x17" * 300 + data[400:])
+    policy = tmp_path / "policy.yaml"
+    policy.write_text((PROJECT_ROOT / "config" / "policy.yaml").read_text().replace("models/classifier.joblib", str(model)))
+    done = _check("-", "--policy", str(policy))
+    assert done.returncode == 2 and b"Traceback" not in done.stderr
+    assert b"cannot be read as a classifier artifact" in done.stderr and b"moderation train" in done.stderr

@@ -221,3 +221,31 @@ def test_compiled_patterns_go_with_their_policy():
     del policy
     gc.collect()
     assert key not in common._COMPILED_BY_POLICY
+
+
+def test_switching_off_the_p10_advisory_keeps_urgent_follow_ups(policy):
+    """rules.P10 is the off-hours advisory; the urgent follow-ups (P10/P11 in outputs, per
+    POLICY.md) are switched by rules.P11. Switching the advisory off once stopped them too."""
+    from pipeline.config import RuleSettings
+    from pipeline.engine import Engine
+    from tests.conftest import FixedClassifier
+
+    no_advisory = policy.model_copy(update={"rules": {**policy.rules, "P10": RuleSettings(enabled=False)}})
+    engine = Engine(no_advisory, FixedClassifier())
+    events = group(message("紧急：线上支付中断，正在排查", actor="u-2", ts=SATURDAY_NIGHT),
+                   message("周末愉快", actor="u-3", ts=SATURDAY_NIGHT),
+                   tick(ts=datetime(2026, 3, 9, 11, 0, tzinfo=CST).isoformat()))
+    assert levels(engine, *events, rule="P10") == [("reminder", datetime(2026, 3, 9, 11, 0, tzinfo=CST).isoformat())]
+    assert [v for v in outputs(engine, *events, role="violations") if v["rule"] == "P10"] == []
+    no_follow_ups = policy.model_copy(update={"rules": {**policy.rules, "P11": RuleSettings(enabled=False)}})
+    engine = Engine(no_follow_ups, FixedClassifier())
+    assert levels(engine, *events, rule="P10") == []
+    assert [v["rule"] for v in outputs(engine, *events, role="violations") if v["rule"] == "P10"] == ["P10"]
+
+
+def test_an_insult_is_no_problem_report(engine):
+    """你是不是脑子有问题 reads like 有问题 (a problem report, C5), and escalated to the supervisor as
+    an unanswered problem. Abuse opens no follow-up."""
+    events = group(message("你是不是脑子有问题，这点事都做不好", actor="u-2"), tick(ts=NEXT_WEEK))
+    assert levels(engine, *events, rule="C5") == []
+    assert reports(engine, *events)[0]["problems"]["opened"] == 0

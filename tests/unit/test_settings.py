@@ -23,3 +23,12 @@ def test_unknown_key_in_the_file_names_key_and_line(tmp_path):
     path.write_text("app_id: x\nbootstrap: 127.0.0.1:9092\npartitons: 4\n")
     with pytest.raises(ConfigError, match=r"pipeline.yaml:3: unknown key 'partitons'"):
         load_settings(path, env={})
+
+
+def test_operations_md_lists_every_environment_variable():
+    """OPERATIONS.md's table is where an operator looks: every MODERATION_* setting is in it."""
+    from pipeline.config import PROJECT_ROOT, env_table
+
+    text = (PROJECT_ROOT / "docs" / "OPERATIONS.md").read_text()
+    missing = [var for var, _ in env_table() if var not in text and not var.startswith("MODERATION_TOPIC_")]
+    assert missing == []

@@ -40,3 +40,13 @@ def test_responsiveness_and_report_lines():
                    "period": {"kind": "week", "start": "2026-03-02T00:00:00+08:00"}, "group": {"name": "财务部工作群"},
                    "violations": {"total": 3, "by_rule": {"P5": 2, "C3": 1}}})
     assert "report 财务部工作群 week from 2026-03-02: 3 violations (P5 2, C3 1)" in line
+
+
+def test_piped_lines_are_whole_not_cut_to_80_columns():
+    from pipeline.tail import printer
+
+    out = io.StringIO()  # not a terminal, as a pipe is not
+    excerpt = "王五 请在周五前提交第三季度的预算执行报告和下季度的采购计划，附上供应商比价表和合同草稿，谢谢配合"
+    printer(out)(describe({"kind": "violation", "group_id": "g-fin", "ts": "2026-03-02T09:00:00+08:00", "rule": "P6",
+                           "severity": "warning", "member": {"id": "u", "name": "财务部-张三"}, "excerpt": excerpt}))
+    assert excerpt in out.getvalue() and out.getvalue().count("\n") == 1
