@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 
 # The rules core compiled with mypyc (pipeline/native.py); rebuilt when a source changes. An edited
 # source is never shadowed by an older build: the package then imports the core from source.
-CORE_SOURCES := $(wildcard pipeline/*.py pipeline/rules/*.py pipeline/followups/*.py)
+CORE_SOURCES := $(wildcard pipeline/core/*.py pipeline/core/*/*.py pipeline/native.py)
 NATIVE_STAMP := build/native.stamp
 
 $(BIN)/moderation: pyproject.toml
@@ -21,6 +21,7 @@ $(BIN)/moderation: pyproject.toml
 install: $(BIN)/moderation
 
 $(NATIVE_STAMP): $(BIN)/moderation $(CORE_SOURCES) setup.py
+	rm -f pipeline/*.so pipeline/*/*.so pipeline/*/*/*.so
 	MODERATION_NATIVE=1 $(BIN)/python setup.py --quiet build_ext --inplace --force 2>&1 | grep -v '^\(gcc\|copying\|creating\)' || true
 	$(BIN)/python -c 'import pipeline.native as n; m = n.core_mode(); print("rules core:", m); exit(m != "compiled")'
 	mkdir -p build && touch $@
@@ -28,7 +29,7 @@ $(NATIVE_STAMP): $(BIN)/moderation $(CORE_SOURCES) setup.py
 native: $(NATIVE_STAMP)
 
 pure:
-	rm -f pipeline/*.so pipeline/*/*.so pipeline/core_build.json $(NATIVE_STAMP)
+	rm -f pipeline/*.so pipeline/*/*.so pipeline/*/*/*.so pipeline/core_build.json $(NATIVE_STAMP)
 
 demo: native
 	$(BIN)/moderation demo

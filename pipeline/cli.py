@@ -20,7 +20,7 @@ def _runtime(args=None):
 def cmd_worker(args) -> int:
     from faust.worker import Worker
 
-    from pipeline.app import create_app
+    from pipeline.worker.app import create_app
     from pipeline.kafka.admin import ensure_topics
 
     from pipeline.kafka.admin import wait_for_broker
@@ -45,9 +45,9 @@ def cmd_worker(args) -> int:
 def cmd_check(args) -> int:
     from pipeline.classify import load_classifier
     from pipeline.config import load_policy, load_runtime
-    from pipeline.engine import Engine
-    from pipeline.events import encode
-    from pipeline.offline import run
+    from pipeline.core.engine import Engine
+    from pipeline.core.events import encode
+    from pipeline.core.offline import run
 
     runtime = load_runtime()  # the policy of MODERATION_POLICY, as the worker reads it, unless --policy
     policy = load_policy(args.policy) if args.policy else runtime.policy
@@ -98,8 +98,8 @@ def cmd_topics(args) -> int:
 
 
 def cmd_sample(args) -> int:
-    from pipeline.events import encode
-    from pipeline.sample import conversation
+    from pipeline.core.events import encode
+    from pipeline.devtools.sample import conversation
 
     for event in conversation():
         sys.stdout.buffer.write(encode(event) + b"\n")
@@ -107,13 +107,13 @@ def cmd_sample(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from pipeline.demo import run_demo
+    from pipeline.devtools.demo import run_demo
 
     return run_demo(timeout=args.timeout, pace=args.pace)
 
 
 def cmd_tail(args) -> int:
-    from pipeline.tail import tail
+    from pipeline.kafka.tail import tail
 
     return asyncio.run(tail(args.topic, as_json=args.json, from_beginning=args.from_beginning,
                             limit=args.limit, idle_exit=args.idle_exit, wait=args.wait))
@@ -170,15 +170,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser("bench", help="benchmarks: e2e (pipeline vs raw Kafka), classify")
     bench_sub = bench.add_subparsers(dest="bench_command", required=True)
-    from pipeline.bench.e2e import add_arguments as add_bench_e2e
+    from pipeline.devtools.bench.e2e import add_arguments as add_bench_e2e
     from pipeline.classify.commands import add_arguments as add_classifier_commands
 
     add_bench_e2e(bench_sub)
-    from pipeline.bench.groups import add_arguments as add_bench_groups
+    from pipeline.devtools.bench.groups import add_arguments as add_bench_groups
 
     add_bench_groups(bench_sub)
     add_classifier_commands(sub, bench_subparsers=bench_sub)
-    from pipeline.simulate import add_arguments as add_simulate
+    from pipeline.devtools.simulate import add_arguments as add_simulate
 
     add_simulate(sub)
     from pipeline.dashboard import add_arguments as add_dashboard_commands

@@ -1,4 +1,4 @@
-"""The rules core compiled to C by mypyc: the same source files, built with `make native`
+"""The core (pipeline/core/) compiled to C by mypyc: the same source files, built with `make native`
 (`MODERATION_NATIVE=1 python setup.py build_ext --inplace`, as the Dockerfile does too) or into a
 wheel (`MODERATION_NATIVE=1 pip install .`).
 
@@ -25,26 +25,20 @@ from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
-# Modules (relative to the repository root) that make up the per-event work of the core. Package
-# __init__ files stay interpreted.
-CORE_SOURCES = (
-    "pipeline/state.py",
-    "pipeline/worktime.py",
-    "pipeline/engine.py",
-    "pipeline/escalation.py",
-    "pipeline/responsiveness.py",
-    "pipeline/rules/base.py",
-    "pipeline/rules/discipline.py",
-    "pipeline/rules/files.py",
-    "pipeline/rules/members.py",
-    "pipeline/rules/publishing.py",
-    "pipeline/followups/common.py",
-    "pipeline/followups/announcements.py",
-    "pipeline/followups/problems.py",
-    "pipeline/followups/rectification.py",
-    "pipeline/followups/report.py",
-    "pipeline/followups/urgent.py",
-)
+# The compiled core is the folder pipeline/core/: every module in it (package __init__ files stay
+# interpreted), relative to the repository root. A module that mypyc cannot compile says so in its
+# first lines with the marker below, and why.
+CORE_DIR = PACKAGE_DIR / "core"
+INTERPRETED_MARKER = "# mypyc: interpreted"
+
+
+def _core_sources(core_dir: Path = CORE_DIR) -> tuple[str, ...]:
+    root = core_dir.parent.parent
+    return tuple(sorted(str(path.relative_to(root)) for path in core_dir.rglob("*.py")
+                        if path.name != "__init__.py" and INTERPRETED_MARKER not in path.read_text()[:2000]))
+
+
+CORE_SOURCES = _core_sources()
 
 # The rule modules read attributes of the event union after the engine has dispatched on the
 # event's kind; mypyc compiles those as ordinary attribute lookups.

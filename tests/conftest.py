@@ -7,8 +7,8 @@ import pytest
 
 from pipeline.classify import LABELS, Verdict, load_classifier
 from pipeline.config import load_policy
-from pipeline.engine import Engine
-from pipeline.offline import run
+from pipeline.core.engine import Engine
+from pipeline.core.offline import run
 from pipeline.text.redact import excerpt
 
 

@@ -17,7 +17,7 @@ import orjson
 
 from pipeline.connectors import dingtalk, slack, wecom
 from pipeline.connectors.base import Broken, Options, Skipped
-from pipeline.events import Rejected, decode, encode
+from pipeline.core.events import Rejected, decode, encode
 
 FORMATS = {"wecom": wecom.convert, "dingtalk": dingtalk.convert, "slack": slack.convert}
 MAX_LINE_BYTES = 16 * 1024 * 1024        # one record (a line): platform records are far smaller

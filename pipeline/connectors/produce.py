@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pipeline.connectors import Broken, contract_check, read_records
 from pipeline.connectors.publish import EXIT_USAGE, open_source, publish, streams
-from pipeline.events import Rejected
+from pipeline.core.events import Rejected
 
 
 def checked_event(record) -> list[dict]:

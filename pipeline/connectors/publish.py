@@ -16,7 +16,7 @@ import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 
 from pipeline.connectors import Outcome, Problem, convert_into, count
-from pipeline.events import encode, topic_key
+from pipeline.core.events import encode, topic_key
 
 EXIT_OK = 0            # every record was converted (or skipped on purpose) and every event sent
 EXIT_BROKER = 1        # the broker did not answer, or did not take the events (as other commands)

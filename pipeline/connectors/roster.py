@@ -26,7 +26,7 @@ import yaml
 
 from pipeline.connectors import Broken, Skipped, clean_reason, contract_check
 from pipeline.connectors.base import MAX_NAME, show
-from pipeline.events import Rejected, stable_id
+from pipeline.core.events import Rejected, stable_id
 
 SOURCE = "roster"
 ACTOR = {"id": "roster", "name": "roster import"}

@@ -25,7 +25,7 @@ import orjson
 from pipeline.config import LABELS, RULE_IDS, SEVERITIES
 from pipeline.dashboard.records import BAD_REASONS, KINDS, BadRecord, read
 from pipeline.dashboard.stores import NO_TIME, Ranked, TimeOrdered
-from pipeline.metrics import reason_bucket
+from pipeline.worker.metrics import reason_bucket
 
 MAX_RECORD_BYTES = 1 << 20      # a record larger than this is counted as too large, not decoded
 DISPLAY_CHARS = 500             # excerpts and details kept per item (the page truncates further)

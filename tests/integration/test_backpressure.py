@@ -12,7 +12,7 @@ from pathlib import Path
 from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from pipeline.loadgen import generate
+from pipeline.devtools.loadgen import generate
 from tests.integration.harness import produce
 
 BURST = int(os.environ.get("MODERATION_BURST", "20000"))

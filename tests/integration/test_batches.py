@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from pipeline.kafka.admin import producer
-from pipeline.kafka.batches import Record, send_batches
+from pipeline.worker.batches import Record, send_batches
 from tests.integration.harness import read_from_start
 
 

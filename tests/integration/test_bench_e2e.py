@@ -5,7 +5,7 @@ import math
 
 from rich.console import Console
 
-from pipeline.bench.e2e import KINDS, plot, ratios, render, run_bench
+from pipeline.devtools.bench.e2e import KINDS, plot, ratios, render, run_bench
 from pipeline.native import core_mode
 
 

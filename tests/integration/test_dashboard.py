@@ -24,8 +24,8 @@ import psutil
 import pytest
 
 from pipeline.kafka.admin import producer
-from pipeline.offline import run
-from pipeline.sample import conversation
+from pipeline.core.offline import run
+from pipeline.devtools.sample import conversation
 from tests.integration.harness import ROOT, Deployment
 from tests.integration.test_outage import own_broker  # noqa: F401 - a fixture: a broker of this test's own
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from pipeline import metrics
+from pipeline.worker import metrics
 from pipeline.kafka.admin import producer
-from pipeline.kafka.gaps import GapFiller, GapReader
+from pipeline.worker.gaps import GapFiller, GapReader
 from tests.integration.harness import read_from_start
 
 

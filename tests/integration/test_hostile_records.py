@@ -12,7 +12,7 @@ import time
 import orjson
 
 from pipeline.kafka.admin import producer
-from pipeline.loadgen import generate
+from pipeline.devtools.loadgen import generate
 from tests.factory import at, configured, joined, message, tick
 from tests.integration.test_reliability import expected_outputs, wait_for_outputs
 

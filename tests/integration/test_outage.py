@@ -10,7 +10,7 @@ import time
 import pytest
 
 from pipeline.kafka.local import LocalBroker
-from pipeline.loadgen import generate
+from pipeline.devtools.loadgen import generate
 from tests.integration.harness import Deployment
 from tests.integration.test_reliability import check_complete, expected_outputs, wait_for_outputs
 

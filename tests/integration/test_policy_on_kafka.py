@@ -16,8 +16,8 @@ from datetime import timedelta
 
 import orjson
 from pipeline.config import load_policy
-from pipeline.offline import run
-from pipeline.rules.files import EICAR
+from pipeline.core.offline import run
+from pipeline.core.rules.files import EICAR
 from tests.factory import MONDAY, at, configured, event, joined, message, tick
 from tests.integration.test_reliability import check_complete, expected_outputs
 

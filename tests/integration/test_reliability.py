@@ -10,8 +10,8 @@ from collections import Counter
 
 import orjson
 
-from pipeline.loadgen import generate
-from pipeline.offline import run
+from pipeline.devtools.loadgen import generate
+from pipeline.core.offline import run
 
 ROLES = ("verdicts", "violations", "escalations")
 

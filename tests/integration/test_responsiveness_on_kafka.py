@@ -6,7 +6,7 @@
   follow. Every deadline escalation, aggregate and report that the offline core computes for the
   whole conversation arrives, each id once in content (a crash may repeat a record, but only as an
   identical copy; a graceful stop repeats nothing).
-- A simulated week (`pipeline.simulate`) through the worker gives per-member aggregates equal to
+- A simulated week (`pipeline.devtools.simulate`) through the worker gives per-member aggregates equal to
   the simulator's ground truth, exactly.
 """
 from __future__ import annotations
@@ -18,8 +18,8 @@ from datetime import date
 import orjson
 import pytest
 
-from pipeline.offline import run
-from pipeline.simulate import simulate
+from pipeline.core.offline import run
+from pipeline.devtools.simulate import simulate
 from tests.factory import at, configured, event, joined, message, tick
 from tests.integration.test_reliability import ROLES, check_complete, wait_for_outputs
 

@@ -5,8 +5,8 @@ import base64
 
 import orjson
 
-from pipeline.offline import run
-from pipeline.sample import conversation
+from pipeline.core.offline import run
+from pipeline.devtools.sample import conversation
 
 BAD_RECORDS = [
     b"{this is not json",

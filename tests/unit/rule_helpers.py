@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from pipeline.classify import LABELS, Finding, Verdict
-from pipeline.engine import Engine
+from pipeline.core.engine import Engine
 from pipeline.text.redact import excerpt
 from tests.conftest import outputs
 

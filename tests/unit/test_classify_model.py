@@ -90,7 +90,7 @@ def test_batch_interface_and_determinism(clf):
 def test_a_message_scores_the_same_alone_as_in_any_batch():
     """A replay batches differently from the live run; the scores (rounded to four places) must not move."""
     from pipeline.classify.features import analyse
-    from pipeline.loadgen import generate
+    from pipeline.devtools.loadgen import generate
 
     texts = list(dict.fromkeys(e["message"]["text"] for e in generate(3000, groups=30, seed=12)
                                if e["type"] == "message.posted" and e["message"].get("text")))[:600]

@@ -15,7 +15,7 @@ from pipeline.connectors.base import Broken, Skipped
 from pipeline.connectors.ingest import run
 from pipeline.connectors.produce import run as produce
 from pipeline.connectors.publish import EXIT_BAD_RECORDS, EXIT_OK, EXIT_USAGE
-from pipeline.events import decode, encode
+from pipeline.core.events import decode, encode
 from tests import factory
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "connectors"

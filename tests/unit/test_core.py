@@ -6,8 +6,8 @@ import sys
 
 import orjson
 
-from pipeline.offline import run
-from pipeline.sample import conversation
+from pipeline.core.offline import run
+from pipeline.devtools.sample import conversation
 from tests.conftest import FixedClassifier, outputs
 from tests.factory import configured, message
 
@@ -28,8 +28,8 @@ def test_every_message_gets_exactly_one_verdict(engine):
 
 
 def test_a_redelivered_event_is_not_processed_twice(policy):
-    from pipeline.engine import Engine
-    from pipeline.events import decode
+    from pipeline.core.engine import Engine
+    from pipeline.core.events import decode
 
     engine = Engine(policy, FixedClassifier({"买彩票": "illegal"}))
     events = [decode(orjson.dumps(e)) for e in (configured(), message("买彩票"), message("好的"))]
@@ -49,8 +49,8 @@ def at(source: str, *offsets: int) -> list[tuple[str, int]]:
 def test_events_of_one_group_from_several_partitions_are_all_processed(policy):
     """A producer that does not key by group spreads a group's events over partitions: offsets of
     one partition say nothing about another's (40 messages once gave 12 verdicts)."""
-    from pipeline.engine import Engine
-    from pipeline.events import decode
+    from pipeline.core.engine import Engine
+    from pipeline.core.events import decode
 
     engine = Engine(policy, FixedClassifier({}))
     events = [decode(orjson.dumps(message(f"第{i}条"))) for i in range(40)]
@@ -64,8 +64,8 @@ def test_events_of_one_group_from_several_partitions_are_all_processed(policy):
 
 
 def test_a_record_re_keyed_to_its_group_keeps_the_position_it_was_first_written_at(policy):
-    from pipeline.engine import Engine
-    from pipeline.events import decode
+    from pipeline.core.engine import Engine
+    from pipeline.core.events import decode
 
     engine = Engine(policy, FixedClassifier({}))
     events = [decode(orjson.dumps(message(f"第{i}条"))) for i in range(3)]
@@ -112,8 +112,8 @@ class _FailsOn(FixedClassifier):
 
 
 def test_an_event_the_core_fails_on_is_set_aside_and_the_rest_go_through(policy):
-    from pipeline.engine import Engine
-    from pipeline.events import decode
+    from pipeline.core.engine import Engine
+    from pipeline.core.events import decode
 
     engine = Engine(policy, _FailsOn())
     raw = [configured(), message("早上好"), message("触发缺陷"), message("报表发我"), message("收到", group="g-2")]
@@ -130,8 +130,8 @@ def test_an_event_the_core_fails_on_is_set_aside_and_the_rest_go_through(policy)
 
 
 def test_a_batch_that_fails_starts_again_from_the_stored_state(policy):
-    from pipeline.engine import Engine
-    from pipeline.events import decode
+    from pipeline.core.engine import Engine
+    from pipeline.core.events import decode
 
     engine = Engine(policy, _FailsOn())
     first = [decode(orjson.dumps(e)) for e in (configured(), message("早上好"))]
@@ -147,7 +147,7 @@ def test_a_batch_that_fails_starts_again_from_the_stored_state(policy):
 
 
 def test_check_puts_an_event_the_core_fails_on_in_the_dlq(policy):
-    from pipeline.engine import Engine
+    from pipeline.core.engine import Engine
 
     engine = Engine(policy, _FailsOn())
     lines = [orjson.dumps(e) for e in (configured(), message("触发缺陷"), message("报表发我"))]
@@ -158,7 +158,7 @@ def test_check_puts_an_event_the_core_fails_on_in_the_dlq(policy):
 
 
 def test_a_group_name_from_the_platform_names_the_group_and_changes_nothing_else(policy):
-    from pipeline.engine import Engine
+    from pipeline.core.engine import Engine
 
     engine = Engine(policy, FixedClassifier({"加微信买彩票": "illegal"}))
     events = [configured(admins=("u-admin",), owners=("u-owner",)),

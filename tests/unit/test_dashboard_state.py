@@ -17,8 +17,8 @@ from pipeline.config import load_settings
 from pipeline.dashboard.records import BAD_REASONS, BadRecord
 from pipeline.dashboard.server import start
 from pipeline.dashboard.state import Bounds, DashboardState, View
-from pipeline.offline import run
-from pipeline.sample import conversation
+from pipeline.core.offline import run
+from pipeline.devtools.sample import conversation
 
 
 def violation(i, rule="P6", group="g-fin", severity="warning", ts="2026-03-02T09:40:00+08:00", member="u-xw"):
@@ -197,7 +197,7 @@ def test_the_sample_conversation_never_shows_input_text(engine):
 
 def test_a_simulated_week_has_no_bad_records(engine):
     """Every kind and shape the pipeline writes (a week across groups, and the sample) reads cleanly."""
-    from pipeline.simulate import simulate
+    from pipeline.devtools.simulate import simulate
 
     state = DashboardState()
     lines = simulate(7)[0] + [orjson.dumps(e) for e in conversation()]

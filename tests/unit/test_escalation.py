@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import orjson
 
-from pipeline.offline import run
+from pipeline.core.offline import run
 from tests.factory import at, configured, message
 from tests.unit.rule_helpers import engine_for, escalations, levels
 
@@ -79,7 +79,7 @@ def test_escalation_ids_are_stable_and_replay_gives_identical_outputs(policy):
 
 
 def test_redelivered_violation_does_not_escalate_twice(policy):
-    from pipeline.events import decode
+    from pipeline.core.events import decode
 
     engine = engine_for(policy, {AD: "ad"})
     events = [decode(orjson.dumps(e)) for e in (configured(), *ads(0))]

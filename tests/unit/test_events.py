@@ -5,7 +5,7 @@ import hashlib
 import orjson
 import pytest
 
-from pipeline.events import EVENT_TYPES, MessagePosted, Rejected, decode, encode, rejected_event
+from pipeline.core.events import EVENT_TYPES, MessagePosted, Rejected, decode, encode, rejected_event
 from tests.factory import configured, event, joined, message, tick
 
 LIMIT = 20000

@@ -1,10 +1,10 @@
-"""The worker's batch hand-over (`pipeline.kafka.transport.Feed`): sizes, waiting and room."""
+"""The worker's batch hand-over (`pipeline.worker.transport.Feed`): sizes, waiting and room."""
 from __future__ import annotations
 
 import asyncio
 import time
 
-from pipeline.kafka.transport import Feed
+from pipeline.worker.transport import Feed
 
 
 def feed(capacity: int = 10) -> Feed:
@@ -75,7 +75,7 @@ async def test_the_seek_tells_the_worker_where_each_fed_partition_starts():
 
     from aiokafka import TopicPartition
 
-    from pipeline.kafka.transport import Consumer
+    from pipeline.worker.transport import Consumer
 
     fresh, resumed = TopicPartition("chat.events", 0), TopicPartition("chat.events", 1)
     changelog = TopicPartition("app-group-state-changelog", 0)

@@ -8,7 +8,7 @@ import orjson
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from pipeline.events import Rejected, decode
+from pipeline.core.events import Rejected, decode
 from tests.conftest import outputs
 from tests.factory import message
 

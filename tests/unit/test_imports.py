@@ -26,7 +26,7 @@ print("\\n".join(failed))
 
 
 def test_the_package_has_the_modules_this_test_walks():
-    assert {"pipeline.engine", "pipeline.responsiveness", "pipeline.followups.common"} <= set(MODULES)
+    assert {"pipeline.core.engine", "pipeline.core.responsiveness", "pipeline.core.followups.common"} <= set(MODULES)
 
 
 def test_every_module_imports_first():

@@ -9,8 +9,8 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from pipeline import state_pages
-from pipeline.events import decode, encode
+from pipeline.core import state_pages
+from pipeline.core.events import decode, encode
 from tests.factory import at, configured, event, joined, message, tick
 
 MEMBERS = 10_000
@@ -38,7 +38,7 @@ def all_hands() -> list[dict]:
 
 @pytest.fixture(scope="module")
 def ran(policy):
-    from pipeline.engine import Engine
+    from pipeline.core.engine import Engine
     from tests.conftest import FixedClassifier
 
     engine = Engine(policy, FixedClassifier())
@@ -86,7 +86,7 @@ def test_the_weekly_report_lists_are_bounded_with_totals(ran):
 
 
 def test_reply_times_of_a_busy_window_are_kept_bounded():
-    from pipeline.followups.common import EXACT_DURATIONS, add_duration, percentile_summary
+    from pipeline.core.followups.common import EXACT_DURATIONS, add_duration, percentile_summary
 
     counts = {"seconds": []}
     for s in range(1, 100_001):

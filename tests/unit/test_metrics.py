@@ -6,9 +6,9 @@ from datetime import datetime, timezone
 
 import pytest
 
-from pipeline.events import Rejected, decode
-from pipeline.metrics import DLQ_REASONS, Metrics, TimedClassifier, reason_bucket, start_metrics_server
-from pipeline.sample import conversation
+from pipeline.core.events import Rejected, decode
+from pipeline.worker.metrics import DLQ_REASONS, Metrics, TimedClassifier, reason_bucket, start_metrics_server
+from pipeline.devtools.sample import conversation
 
 MAX_TEXT = 20000
 
@@ -78,7 +78,7 @@ def test_verdicts_the_warning_notice_rule_decided_are_counted():
 
     from pipeline.classify import LABELS
     from pipeline.classify.model import ModelClassifier
-    from pipeline.engine import verdict_event
+    from pipeline.core.engine import verdict_event
 
     class SaysIllegal:  # a stand-in model: every message illegal at 0.9, so the rule alone decides
         labels = list(LABELS)
@@ -149,7 +149,7 @@ def test_http_endpoint_serves_the_documented_names():
 async def test_update_lag_from_a_faust_like_consumer():
     from collections import namedtuple
 
-    from pipeline.metrics import update_lag
+    from pipeline.worker.metrics import update_lag
 
     TP = namedtuple("TP", "topic partition")
 

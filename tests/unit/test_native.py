@@ -25,33 +25,33 @@ def _package(tmp_path: Path) -> Path:
 
 def test_a_build_is_stale_when_its_source_changed_whatever_the_file_times(tmp_path):
     package = _package(tmp_path)
-    source = package / "responsiveness.py"
-    built = package / f"responsiveness{EXT}"
+    source = package / "core" / "responsiveness.py"
+    built = package / "core" / f"responsiveness{EXT}"
     built.write_bytes(b"")
     native.write_build_manifest(package)
     assert native.stale(package) == []
-    assert native.compiled_path("pipeline.responsiveness", package) == built
+    assert native.compiled_path("pipeline.core.responsiveness", package) == built
     os.utime(source, (3_000, 3_000))
     os.utime(built, (1_000, 1_000))
     assert native.stale(package) == [], "a newer time on the same source is not an edit"
     source.write_text("x = 1\n")
     os.utime(source, (1_000, 1_000))
-    assert native.stale(package) == ["pipeline.responsiveness"], "an edit is, even with an older time"
+    assert native.stale(package) == ["pipeline.core.responsiveness"], "an edit is, even with an older time"
 
 
 def test_a_build_without_its_manifest_is_stale(tmp_path):
     package = _package(tmp_path)
-    (package / f"responsiveness{EXT}").write_bytes(b"")
-    assert native.stale(package) == ["pipeline.responsiveness"]
+    (package / "core" / f"responsiveness{EXT}").write_bytes(b"")
+    assert native.stale(package) == ["pipeline.core.responsiveness"]
     (package / native.BUILD_MANIFEST).write_text("{not json")
-    assert native.stale(package) == ["pipeline.responsiveness"]
+    assert native.stale(package) == ["pipeline.core.responsiveness"]
 
 
 def test_modules_without_a_build_are_not_stale(tmp_path):
     package = _package(tmp_path)
     assert native.stale(package) == []
-    assert native.compiled_path("pipeline.rules.members", package) is None
-    assert native.source_path("pipeline.rules.members", package) == package / "rules" / "members.py"
+    assert native.compiled_path("pipeline.core.rules.members", package) is None
+    assert native.source_path("pipeline.core.rules.members", package) == package / "core" / "rules" / "members.py"
 
 
 def _run(code: str, **env) -> str:
@@ -72,12 +72,13 @@ def test_pure_mode_imports_every_core_module_from_source():
 # conversation, through the whole core; the outputs hashed in order.
 OUTPUTS = """
 import hashlib, orjson
-from pipeline import offline, sample
+from pipeline.core import offline
+from pipeline.devtools import sample
 from pipeline.classify import load_classifier
 from pipeline.config import load_policy
-from pipeline.engine import Engine
+from pipeline.core.engine import Engine
 from pipeline.native import core_mode
-from pipeline.simulate import simulate
+from pipeline.devtools.simulate import simulate
 policy = load_policy()
 engine = Engine(policy, load_classifier(policy))
 lines = simulate(7)[0] + [orjson.dumps(e) for e in sample.conversation()]

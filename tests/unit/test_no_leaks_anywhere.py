@@ -19,7 +19,7 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.offline import run
+from pipeline.core.offline import run
 from pipeline.text.normalize import fold
 from tests.factory import at, configured, event, joined, message, tick
 from tests.unit.test_redact_property import _is_subsequence, sample, surrounding

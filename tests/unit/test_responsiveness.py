@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from pipeline.events import encode
+from pipeline.core.events import encode
 from tests.conftest import outputs
 from tests.factory import CST, MONDAY, at, configured, joined, message, tick
 
@@ -154,7 +154,7 @@ def test_percentiles_over_several_replies(work_engine):
 
 def test_switched_off_c1_tracks_nothing(policy):
     from pipeline.config import RuleSettings
-    from pipeline.engine import Engine
+    from pipeline.core.engine import Engine
     from tests.conftest import FixedClassifier
 
     off = policy.model_copy(update={"rules": {**policy.rules, "C1": RuleSettings(enabled=False)}})

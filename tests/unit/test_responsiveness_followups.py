@@ -144,7 +144,7 @@ def test_d4_done_by_the_responsible_person_closes(work_engine):
 
 def test_d4_deadline_from_text():
     from pipeline.config import load_policy
-    from pipeline.followups.rectification import deadline_from_text
+    from pipeline.core.followups.rectification import deadline_from_text
 
     policy = load_policy()
     posted = datetime(2026, 3, 2, 10, 0, tzinfo=CST)
@@ -165,7 +165,7 @@ def test_d4_members_cannot_issue_rectifications(work_engine):
 
 def test_d3_weekly_report(work_engine):
     from tests.conftest import FixedClassifier
-    from pipeline.engine import Engine
+    from pipeline.core.engine import Engine
     from pipeline.config import load_policy
 
     engine = Engine(load_policy(), FixedClassifier({"周末一起打球啊": "chitchat"}))
@@ -212,7 +212,7 @@ def test_compiled_patterns_go_with_their_policy():
     import gc
 
     from pipeline.config import load_policy
-    from pipeline.followups import common
+    from pipeline.core.followups import common
 
     policy = load_policy()
     key = id(policy.responsiveness.patterns)
@@ -227,7 +227,7 @@ def test_switching_off_the_p10_advisory_keeps_urgent_follow_ups(policy):
     """rules.P10 is the off-hours advisory; the urgent follow-ups (P10/P11 in outputs, per
     POLICY.md) are switched by rules.P11. Switching the advisory off once stopped them too."""
     from pipeline.config import RuleSettings
-    from pipeline.engine import Engine
+    from pipeline.core.engine import Engine
     from tests.conftest import FixedClassifier
 
     no_advisory = policy.model_copy(update={"rules": {**policy.rules, "P10": RuleSettings(enabled=False)}})

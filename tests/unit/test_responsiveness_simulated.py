@@ -7,8 +7,8 @@ from datetime import date
 
 import pytest
 
-from pipeline.offline import run
-from pipeline.simulate import simulate
+from pipeline.core.offline import run
+from pipeline.devtools.simulate import simulate
 
 KEYS = ("addressed", "replied", "acknowledged", "overdue", "unanswered", "reply_rate", "median_reply_seconds",
         "p90_reply_seconds")
@@ -50,10 +50,10 @@ def test_simulation_is_deterministic(work_engine):
 def test_state_round_trips_through_json_between_batches(work_engine):
     """As in the worker: state saved as JSON after each small batch and loaded again gives the same
     outputs as one pass (pending items, windows and the report period survive a restart). States
-    are stored as the worker stores them (pipeline.state_pages), with pages small enough that the
+    are stored as the worker stores them (pipeline.core.state_pages), with pages small enough that the
     larger groups are paged, so the codec's round trip is checked on real states."""
-    from pipeline import state_pages
-    from pipeline.events import decode, encode
+    from pipeline.core import state_pages
+    from pipeline.core.events import decode, encode
 
     lines, _ = simulate(7, date(2026, 2, 9), work_engine.policy)
     one_pass = [encode(e) for _, e in run(work_engine, lines)]

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from pipeline.connectors import Broken, Skipped
 from pipeline.connectors.publish import EXIT_BAD_RECORDS, EXIT_OK, EXIT_USAGE
 from pipeline.connectors.roster import RosterFileError, checked, read_roster, roster_events, run
-from pipeline.events import decode, encode
+from pipeline.core.events import decode, encode
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=SHANGHAI)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import base64
 import hashlib
 
-from pipeline.rules.files import EICAR, sniff
+from pipeline.core.rules.files import EICAR, sniff
 from tests.conftest import rules_fired
 from tests.factory import at, configured, event, tick
 from tests.unit.rule_helpers import escalations, violations
@@ -124,8 +124,8 @@ def test_f3_near_miss_ordinary_file_within_retention(work_engine):
 
 def test_f3_file_index_is_bounded(policy):
     from pipeline.config import Files
-    from pipeline.engine import Engine
-    from pipeline.events import decode
+    from pipeline.core.engine import Engine
+    from pipeline.core.events import decode
     from tests.conftest import FixedClassifier
 
     files = Files(**{**policy.files.model_dump(), "max_indexed_files": 10})

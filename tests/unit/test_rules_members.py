@@ -1,7 +1,7 @@
 """M1–M4 through the offline core: each must fire on its sequence and stay quiet on the near miss."""
 from __future__ import annotations
 
-from pipeline.rules.members import check_name
+from pipeline.core.rules.members import check_name
 from tests.conftest import outputs, rules_fired
 from tests.factory import at, configured, event, joined, message, tick
 from tests.unit.rule_helpers import escalations, violations
@@ -40,7 +40,7 @@ def test_m1_near_miss_owner_approved(work_engine):
 
 def test_m1_near_miss_extra_approver_from_config(policy):
     from pipeline.config import Groups
-    from pipeline.engine import Engine
+    from pipeline.core.engine import Engine
     from tests.conftest import FixedClassifier
 
     custom = policy.model_copy(update={"groups": Groups(supervisors=("u-sup",), extra_approvers={"g-1": ("u-hr",)})})

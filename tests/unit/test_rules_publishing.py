@@ -34,7 +34,7 @@ def test_p2_near_miss_authorised_sender_and_work(policy):
 
 def test_p2_allow_listed_group(policy):
     from pipeline.config import ContentSettings
-    from pipeline.engine import Engine
+    from pipeline.core.engine import Engine
     from tests.unit.rule_helpers import ChosenClassifier
 
     content = ContentSettings(**{**policy.content.model_dump(), "ad_allowlist_groups": ("g-1",)})

@@ -6,7 +6,7 @@ import random
 import orjson
 from hypothesis import given, settings, strategies as st
 
-from pipeline.state_pages import (
+from pipeline.core.state_pages import (
     HEAD_BYTES, PAGE_BYTES, STUB, StateTooLarge, Stored, decode, encode, head_key,
 )
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import orjson
 
-from pipeline.kafka.state_store import GroupStore
-from pipeline.state_pages import head_key
+from pipeline.worker.state_store import GroupStore
+from pipeline.core.state_pages import head_key
 
 
 def big(n: int) -> dict:

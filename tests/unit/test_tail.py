@@ -6,9 +6,9 @@ import io
 import orjson
 from rich.console import Console
 
-from pipeline.offline import run
-from pipeline.sample import conversation
-from pipeline.tail import describe
+from pipeline.core.offline import run
+from pipeline.devtools.sample import conversation
+from pipeline.kafka.tail import describe
 
 
 def render(event: dict) -> str:
@@ -43,7 +43,7 @@ def test_responsiveness_and_report_lines():
 
 
 def test_piped_lines_are_whole_not_cut_to_80_columns():
-    from pipeline.tail import printer
+    from pipeline.kafka.tail import printer
 
     out = io.StringIO()  # not a terminal, as a pipe is not
     excerpt = "王五 请在周五前提交第三季度的预算执行报告和下季度的采购计划，附上供应商比价表和合同草稿，谢谢配合"

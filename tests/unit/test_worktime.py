@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from pipeline.config import WorkHours
-from pipeline.worktime import add_business_seconds, business_seconds_between, is_work_time, is_workday
+from pipeline.core.worktime import add_business_seconds, business_seconds_between, is_work_time, is_workday
 
 CST = timezone(timedelta(hours=8))
 HOURS = WorkHours()
