@@ -1,5 +1,5 @@
 """Metadata lives in pyproject.toml. With MODERATION_NATIVE=1 the build compiles the rules core
-with mypyc (pipeline/native.py lists the modules); without it the package is pure Python."""
+with mypyc (the folder pipeline/core/, see pipeline/native.py); without it the package is pure Python."""
 import os
 import runpy
 

@@ -12,10 +12,39 @@ from __future__ import annotations
 import argparse
 
 
-def _train(args):
-    from pipeline.classify.train import train_command
+def train_command(args) -> int:
+    """`moderation train`: train, write the artifact, and its model card unless --no-card."""
+    import sys
+    from pathlib import Path
 
-    return train_command(args)
+    from pipeline.classify.card import write_model_card
+    from pipeline.classify.datasets import default_data_dir
+    from pipeline.classify.train import DEFAULT_OUT, NONCOMMERCIAL_OUT, train
+    from pipeline.config import PROJECT_ROOT
+
+    data = Path(args.data) if getattr(args, "data", None) else default_data_dir()
+    if not data.is_dir():
+        print(f"error: data directory {data} not found (use --data PATH)", file=sys.stderr)
+        return 2
+    include_noncommercial = getattr(args, "include_noncommercial", False)
+    out = Path(args.out) if getattr(args, "out", None) else NONCOMMERCIAL_OUT if include_noncommercial else DEFAULT_OUT
+    if include_noncommercial and out.resolve() == DEFAULT_OUT.resolve():
+        print(f"warning: {out} is the artifact config/policy.yaml selects by default, and a build with "
+              "--include-noncommercial is not for commercial use; write it elsewhere with --out, e.g. "
+              f"{NONCOMMERCIAL_OUT.relative_to(PROJECT_ROOT)}", file=sys.stderr)
+    try:
+        art = train(data, seed=args.seed, out=out, exclude_licence=args.exclude_licence or (),
+                    exclude_source=args.exclude_source or (), add_data=getattr(args, "add_data", None) or (),
+                    commercial_only=not include_noncommercial)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if not getattr(args, "no_card", False):
+        card = write_model_card(out, art, data)
+        print(f"wrote {out} and {card}")
+    else:
+        print(f"wrote {out}")
+    return 0
 
 
 def _eval(args):
@@ -56,7 +85,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                    help="artifact path (default models/classifier.joblib, with --include-noncommercial "
                         "models/classifier-noncommercial.joblib); its card is written beside it")
     p.add_argument("--no-card", action="store_true", help="do not score the held-out sets / write MODEL_CARD.md")
-    p.set_defaults(func=_train)
+    p.set_defaults(func=train_command)
 
 
 def add_eval_arguments(p: argparse.ArgumentParser) -> None:

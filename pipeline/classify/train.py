@@ -25,7 +25,7 @@ from scipy import sparse
 from sklearn.linear_model import LogisticRegression
 
 from pipeline.classify import corpus
-from pipeline.classify.datasets import default_data_dir, load_split, select_sources
+from pipeline.classify.datasets import load_split, select_sources
 from pipeline.classify.features import (
     DENSE_NAMES, TextFeaturizer, analyse, dense_features, rowwise_matmul, second_level_inputs,
 )
@@ -411,31 +411,3 @@ def _val_report(rows, logits, labels, log) -> None:
         else:
             acc = sum(g == p for g, p in zip(gold, pr)) / len(gold)
             log(f"  validation {name:<24} accuracy={acc:.3f}")
-
-
-def train_command(args) -> int:
-    data = Path(args.data) if getattr(args, "data", None) else default_data_dir()
-    if not data.is_dir():
-        print(f"error: data directory {data} not found (use --data PATH)", file=sys.stderr)
-        return 2
-    include_noncommercial = getattr(args, "include_noncommercial", False)
-    out = Path(args.out) if getattr(args, "out", None) else NONCOMMERCIAL_OUT if include_noncommercial else DEFAULT_OUT
-    if include_noncommercial and out.resolve() == DEFAULT_OUT.resolve():
-        print(f"warning: {out} is the artifact config/policy.yaml selects by default, and a build with "
-              "--include-noncommercial is not for commercial use; write it elsewhere with --out, e.g. "
-              f"{NONCOMMERCIAL_OUT.relative_to(PROJECT_ROOT)}", file=sys.stderr)
-    try:
-        art = train(data, seed=args.seed, out=out, exclude_licence=args.exclude_licence or (),
-                    exclude_source=args.exclude_source or (), add_data=getattr(args, "add_data", None) or (),
-                    commercial_only=not include_noncommercial)
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    if not getattr(args, "no_card", False):
-        from pipeline.classify.card import write_model_card
-
-        card = write_model_card(out, art, data)
-        print(f"wrote {out} and {card}")
-    else:
-        print(f"wrote {out}")
-    return 0

@@ -28,6 +28,9 @@ MAX_REMOVALS = 100  # removal recommendations remembered per member (escalation.
 def escalate(violation: Violation, violation_event: dict, state: GroupState, now: datetime,
              policy: Policy) -> list[dict]:
     """Escalations for one violation; updates the member's rung on the ladder in `state`."""
+    if violation.direct is not None:
+        level, why = violation.direct
+        return [escalation_event(level, violation.rule, violation, violation_event, state, policy, why=why)]
     if not violation.escalate:
         return []
     window = timedelta(days=policy.escalation.window_days)

@@ -11,9 +11,7 @@ off-hours advisory (pipeline/core/rules/publishing.py).
 """
 from __future__ import annotations
 
-import re
 from datetime import datetime
-from functools import lru_cache
 
 from pipeline.config import Policy
 from pipeline.core.events import REMINDER, AnnouncementPosted, FileShared, MessagePosted
@@ -21,7 +19,7 @@ from pipeline.core.followups.common import (
     admins, at, cached_due, due_after, due_changed, escalation, listed, matches, member_ref, stamp,
 )
 from pipeline.core.followups.report import tally
-from pipeline.core.rules.base import Context, Finding
+from pipeline.core.rules.base import Context, Finding, is_urgent
 from pipeline.core.state import GroupState
 from pipeline.core.worktime import is_work_time
 
@@ -30,18 +28,6 @@ NAME = "urgent_posts"
 
 def _section(state: GroupState) -> dict:
     return state.section("urgent_followups", lambda: {"open": {}})
-
-
-def is_urgent(message, policy: Policy) -> bool:
-    if message.urgent:
-        return True
-    markers = _markers(policy.publishing.urgent_markers)
-    return markers is not None and markers.search(message.text) is not None
-
-
-@lru_cache(maxsize=16)
-def _markers(markers: tuple[str, ...]) -> re.Pattern | None:
-    return re.compile("|".join(map(re.escape, markers))) if markers else None
 
 
 def on_event(ctx: Context) -> list[Finding]:

@@ -1,8 +1,10 @@
 """What every rule module shares: the context it is called with and how it reports a violation."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 
 from pipeline.classify import Verdict
 from pipeline.config import Policy
@@ -31,6 +33,8 @@ class Violation:
     source_id: str               # what makes this violation unique (usually the input event id)
     escalate: bool = True        # advisories and notices to admins do not climb the ladder
     extra: dict = field(default_factory=dict)
+    # (level, why): escalated at once at this level, outside the ladder (M4: removal, to the admin)
+    direct: tuple[str, str] | None = None
 
     def to_event(self, group_id: str, ts: datetime) -> dict:
         return {
@@ -63,7 +67,8 @@ Finding = Violation | Emit
 
 def violation(ctx: Context, rule: str, *, member_id: str, member_name: str | None, evidence: dict,
               action: str, excerpt: str | None = None, severity: str | None = None,
-              source_id: str | None = None, escalate: bool | None = None, **extra) -> list[Violation]:
+              source_id: str | None = None, escalate: bool | None = None, direct: tuple[str, str] | None = None,
+              **extra) -> list[Violation]:
     """A one-element list with the violation, or an empty list when the rule is switched off."""
     if not ctx.policy.enabled(rule):
         return []
@@ -72,5 +77,19 @@ def violation(ctx: Context, rule: str, *, member_id: str, member_name: str | Non
         rule=rule, member_id=member_id, member_name=member_name, severity=severity, evidence=evidence,
         excerpt=excerpt, action=action,
         source_id=source_id or (ctx.event.event_id if ctx.event else ctx.now.isoformat()),
-        escalate=(severity != "info") if escalate is None else escalate, extra=extra,
+        escalate=(severity != "info") if escalate is None else escalate, extra=extra, direct=direct,
     )]
+
+
+def is_urgent(message, policy: Policy) -> bool:
+    """A message flagged urgent by the platform, or holding one of `publishing.urgent_markers`
+    (P10 spares it the off-hours advisory; P10/P11 follow it up)."""
+    if message.urgent:
+        return True
+    markers = _markers(policy.publishing.urgent_markers)
+    return markers is not None and markers.search(message.text) is not None
+
+
+@lru_cache(maxsize=16)
+def _markers(markers: tuple[str, ...]) -> re.Pattern | None:
+    return re.compile("|".join(map(re.escape, markers))) if markers else None

@@ -10,8 +10,8 @@ from functools import lru_cache
 from typing import cast
 
 from pipeline.config import Directory, Policy
-from pipeline.core.events import MemberDeparted, MemberJoined, MemberRenamed
-from pipeline.core.rules.base import Context, Emit, Finding, Violation, violation
+from pipeline.core.events import REMOVAL, MemberDeparted, MemberJoined, MemberRenamed
+from pipeline.core.rules.base import Context, Finding, Violation, violation
 from pipeline.core.state import GroupState, at
 
 SECTION = "members_rule"
@@ -214,8 +214,6 @@ def inactive_members(ctx: Context) -> list[Finding]:
 
 
 def departed_members(ctx: Context) -> list[Finding]:
-    from pipeline.core.escalation import REMOVAL, escalation_event  # the ladder imports the rules package
-
     state, policy = ctx.state, ctx.policy
     section = _section(state)
     escalated = section.setdefault("departed_escalated", {})
@@ -228,16 +226,13 @@ def departed_members(ctx: Context) -> list[Finding]:
         if departed is None or escalated.get(member_id) == departed or at(departed) + grace > ctx.now:
             continue
         escalated[member_id] = departed
-        for v in violation(
-                ctx, "M4", member_id=member_id, member_name=record.get("name"), escalate=False,
-                source_id=f"departed:{member_id}:{departed}",
-                evidence={"departed": departed, "grace_hours": policy.members.departed_grace_hours},
-                action="该成员已离职或调动，请管理员将其移出群聊。"):
-            found.append(v)
-            found.append(Emit("escalations", escalation_event(
-                REMOVAL, "M4", v, v.to_event(section["group_id"], ctx.now),
-                state, policy, why=f"departed at {departed} and still in the group after "
-                                   f"{policy.members.departed_grace_hours} hours")))
+        found += violation(
+            ctx, "M4", member_id=member_id, member_name=record.get("name"), escalate=False,
+            source_id=f"departed:{member_id}:{departed}",
+            evidence={"departed": departed, "grace_hours": policy.members.departed_grace_hours},
+            action="该成员已离职或调动，请管理员将其移出群聊。",
+            direct=(REMOVAL, f"departed at {departed} and still in the group after "
+                             f"{policy.members.departed_grace_hours} hours"))
     section["departed_pending"] = any("departed" in r and escalated.get(m) != r["departed"]
                                       for m, r in state.members.items())
     return found

@@ -6,8 +6,7 @@ from datetime import datetime
 from difflib import SequenceMatcher
 
 from pipeline.core.events import MessagePosted
-from pipeline.core.followups.urgent import is_urgent
-from pipeline.core.rules.base import Context, Violation, violation
+from pipeline.core.rules.base import Context, Violation, is_urgent, violation
 from pipeline.text.normalize import visible
 from pipeline.text.redact import excerpt, redact
 from pipeline.core.worktime import add_business_seconds, is_work_time
