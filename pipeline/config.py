@@ -87,9 +87,35 @@ class Groups(Strict):
     extra_approvers: dict[str, tuple[str, ...]] = Field(default_factory=dict)
 
 
+VIOLATING_LABELS = tuple(label for label in LABELS if label != "work")
+
+
+class ReviewBands(Strict):
+    """R1: a content verdict from its label's threshold (`content.thresholds`) up to `act` is in the
+    review band: a person decides before anyone is reminded; from `act` up it acts at once.
+    Detector decisions (a resident id with a valid checksum, gambling terms with a contact) act."""
+    enabled: bool = True
+    act: dict[str, float] = Field(default_factory=lambda: {label: 0.9 for label in VIOLATING_LABELS})
+    # How long a violation stays decidable (a decision after that goes to the DLQ as unknown).
+    keep_days: int = Field(30, ge=1, le=366)
+
+    @field_validator("act")
+    @classmethod
+    def _act(cls, v):
+        unknown = set(v) - set(VIOLATING_LABELS)
+        if unknown:
+            raise ValueError(f"unknown class {sorted(unknown)[0]!r}; classes with a review band are "
+                             f"{', '.join(VIOLATING_LABELS)}")
+        for label, t in v.items():
+            if not 0.0 < t <= 1.0:
+                raise NestedValueError((label,), f"act threshold for {label} must be in (0, 1], got {t}")
+        return v
+
+
 class ContentSettings(Strict):
     max_text_chars: int = Field(20000, gt=0)
     thresholds: dict[str, float]
+    review: ReviewBands = ReviewBands()
     ad_allowlist_senders: tuple[str, ...] = ()
     ad_allowlist_groups: tuple[str, ...] = ()
     large_leak_items: int = Field(3, ge=1)
@@ -106,6 +132,16 @@ class ContentSettings(Strict):
             if not 0.0 < t <= 1.0:
                 raise ValueError(f"threshold for {label} must be in (0, 1], got {t}")
         return v
+
+    @model_validator(mode="after")
+    def _bands(self):
+        for label, act in self.review.act.items():
+            floor = self.thresholds.get(label)
+            if floor is not None and act < floor:
+                raise NestedValueError(("review", "act", label), f"act threshold {act} for {label} is below its "
+                                       f"threshold {floor} (content.thresholds.{label}): the review band would "
+                                       f"be empty and inverted")
+        return self
 
 
 class WorkHours(Strict):

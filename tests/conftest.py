@@ -23,7 +23,8 @@ class FixedClassifier:
         for text in texts:
             label = self.labels.get(text, "work")
             scores = {k: (0.94 if k == label else 0.01) for k in LABELS}
-            out.append(Verdict(label, scores, (f"fixed label {label}",), excerpt(text)))
+            out.append(Verdict(label, scores, (f"fixed label {label}",), excerpt(text),
+                               band="pass" if label == "work" else "act"))
         return out
 
 

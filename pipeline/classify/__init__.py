@@ -33,4 +33,6 @@ def load_classifier(policy) -> Classifier:
 
     if policy is None:
         return load(model_path(policy))
-    return load(model_path(policy), dict(policy.content.thresholds), warning_notices=policy.content.warning_notices)
+    review = policy.content.review
+    return load(model_path(policy), dict(policy.content.thresholds), warning_notices=policy.content.warning_notices,
+                act=dict(review.act) if review.enabled else None)

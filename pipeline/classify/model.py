@@ -13,7 +13,7 @@ from pipeline.classify.features import (
     STRONG, Analysed, TextFeaturizer, analyse, chunks_by_length, dense_features, row_sums, rowwise_matmul,
     second_level_inputs,
 )
-from pipeline.classify.verdict import LABELS, WARNING_NOTICE_REASON, Finding, Verdict
+from pipeline.classify.verdict import LABELS, WARNING_NOTICE_REASON, Finding, Verdict, band_of
 from pipeline.config import ConfigError
 from pipeline.text.detect import mask_original
 
@@ -109,9 +109,10 @@ class ModelClassifier:
     """`classify(texts)` -> one Verdict per text. Deterministic; caches verdicts of short texts."""
 
     def __init__(self, artifact: Artifact, thresholds: dict[str, float] | None = None, cache_size: int = 8192,
-                 warning_notices: bool = True):
+                 warning_notices: bool = True, act: dict[str, float] | None = None):
         self.artifact = artifact
         self.warning_notices = warning_notices
+        self.act = act  # R1 act thresholds per label; None: every violation acts (no review band)
         self.thresholds = dict(DEFAULT_THRESHOLDS)
         self.thresholds.update(thresholds or {})
         self.cache_size = cache_size
@@ -214,7 +215,9 @@ class ModelClassifier:
                     reasons.append(f"detector {d} ×{n}")
         masked = mask_original(a.folded, a.spans) if any(s.mask for s in a.spans) else text
         ex = masked if len(masked) <= 120 else masked[:119] + "…"
-        return Verdict(label, {k: round(v, 4) for k, v in scores.items()}, tuple(reasons), ex, sub, tuple(findings))
+        rounded = {k: round(v, 4) for k, v in scores.items()}
+        band = band_of(label, rounded.get(label, 0.0), self.act, decided_by_detector=forced is not None)
+        return Verdict(label, rounded, tuple(reasons), ex, sub, tuple(findings), band)
 
 
 def _model_label(scores: dict[str, float], thresholds: dict[str, float]) -> str:
@@ -256,5 +259,6 @@ def _sub_label(label: str, lex: dict, scores: dict) -> str | None:
     return None
 
 
-def load(path: Path | str, thresholds: dict[str, float] | None = None, warning_notices: bool = True) -> ModelClassifier:
-    return ModelClassifier(Artifact.load(path), thresholds, warning_notices=warning_notices)
+def load(path: Path | str, thresholds: dict[str, float] | None = None, warning_notices: bool = True,
+         act: dict[str, float] | None = None) -> ModelClassifier:
+    return ModelClassifier(Artifact.load(path), thresholds, warning_notices=warning_notices, act=act)

@@ -4,6 +4,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 LABELS = ("work", "chitchat", "ad", "rumour", "abuse", "confidential", "illegal")
+BANDS = ("pass", "review", "act")
+
+
+def band_of(label: str, score: float, act: dict[str, float] | None, decided_by_detector: bool = False) -> str:
+    """The decision band of a verdict (R1): `pass` for work; `act` for a detector's decision or a
+    score at or above the label's act threshold (or when bands are off: `act` None); else `review`."""
+    if label == "work":
+        return "pass"
+    if act is None or decided_by_detector or score >= act.get(label, 0.0):
+        return "act"
+    return "review"
 # How the reason of a verdict the warning-notice rule decided begins (counted by the worker's metrics).
 WARNING_NOTICE_REASON = "warning notice"
 
@@ -26,6 +37,8 @@ class Verdict:
     excerpt: str                    # redacted: no PII or secret survives
     sub_label: str | None = None    # abuse: vulgar|violent|terror|attack; illegal: gambling|fraud|other
     findings: tuple[Finding, ...] = field(default_factory=tuple)
+    # R1: pass (work: no violation), review (a person decides first) or act (escalates at once)
+    band: str = "pass"
 
     @property
     def sensitive_items(self) -> int:
@@ -38,4 +51,5 @@ class Verdict:
             "sub_label": self.sub_label,
             "scores": self.scores,
             "reasons": list(self.reasons),
+            "band": self.band,
         }
