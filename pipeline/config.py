@@ -378,6 +378,7 @@ TOPIC_NAMES = {
     "responsiveness": "moderation.responsiveness",
     "reports": "moderation.reports",
     "dlq": "moderation.dlq",
+    "reviews": "moderation.reviews",
     # Internal: input records re-keyed to their group's partition (written and read by the workers
     # only; give no one else write access).
     "repartition": "moderation.repartition",
@@ -393,6 +394,7 @@ class Topics(Strict):
     responsiveness: str = TOPIC_NAMES["responsiveness"]
     reports: str = TOPIC_NAMES["reports"]
     dlq: str = TOPIC_NAMES["dlq"]
+    reviews: str = TOPIC_NAMES["reviews"]
     repartition: str = TOPIC_NAMES["repartition"]
 
     def outputs(self) -> dict[str, str]:
