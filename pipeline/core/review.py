@@ -65,9 +65,11 @@ def decide(event: ReviewDecided, state: GroupState, policy: Policy) -> list[Outp
         raise Rejected(f"review.decided for violation {decision.violation_id!r}, which group {event.group_id!r} does "
                        f"not hold: an unknown id, not a content violation, or more than "
                        f"{policy.content.review.keep_days} days old (content.review.keep_days)")
-    old_label = record["label"]
-    new_label = decision.label if decision.decision == "relabelled" else old_label
-    if decision.decision == "dismissed":
+    old_label: str = record["label"]
+    new_label: str = old_label
+    if decision.decision == "relabelled" and decision.label is not None:
+        new_label = decision.label
+    elif decision.decision == "dismissed":
         new_label = "work"
     stamp = event.ts.isoformat()
     outputs: list[Output] = []
