@@ -397,6 +397,10 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
 HARMLESS_TEXT = ("vcsum_meeting", "lccc_toy_chitchat", "nus_sms_zh", "sms_spam_80w_subset", "weibo21")
 
 
+def _act_text(act: float) -> str:
+    return "1.0" if act >= 1.0 else f"{act:.2f}"
+
+
 def _share(count: int, n: int) -> str:
     return f"{100 * count / n:.1f}%" if n else "—"
 
@@ -442,12 +446,12 @@ def _bands_section(model_path: Path, data_dir: Path, policy, suite: dict, work: 
                   "|---|---|---|---|---|---|---|---|---|"]
         for label, c in chosen["choices"].items():
             p = c.point
-            rule = f"{c.act:.2f}" if c.supported else "1.0"
+            rule = _act_text(c.act)
             prec = "—" if p.precision is None else f"{p.precision:.3f} [{p.interval[0]:.3f}, {p.interval[1]:.3f}]"
             why = c.reason + ("" if c.supported or c.unsupported is None else
                               f" (for information: {c.unsupported.act:.2f} would reach {c.unsupported.precision:.3f} "
                               f"on {c.unsupported.rows} rows, too few)")
-            lines.append(f"| {label} | {c.floor:.2f} | {act.get(label, DETECTORS_ONLY):g} | {rule} | {prec} | "
+            lines.append(f"| {label} | {c.floor:.2f} | {_act_text(act.get(label, DETECTORS_ONLY))} | {rule} | {prec} | "
                          f"{p.rows} ({p.wrong}) | {'—' if p.recall is None else f'{p.recall:.3f}'} | {p.gold} | {why} |")
         differ = [label for label, c in chosen["choices"].items()
                   if abs(act.get(label, DETECTORS_ONLY) - (c.act if c.supported else DETECTORS_ONLY)) > 1e-9]
@@ -458,13 +462,14 @@ def _bands_section(model_path: Path, data_dir: Path, policy, suite: dict, work: 
     lines += ["Act-band precision per label measured once, after the choice, with the policy's thresholds (gold: each "
               "public set's own label, mapped as above; a message a set labels harmless counts as wrong even when it "
               "holds, say, a phone number and an address). Right of rows in the band, 95% Clopper–Pearson interval.", "",
-              "| label | act | public held-out files (all) | test7–10 | nearmiss5–9 | short |", "|---|---|---|---|---|---|"]
+              "| label | act | public held-out files (all; chit-chat only in those that tell it from work) | test7–10 | "
+              "nearmiss5–9 | short |", "|---|---|---|---|---|---|"]
     heldout = pooled_act_precision([res["bands"] for res in suite.values() if res.get("bands")])
     blind = {pool: pooled_act_precision([work[name]["bands"] for name in names if name in work and "bands" in work[name]])
              for pool, names in (("test7–10", POOLS["test7–10"]), ("nearmiss5–9", POOLS["nearmiss5–9"]),
                                  ("short", ("short",)))}
     for label in VIOLATING:
-        lines.append(f"| {label} | {act.get(label, DETECTORS_ONLY):g} | {_precision_cell(heldout.get(label))} | "
+        lines.append(f"| {label} | {_act_text(act.get(label, DETECTORS_ONLY))} | {_precision_cell(heldout.get(label))} | "
                      + " | ".join(_precision_cell(blind[pool].get(label)) for pool in blind) + " |")
     lines += ["", "Bands on real harmless text (`moderation eval --data ../shared/data`): the public held-out files' "
               "harmless rows (gold work or chit-chat: meeting talk, social-media chat, personal SMS, ordinary SMS, true "
@@ -490,6 +495,22 @@ def _bands_section(model_path: Path, data_dir: Path, policy, suite: dict, work: 
         b, h, fa = m["bands"]["bands"], m["bands"]["harmless"], m["bands"]["false_alarms"]
         lines.append(f"| {name} | {m['n']} | {_share(b['pass'], m['n'])} | {_share(b['review'], m['n'])} | "
                      f"{_share(b['act'], m['n'])} | {h['n']} | {fa['review']} | {fa['act']} |")
+    tests = [work[name]["bands"] for name in POOLS["test7–10"] if name in work and "bands" in work[name]]
+    if tests:
+        n = sum(f["n"] for f in tests)
+        review, acting = sum(f["bands"]["review"] for f in tests), sum(f["bands"]["act"] for f in tests)
+        only_detectors = [label for label in VIOLATING if act.get(label, DETECTORS_ONLY) >= DETECTORS_ONLY]
+        lines += ["", f"What this means: of test7–10's {n:,} messages (40 per class in each set) {_share(review, n)} "
+                  f"wait for a reviewer and {_share(acting, n)} act at once; "
+                  + (", ".join(only_detectors) + " act on detector decisions only, so every verdict of theirs that no "
+                     "detector decided goes to review. " if only_detectors else "")]
+        short = []
+        for column, figures in (("the public held-out files", heldout), *blind.items()):
+            for label, e in figures.items():
+                if e["precision"] < 0.98:
+                    short.append(f"{label} on {column} {e['precision']:.3f} ({e['correct']} of {e['rows']})")
+        lines[-1] += ("Measured after the choice, the act band falls short of 0.98 for: " + "; ".join(short) + "."
+                      if short else "Measured after the choice, every act band with rows reaches 0.98.")
     return lines + [""]
 
 
