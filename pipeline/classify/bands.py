@@ -148,6 +148,15 @@ def validation_rows(artifact: dict, data_dir: Path, add_data: Iterable[str] = ()
                    local=local_rows(add_data))
     rebuilt = dict(Counter(r["source"] for r in rows))
     train_rows, val = split_validation(rows, int(artifact["seed"]))
+    if any(n is None for n in recorded.values()):
+        # artifacts from before 2026-12-06 record their sources without row counts (and not the
+        # hand-written files, which every build trained on): only the training-row count can be checked
+        if len(train_rows) != artifact.get("n_train"):
+            raise SplitMismatch(f"the validation split cannot be rebuilt as this artifact was trained: it records "
+                                f"{artifact.get('n_train')} training rows (and no rows per source), the data and code "
+                                f"here give {len(train_rows)}. Point --data at the data it was trained on, or retrain "
+                                "it with today's data and code.")
+        return val
     if rebuilt != recorded or len(train_rows) != artifact.get("n_train", len(train_rows)):
         differ = sorted(name for name in set(rebuilt) | set(recorded) if rebuilt.get(name) != recorded.get(name))
         hint = (f" The artifact was trained with --add-data files ({', '.join(local_names)}): pass the same files "

@@ -110,6 +110,9 @@ def test_the_split_is_refused_when_the_data_differs_from_the_artifacts_record(tm
         validation_rows(artifact, tmp_path)
     with pytest.raises(SplitMismatch, match="does not record its seed"):
         validation_rows({"sources": []}, tmp_path)
+    older = {"seed": 13, "n_train": 93826, "sources": [{"name": "cold"}, {"name": "project_synthetic"}]}
+    with pytest.raises(SplitMismatch, match="records 93826 training rows"):   # no rows per source recorded
+        validation_rows(older, tmp_path)
     local = dict(artifact, sources=[*artifact["sources"], {"name": "local:ours", "rows": 40}])
     with pytest.raises(SplitMismatch, match="--add-data"):
         validation_rows(local, tmp_path)
