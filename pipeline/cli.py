@@ -1,5 +1,5 @@
 """`moderation` command line: worker | check | demo | kafka | topics | tail | sample | train | eval | bench |
-dashboard | ingest | produce | roster."""
+dashboard | ingest | produce | roster | notify."""
 from __future__ import annotations
 
 import argparse
@@ -174,6 +174,9 @@ def build_parser() -> argparse.ArgumentParser:
     from pipeline.connectors.commands import add_arguments as add_connector_commands
 
     add_connector_commands(sub)
+    from pipeline.notify.commands import add_arguments as add_notify_commands
+
+    add_notify_commands(sub)
     return parser
 
 
