@@ -248,7 +248,7 @@ class SmtpServer:
             ok = getattr(auth_data, "login", b"") == user.encode() and getattr(auth_data, "password", b"") == password.encode()
             if not ok:
                 outer.auth_failures += 1
-            return AuthResult(success=ok)
+            return AuthResult(success=ok, handled=False)
 
         class Handler:
             async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
