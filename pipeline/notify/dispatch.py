@@ -229,6 +229,7 @@ class Dispatcher:
         Returns how many were found in flight (they are sent again)."""
         now = self.clock()
         in_flight = 0
+        recent: dict[str, list[float]] = {}
         for e in sorted(entries, key=lambda e: (e.due, e.key)):
             if e.status != RETRACTED and e.channel not in self.runners:
                 continue   # a channel no longer configured: remembered nowhere, sent nowhere
@@ -236,7 +237,7 @@ class Dispatcher:
             if e.status == RETRACTED:
                 continue
             runner = self.runners[e.channel]
-            runner.window.seed(t for t in e.tries if t > now - 60)
+            recent.setdefault(e.channel, []).extend(t for t in e.tries if t > now - 120)
             if e.status == "sending":
                 in_flight += 1
                 self.metrics.resumed.inc()
@@ -245,6 +246,9 @@ class Dispatcher:
                 runner.push(e.key)
             elif e.status == "held":
                 self._hold(e)
+        for channel, starts in recent.items():
+            # The attempts of the last minutes, in order, so the platform's limits hold across a restart.
+            self.runners[channel].window.seed(starts)
         for gone in self.ledger.expire(now, self.config.delivery.ledger_days):
             await self.store.forget(gone.key, gone.partition)
         self._recount()

@@ -169,11 +169,17 @@ def backoff(attempt: int, base: float, cap: float, rnd: float) -> float:
     return min(cap, base * 2 ** max(0, attempt - 1)) * (0.5 + rnd / 2)
 
 
+# The platform starts its window when a request arrives, we when we send: a request that took
+# longer on the wire than a later one would count twice. The windows are kept this much longer.
+RATE_MARGIN = 0.02
+
+
 class RateWindow:
-    """At most `per_minute` starts in any 60 s and `per_second` in any 1 s (sliding windows)."""
+    """At most `per_minute` starts in any 60 s and `per_second` in any 1 s (sliding windows, kept
+    2% longer so network jitter cannot make the platform count one more)."""
 
     def __init__(self, per_minute: int | None, per_second: int | None):
-        self.limits = [(n, span) for n, span in ((per_minute, 60.0), (per_second, 1.0)) if n]
+        self.limits = [(n, span * (1 + RATE_MARGIN)) for n, span in ((per_minute, 60.0), (per_second, 1.0)) if n]
         self.starts: deque[float] = deque(maxlen=max([n for n, _ in self.limits], default=1))
 
     def wait(self, now: float) -> float:

@@ -183,7 +183,7 @@ def test_rate_window_allows_limit_in_any_window():
     burst = RateWindow(None, per_second=5)
     for _ in range(5):
         burst.record(10.0)
-    assert burst.wait(10.0) == pytest.approx(1.0)
+    assert burst.wait(10.0) == pytest.approx(1.02)   # the window is kept 2% longer (network jitter)
 
 
 def test_backoff_grows_caps_and_jitters():
