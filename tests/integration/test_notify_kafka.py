@@ -164,7 +164,8 @@ def test_every_escalation_once_per_channel_through_a_kill_9_within_rate_limits(d
                  and smtp.ids().count(target["id"]) >= 2, 120, "the withdrawals", notifier.log)
         records = asyncio.run(collect(deployment.settings, ("deliveries",), 3 * len(ids) + len(mail_ids) + 4,
                                       timeout=30, settle=1))["deliveries"]
-        sent = {(r["escalation_id"], r["channel"], r["purpose"]) for r in records if r["status"] == "sent"}
+        sent = {(r.get("escalation_id") or r["report_id"], r["channel"], r["purpose"]) for r in records
+                if r["status"] == "sent"}
         assert {(i, "slack-bot") for i in ids} <= {(e, c) for e, c, _ in sent}
         assert (target["id"], "mail", "withdrawal") in sent and (target["id"], "ding-bot", "withdrawal") in sent
         assert not [r for r in records if r["status"] == "failed"]
