@@ -164,6 +164,9 @@ def build_parser() -> argparse.ArgumentParser:
     from pipeline.bench.groups import add_arguments as add_bench_groups
 
     add_bench_groups(bench_sub)
+    from pipeline.bench.notify import add_arguments as add_bench_notify
+
+    add_bench_notify(bench_sub)
     add_classifier_commands(sub, bench_subparsers=bench_sub)
     from pipeline.simulate import add_arguments as add_simulate
 
