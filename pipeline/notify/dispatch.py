@@ -242,6 +242,9 @@ class Dispatcher:
                 in_flight += 1
                 self.metrics.resumed.inc()
                 e.status = "queued"
+            if e.status == "held" and (e.hold_until or 0.0) <= now:
+                e.status, e.due = "queued", now   # work has resumed since it was held
+                await self.store.write(e)
             if e.status == "queued":
                 runner.push(e.key)
             elif e.status == "held":

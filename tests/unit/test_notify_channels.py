@@ -247,3 +247,19 @@ async def test_a_slow_channel_does_not_hold_up_another(servers):
     assert len(fast.messages) == 3 and time.time() - started < 1.5 and len(slow.messages) <= 1
     await task
     assert len(slow.messages) == 3
+
+
+async def test_held_in_quiet_hours_goes_on_a_later_run_once_work_resumes(servers, tmp_path):
+    from pipeline.config import WorkHours
+
+    server = servers("wecom")
+    config = robot_config(server)
+    hours = WorkHours(timezone="Asia/Shanghai")
+    saturday_night = datetime(2026, 3, 7, 22, 0).astimezone().timestamp()
+    monday_morning = datetime(2026, 3, 9, 10, 0).astimezone().timestamp()
+    _, first = await run_dispatcher(config, escalations(2), tmp_path / "q", work_hours=hours, digests=False,
+                                    clock=lambda: saturday_night)
+    assert [r["status"] for r in first] == ["held", "held"] and server.messages == []
+    _, second = await run_dispatcher(config, [], tmp_path / "q", work_hours=hours, digests=False,
+                                     clock=lambda: monday_morning)
+    assert [r["status"] for r in second] == ["sent", "sent"] and len(server.messages) == 2
