@@ -87,13 +87,14 @@ class PlatformServer:
                 "slack": f"{base}/services/T000/B000/{self.token}"}[self.kind]
 
     async def _handle(self, request: web.Request) -> web.Response:
-        if self.delay:
-            await asyncio.sleep(self.delay)
         body = await request.read()
         now = time.time()
         with self._lock:
             status, answer, code, accepted = self._answer(request, body, now)
             self.requests.append(Request(now, status, code, accepted))
+        if self.delay:
+            # Taken, then answered late: a sender that dies meanwhile does not know it was taken.
+            await asyncio.sleep(self.delay)
         if isinstance(answer, dict):
             return web.json_response(answer, status=status, headers=self._headers(status))
         return web.Response(text=answer, status=status, headers=self._headers(status))

@@ -307,7 +307,6 @@ class Dispatcher:
         for e in entries:
             if e.key in self.ledger or e.channel not in self.runners:
                 continue
-            runner = self.runners[e.channel]
             if withdrawn:
                 e.status, e.code, e.event = "suppressed", "retracted", None
             elif self.counts[e.channel] >= self.config.delivery.max_queue:
@@ -315,8 +314,11 @@ class Dispatcher:
             self.ledger.put(e)
             if e.status in OUTSTANDING:
                 self._count(e.channel, +1)
-            await self.store.write(e)
             added.append(e)
+        # All of the notification's entries at once (pipelined to the broker), durable before any goes.
+        await asyncio.gather(*(self.store.write(e) for e in added))
+        for e in added:
+            runner = self.runners[e.channel]
             if e.status == "queued":
                 runner.push(e.key)
             elif e.status == "held":

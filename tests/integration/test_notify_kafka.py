@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -144,11 +145,14 @@ def test_every_escalation_once_per_channel_through_a_kill_9_within_rate_limits(d
             repeats[name] = len(got) - len(set(got))
             # Only a send in flight at the kill may repeat: at most one per channel.
             assert repeats[name] <= 1, (name, sorted(got))
+        # ... and the restarted notifier counted those it found in flight and sent again.
+        in_flight = sum(int(n) for n in re.findall(r"; (\d+) deliveries were in flight", notifier.log()))
+        assert sum(repeats.values()) <= in_flight
         assert set(smtp.ids()) == mail_ids and all(m["tls"] and m["auth"] for m in smtp.messages)
         # The DingTalk robot takes 20 a minute: it never got more, also across the restart.
         assert made["dingtalk"].max_in_window(60) <= 20
         assert not any(r.code == "130101" for r in made["dingtalk"].requests)
-        print(f"\nkilled after {killed_at} slack messages; repeats per channel: {repeats}; "
+        print(f"\nkilled after {killed_at} slack messages; in flight at the kill: {in_flight}; repeats: {repeats}; "
               f"dingtalk most in 60 s: {made['dingtalk'].max_in_window(60)}")
 
         # A retraction reaches the same places as its escalation.
