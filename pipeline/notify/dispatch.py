@@ -257,6 +257,13 @@ class Dispatcher:
         self._recount()
         return in_flight
 
+    async def quiesce(self, timeout: float) -> None:
+        """Wait (up to `timeout`) until no attempt is in flight: before partitions move to another
+        notifier, so what was just sent is in the ledger it will read."""
+        deadline = self.clock() + timeout
+        while any(r.busy for r in self.runners.values()) and self.clock() < deadline:
+            await asyncio.sleep(0.02)
+
     def forget_partitions(self, partitions) -> None:
         """Partitions another notifier now owns: their deliveries are its to send."""
         self.ledger.drop_partitions(partitions)

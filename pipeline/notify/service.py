@@ -54,6 +54,7 @@ async def run_service(settings: Settings, config: NotifyConfig, work_hours, metr
     class Listener(ConsumerRebalanceListener):
         async def on_partitions_revoked(self, revoked):
             gone = {tp.partition for tp in revoked}
+            await d.quiesce(max((c.timeout_seconds for c in config.channels.values()), default=10.0))
             d.forget_partitions(gone)
             owned.difference_update(gone)
 

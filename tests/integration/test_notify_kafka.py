@@ -56,8 +56,8 @@ class Notifier:
             if proc.poll() is None:
                 self.kill(proc, hard=False)
 
-    def log(self) -> str:
-        return "\n".join(Path(p.log_path).read_text(errors="replace")[-2000:] for p in self.procs)
+    def log(self, tail: int | None = 2000) -> str:
+        return "\n".join(Path(p.log_path).read_text(errors="replace")[-(tail or 0):] for p in self.procs)
 
 
 @pytest.fixture
@@ -146,7 +146,7 @@ def test_every_escalation_once_per_channel_through_a_kill_9_within_rate_limits(d
             # Only a send in flight at the kill may repeat: at most one per channel.
             assert repeats[name] <= 1, (name, sorted(got))
         # ... and the restarted notifier counted those it found in flight and sent again.
-        in_flight = sum(int(n) for n in re.findall(r"; (\d+) deliveries were in flight", notifier.log()))
+        in_flight = sum(int(n) for n in re.findall(r"; (\d+) deliveries were in flight", notifier.log(tail=None)))
         assert sum(repeats.values()) <= in_flight
         assert set(smtp.ids()) == mail_ids and all(m["tls"] and m["auth"] for m in smtp.messages)
         # The DingTalk robot takes 20 a minute: it never got more, also across the restart.
@@ -199,5 +199,29 @@ def test_a_channel_down_for_30_seconds_gets_everything_after_it_recovers(deploym
         failed = [r for r in made["slack"].requests if r.status == 500]
         assert failed and all(r.at < made["slack"].outage_until for r in failed)
         print(f"\nslack answered 500 {len(failed)} times over 30 s; all {len(ids)} arrived once after it recovered")
+    finally:
+        notifier.stop_all()
+
+
+def test_two_notifiers_share_the_work_and_one_takes_over_when_the_other_dies(deployment, platforms, tmp_path):
+    made, smtp = platforms
+    made["slack"].delay = 0.1
+    made["dingtalk"].per_minute = 40     # two notifiers, each keeping the default 20 a minute
+    escalations = expected_escalations()
+    ids = {e["id"] for e in escalations}
+    notifier = Notifier(deployment, write_config(tmp_path / "notify.yaml", made, smtp))
+    try:
+        first = notifier.start()
+        notifier.start()
+        run_worker_with_sample(deployment)
+        wait_for(lambda: len(made["slack"].messages) >= 6, 120, "the first slack messages", notifier.log)
+        notifier.kill(first, hard=True)
+        wait_for(lambda: all(set(made[k].ids()) >= ids for k in ("slack", "feishu", "dingtalk")), 240,
+                 "every escalation after the takeover", notifier.log)
+        time.sleep(2)
+        repeats = {k: len(made[k].ids()) - len(set(made[k].ids())) for k in ("slack", "feishu", "dingtalk")}
+        in_flight = sum(int(n) for n in re.findall(r"; (\d+) deliveries were in flight", notifier.log(tail=None)))
+        assert sum(repeats.values()) <= in_flight, (repeats, in_flight)
+        print(f"\ntakeover: repeats {repeats}, counted in flight {in_flight}")
     finally:
         notifier.stop_all()
