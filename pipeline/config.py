@@ -387,11 +387,14 @@ TOPIC_NAMES = {
     "reports": "moderation.reports",
     "dlq": "moderation.dlq",
     "reviews": "moderation.reviews",
+    "deliveries": "moderation.deliveries",
+    # Internal: what the notifier has sent (a compacted topic it creates and reads itself).
+    "notify_ledger": "moderation.notify.ledger",
     # Internal: input records re-keyed to their group's partition (written and read by the workers
     # only; give no one else write access).
     "repartition": "moderation.repartition",
 }
-INTERNAL_TOPICS = ("input", "repartition")
+INTERNAL_TOPICS = ("input", "repartition", "notify_ledger")
 
 
 class Topics(Strict):
@@ -403,6 +406,8 @@ class Topics(Strict):
     reports: str = TOPIC_NAMES["reports"]
     dlq: str = TOPIC_NAMES["dlq"]
     reviews: str = TOPIC_NAMES["reviews"]
+    deliveries: str = TOPIC_NAMES["deliveries"]
+    notify_ledger: str = TOPIC_NAMES["notify_ledger"]
     repartition: str = TOPIC_NAMES["repartition"]
 
     def outputs(self) -> dict[str, str]:

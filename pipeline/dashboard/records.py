@@ -13,8 +13,9 @@ from typing import Any
 
 # Reasons a record is not used: the fixed labels the reader counts by (`/healthz`, the page).
 BAD_REASONS = ("not_json", "not_object", "bad_field", "too_large", "failed")
-# Kinds the dashboard reads; other kinds (deliveries, reviews, a future kind) are counted only.
-KINDS = ("verdict", "violation", "escalation", "responsiveness", "group_report", "rejected", "retraction")
+# Kinds the dashboard reads; other kinds (reviews, a future kind) are counted only.
+KINDS = ("verdict", "violation", "escalation", "responsiveness", "group_report", "rejected", "retraction", "delivery")
+DELIVERY_STATUSES = ("sent", "failed", "held", "suppressed")
 
 ID_CHARS = 256          # ids: event, group, member, message ids
 NAME_CHARS = 512        # display names, titles, labels
@@ -313,6 +314,10 @@ def _retraction(f: Fields) -> dict:
     return {"group_id": f.text("group_id", ID_CHARS), "retracts": retracts}
 
 
+def _delivery(f: Fields) -> dict:
+    return {"status": f.text("status", SHORT_CHARS)}
+
+
 _READERS = {"verdict": _verdict, "violation": _violation, "escalation": _escalation,
             "responsiveness": _responsiveness, "group_report": _group_report, "rejected": _rejected,
-            "retraction": _retraction}
+            "retraction": _retraction, "delivery": _delivery}

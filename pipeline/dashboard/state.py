@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 
 from pipeline.config import LABELS, RULE_IDS, SEVERITIES
-from pipeline.dashboard.records import BAD_REASONS, KINDS, BadRecord, read
+from pipeline.dashboard.records import BAD_REASONS, DELIVERY_STATUSES, KINDS, BadRecord, read
 from pipeline.dashboard.stores import NO_TIME, Ranked, TimeOrdered
 from pipeline.worker.metrics import reason_bucket
 
@@ -206,6 +206,7 @@ class DashboardState:
         self.labels: Counter = Counter()
         self.rules: Counter = Counter()        # violations and escalations by rule
         self.dlq_reasons: Counter = Counter()
+        self.deliveries: Counter = Counter()   # notifier outcomes (moderation.deliveries) by status
         self.latest: tuple[float, str] | None = None
         self.groups = Ranked(b.groups, GroupStats.rank)
         self.feed = TimeOrdered(b.feed)                 # every violation and escalation
@@ -412,6 +413,9 @@ class DashboardState:
         if not keys:
             del self._report_items[group]
 
+    def _apply_delivery(self, r: dict) -> None:
+        self.deliveries[_one_of(r["status"], DELIVERY_STATUSES)] += 1
+
     def _apply_rejected(self, r: dict) -> None:
         self.dlq_reasons[reason_bucket(r["reason"])] += 1
 
@@ -430,6 +434,7 @@ class DashboardState:
             "latest_ts": self.latest[1] if self.latest else None,
             "totals": {"kinds": dict(self.kinds), "severities": dict(self.severities), "levels": dict(self.levels),
                        "labels": dict(self.labels), "dlq_reasons": dict(self.dlq_reasons),
+                       "deliveries": dict(self.deliveries),
                        "records": self.records, "bad_records": dict(self.bad),
                        "groups": len(self.groups), "groups_dropped": self.groups.dropped},
             "bounds": {"groups": b.groups, "feed": b.feed, "severe": b.severe, "followups": b.followups,
