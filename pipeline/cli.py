@@ -1,5 +1,5 @@
 """`moderation` command line: worker | check | demo | kafka | topics | tail | sample | train | eval | bench |
-dashboard | ingest | produce | roster."""
+dashboard | ingest | produce | roster | gateway."""
 from __future__ import annotations
 
 import argparse
@@ -174,6 +174,11 @@ def build_parser() -> argparse.ArgumentParser:
     from pipeline.connectors.commands import add_arguments as add_connector_commands
 
     add_connector_commands(sub)
+    from pipeline.gateway import add_arguments as add_gateway
+    from pipeline.gateway.bench import add_arguments as add_bench_gateway
+
+    add_gateway(sub)
+    add_bench_gateway(bench_sub)
     return parser
 
 
