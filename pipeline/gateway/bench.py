@@ -19,6 +19,7 @@ import os
 import secrets
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -32,6 +33,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CHANNELS = 200
 MAX_REQUESTS_PER_PHASE = 200_000
 START_SECONDS = 60.0
+OPEN_LOOP_CONNECTIONS = 256      # the client's pool at an offered rate: enough that it never holds a request back
 
 
 @dataclass
@@ -58,10 +60,23 @@ class Phase:
 @dataclass
 class Contender:
     name: str
-    phases: list[Phase] = field(default_factory=list)
-    cpu_us_per_request: float | None = None
+    command: list[str]
+    port: int = 0
+    proc: subprocess.Popen | None = None
+    peaks: list[Phase] = field(default_factory=list)        # the most it takes, one per round
+    rates: list[Phase] = field(default_factory=list)        # one per offered rate
+    cpu_us: list[float] = field(default_factory=list)       # its process's CPU per request, per round
     accepted: int = 0                 # requests answered 2xx, warm-up included
     in_kafka: int | None = None       # records in the input topic after the run (the gateway)
+    peak_rss_mb: float | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/slack/events"
+
+    @property
+    def peak(self) -> float:
+        return statistics.median(p.rate for p in self.peaks) if self.peaks else 0.0
 
 
 class SignedSlackEvents:
@@ -182,45 +197,49 @@ def _cpu_seconds(pid: int) -> float:
     return times.user + times.system
 
 
-def measure(name: str, command: list[str], env: dict, health_url: str, url: str, signing_secret: str, *,
-            rates: list[float], seconds: float, connections: int, workdir: Path, console) -> Contender:
-    log_path = workdir / f"{name.split()[0]}.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
-    contender = Contender(name)
-    events = SignedSlackEvents(signing_secret)
+def _peak_rss_mb(pid: int) -> float | None:
     try:
-        _wait_up(proc, health_url, log_path)
-        warm = asyncio.run(closed_loop(url, events, connections, min(1.0, seconds)))     # not reported
-        contender.accepted = warm.ok
-        cpu_before = _cpu_seconds(proc.pid)
-        peak = asyncio.run(closed_loop(url, events, connections, seconds))
-        cpu = _cpu_seconds(proc.pid) - cpu_before
-        contender.cpu_us_per_request = cpu / peak.sent * 1e6 if peak.sent else None
-        contender.phases.append(peak)
-        console.print(f"  {name}: at most {peak.rate:,.0f} requests/s ({peak.failed} failed)")
-        for rate in rates:
-            phase = asyncio.run(open_loop(url, events, rate, seconds, max(connections, 256)))
-            contender.phases.append(phase)
-            console.print(f"  {name}: {rate:,.0f}/s offered → {phase.rate:,.0f}/s answered 2xx, "
-                          f"p99 {_ms(phase.percentile(99))} ms ({phase.failed} failed)")
-        contender.accepted += sum(phase.ok for phase in contender.phases)
-    finally:
-        _stop(proc)
-    return contender
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
+def _start(contender: Contender, env: dict, workdir: Path) -> None:
+    contender.port = _free_port()
+    log_path = workdir / f"{contender.name.split()[0]}.log"
+    with open(log_path, "wb") as log:
+        contender.proc = subprocess.Popen([*contender.command, "--port", str(contender.port)], cwd=ROOT, env=env,
+                                          stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    _wait_up(contender.proc, f"http://127.0.0.1:{contender.port}/healthz", log_path)
+
+
+def _peak_round(contender: Contender, events: SignedSlackEvents, connections: int, seconds: float) -> Phase:
+    before = _cpu_seconds(contender.proc.pid)
+    phase = asyncio.run(closed_loop(contender.url, events, connections, seconds))
+    if phase.sent:
+        contender.cpu_us.append((_cpu_seconds(contender.proc.pid) - before) / phase.sent * 1e6)
+    contender.peaks.append(phase)
+    contender.accepted += phase.ok
+    return phase
 
 
 async def records_in(settings, topic: str) -> int:
     from aiokafka import TopicPartition
 
-    from pipeline.kafka.admin import consumer
+    from pipeline.kafka.admin import consumer, producer
 
+    p = producer(settings)
+    await p.start()
+    try:   # the producer's metadata knows every partition of a topic (a fresh consumer's knows only its own)
+        partitions = [TopicPartition(topic, n) for n in await p.partitions_for(topic)]
+    finally:
+        await p.stop()
     c = consumer(settings, group_id=None)
     await c.start()
     try:
-        await c.topics()   # fresh metadata (and the consumer's start-up has run: stopping before it fails)
-        partitions = [TopicPartition(topic, p) for p in c.partitions_for_topic(topic) or ()]
         c.assign(partitions)
         ends = await c.end_offsets(partitions)
         return sum(ends.values())
@@ -228,7 +247,11 @@ async def records_in(settings, topic: str) -> int:
         await c.stop()
 
 
-def run_bench(*, rates: list[float], seconds: float, connections: int, workdir: Path, console) -> list[Contender]:
+def run_bench(*, rates: list[float], seconds: float, connections: int, rounds: int, workdir: Path,
+              console) -> list[Contender]:
+    """Both servers run side by side; they take turns (ceiling, gateway, ceiling, …) so that a change
+    in the shared machine's load falls on both: `rounds` turns at the most each takes, then one turn
+    each at every offered rate."""
     from pipeline.config import TOPIC_NAMES, load_settings
     from pipeline.kafka.admin import delete_topics, ensure_topics
     from pipeline.kafka.local import LocalBroker
@@ -241,22 +264,40 @@ def run_bench(*, rates: list[float], seconds: float, connections: int, workdir: 
     env = {**base, "MODERATION_BOOTSTRAP": broker.bootstrap, "PYTHONUNBUFFERED": "1",
            **{f"MODERATION_TOPIC_{role.upper()}": f"{prefix}.{topic}" for role, topic in TOPIC_NAMES.items()},
            "MODERATION_SLACK_SIGNING_SECRET": secret,
-           "MODERATION_GATEWAY_MAX_CONNECTIONS": str(max(connections, 256) + 64),
+           "MODERATION_GATEWAY_MAX_CONNECTIONS": str(max(connections, OPEN_LOOP_CONNECTIONS) + 64),
            "MODERATION_GATEWAY_MAX_PENDING": "100000"}
     settings = load_settings(env=env)
     asyncio.run(ensure_topics(settings))
-    results = []
+    contenders = [Contender("plain aiohttp (ceiling)", [sys.executable, "-m", "pipeline.gateway.bench", "--ceiling"]),
+                  Contender("gateway", [sys.executable, "-m", "pipeline.cli", "gateway"])]
+    events = SignedSlackEvents(secret)
     try:
-        for name, command in (("plain aiohttp (ceiling)", [sys.executable, "-m", "pipeline.gateway.bench", "--ceiling"]),
-                              ("gateway", [sys.executable, "-m", "pipeline.cli", "gateway"])):
-            port = _free_port()
-            results.append(measure(name, [*command, "--port", str(port)], env, f"http://127.0.0.1:{port}/healthz",
-                                   f"http://127.0.0.1:{port}/slack/events", secret, rates=rates, seconds=seconds,
-                                   connections=connections, workdir=workdir, console=console))
-        results[-1].in_kafka = asyncio.run(records_in(settings, settings.topics.input))
+        for contender in contenders:
+            _start(contender, env, workdir)
+            warm = asyncio.run(closed_loop(contender.url, events, connections, min(1.0, seconds)))  # not reported
+            contender.accepted += warm.ok
+        for round_ in range(1, rounds + 1):
+            for contender in contenders:
+                phase = _peak_round(contender, events, connections, seconds)
+                console.print(f"  round {round_}: {contender.name}: {phase.rate:,.0f} requests/s answered 2xx "
+                              f"({phase.failed} failed), {contender.cpu_us[-1]:.0f} µs CPU per request")
+        for rate in rates:
+            for contender in contenders:
+                phase = asyncio.run(open_loop(contender.url, events, rate, seconds, OPEN_LOOP_CONNECTIONS))
+                contender.rates.append(phase)
+                contender.accepted += phase.ok
+                console.print(f"  {rate:,.0f}/s offered: {contender.name}: {phase.rate:,.0f}/s answered 2xx, "
+                              f"p50 {_ms(phase.percentile(50))} ms, p99 {_ms(phase.percentile(99))} ms "
+                              f"({phase.failed} failed)")
+        for contender in contenders:
+            contender.peak_rss_mb = _peak_rss_mb(contender.proc.pid)
+        contenders[-1].in_kafka = asyncio.run(records_in(settings, settings.topics.input))
     finally:
+        for contender in contenders:
+            if contender.proc is not None:
+                _stop(contender.proc)
         asyncio.run(delete_topics(settings, [], prefix=prefix))
-    return results
+    return contenders
 
 
 def _ms(seconds: float | None) -> str:
@@ -267,23 +308,29 @@ def render(results: list[Contender], console) -> None:
     from rich.table import Table
 
     ceiling, gateway = results[0], results[-1]
-    table = Table(title="Webhook gateway on loopback: 2xx answers (the gateway's include Kafka's acks=all)")
+    table = Table(title="Webhook gateway on loopback: requests answered 2xx (the gateway's after Kafka's acks=all)")
     table.add_column("contender")
     table.add_column("phase")
     table.add_column("requests/s", justify="right")
     table.add_column("p50 ms", justify="right")
     table.add_column("p99 ms", justify="right")
     table.add_column("failed", justify="right")
-    table.add_column("CPU µs/request", justify="right")
     for contender in results:
-        for i, phase in enumerate(contender.phases):
-            cpu = f"{contender.cpu_us_per_request:.0f}" if i == 0 and contender.cpu_us_per_request else ""
-            table.add_row(contender.name if i == 0 else "", phase.name if phase.offered else "most it takes",
-                          f"{phase.rate:,.0f}", _ms(phase.percentile(50)), _ms(phase.percentile(99)),
-                          str(phase.failed), cpu)
+        peak = sorted(contender.peaks, key=lambda p: p.rate)[len(contender.peaks) // 2] if contender.peaks else None
+        rows = ([("most it takes (median round)", peak)] if peak else []) + [(p.name + " offered", p)
+                                                                             for p in contender.rates]
+        for i, (name, phase) in enumerate(rows):
+            table.add_row(contender.name if i == 0 else "", name, f"{phase.rate:,.0f}", _ms(phase.percentile(50)),
+                          _ms(phase.percentile(99)), str(phase.failed))
     console.print(table)
-    if ceiling.phases and gateway.phases and ceiling.phases[0].rate:
-        console.print(f"gateway / ceiling, most it takes: {gateway.phases[0].rate / ceiling.phases[0].rate:.0%}")
+    for contender in results:
+        cpu = f"{statistics.median(contender.cpu_us):.0f} µs CPU per request" if contender.cpu_us else ""
+        rss = f", peak RSS {contender.peak_rss_mb:.0f} MB" if contender.peak_rss_mb else ""
+        console.print(f"{contender.name}: {cpu}{rss}")
+    ratios = [g.rate / c.rate for c, g in zip(ceiling.peaks, gateway.peaks) if c.rate]
+    if ratios:
+        console.print(f"gateway / ceiling, most it takes: rounds {', '.join(f'{r:.0%}' for r in ratios)}; "
+                      f"median {statistics.median(ratios):.0%}")
     if gateway.in_kafka is not None:
         mark = "✓" if gateway.in_kafka == gateway.accepted else "✗"
         console.print(f"{mark} the input topic holds {gateway.in_kafka:,} records; the gateway answered "
@@ -298,16 +345,16 @@ def bench_gateway_command(args) -> int:
     console = Console()
     rates = [float(r) for r in args.rates.split(",") if r.strip()]
     with tempfile.TemporaryDirectory(prefix="bench-gateway-") as workdir:
-        results = run_bench(rates=rates, seconds=args.seconds, connections=args.connections, workdir=Path(workdir),
-                            console=console)
+        results = run_bench(rates=rates, seconds=args.seconds, connections=args.connections, rounds=args.rounds,
+                            workdir=Path(workdir), console=console)
     render(results, console)
     if args.json:
-        print(orjson.dumps([{"name": c.name, "cpu_us_per_request": c.cpu_us_per_request, "in_kafka": c.in_kafka,
-                             "accepted": c.accepted,
-                             "phases": [{"phase": p.name, "offered": p.offered, "rate": p.rate, "failed": p.failed,
-                                         "p50_ms": p.percentile(50) and p.percentile(50) * 1000,
-                                         "p99_ms": p.percentile(99) and p.percentile(99) * 1000}
-                                        for p in c.phases]} for c in results]).decode())
+        print(orjson.dumps([{"name": c.name, "cpu_us_per_request": c.cpu_us, "in_kafka": c.in_kafka,
+                             "accepted": c.accepted, "peak_rss_mb": c.peak_rss_mb,
+                             "phases": [{"phase": "max" if p.offered is None else p.name, "rate": p.rate,
+                                         "failed": p.failed, "p50_ms": _ms(p.percentile(50)),
+                                         "p99_ms": _ms(p.percentile(99))} for p in [*c.peaks, *c.rates]]}
+                            for c in results]).decode())
     gateway = results[-1]
     return 0 if gateway.in_kafka == gateway.accepted else 1
 
@@ -316,7 +363,9 @@ def add_arguments(bench_sub) -> None:
     p = bench_sub.add_parser("gateway", help="the webhook gateway against a plain aiohttp handler, on loopback")
     p.add_argument("--rates", default="250,500,1000,2000", help="offered rates, requests per second")
     p.add_argument("--seconds", type=float, default=5.0, help="seconds of each phase")
-    p.add_argument("--connections", type=int, default=64, help="requests in flight when measuring the most it takes")
+    p.add_argument("--connections", type=int, default=128,
+                   help="requests in flight when measuring the most it takes (default 128)")
+    p.add_argument("--rounds", type=int, default=3, help="turns each at the most it takes; the median is reported")
     p.add_argument("--json", action="store_true", help="also print the figures as JSON")
     p.set_defaults(func=bench_gateway_command)
 

@@ -44,14 +44,30 @@ class GatewayMetrics:
         self.broker_up = Gauge("moderation_gateway_broker_up", "1 while the producer is connected and the broker "
                                                                "answers", registry=r)
 
+        self._children: dict = {}
+
+    def _child(self, metric, *labels):
+        """A labelled series, looked up once (label values come from the fixed sets above)."""
+        key = (metric, labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
+
     def answered(self, platform: str | None, outcome: str, seconds: float | None = None) -> None:
-        self.requests.labels(_platform(platform), outcome).inc()
+        self._child(self.requests, _platform(platform), outcome if outcome in OUTCOMES else "rejected").inc()
         if seconds is not None:
-            self.latency.labels(_platform(platform)).observe(seconds)
+            self._child(self.latency, _platform(platform)).observe(seconds)
 
     def refused(self, platform: str | None, reason: str) -> None:
-        self.requests.labels(_platform(platform), "rejected").inc()
-        self.rejected.labels(_platform(platform), reason if reason in REASONS else "internal_error").inc()
+        self._child(self.requests, _platform(platform), "rejected").inc()
+        self._child(self.rejected, _platform(platform), reason if reason in REASONS else "internal_error").inc()
+
+    def accepted_events(self, platform: str, count: int) -> None:
+        self._child(self.events, _platform(platform)).inc(count)
+
+    def retry(self, platform: str) -> None:
+        self._child(self.retries, _platform(platform)).inc()
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -23,6 +23,7 @@ import time
 from collections import Counter
 from functools import partial
 
+import orjson
 from aiohttp import web
 
 from pipeline.config import Gateway as Limits
@@ -35,12 +36,13 @@ from pipeline.gateway.feishu import Feishu
 from pipeline.gateway.metrics import GatewayMetrics
 from pipeline.gateway.platform import Accept, Answer, Ignore, RecentIds, Refused, Request
 from pipeline.gateway.slack import Slack
+from pipeline.heap import settle_heap
 
 log = logging.getLogger("pipeline.gateway")
 PROBE_SECONDS = 2.0        # how often the broker is asked for metadata
 PROBE_TIMEOUT = 2.0
 STALE_SECONDS = 5.0        # /healthz: down when the broker has not answered (probe or ack) for this long
-LINGER_MS = 1              # how long the producer waits to fill a batch; requests wait for their ack
+LINGER_MS = 0              # no wait to fill a batch: events pile up while the previous request is in flight
 TOPIC_CHECK_SECONDS = 10.0
 MAX_HEADERS = 128
 MAX_HEADER_BYTES = 8190    # one header line, and the request line
@@ -51,6 +53,8 @@ GATE_KEY = web.AppKey("gate", object)
 METRICS_KEY = web.AppKey("metrics", GatewayMetrics)
 LIMITS_KEY = web.AppKey("limits", Limits)
 PLATFORMS_KEY = web.AppKey("platforms", list)
+HOSTS_KEY = web.AppKey("hosts", dict)      # (Host header, port) → allowed, for the last few distinct ones
+_HOSTS_REMEMBERED = 64
 
 
 def platforms(settings: Settings, options: Options) -> list:
@@ -160,45 +164,71 @@ class Gate:
     async def deliver(self, events: list[dict], seconds: float) -> bool:
         if self.producer is None:
             raise Refused(503, "not_connected", "the gateway is not connected to Kafka yet; retry later")
-        waits, fresh = [], False
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + max(seconds, 0.0)
+        acks, fresh = [], False
         for event in events:
             event_id = event["event_id"]
             if self.recent.acknowledged(event_id):
                 continue
-            send = self.recent.waiting(event_id)
-            if send is None:
+            ack = self.recent.waiting(event_id)
+            if ack is None:
                 if self.pending >= self.limits.max_pending:
                     raise Refused(503, "over_capacity", f"{self.pending} events are waiting for Kafka; retry later")
-                send = asyncio.ensure_future(self._send(event))
+                ack = loop.create_future()
                 self.pending += 1
-                self.metrics.pending.set(self.pending)
-                self.recent.sending(event_id, send)
-                send.add_done_callback(partial(self._settled, event_id))
+                self.recent.sending(event_id, ack)
+                ack.add_done_callback(partial(self._settled, event_id))
                 fresh = True
-            waits.append(send)
+                await self._send(event, ack, deadline)
+            acks.append(ack)
+        self.metrics.pending.set(self.pending)
         self.metrics.recent_ids.set(len(self.recent))
-        if not waits:
-            return False
-        done, waiting = await asyncio.wait(waits, timeout=max(seconds, 0.0))
+        waiting = [ack for ack in acks if not ack.done()]
+        if waiting:
+            _, waiting = await asyncio.wait(waiting, timeout=max(deadline - loop.time(), 0.0))
         if waiting:
             raise Refused(503, "ack_timeout", "Kafka did not acknowledge in time; retry (the event is not lost: "
                                               "a retry is answered once it is acknowledged)")
-        if any(send.cancelled() or send.exception() is not None for send in done):
-            raise Refused(503, "broker_error", "Kafka did not take the event; retry later")
+        for ack in acks:
+            failure = asyncio.CancelledError() if ack.cancelled() else ack.exception()
+            if isinstance(failure, TimeoutError):
+                raise Refused(503, "ack_timeout", "Kafka did not take the event in time; retry later")
+            if failure is not None:
+                raise Refused(503, "broker_error", "Kafka did not take the event; retry later")
         return fresh
 
-    async def _send(self, event: dict) -> None:
-        acknowledged = await self.producer.send(self.topic, value=encode(event), key=topic_key(event))
-        await acknowledged
+    async def _send(self, event: dict, ack: asyncio.Future, deadline: float) -> None:
+        """Hand the event to the producer; `ack` ends as Kafka's acknowledgement does. Handing it over
+        waits only when the producer has no metadata for the topic or no room: past the deadline it is
+        cancelled, and then the event was not sent (aiokafka's contract)."""
+        try:
+            async with asyncio.timeout_at(deadline):
+                acknowledged = await self.producer.send(self.topic, value=encode(event), key=topic_key(event))
+        except BaseException as exc:
+            if not ack.done():
+                ack.set_exception(exc if isinstance(exc, Exception) else asyncio.CancelledError())
+            if not isinstance(exc, Exception):
+                raise
+            return
+        acknowledged.add_done_callback(partial(_follow, ack))
 
-    def _settled(self, event_id: str, send: asyncio.Future) -> None:
+    def _settled(self, event_id: str, ack: asyncio.Future) -> None:
         self.pending -= 1
-        self.metrics.pending.set(self.pending)
-        self.recent.settled(event_id, send)
-        if not send.cancelled() and send.exception() is None:
+        self.recent.settled(event_id, ack)
+        if not ack.cancelled() and ack.exception() is None:
             self.answered_at = time.monotonic()
-        elif not send.cancelled():
-            send.exception()   # retrieved: the request that waited on it has answered 503
+
+
+def _follow(ack: asyncio.Future, acknowledged: asyncio.Future) -> None:
+    if ack.done():
+        return
+    if acknowledged.cancelled():
+        ack.set_exception(asyncio.CancelledError())
+    elif acknowledged.exception() is not None:
+        ack.set_exception(acknowledged.exception())
+    else:
+        ack.set_result(None)
 
 
 # --------------------------------------------------------------------------- HTTP
@@ -222,12 +252,15 @@ class _Refusals:
 REFUSALS_KEY = web.AppKey("refusals", _Refusals)
 
 
+def _json(body: dict, status: int = 200, headers: dict | None = None) -> web.Response:
+    return web.Response(body=orjson.dumps(body), status=status, headers=headers, content_type="application/json")
+
+
 def _refusal(refused: Refused, headers: dict | None = None) -> web.Response:
     headers = dict(headers or {})
     if refused.status == 503:
         headers["Retry-After"] = "1"
-    return web.json_response({"ok": False, "error": refused.reason, "detail": refused.detail},
-                             status=refused.status, headers=headers)
+    return _json({"ok": False, "error": refused.reason, "detail": refused.detail}, refused.status, headers)
 
 
 async def _body(request: web.Request, limits: Limits) -> bytes:
@@ -241,8 +274,9 @@ async def _body(request: web.Request, limits: Limits) -> bytes:
     if request.content_length is not None and request.content_length > limits.max_body_bytes:
         raise Refused(413, "too_large", f"the body is over {limits.max_body_bytes} bytes")
     try:
-        body = await asyncio.wait_for(request.read(), limits.body_seconds)
-    except asyncio.TimeoutError:
+        async with asyncio.timeout(limits.body_seconds):
+            body = await request.read()
+    except TimeoutError:
         raise Refused(408, "body_timeout", f"the body did not arrive within {limits.body_seconds:g} s") from None
     except web.HTTPRequestEntityTooLarge:
         raise Refused(413, "too_large", f"the body is over {limits.max_body_bytes} bytes") from None
@@ -261,13 +295,13 @@ def _route(platform):
             delivery = Request(request.headers, body, now)
             outcome = platform.handle(delivery)
             if platform.is_retry(delivery):
-                metrics.retries.labels(platform.name).inc()
+                metrics.retry(platform.name)
             if isinstance(outcome, Answer):
                 metrics.answered(platform.name, "challenge")
-                return web.json_response(outcome.body)
+                return _json(outcome.body)
             if isinstance(outcome, Ignore) or not outcome.events:
                 metrics.answered(platform.name, "skipped")
-                return web.json_response({"ok": True, "skipped": getattr(outcome, "reason", "no events")})
+                return _json({"ok": True, "skipped": getattr(outcome, "reason", "no events")})
             fresh = await app[GATE_KEY].deliver(outcome.events, limits.ack_deadline_seconds -
                                                 (time.monotonic() - arrived))
         except Refused as refused:
@@ -282,9 +316,9 @@ def _route(platform):
             return _refusal(refused)
         elapsed = time.monotonic() - arrived
         if fresh:
-            metrics.events.labels(platform.name).inc(len(outcome.events))
+            metrics.accepted_events(platform.name, len(outcome.events))
         metrics.answered(platform.name, "accepted" if fresh else "duplicate", elapsed)
-        return web.json_response({"ok": True, "events": len(outcome.events), "duplicate": not fresh})
+        return _json({"ok": True, "events": len(outcome.events), "duplicate": not fresh})
 
     return handle
 
@@ -312,7 +346,13 @@ async def allowed_hosts(request: web.Request, handler):
     host = request.headers.get("Host", "")
     sockname = request.transport.get_extra_info("sockname") if request.transport else None
     port = sockname[1] if isinstance(sockname, tuple) and len(sockname) >= 2 else None
-    if not host_allowed(host, request.app[LIMITS_KEY].allowed_hosts, port):
+    seen = request.app[HOSTS_KEY]
+    allowed = seen.get((host, port))
+    if allowed is None:
+        if len(seen) >= _HOSTS_REMEMBERED:
+            seen.clear()
+        allowed = seen[(host, port)] = host_allowed(host, request.app[LIMITS_KEY].allowed_hosts, port)
+    if not allowed:
         request.app[METRICS_KEY].refused(_platform_of(request.path), "host_not_allowed")
         return _refusal(Refused(421, "host_not_allowed", "this gateway does not answer for that Host; add the "
                                                          "name to MODERATION_GATEWAY_ALLOWED_HOSTS"))
@@ -327,7 +367,7 @@ async def health(request: web.Request) -> web.Response:
     body = {"status": "up" if up else "down", "broker_error": gate.error,
             "routes": {p.name: "on" if p.configured else "off" for p in app[PLATFORMS_KEY]},
             "pending_events": gate.pending, "recent_ids": len(gate.recent)}
-    return web.json_response(body, status=200 if up else 503)
+    return _json(body, 200 if up else 503)
 
 
 async def metrics_page(request: web.Request) -> web.Response:
@@ -344,6 +384,7 @@ def create_app(settings: Settings, options: Options, gate: Gate | None = None,
     app[METRICS_KEY] = metrics
     app[GATE_KEY] = gate or Gate(settings, metrics)
     app[REFUSALS_KEY] = _Refusals()
+    app[HOSTS_KEY] = {}
     app[PLATFORMS_KEY] = routes = platforms(settings, options)
     for platform in routes:
         app.router.add_post(platform.path, _route(platform) if platform.configured else _off(platform))
@@ -449,6 +490,7 @@ def serve(host: str = "127.0.0.1", port: int | None = None, options: Options | N
 
     async def main() -> None:
         runner, site = await start(settings, options, host, port)
+        settle_heap()
         routes = platforms(settings, options)
         on = [f"POST {p.path}" for p in routes if p.configured]
         off = [f"{p.name} (set {p.setting_names[0]})" for p in routes if not p.configured]
