@@ -90,7 +90,8 @@ class Feishu:
             record = outer
         handshake = record.get("type") == "url_verification"
         header = record.get("header")
-        token = record.get("token") if handshake else header.get("token") if isinstance(header, dict) else None
+        # Schema 2.0 carries the token in its header; the handshake and version 1.0 events at the top.
+        token = header.get("token") if isinstance(header, dict) and not handshake else record.get("token")
         if not isinstance(token, str) or not hmac.compare_digest(token.encode("utf-8", "surrogatepass"),
                                                                  self.token.encode("utf-8")):
             raise Refused(401, "bad_token", "the verification token does not match")

@@ -41,6 +41,9 @@ class GatewayMetrics:
         self.connections = Gauge("moderation_gateway_connections", "Open HTTP connections", registry=r)
         self.connections_refused = Counter("moderation_gateway_connections_refused",
                                            "Connections answered 503 and closed: too many open", registry=r)
+        self.malformed_http = Counter("moderation_gateway_malformed_http",
+                                      "Requests aiohttp answered 400 before any route saw them (bad request line, "
+                                      "too many or too long headers)", registry=r)
         self.broker_up = Gauge("moderation_gateway_broker_up", "1 while the producer is connected and the broker "
                                                                "answers", registry=r)
 

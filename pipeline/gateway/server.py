@@ -47,6 +47,7 @@ TOPIC_CHECK_SECONDS = 10.0
 MAX_HEADERS = 128
 MAX_HEADER_BYTES = 8190    # one header line, and the request line
 SHUTDOWN_SECONDS = 5.0     # for requests in progress to finish, then for the producer to flush
+STOP_SECONDS = 1.0         # for the connecting or probing task to end once cancelled
 _REFUSAL_LOG_EVERY = 1000
 
 GATE_KEY = web.AppKey("gate", object)
@@ -98,11 +99,9 @@ class Gate:
 
     async def stop(self) -> None:
         if self._task is not None:
+            # Bounded: a Kafka client being cancelled while it connects does not always end at once.
             self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+            await asyncio.wait({self._task}, timeout=STOP_SECONDS)
         if self.producer is not None:
             try:   # sends still waiting get this long to be acknowledged; their requests were not answered 2xx
                 await asyncio.wait_for(self.producer.stop(), SHUTDOWN_SECONDS)
@@ -252,6 +251,31 @@ class _Refusals:
 REFUSALS_KEY = web.AppKey("refusals", _Refusals)
 
 
+class _MalformedHttp(logging.Handler):
+    """aiohttp answers a malformed request (bad request line, too many or too long headers) 400 itself
+    and logs each with a traceback: here each is counted, and the first and every thousandth noted in
+    one line."""
+
+    def __init__(self, metrics: GatewayMetrics):
+        super().__init__()
+        self.metrics, self.count = metrics, 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.metrics.malformed_http.inc()
+        self.count += 1
+        if self.count == 1 or self.count % _REFUSAL_LOG_EVERY == 0:
+            log.warning("gateway: malformed HTTP request answered 400 by aiohttp (%s); %d so far",
+                        type(record.exc_info[1]).__name__ if record.exc_info else "no detail", self.count)
+
+
+def _count_malformed_http(metrics: GatewayMetrics) -> logging.Handler:
+    server_log = logging.getLogger("aiohttp.server")
+    handler = _MalformedHttp(metrics)
+    server_log.addHandler(handler)
+    server_log.propagate = False
+    return handler
+
+
 def _json(body: dict, status: int = 200, headers: dict | None = None) -> web.Response:
     return web.Response(body=orjson.dumps(body), status=status, headers=headers, content_type="application/json")
 
@@ -392,9 +416,11 @@ def create_app(settings: Settings, options: Options, gate: Gate | None = None,
     app.router.add_get("/metrics", metrics_page)
 
     async def kafka(app: web.Application):
+        counting = _count_malformed_http(metrics)
         app[GATE_KEY].start()
         yield
         await app[GATE_KEY].stop()
+        logging.getLogger("aiohttp.server").removeHandler(counting)
 
     app.cleanup_ctx.append(kafka)
     return app
