@@ -98,7 +98,7 @@ def cmd_sample(args) -> int:
 def cmd_demo(args) -> int:
     from pipeline.demo import run_demo
 
-    return run_demo(timeout=args.timeout, pace=args.pace)
+    return run_demo(timeout=args.timeout, pace=args.pace, via=args.via)
 
 
 def cmd_tail(args) -> int:
@@ -133,6 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="broker, worker and a sample conversation, with a live summary")
     p.add_argument("--timeout", type=float, default=180.0)
     p.add_argument("--pace", type=float, default=0.05, help="seconds between sample events")
+    p.add_argument("--via", choices=["gateway"], default=None,
+                   help="gateway: post the messages to the webhook gateway as signed Slack events")
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("kafka", help="the local Apache Kafka broker (KRaft, loopback)")
