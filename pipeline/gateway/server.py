@@ -34,7 +34,7 @@ from pipeline.events import encode, topic_key
 from pipeline.gateway.dingtalk import DingTalk
 from pipeline.gateway.feishu import Feishu
 from pipeline.gateway.metrics import GatewayMetrics
-from pipeline.gateway.platform import Accept, Answer, Ignore, RecentIds, Refused, Request
+from pipeline.gateway.platform import Answer, Ignore, RecentIds, Refused, Request
 from pipeline.gateway.slack import Slack
 from pipeline.heap import settle_heap
 

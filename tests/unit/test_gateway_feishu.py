@@ -10,7 +10,7 @@ import pytest
 
 from pipeline.connectors import Broken, Options, Skipped, convert_all, convert_record, split_records
 from pipeline.gateway.feishu import Feishu, decrypt
-from pipeline.gateway.platform import Accept, Answer, Ignore, Refused
+from pipeline.gateway.platform import Accept, Answer, Ignore
 from tests.unit.test_connectors import DATA
 from tests.unit.test_gateway import FEISHU_KEY, FEISHU_TOKEN, feishu_encrypt, feishu_headers, refused, request
 
