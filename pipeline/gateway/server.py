@@ -127,6 +127,9 @@ class Gate:
                 log.warning("gateway: cannot start the Kafka producer (%s); trying again in %.0fs",
                             type(exc).__name__, PROBE_SECONDS)
                 await asyncio.sleep(PROBE_SECONDS)
+            except Exception:  # noqa: BLE001 - anything else must not end the connecting for good
+                log.exception("gateway: starting the Kafka producer failed; trying again in %.0fs", PROBE_SECONDS)
+                await asyncio.sleep(PROBE_SECONDS)
         self._answered()
         log.warning("gateway: connected to the Kafka broker at %s; producing to %s", self.settings.bootstrap,
                     self.topic)
@@ -137,7 +140,10 @@ class Gate:
                         "requests get 503 until it does", self.topic)
         while True:
             await asyncio.sleep(PROBE_SECONDS)
-            await self._probe()
+            try:
+                await self._probe()
+            except Exception:  # noqa: BLE001 - a bug in a probe must not stop the probing (/healthz would go stale)
+                log.exception("gateway: probing the Kafka broker failed")
 
     async def _probe(self) -> None:
         from aiokafka.errors import KafkaError
@@ -331,7 +337,9 @@ def _route(platform):
         except Refused as refused:
             metrics.refused(platform.name, refused.reason)
             app[REFUSALS_KEY].note(platform.name, refused)
-            return _refusal(refused, platform.refusal_headers if refused.status < 500 else None)
+            # A refusal the same bytes would get again is final; a timeout or 5xx is worth a retry.
+            final = refused.status < 500 and refused.status != 408
+            return _refusal(refused, platform.refusal_headers if final else None)
         except Exception as exc:  # noqa: BLE001 - a bug: answered 500 (the platform retries), never the request logged
             log.error("gateway: internal error on a %s request (%s); please report it", platform.name,
                       type(exc).__name__)
