@@ -1,5 +1,5 @@
 """`moderation` command line: worker | check | demo | kafka | topics | tail | sample | train | eval | bench |
-dashboard | ingest | produce | roster | notify."""
+dashboard | ingest | produce | roster | notify | gateway."""
 from __future__ import annotations
 
 import argparse
@@ -109,7 +109,7 @@ def cmd_sample(args) -> int:
 def cmd_demo(args) -> int:
     from pipeline.devtools.demo import run_demo
 
-    return run_demo(timeout=args.timeout, pace=args.pace)
+    return run_demo(timeout=args.timeout, pace=args.pace, via=args.via)
 
 
 def cmd_tail(args) -> int:
@@ -146,6 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="broker, worker and a sample conversation, with a live summary")
     p.add_argument("--timeout", type=float, default=180.0)
     p.add_argument("--pace", type=float, default=0.05, help="seconds between sample events")
+    p.add_argument("--via", choices=["gateway"], default=None,
+                   help="gateway: post the messages to the webhook gateway as signed Slack events")
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("kafka", help="the local Apache Kafka broker (KRaft, loopback)")
@@ -196,6 +198,11 @@ def build_parser() -> argparse.ArgumentParser:
     from pipeline.notify.commands import add_arguments as add_notify_commands
 
     add_notify_commands(sub)
+    from pipeline.gateway import add_arguments as add_gateway
+    from pipeline.gateway.bench import add_arguments as add_bench_gateway
+
+    add_gateway(sub)
+    add_bench_gateway(bench_sub)
     return parser
 
 

@@ -9,10 +9,11 @@ import re
 from dataclasses import dataclass
 from datetime import time
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError,
+                      field_validator, model_validator)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CONFIG_DIR = Path(os.environ.get("MODERATION_CONFIG_DIR", PROJECT_ROOT / "config"))
@@ -417,6 +418,24 @@ class Topics(Strict):
 _HOST_RE = re.compile(r"^(\[[0-9a-f:.]+\]|[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?)(:\d{1,5})?$")
 
 
+def _split_hosts(v):
+    return tuple(part for part in re.split(r"[\s,]+", v) if part) if isinstance(v, str) else v
+
+
+def _check_hosts(v):
+    if not v:
+        raise ValueError("needs at least one host name")
+    for host in v:
+        if not isinstance(host, str) or not _HOST_RE.match(host.lower()):
+            raise ValueError(f"not a host name or address with an optional :port: {host!r}")
+    return tuple(host.lower() for host in v)
+
+
+# `Host` headers a server answers (DNS rebinding defence), space or comma separated; a name
+# without a port means that name on the server's own port.
+AllowedHosts = Annotated[tuple[str, ...], BeforeValidator(_split_hosts), AfterValidator(_check_hosts)]
+
+
 class Dashboard(Strict):
     """The dashboard's guards and bounds (docs/OPERATIONS.md, "Dashboard")."""
 
@@ -436,17 +455,42 @@ class Dashboard(Strict):
     @field_validator("allowed_hosts", mode="before")
     @classmethod
     def _split(cls, v):
-        return tuple(part for part in re.split(r"[\s,]+", v) if part) if isinstance(v, str) else v
+        return _split_hosts(v)
 
     @field_validator("allowed_hosts")
     @classmethod
     def _hosts(cls, v):
-        if not v:
-            raise ValueError("needs at least one host name")
-        for host in v:
-            if not _HOST_RE.match(host.lower()):
-                raise ValueError(f"not a host name or address with an optional :port: {host!r}")
-        return tuple(host.lower() for host in v)
+        return _check_hosts(v)
+
+
+def _blank_is_unset(v):
+    return None if isinstance(v, str) and not v.strip() else v
+
+
+# A platform's secret: never printed (SecretStr), and an empty value is the same as none (the route is off).
+Secret = Annotated[SecretStr | None, BeforeValidator(_blank_is_unset)]
+
+
+class Gateway(Strict):
+    """The webhook gateway's secrets, guards and bounds (docs/CONNECTORS.md, "Live webhooks")."""
+
+    port: int = Field(8780, ge=0, le=65535)
+    allowed_hosts: AllowedHosts = ("127.0.0.1", "localhost", "[::1]")
+    slack_signing_secret: Secret = None
+    feishu_encrypt_key: Secret = None
+    feishu_verification_token: Secret = None
+    dingtalk_app_secret: Secret = None
+    # Answer 503 (the platform retries) when Kafka has not acknowledged by then: below Slack's 3 s.
+    ack_deadline_seconds: float = Field(2.0, gt=0, le=30)
+    max_body_bytes: int = Field(1 << 20, ge=4096, le=16 << 20)       # larger: 413
+    max_connections: int = Field(256, ge=1, le=65_536)              # open at once; beyond: 503 and closed
+    max_pending: int = Field(1000, ge=1, le=1_000_000)              # events sent, not yet acknowledged; beyond: 503
+    recent_ids: int = Field(100_000, ge=100, le=10_000_000)         # event ids remembered to answer retries
+    body_seconds: float = Field(10.0, gt=0, le=300)                 # for a request's body to arrive; else 408
+    idle_seconds: float = Field(15.0, gt=0, le=3600)                # for a whole request line and headers, or between requests
+    # Request timestamps older or newer than this are refused (Slack's is fixed at 5 minutes).
+    dingtalk_window_seconds: float = Field(3600.0, ge=60, le=86400)
+    feishu_window_seconds: float = Field(3600.0, ge=60, le=86400)
 
 
 class Settings(Strict):
@@ -483,6 +527,7 @@ class Settings(Strict):
     ssl_cafile: str | None = None
     policy_path: str = "config/policy.yaml"
     dashboard: Dashboard = Dashboard()
+    gateway: Gateway = Gateway()
 
 
 ENV_PREFIX = "MODERATION_"
@@ -510,6 +555,13 @@ _ENV_KEYS = {
     "POLICY": ("policy_path",),
     **{f"TOPIC_{name.upper()}": ("topics", name) for name in TOPIC_NAMES},
     **{f"DASHBOARD_{name.upper()}": ("dashboard", name) for name in Dashboard.model_fields},
+    # The platforms' secrets, under the names their consoles give them.
+    "SLACK_SIGNING_SECRET": ("gateway", "slack_signing_secret"),
+    "FEISHU_ENCRYPT_KEY": ("gateway", "feishu_encrypt_key"),
+    "FEISHU_VERIFICATION_TOKEN": ("gateway", "feishu_verification_token"),
+    "DINGTALK_APP_SECRET": ("gateway", "dingtalk_app_secret"),
+    **{f"GATEWAY_{name.upper()}": ("gateway", name) for name in Gateway.model_fields
+       if not name.endswith(("_secret", "_key", "_token"))},
 }
 
 

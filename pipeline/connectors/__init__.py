@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from pipeline.connectors import dingtalk, slack, wecom
+from pipeline.connectors import dingtalk, feishu, slack, wecom
 from pipeline.connectors.base import Broken, Options, Skipped
 from pipeline.core.events import Rejected, decode, encode
 
-FORMATS = {"wecom": wecom.convert, "dingtalk": dingtalk.convert, "slack": slack.convert}
+FORMATS = {"wecom": wecom.convert, "dingtalk": dingtalk.convert, "slack": slack.convert, "feishu": feishu.convert}
 MAX_LINE_BYTES = 16 * 1024 * 1024        # one record (a line): platform records are far smaller
 MAX_DOCUMENT_BYTES = 64 * 1024 * 1024    # a JSON array or a pretty-printed object, read whole
 _KEPT_PROBLEMS = 1000                    # problems an outcome keeps (all are counted and reported)

@@ -31,7 +31,7 @@ def add_arguments(subparsers: argparse._SubParsersAction) -> None:
     from pipeline.connectors.publish import EXIT_STATUS_HELP
 
     p = subparsers.add_parser(
-        "ingest", help="convert platform records (WeCom archive, DingTalk robot, Slack events) and produce them",
+        "ingest", help="convert platform records (WeCom archive, DingTalk robot, Slack or Feishu events) and produce them",
         description="Convert records exported or posted by a chat platform into input events and produce them "
                     "to the input topic, keyed by group, waiting for the broker's acknowledgements. A record "
                     "that cannot be converted is listed on stderr with its line and reason and skipped; the "

@@ -24,7 +24,7 @@ LEVEL_STYLE = {"reminder": "yellow", "removal_recommended": "bold red", "supervi
 SEVERITY_STYLE = {"info": "cyan", "warning": "yellow", "severe": "bold red"}
 
 
-def run_demo(timeout: float = 180.0, pace: float = 0.05) -> int:
+def run_demo(timeout: float = 180.0, pace: float = 0.05, via: str | None = None) -> int:
     console = Console()
     broker = LocalBroker.from_env()
     with console.status("Starting the local Apache Kafka broker (first run fetches it from Maven Central) …"):
@@ -45,7 +45,8 @@ def run_demo(timeout: float = 180.0, pace: float = 0.05) -> int:
     console.print(f"[green]✓[/] Topics: {', '.join(TOPIC_NAMES.values())} ({settings.partitions} partitions each)")
 
     events = conversation()
-    expected = _expected(runtime, events)
+    pairs = _gateway_deliveries(events) if via == "gateway" else None
+    expected = _expected(runtime, [event for event, _ in pairs] if pairs else events)
     log_path = PROJECT_ROOT / "var" / "demo-worker.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "wb") as log:
@@ -58,7 +59,8 @@ def run_demo(timeout: float = 180.0, pace: float = 0.05) -> int:
         console.print(f"[green]✓[/] Worker running (pid {worker.pid}, log {log_path.relative_to(PROJECT_ROOT)})")
         console.print(f"\nReplaying the sample conversation: {len(events)} events in 3 groups, "
                       f"plus {len(MALFORMED)} malformed records.\n")
-        got = asyncio.run(_replay_and_watch(console, settings, events, pace, len(expected) + len(MALFORMED), timeout))
+        got = asyncio.run(_replay_and_watch(console, settings, events, pace, len(expected) + len(MALFORMED), timeout,
+                                            pairs))
     finally:
         os.killpg(worker.pid, signal.SIGTERM)
         try:
@@ -66,6 +68,8 @@ def run_demo(timeout: float = 180.0, pace: float = 0.05) -> int:
         except subprocess.TimeoutExpired:
             os.killpg(worker.pid, signal.SIGKILL)
     _summary(console, got, expected)
+    if pairs:
+        _compare_via_gateway(console, runtime, events, pairs, got)
     return 0
 
 
@@ -89,7 +93,7 @@ def _wait_ready(proc, log_path: Path, timeout: float) -> None:
     raise SystemExit(f"the worker did not become ready in {timeout:.0f}s; see {log_path}")
 
 
-async def _replay_and_watch(console, settings, events, pace, expect, timeout) -> list[tuple[str, dict]]:
+async def _replay_and_watch(console, settings, events, pace, expect, timeout, pairs=None) -> list[tuple[str, dict]]:
     roles = {getattr(settings.topics, r): r
              for r in ("verdicts", "violations", "escalations", "responsiveness", "reports", "dlq")}
     c = consumer(settings, *roles, group_id=None)
@@ -99,7 +103,9 @@ async def _replay_and_watch(console, settings, events, pace, expect, timeout) ->
     got: list[tuple[str, dict]] = []
 
     async def feed():
-        for event in events:
+        if pairs is not None:
+            await _feed_via_gateway(settings, pairs, p, pace)
+        for event in events if pairs is None else ():
             await p.send(settings.topics.input, key=event["group_id"].encode(), value=orjson.dumps(event))
             await asyncio.sleep(pace)
         for raw in MALFORMED:
@@ -164,3 +170,28 @@ def _summary(console, got, expected) -> None:
     console.print(f"Kafka outputs vs. `moderation check` on the same events: {mark}")
     console.print("\nSee it live: [bold].venv/bin/moderation dashboard[/] → http://127.0.0.1:8765 "
                   "(reads these topics); follow a topic with [bold].venv/bin/moderation tail violations[/].")
+
+
+# --------------------------------------------------------------------------- --via gateway (pipeline/gateway/demo.py)
+
+
+def _gateway_deliveries(events):
+    from pipeline.gateway.demo import deliveries
+
+    return deliveries(events)
+
+
+async def _feed_via_gateway(settings, pairs, producer, pace) -> None:
+    from pipeline.gateway.demo import feed
+
+    await feed(settings, pairs, producer, pace)
+
+
+def _compare_via_gateway(console, runtime, events, pairs, got) -> None:
+    from pipeline.gateway.demo import differences
+
+    posted = sum(body is not None for _, body in pairs)
+    found = differences(_expected(runtime, events), {e["id"]: e for role, e in got if role != "dlq"}, events, pairs)
+    mark = "[green]✓ the same[/]" if not found else "[red]✗ different[/]: " + "; ".join(found[:5])
+    console.print(f"{posted} messages posted to the gateway as signed Slack events: labels and rules vs. the "
+                  f"conversation produced directly: {mark}")

@@ -8,7 +8,6 @@ A record that cannot be decoded goes to the DLQ.
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 from datetime import datetime, timedelta, timezone
 
@@ -20,6 +19,7 @@ from pipeline.classify import load_classifier
 from pipeline.config import Runtime
 from pipeline.core.engine import Engine
 from pipeline.core.events import MAX_OUTPUT_BYTES, Rejected, decode, encode, rejected_event, shrink_output, stable_id
+from pipeline.worker.heap import GC_THRESHOLDS, settle_heap  # noqa: F401 - re-exported: the settings are heap.py's
 from pipeline.worker.batches import Record, send_batches
 from pipeline.worker.gaps import GapFiller, GapReader
 from pipeline.worker.state_store import GroupStore
@@ -27,20 +27,6 @@ from pipeline.worker.transport import Feed, Transport, commits_held
 from pipeline.native import core_mode
 
 log = logging.getLogger("pipeline.worker")
-
-
-# Collect the young generation every 50,000 allocations instead of 700: the core allocates a few
-# hundred short-lived objects per event, and with Python's default each batch ran hundreds of
-# collections (about 12% of the worker's CPU in paired runs, docs/BENCHMARKS.md).
-GC_THRESHOLDS = (50_000, 20, 100)
-
-
-def settle_heap() -> None:
-    """Once the worker has loaded everything it keeps for life (Faust, the model, the policy): take
-    those objects out of the collector's scans (`gc.freeze`) and collect less often."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def kafka_client_options(settings) -> dict:

@@ -251,7 +251,12 @@ DINGTALK_OK = {"msgId": "d-1", "conversationId": "cid1", "conversationType": "2"
                "createAt": 1772414100000, "msgtype": "text", "text": {"content": "好"}}
 SLACK_OK = {"type": "event_callback", "event": {"type": "message", "channel": "C1", "user": "U1",
                                                 "ts": "1772414100.000100", "text": "好"}}
-BASES = {"wecom": WECOM_OK, "dingtalk": DINGTALK_OK, "slack": SLACK_OK}
+FEISHU_OK = {"schema": "2.0", "header": {"event_id": "e-1", "event_type": "im.message.receive_v1",
+                                        "create_time": "1772414100000"},
+             "event": {"sender": {"sender_id": {"open_id": "ou_1"}, "sender_type": "user"},
+                       "message": {"message_id": "om_1", "chat_id": "oc_1", "chat_type": "group",
+                                   "create_time": "1772414100000", "message_type": "text", "content": '{"text":"好"}'}}}
+BASES = {"wecom": WECOM_OK, "dingtalk": DINGTALK_OK, "slack": SLACK_OK, "feishu": FEISHU_OK}
 
 
 def deep(n: int):
@@ -387,12 +392,17 @@ FIELD_NAMES = sorted({
     "description", "link_url", "mixed", "item", "type", "msgId", "conversationId", "conversationType",
     "conversationTitle", "senderStaffId", "senderId", "senderNick", "createAt", "richText", "atUsers", "staffId",
     "dingtalkId", "chatbotUserId", "event", "subtype", "channel", "channel_type", "user", "ts", "thread_ts",
-    "inviter", "user_profile", "display_name", "real_name", "name", "id", "created", "creator", "event_time"})
+    "inviter", "user_profile", "display_name", "real_name", "name", "id", "created", "creator", "event_time",
+    "schema", "header", "event_type", "event_id", "create_time", "sender", "sender_id", "sender_type", "user_id",
+    "open_id", "message", "message_id", "chat_id", "chat_type", "message_type", "mentions", "key", "mentioned_type",
+    "parent_id", "users", "operator_id", "after_change", "before_change", "tag", "user_name", "href"})
 SCALARS = (st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20)
            | st.sampled_from(["", " ", "NaN", "Infinity", "-1", "1772414100.000100", "1772414100000", "text",
                               "mixed", "richText", "message", "event_callback", "channel_join", "channel_rename",
                               "channel_name", "send", "2", "1", "\ud800", "\x1b[2J", "@李四", "<@U1>",
-                              '{"content": 5}', '{"content": ["x"]}', '"\\ud800"', "[" * 3000 + "]" * 3000])
+                              '{"content": 5}', '{"content": ["x"]}', '"\\ud800"', "[" * 3000 + "]" * 3000,
+                              "post", "p2p", "2.0", "im.message.receive_v1", "im.chat.member.user.added_v1",
+                              "im.chat.updated_v1", '{"text": 5}', '{"content": [[{"tag": "at"}, 7]]}', "@_user_1"])
            | st.text(alphabet=st.characters(codec=None), max_size=5))
 JSON = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=4)
                     | st.dictionaries(st.sampled_from(FIELD_NAMES) | st.text(max_size=6), inner, max_size=6),
@@ -435,7 +445,8 @@ def mutated(draw, fmt: str):
 def _converting(fmt: str) -> list[dict]:
     """The records of the format's test data that convert, and its minimal valid record: the seeds
     that reach every branch of the converter once mutated."""
-    name = {"wecom": "wecom_archive.jsonl", "dingtalk": "dingtalk_robot.json", "slack": "slack_events.jsonl"}[fmt]
+    name = {"wecom": "wecom_archive.jsonl", "dingtalk": "dingtalk_robot.json", "slack": "slack_events.jsonl",
+            "feishu": "feishu_events.jsonl"}[fmt]
     records = [r for _, r in split_records((DATA / name).read_bytes()) if isinstance(r, dict)]
     return [BASES[fmt], *[r for r in records if _converts(fmt, r)]]
 

@@ -1,0 +1,553 @@
+"""The gateway's shell: an aiohttp server with one route per platform, and the Kafka producer behind
+them (`Gate`).
+
+Every request passes the same steps, each with its bound: at most `max_connections` open
+connections (more are answered 503 and closed at once), the Host allow-list (421), a whole request
+line and headers within `idle_seconds` and at most 128 headers of 8 KiB, `application/json` in
+UTF-8 without a content encoding (415), a body of at most `max_body_bytes` (413) arriving within
+`body_seconds` (408). Then the platform's route (pipeline.gateway.slack / feishu / dingtalk)
+authenticates the request and turns it into input events, a handshake answer, or a skip, or refuses
+it with a 4xx. Events are sent to the input topic (acks=all, idempotent producer) and the request is
+answered 2xx only once Kafka has acknowledged every one of them; when that has not happened within
+`ack_deadline_seconds` of the request's arrival the answer is 503 and the platform retries. The
+send goes on: a retry of the same event finds it (pipeline.gateway.platform.RecentIds) and waits for
+it, or is answered 2xx once it is acknowledged, so a retry does not produce it twice.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+import time
+from collections import Counter
+from functools import partial
+
+import orjson
+from aiohttp import web
+
+from pipeline.config import Gateway as Limits
+from pipeline.config import Settings, load_settings
+from pipeline.connectors import Options
+from pipeline.dashboard.server import _allowed as host_allowed
+from pipeline.core.events import encode, topic_key
+from pipeline.gateway.dingtalk import DingTalk
+from pipeline.gateway.feishu import Feishu
+from pipeline.gateway.metrics import GatewayMetrics
+from pipeline.gateway.platform import Answer, Ignore, RecentIds, Refused, Request
+from pipeline.gateway.slack import Slack
+from pipeline.worker.heap import settle_heap  # the worker's collector settings serve the gateway too
+
+log = logging.getLogger("pipeline.gateway")
+PROBE_SECONDS = 2.0        # how often the broker is asked for metadata
+PROBE_TIMEOUT = 2.0
+STALE_SECONDS = 5.0        # /healthz: down when the broker has not answered (probe or ack) for this long
+LINGER_MS = 0              # no wait to fill a batch: events pile up while the previous request is in flight
+TOPIC_CHECK_SECONDS = 10.0
+MAX_HEADERS = 128
+MAX_HEADER_BYTES = 8190    # one header line, and the request line
+SHUTDOWN_SECONDS = 5.0     # for requests in progress to finish, then for the producer to flush
+STOP_SECONDS = 1.0         # for the connecting or probing task to end once cancelled
+_REFUSAL_LOG_EVERY = 1000
+
+GATE_KEY = web.AppKey("gate", object)
+METRICS_KEY = web.AppKey("metrics", GatewayMetrics)
+LIMITS_KEY = web.AppKey("limits", Limits)
+PLATFORMS_KEY = web.AppKey("platforms", list)
+HOSTS_KEY = web.AppKey("hosts", dict)      # (Host header, port) → allowed, for the last few distinct ones
+_HOSTS_REMEMBERED = 64
+
+
+def platforms(settings: Settings, options: Options) -> list:
+    """The three routes, each on when its secret is configured."""
+    g = settings.gateway
+
+    def secret(value):
+        return value.get_secret_value() if value is not None else None
+
+    return [Slack(secret(g.slack_signing_secret), options),
+            Feishu(secret(g.feishu_verification_token), secret(g.feishu_encrypt_key), options,
+                   window_seconds=g.feishu_window_seconds),
+            DingTalk(secret(g.dingtalk_app_secret), options, window_seconds=g.dingtalk_window_seconds)]
+
+
+# --------------------------------------------------------------------------- Kafka
+
+
+class Gate:
+    """The producer and what the routes need of it: `deliver(events, seconds)` returns once Kafka has
+    acknowledged every event (True if any was new, False if all were repeats of acknowledged ones),
+    or raises `Refused` 503. The producer connects in the background, retrying until the broker
+    answers; the broker is probed every PROBE_SECONDS for /healthz."""
+
+    def __init__(self, settings: Settings, metrics: GatewayMetrics):
+        self.settings, self.limits, self.metrics = settings, settings.gateway, metrics
+        self.topic = settings.topics.input
+        self.producer = None
+        self.recent = RecentIds(self.limits.recent_ids)
+        self.pending = 0
+        self.answered_at: float | None = None   # monotonic time the broker last answered
+        self.error: str | None = "not connected yet"
+        self._task: asyncio.Task | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    def up(self) -> bool:
+        return (self.producer is not None and self.answered_at is not None
+                and time.monotonic() - self.answered_at <= STALE_SECONDS)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            # Bounded: a Kafka client being cancelled while it connects does not always end at once.
+            self._task.cancel()
+            await asyncio.wait({self._task}, timeout=STOP_SECONDS)
+        if self.producer is not None:
+            try:   # sends still waiting get this long to be acknowledged; their requests were not answered 2xx
+                await asyncio.wait_for(self.producer.stop(), SHUTDOWN_SECONDS)
+            except (asyncio.TimeoutError, Exception):  # noqa: BLE001 - stopping is best effort
+                pass
+
+    async def _run(self) -> None:
+        from aiokafka.errors import KafkaError
+
+        from pipeline.kafka.admin import producer, wait_for_broker
+
+        while self.producer is None:
+            try:
+                await wait_for_broker(self.settings, None, "gateway")
+                candidate = producer(self.settings, acks="all", enable_idempotence=True, linger_ms=LINGER_MS)
+                try:
+                    await candidate.start()
+                except BaseException:
+                    await candidate.stop()
+                    raise
+                self.producer = candidate
+            except (KafkaError, OSError) as exc:
+                log.warning("gateway: cannot start the Kafka producer (%s); trying again in %.0fs",
+                            type(exc).__name__, PROBE_SECONDS)
+                await asyncio.sleep(PROBE_SECONDS)
+            except Exception:  # noqa: BLE001 - anything else must not end the connecting for good
+                log.exception("gateway: starting the Kafka producer failed; trying again in %.0fs", PROBE_SECONDS)
+                await asyncio.sleep(PROBE_SECONDS)
+        self._answered()
+        log.warning("gateway: connected to the Kafka broker at %s; producing to %s", self.settings.bootstrap,
+                    self.topic)
+        try:
+            await asyncio.wait_for(self.producer.partitions_for(self.topic), TOPIC_CHECK_SECONDS)
+        except (asyncio.TimeoutError, KafkaError):
+            log.warning("gateway: the topic %s does not answer (does it exist? `moderation topics` creates it); "
+                        "requests get 503 until it does", self.topic)
+        while True:
+            await asyncio.sleep(PROBE_SECONDS)
+            try:
+                await self._probe()
+            except Exception:  # noqa: BLE001 - a bug in a probe must not stop the probing (/healthz would go stale)
+                log.exception("gateway: probing the Kafka broker failed")
+
+    async def _probe(self) -> None:
+        from aiokafka.errors import KafkaError
+
+        try:
+            await asyncio.wait_for(self.producer.client.fetch_all_metadata(), PROBE_TIMEOUT)
+        except (KafkaError, OSError, asyncio.TimeoutError) as exc:
+            if self.error is None:
+                log.warning("gateway: the Kafka broker at %s does not answer (%s); webhooks get 503 (the "
+                            "platforms retry) until it does", self.settings.bootstrap, type(exc).__name__)
+            self.error = f"no answer from the broker ({type(exc).__name__})"
+        else:
+            self._answered()
+        self.metrics.broker_up.set(1 if self.up() else 0)
+
+    def _answered(self) -> None:
+        if self.error is not None and self.producer is not None and self.answered_at is not None:
+            log.warning("gateway: the Kafka broker at %s answers again", self.settings.bootstrap)
+        self.error = None
+        self.answered_at = time.monotonic()
+        self.metrics.broker_up.set(1)
+
+    async def deliver(self, events: list[dict], seconds: float) -> bool:
+        if self.producer is None:
+            raise Refused(503, "not_connected", "the gateway is not connected to Kafka yet; retry later")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + max(seconds, 0.0)
+        acks, fresh = [], False
+        for event in events:
+            event_id = event["event_id"]
+            if self.recent.acknowledged(event_id):
+                continue
+            ack = self.recent.waiting(event_id)
+            if ack is None:
+                if self.pending >= self.limits.max_pending:
+                    raise Refused(503, "over_capacity", f"{self.pending} events are waiting for Kafka; retry later")
+                ack = loop.create_future()
+                self.pending += 1
+                self.recent.sending(event_id, ack)
+                ack.add_done_callback(partial(self._settled, event_id))
+                fresh = True
+                await self._send(event, ack, deadline)
+            acks.append(ack)
+        self.metrics.pending.set(self.pending)
+        self.metrics.recent_ids.set(len(self.recent))
+        waiting = [ack for ack in acks if not ack.done()]
+        if waiting:
+            _, waiting = await asyncio.wait(waiting, timeout=max(deadline - loop.time(), 0.0))
+        if waiting:
+            raise Refused(503, "ack_timeout", "Kafka did not acknowledge in time; retry (the event is not lost: "
+                                              "a retry is answered once it is acknowledged)")
+        for ack in acks:
+            failure = asyncio.CancelledError() if ack.cancelled() else ack.exception()
+            if isinstance(failure, TimeoutError):
+                raise Refused(503, "ack_timeout", "Kafka did not take the event in time; retry later")
+            if failure is not None:
+                raise Refused(503, "broker_error", "Kafka did not take the event; retry later")
+        return fresh
+
+    async def _send(self, event: dict, ack: asyncio.Future, deadline: float) -> None:
+        """Hand the event to the producer; `ack` ends as Kafka's acknowledgement does. Handing it over
+        waits only when the producer has no metadata for the topic or no room: past the deadline it is
+        cancelled, and then the event was not sent (aiokafka's contract)."""
+        try:
+            async with asyncio.timeout_at(deadline):
+                acknowledged = await self.producer.send(self.topic, value=encode(event), key=topic_key(event))
+        except BaseException as exc:
+            if not ack.done():
+                ack.set_exception(exc if isinstance(exc, Exception) else asyncio.CancelledError())
+            if not isinstance(exc, Exception):
+                raise
+            return
+        acknowledged.add_done_callback(partial(_follow, ack))
+
+    def _settled(self, event_id: str, ack: asyncio.Future) -> None:
+        self.pending -= 1
+        self.recent.settled(event_id, ack)
+        if not ack.cancelled() and ack.exception() is None:
+            self.answered_at = time.monotonic()
+
+
+def _follow(ack: asyncio.Future, acknowledged: asyncio.Future) -> None:
+    if ack.done():
+        return
+    if acknowledged.cancelled():
+        ack.set_exception(asyncio.CancelledError())
+    elif acknowledged.exception() is not None:
+        ack.set_exception(acknowledged.exception())
+    else:
+        ack.set_result(None)
+
+
+# --------------------------------------------------------------------------- HTTP
+
+
+class _Refusals:
+    """Refusals are logged by reason: the first, then every thousandth (a flood stays a few lines)."""
+
+    def __init__(self):
+        self.counts: Counter = Counter()
+
+    def note(self, platform: str, refused: Refused) -> None:
+        key = (platform, refused.reason)
+        self.counts[key] += 1
+        n = self.counts[key]
+        if n == 1 or n % _REFUSAL_LOG_EVERY == 0:
+            log.warning("gateway: %s request refused, %d %s (%s); %d so far for this reason", platform,
+                        refused.status, refused.reason, refused.detail, n)
+
+
+REFUSALS_KEY = web.AppKey("refusals", _Refusals)
+
+
+class _MalformedHttp(logging.Handler):
+    """aiohttp answers a malformed request (bad request line, too many or too long headers) 400 itself
+    and logs each with a traceback: here each is counted, and the first and every thousandth noted in
+    one line."""
+
+    def __init__(self, metrics: GatewayMetrics):
+        super().__init__()
+        self.metrics, self.count = metrics, 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.metrics.malformed_http.inc()
+        self.count += 1
+        if self.count == 1 or self.count % _REFUSAL_LOG_EVERY == 0:
+            log.warning("gateway: malformed HTTP request answered 400 by aiohttp (%s); %d so far",
+                        type(record.exc_info[1]).__name__ if record.exc_info else "no detail", self.count)
+
+
+def _count_malformed_http(metrics: GatewayMetrics) -> logging.Handler:
+    server_log = logging.getLogger("aiohttp.server")
+    handler = _MalformedHttp(metrics)
+    server_log.addHandler(handler)
+    server_log.propagate = False
+    return handler
+
+
+def _json(body: dict, status: int = 200, headers: dict | None = None) -> web.Response:
+    return web.Response(body=orjson.dumps(body), status=status, headers=headers, content_type="application/json")
+
+
+def _refusal(refused: Refused, headers: dict | None = None) -> web.Response:
+    headers = dict(headers or {})
+    if refused.status == 503:
+        headers["Retry-After"] = "1"
+    return _json({"ok": False, "error": refused.reason, "detail": refused.detail}, refused.status, headers)
+
+
+async def _body(request: web.Request, limits: Limits) -> bytes:
+    if request.content_type != "application/json":
+        raise Refused(415, "content_type", "send Content-Type: application/json")
+    if request.charset not in (None, "utf-8"):
+        raise Refused(415, "content_type", "send the body in UTF-8")
+    encoding = request.headers.get("Content-Encoding")
+    if encoding is not None and encoding.strip().lower() != "identity":
+        raise Refused(415, "content_encoding", "send the body without a Content-Encoding")
+    if request.content_length is not None and request.content_length > limits.max_body_bytes:
+        raise Refused(413, "too_large", f"the body is over {limits.max_body_bytes} bytes")
+    try:
+        async with asyncio.timeout(limits.body_seconds):
+            body = await request.read()
+    except TimeoutError:
+        raise Refused(408, "body_timeout", f"the body did not arrive within {limits.body_seconds:g} s") from None
+    except web.HTTPRequestEntityTooLarge:
+        raise Refused(413, "too_large", f"the body is over {limits.max_body_bytes} bytes") from None
+    if not body:
+        raise Refused(400, "malformed_json", "the body is empty")
+    return body
+
+
+def _route(platform):
+    async def handle(request: web.Request) -> web.Response:
+        app = request.app
+        arrived, now = time.monotonic(), time.time()
+        metrics, limits = app[METRICS_KEY], app[LIMITS_KEY]
+        try:
+            body = await _body(request, limits)
+            delivery = Request(request.headers, body, now)
+            outcome = platform.handle(delivery)
+            if platform.is_retry(delivery):
+                metrics.retry(platform.name)
+            if isinstance(outcome, Answer):
+                metrics.answered(platform.name, "challenge")
+                return _json(outcome.body)
+            if isinstance(outcome, Ignore) or not outcome.events:
+                metrics.answered(platform.name, "skipped")
+                return _json({"ok": True, "skipped": getattr(outcome, "reason", "no events")})
+            fresh = await app[GATE_KEY].deliver(outcome.events, limits.ack_deadline_seconds -
+                                                (time.monotonic() - arrived))
+        except Refused as refused:
+            metrics.refused(platform.name, refused.reason)
+            app[REFUSALS_KEY].note(platform.name, refused)
+            # A refusal the same bytes would get again is final; a timeout or 5xx is worth a retry.
+            final = refused.status < 500 and refused.status != 408
+            return _refusal(refused, platform.refusal_headers if final else None)
+        except Exception as exc:  # noqa: BLE001 - a bug: answered 500 (the platform retries), never the request logged
+            log.error("gateway: internal error on a %s request (%s); please report it", platform.name,
+                      type(exc).__name__)
+            refused = Refused(500, "internal_error", "internal error; the platform will retry")
+            metrics.refused(platform.name, refused.reason)
+            return _refusal(refused)
+        elapsed = time.monotonic() - arrived
+        if fresh:
+            metrics.accepted_events(platform.name, len(outcome.events))
+        metrics.answered(platform.name, "accepted" if fresh else "duplicate", elapsed)
+        return _json({"ok": True, "events": len(outcome.events), "duplicate": not fresh})
+
+    return handle
+
+
+def _off(platform):
+    names = " and ".join(platform.setting_names[:1])
+
+    async def handle(request: web.Request) -> web.Response:
+        refused = Refused(404, "route_off", f"the {platform.name} route is off: set {names} to turn it on")
+        request.app[METRICS_KEY].refused(platform.name, refused.reason)
+        return _refusal(refused)
+
+    return handle
+
+
+def _platform_of(path: str) -> str | None:
+    head = path.strip("/").split("/", 1)[0]
+    return head if head in ("slack", "feishu", "dingtalk") else None
+
+
+@web.middleware
+async def allowed_hosts(request: web.Request, handler):
+    """A request must name this server in its Host header (the dashboard's check, the gateway's list):
+    a page elsewhere that points its own name at this machine gets nothing."""
+    host = request.headers.get("Host", "")
+    sockname = request.transport.get_extra_info("sockname") if request.transport else None
+    port = sockname[1] if isinstance(sockname, tuple) and len(sockname) >= 2 else None
+    seen = request.app[HOSTS_KEY]
+    allowed = seen.get((host, port))
+    if allowed is None:
+        if len(seen) >= _HOSTS_REMEMBERED:
+            seen.clear()
+        allowed = seen[(host, port)] = host_allowed(host, request.app[LIMITS_KEY].allowed_hosts, port)
+    if not allowed:
+        request.app[METRICS_KEY].refused(_platform_of(request.path), "host_not_allowed")
+        return _refusal(Refused(421, "host_not_allowed", "this gateway does not answer for that Host; add the "
+                                                         "name to MODERATION_GATEWAY_ALLOWED_HOSTS"))
+    return await handler(request)
+
+
+async def health(request: web.Request) -> web.Response:
+    """200 once the producer is connected and the broker answered within STALE_SECONDS; only counts."""
+    app = request.app
+    gate = app[GATE_KEY]
+    up = gate.up()
+    body = {"status": "up" if up else "down", "broker_error": gate.error,
+            "routes": {p.name: "on" if p.configured else "off" for p in app[PLATFORMS_KEY]},
+            "pending_events": gate.pending, "recent_ids": len(gate.recent)}
+    return _json(body, 200 if up else 503)
+
+
+async def metrics_page(request: web.Request) -> web.Response:
+    return web.Response(body=request.app[METRICS_KEY].exposition(),
+                        headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
+
+
+def create_app(settings: Settings, options: Options, gate: Gate | None = None,
+               metrics: GatewayMetrics | None = None) -> web.Application:
+    limits = settings.gateway
+    metrics = metrics or GatewayMetrics()
+    app = web.Application(middlewares=[allowed_hosts], client_max_size=limits.max_body_bytes)
+    app[LIMITS_KEY] = limits
+    app[METRICS_KEY] = metrics
+    app[GATE_KEY] = gate or Gate(settings, metrics)
+    app[REFUSALS_KEY] = _Refusals()
+    app[HOSTS_KEY] = {}
+    app[PLATFORMS_KEY] = routes = platforms(settings, options)
+    for platform in routes:
+        app.router.add_post(platform.path, _route(platform) if platform.configured else _off(platform))
+    app.router.add_get("/healthz", health)
+    app.router.add_get("/metrics", metrics_page)
+
+    async def kafka(app: web.Application):
+        counting = _count_malformed_http(metrics)
+        app[GATE_KEY].start()
+        yield
+        await app[GATE_KEY].stop()
+        logging.getLogger("aiohttp.server").removeHandler(counting)
+
+    app.cleanup_ctx.append(kafka)
+    return app
+
+
+_TOO_MANY = b'{"ok": false, "error": "over_capacity", "detail": "too many connections; retry later"}'
+
+
+class _Refuse(asyncio.Protocol):
+    """A connection over the limit: answered 503 at once and closed, before anything is read."""
+
+    ANSWER = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\n"
+              b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(_TOO_MANY), _TOO_MANY))
+
+    def connection_made(self, transport) -> None:
+        transport.write(self.ANSWER)
+        transport.close()
+
+
+class LimitedSite(web.BaseSite):
+    """A TCP site that keeps at most `max_connections` connections open: one more is answered 503
+    (the platform retries) and closed. aiohttp has no such limit of its own."""
+
+    __slots__ = ("_host", "_port", "_max", "_metrics", "_opening")
+
+    def __init__(self, runner: web.AppRunner, host: str, port: int, max_connections: int, metrics: GatewayMetrics,
+                 backlog: int = 128):
+        super().__init__(runner, backlog=backlog)
+        self._host, self._port, self._max, self._metrics = host, port, max_connections, metrics
+        self._opening: list = []   # (handler, made at) whose connection_made has not run yet
+
+    @property
+    def name(self) -> str:
+        return f"http://{self._host}:{self._port}"
+
+    async def start(self) -> None:
+        await super().start()
+        server = self._runner.server
+        loop = asyncio.get_running_loop()
+
+        def protocol():
+            # Accepted connections get their connection_made on the next loop turn: count those
+            # still opening too, or a burst of accepts would all see the old count.
+            now = time.monotonic()
+            self._opening = [(h, made) for h, made in self._opening if h.transport is None and now - made < 1.0]
+            open_now = len(server.connections) + len(self._opening)
+            self._metrics.connections.set(open_now)
+            if open_now >= self._max:
+                self._metrics.connections_refused.inc()
+                return _Refuse()
+            handler = server()
+            self._opening.append((handler, now))
+            return handler
+
+        self._server = await loop.create_server(protocol, self._host, self._port, backlog=self._backlog,
+                                                reuse_address=True)
+
+    @property
+    def port(self) -> int:
+        return self._server.sockets[0].getsockname()[1]
+
+
+async def start(settings: Settings, options: Options, host: str = "127.0.0.1", port: int | None = None,
+                metrics: GatewayMetrics | None = None) -> tuple[web.AppRunner, LimitedSite]:
+    limits = settings.gateway
+    metrics = metrics or GatewayMetrics()
+    app = create_app(settings, options, metrics=metrics)
+    # keepalive_timeout: a connection must bring a whole request line and its headers within this
+    # long of opening or of its previous answer, or it is closed (idle and half-sent alike).
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_SECONDS,
+                           keepalive_timeout=limits.idle_seconds, max_line_size=MAX_HEADER_BYTES,
+                           max_field_size=MAX_HEADER_BYTES, max_headers=MAX_HEADERS, auto_decompress=False)
+    await runner.setup()
+    site = LimitedSite(runner, host, limits.port if port is None else port, limits.max_connections, metrics)
+    await site.start()
+    return runner, site
+
+
+def use_uvloop() -> None:
+    """uvloop when it is installed (as the worker does); the default loop otherwise."""
+    try:
+        import uvloop
+    except ImportError:
+        return
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
+def serve(host: str = "127.0.0.1", port: int | None = None, options: Options | None = None) -> int:
+    settings = load_settings()
+    options = options or Options()
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)   # the gateway says once what the broker does
+    log.setLevel(logging.INFO)
+
+    async def main() -> None:
+        runner, site = await start(settings, options, host, port)
+        settle_heap()
+        routes = platforms(settings, options)
+        on = [f"POST {p.path}" for p in routes if p.configured]
+        off = [f"{p.name} (set {p.setting_names[0]})" for p in routes if not p.configured]
+        print(f"Gateway on http://{host}:{site.port}/  routes: {', '.join(on) or 'none'}"
+              + (f"; off: {', '.join(off)}" if off else "")
+              + f"; Kafka {settings.bootstrap} → {settings.topics.input}; Ctrl-C stops it", flush=True)
+        feishu = next(p for p in routes if p.name == "feishu")
+        if feishu.configured and feishu.key is None:
+            log.warning("gateway: Feishu events arrive unencrypted and unsigned: set MODERATION_FEISHU_ENCRYPT_KEY "
+                        "(the app's Encrypt Key) so that only Feishu can post them")
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await stop.wait()
+        finally:
+            await runner.cleanup()
+
+    use_uvloop()
+    try:
+        asyncio.run(main())
+    except OSError as exc:
+        print(f"gateway: cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    return 0

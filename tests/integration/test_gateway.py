@@ -1,0 +1,284 @@
+"""The gateway as an operator runs it (`moderation gateway`, its own process) against the real broker,
+with real HTTP requests on loopback signed the way each platform signs them: a delivery sent three
+times arrives once; every kind of bad request gets its 4xx and nothing reaches Kafka, and no secret
+reaches the log; with the broker stopped the answer is 503 within the deadline, and the retry is
+taken once it is back; a kill -9 loses nothing that was answered 2xx."""
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import aiohttp
+import orjson
+import pytest
+
+from pipeline.connectors import Options, convert_record
+from tests.integration.harness import ROOT, Deployment, read_from_start
+from tests.integration.test_outage import own_broker  # noqa: F401 - a fixture: a broker of this test's own
+from tests.unit.test_gateway import (DINGTALK_SECRET, FEISHU_KEY, FEISHU_TOKEN, SLACK_SECRET, dingtalk_headers,
+                                     dingtalk_message, feishu_encrypt, feishu_headers, slack_headers, slack_message)
+from tests.unit.test_gateway_feishu import event as feishu_event
+
+SECRETS = {"MODERATION_SLACK_SIGNING_SECRET": SLACK_SECRET, "MODERATION_FEISHU_ENCRYPT_KEY": FEISHU_KEY,
+           "MODERATION_FEISHU_VERIFICATION_TOKEN": FEISHU_TOKEN, "MODERATION_DINGTALK_APP_SECRET": DINGTALK_SECRET}
+DEADLINE = 2.0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _health(url: str) -> int | None:
+    try:
+        with urllib.request.urlopen(url + "/healthz", timeout=2) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except OSError:
+        return None
+
+
+class Gateway:
+    def __init__(self, deployment: Deployment, log_name: str = "gateway.log", **env):
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = deployment.workdir / log_name
+        self.env = {**deployment.env, **SECRETS, "MODERATION_GATEWAY_ACK_DEADLINE_SECONDS": str(DEADLINE), **env}
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "gateway", "--port", str(self.port),
+                                          "--tz", "Asia/Shanghai"], cwd=ROOT, env=self.env, stdout=log,
+                                         stderr=subprocess.STDOUT, start_new_session=True)
+
+    def wait(self, status: int = 200, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"the gateway exited ({self.proc.returncode}):\n{self.log()}")
+            if _health(self.url) == status:
+                return
+            time.sleep(0.2)
+        raise AssertionError(f"/healthz did not answer {status} within {timeout}s:\n{self.log()}")
+
+    def log(self) -> str:
+        return Path(self.log_path).read_text(errors="replace")
+
+    def stop(self, kill: bool = False) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL if kill else signal.SIGTERM)
+            self.proc.wait(20)
+
+
+@pytest.fixture
+def gateway(deployment):
+    running = Gateway(deployment)
+    running.wait()
+    yield running
+    running.stop()
+
+
+async def post(url: str, path: str, body: bytes, headers: dict) -> tuple[int, dict]:
+    async with aiohttp.ClientSession() as client:
+        async with client.post(url + path, data=body, headers=headers) as response:
+            raw = await response.read()
+            return response.status, orjson.loads(raw) if raw.startswith(b"{") else {"raw": raw}
+
+
+def records(deployment: Deployment, expect: int, timeout: float = 15.0) -> list[dict]:
+    got = asyncio.run(read_from_start(deployment.settings, deployment.settings.topics.input,
+                                      range(deployment.partitions), expect, timeout))
+    return [orjson.loads(m.value) for messages in got.values() for m in messages]
+
+
+def feishu_delivery(record: dict) -> tuple[bytes, dict]:
+    body = feishu_encrypt(orjson.dumps(record))
+    return body, feishu_headers(body)
+
+
+# --------------------------------------------------------------------------- exactly once
+
+
+def test_a_delivery_sent_three_times_arrives_once_from_every_platform(deployment, gateway):
+    slack_body = orjson.dumps(slack_message(ts="1772414100.000200"))
+    concurrent_body = orjson.dumps(slack_message(ts="1772414160.000300", text="三个一起到"))
+    feishu_record = feishu_event()
+    ding_body = orjson.dumps(dingtalk_message(msg_id="msgTriple"))
+
+    async def send_all():
+        answers = []
+        for attempt in range(3):       # Slack's retries: the same event, re-signed, marked with the retry number
+            retry = {"X-Slack-Retry-Num": str(attempt), "X-Slack-Retry-Reason": "http_timeout"} if attempt else {}
+            answers.append(await post(gateway.url, "/slack/events", slack_body, slack_headers(slack_body, **retry)))
+        answers += await asyncio.gather(*(post(gateway.url, "/slack/events", concurrent_body,
+                                               slack_headers(concurrent_body)) for _ in range(3)))
+        for _ in range(3):
+            answers.append(await post(gateway.url, "/feishu/events", *feishu_delivery(feishu_record)))
+            answers.append(await post(gateway.url, "/dingtalk/events", ding_body, dingtalk_headers()))
+        return answers
+
+    answers = asyncio.run(send_all())
+    assert [status for status, _ in answers] == [200] * 12, answers
+    assert sum(not answer["duplicate"] for _, answer in answers) == 4      # one new event per delivery
+    got = records(deployment, expect=4)
+    time.sleep(2)
+    got = records(deployment, expect=5, timeout=3)                          # nothing more arrives
+    expected = [*convert_record("slack", orjson.loads(slack_body), Options(tz="Asia/Shanghai")),
+                *convert_record("slack", orjson.loads(concurrent_body), Options(tz="Asia/Shanghai")),
+                *convert_record("feishu", feishu_record, Options(tz="Asia/Shanghai")),
+                *convert_record("dingtalk", orjson.loads(ding_body), Options(tz="Asia/Shanghai"))]
+    assert sorted(got, key=lambda e: e["event_id"]) == sorted(expected, key=lambda e: e["event_id"])
+    with urllib.request.urlopen(gateway.url + "/metrics") as response:
+        metrics = response.read().decode()
+    assert 'moderation_gateway_platform_retries_total{platform="slack"} 2.0' in metrics
+    assert 'moderation_gateway_requests_total{outcome="duplicate",platform="feishu"} 2.0' in metrics
+
+
+# --------------------------------------------------------------------------- hostile requests
+
+
+def _bad_requests():
+    good_slack = orjson.dumps(slack_message(ts="1772414999.000100"))
+    ding = orjson.dumps(dingtalk_message(msg_id="msgBad"))
+    feishu_body, feishu_signed = feishu_delivery(feishu_event())
+    wrong_key = feishu_encrypt(orjson.dumps(feishu_event()), key="not the key")
+    slack_sig = slack_headers(good_slack)
+    flipped = slack_sig["X-Slack-Signature"][:-1] + ("1" if slack_sig["X-Slack-Signature"][-1] != "1" else "2")
+    return [
+        ("/slack/events", good_slack, {**slack_sig, "Host": "evil.example"}, 421, "host_not_allowed"),
+        ("/slack/events", good_slack, {**slack_sig, "Content-Type": "text/plain"}, 415, "content_type"),
+        ("/slack/events", good_slack, {**slack_sig, "Content-Encoding": "gzip"}, 415, "content_encoding"),
+        ("/slack/events", b"{" + b" " * 2_000_000 + b"}", slack_sig, 413, "too_large"),
+        ("/slack/events", good_slack, {"Content-Type": "application/json"}, 401, "missing_signature"),
+        ("/slack/events", good_slack, {**slack_sig, "X-Slack-Signature": flipped}, 401, "bad_signature"),
+        ("/slack/events", good_slack, {**slack_sig, "X-Slack-Request-Timestamp": "1e9"}, 401, "bad_timestamp"),
+        ("/slack/events", good_slack, slack_headers(good_slack, timestamp=int(time.time()) - 600), 401,
+         "stale_timestamp"),
+        ("/slack/events", b"\xff\xfe", slack_headers(b"\xff\xfe"), 400, "not_utf8"),
+        ("/slack/events", b'{"type": ', slack_headers(b'{"type": '), 400, "malformed_json"),
+        ("/slack/events", b'{"type": "shortcut"}', slack_headers(b'{"type": "shortcut"}'), 422, "unknown_type"),
+        ("/slack/events", (b := orjson.dumps({"type": "event_callback", "event": {"type": "message"}})),
+         slack_headers(b), 422, "invalid_event"),
+        ("/feishu/events", feishu_body, {**feishu_signed, "X-Lark-Signature": "0" * 64}, 401, "bad_signature"),
+        ("/feishu/events", wrong_key, feishu_headers(wrong_key), 401, "bad_encryption"),
+        ("/feishu/events", (b := feishu_encrypt(orjson.dumps(feishu_event(token="guessed")))), feishu_headers(b),
+         401, "bad_token"),
+        ("/feishu/events", (b := feishu_encrypt(orjson.dumps(feishu_event("drive.file.read_v1")))),
+         feishu_headers(b), 422, "unknown_type"),
+        ("/dingtalk/events", ding, dingtalk_headers(secret="SEC-guess"), 401, "bad_signature"),
+        ("/dingtalk/events", ding, dingtalk_headers(timestamp_ms=int(time.time() * 1000) - 7_200_000), 401,
+         "stale_timestamp"),
+        ("/dingtalk/events", (b := orjson.dumps({**dingtalk_message(msg_id="msgBad2"), "msgtype": "hologram"})),
+         dingtalk_headers(), 422, "invalid_event"),
+    ]
+
+
+def test_every_bad_request_gets_its_4xx_nothing_reaches_kafka_and_no_secret_reaches_the_log(deployment, gateway):
+    cases = _bad_requests()
+
+    async def send_all():
+        return [await post(gateway.url, path, body, headers) for path, body, headers, _, _ in cases]
+
+    answers = asyncio.run(send_all())
+    for (path, _, _, status, reason), (got, answer) in zip(cases, answers):
+        assert (got, answer.get("error")) == (status, reason), (path, reason, answer)
+    # Malformed HTTP, below the routes: answered 400 by the server itself.
+    with socket.create_connection(("127.0.0.1", gateway.port)) as raw:
+        raw.sendall(b"POST /slack/events HTTP/1.1\r\nHost: 127.0.0.1\r\n" + b"X-Pad: y\r\n" * 300 + b"\r\n")
+        assert raw.recv(100).split(b" ")[1] == b"400"
+    time.sleep(2)
+    assert deployment.output_count("input") == 0
+    with urllib.request.urlopen(gateway.url + "/metrics") as response:
+        metrics = response.read().decode()
+    for path, _, _, _, reason in cases:
+        assert f'reason="{reason}"' in metrics
+    log = gateway.log()
+    secrets = [*SECRETS.values(), *(h.get("X-Slack-Signature", "") for _, _, h, _, _ in cases)]
+    assert not [s for s in secrets if s and s in log]
+    assert "Traceback" not in log and "malformed HTTP request answered 400" in log
+    assert "bad_signature" in log                  # refusals are logged, by reason
+
+
+# --------------------------------------------------------------------------- the broker goes away
+
+
+def test_with_the_broker_stopped_the_answer_is_503_in_time_and_the_retry_is_taken_after(own_broker, tmp_path):
+    deployment = Deployment(bootstrap=own_broker.bootstrap, workdir=tmp_path)
+    deployment.create_topics()
+    running = Gateway(deployment)
+    try:
+        running.wait()
+        first = orjson.dumps(slack_message(ts="1772415000.000100", text="经纪人在"))
+        during = orjson.dumps(slack_message(ts="1772415060.000200", text="经纪人不在"))
+        assert asyncio.run(post(running.url, "/slack/events", first, slack_headers(first)))[0] == 200
+        own_broker.down()
+        started = time.monotonic()
+        status, answer = asyncio.run(post(running.url, "/slack/events", during, slack_headers(during)))
+        elapsed = time.monotonic() - started
+        assert status == 503 and answer["error"] in ("ack_timeout", "broker_error"), answer
+        assert elapsed < 3.0, f"answered after {elapsed:.2f}s: past Slack's 3 s"
+        print(f"\nbroker stopped: 503 ({answer['error']}) after {elapsed:.2f}s")
+        running.wait(status=503, timeout=30)                       # /healthz says the broker is away
+        own_broker.up(quiet=True)
+        deadline = time.monotonic() + 120
+        while True:                                                # Slack retries until it gets a 2xx
+            status, answer = asyncio.run(post(running.url, "/slack/events", during, slack_headers(during)))
+            if status == 200 or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+        assert status == 200, answer
+        print(f"broker back: the retry was answered 200 {time.monotonic() - started:.0f}s after the stop")
+        running.wait(status=200, timeout=30)
+        got = records(deployment, expect=2, timeout=30)
+        time.sleep(1)
+        got = records(deployment, expect=3, timeout=3)
+        assert sorted(e["event_id"] for e in got) == ["slack-C0FIN01-1772415000.000100",
+                                                      "slack-C0FIN01-1772415060.000200"]
+    finally:
+        running.stop()
+
+
+# --------------------------------------------------------------------------- kill -9
+
+
+def test_a_kill_9_loses_nothing_that_was_answered_2xx(deployment):
+    running = Gateway(deployment, "gateway-killed.log")
+    running.wait()
+    bodies = [orjson.dumps(slack_message(ts=f"1772416000.{i:06d}", text=f"第{i}条")) for i in range(600)]
+    answered: list[str] = []
+
+    async def flood():
+        async with aiohttp.ClientSession() as client:
+            semaphore = asyncio.Semaphore(20)
+
+            async def one(i: int) -> None:
+                async with semaphore:
+                    try:
+                        async with client.post(running.url + "/slack/events", data=bodies[i],
+                                               headers=slack_headers(bodies[i])) as response:
+                            if response.status == 200:
+                                answered.append(f"slack-C0FIN01-1772416000.{i:06d}")
+                    except aiohttp.ClientError:
+                        pass
+                    if len(answered) == 200:
+                        running.stop(kill=True)
+
+            await asyncio.gather(*(one(i) for i in range(len(bodies))))
+
+    asyncio.run(flood())
+    assert running.proc.returncode == -signal.SIGKILL
+    assert 200 <= len(answered) < len(bodies)
+    in_kafka = [e["event_id"] for e in records(deployment, expect=len(bodies), timeout=10)]
+    missing = set(answered) - set(in_kafka)
+    assert not missing, f"{len(missing)} events answered 2xx are not in Kafka"
+    assert len(in_kafka) == len(set(in_kafka))
+    print(f"\nkill -9 after {len(answered)} answers: all of them in Kafka ({len(in_kafka)} records, "
+          f"{len(in_kafka) - len(answered)} sent but not answered before the kill)")
