@@ -22,6 +22,7 @@ from pipeline.engine import Engine
 from pipeline.events import MAX_OUTPUT_BYTES, Rejected, decode, encode, rejected_event, shrink_output, stable_id
 from pipeline.kafka.batches import Record, send_batches
 from pipeline.kafka.gaps import GapFiller, GapReader
+from pipeline.kafka.live_clock import DueIndex, run_live_clock
 from pipeline.kafka.state_store import GroupStore
 from pipeline.kafka.transport import Feed, Transport, commits_held
 from pipeline.native import core_mode
@@ -133,6 +134,8 @@ def create_app(runtime: Runtime, engine: Engine | None = None) -> faust.App:
     skew = timedelta(seconds=s.max_future_skew_seconds)
 
     feed = app.feed(source, capacity=max(s.batch_size * 4, 16384))
+    # The live clock's view of when each group is next due (pipeline/kafka/live_clock.py).
+    clock = DueIndex(engine.next_due) if s.live_tick_seconds > 0 else None
 
     @app.task
     async def moderate() -> None:
@@ -214,6 +217,8 @@ def create_app(runtime: Runtime, engine: Engine | None = None) -> faust.App:
         # exactly-once mode the partition's transaction covers all three.)
         await publish([record for group_id, data in group_states.items()
                        for record in store.save(group_id, data, homes[group_id])])
+        if clock is not None:
+            clock.saw(group_states)
 
     async def publish(records: list[Record]) -> None:
         """Send the records and wait until the broker has them all."""
@@ -270,18 +275,10 @@ def create_app(runtime: Runtime, engine: Engine | None = None) -> faust.App:
             state.setdefault("applied", {})[f"{s.topics.input}/{home}"] = state.pop("applied_offset")
         return state
 
-    if s.live_tick_seconds > 0:
-        @app.timer(s.live_tick_seconds)
+    if clock is not None:
+        @app.task
         async def live_tick() -> None:
-            # The live clock goes through the log as clock.tick events, so a replay sees the same ticks.
-            now = datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")
-            for key in list(states.keys()):
-                if b"\x00" in key:
-                    continue  # a page of a group's state, not a group
-                group_id = key.decode()
-                tick = {"event_id": stable_id("tick", group_id, now), "type": "clock.tick", "ts": now,
-                        "group_id": group_id, "actor": {"id": "system", "name": "clock"}}
-                await source.send(key=key, value=encode(tick))
+            await run_live_clock(app, s, clock, store, states.changelog_topic.get_topic_name(), home_partition)
 
     @app.task
     async def stacks_on_sigusr1() -> None:

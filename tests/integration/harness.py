@@ -42,6 +42,9 @@ class Deployment:
             "MODERATION_WEB_PORT": "0",
             "MODERATION_DATA_DIR": str(self.workdir / "data"),
             "PYTHONUNBUFFERED": "1",
+            # Event time only, so the outputs equal the offline core's (a test of the live clock
+            # turns it on in extra_env).
+            "MODERATION_LIVE_TICK_SECONDS": "0",
             **{f"MODERATION_TOPIC_{role.upper()}": f"{self.name}.{topic}" for role, topic in TOPIC_NAMES.items()},
             **self.extra_env,
         })
