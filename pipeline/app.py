@@ -25,6 +25,7 @@ from pipeline.kafka.gaps import GapFiller, GapReader
 from pipeline.kafka.live_clock import DueIndex, run_live_clock
 from pipeline.kafka.state_store import GroupStore
 from pipeline.kafka.transport import Feed, Transport, commits_held
+from pipeline.kafka.worker_log import partitions_line
 from pipeline.native import core_mode
 
 log = logging.getLogger("pipeline.worker")
@@ -253,6 +254,7 @@ def create_app(runtime: Runtime, engine: Engine | None = None) -> faust.App:
     async def forget_positions(app, assigned, **kwargs) -> None:
         for tp in [tp for tp in expected if tp not in assigned]:
             del expected[tp]
+        log.info("partitions assigned: %s", partitions_line(assigned, (s.topics.input, s.topics.repartition)))
 
     @app.on_before_shutdown.connect
     async def stop_gap_reader(app, **kwargs) -> None:

@@ -18,12 +18,9 @@ def _runtime(args=None):
 
 
 def cmd_worker(args) -> int:
-    from faust.worker import Worker
-
     from pipeline.app import create_app
-    from pipeline.kafka.admin import ensure_topics
-
-    from pipeline.kafka.admin import wait_for_broker
+    from pipeline.kafka.admin import ensure_topics, wait_for_broker
+    from pipeline.kafka.worker_log import Worker
 
     runtime = _runtime()
     # A worker started before its broker (a host booting, a compose stack) waits for it.
@@ -119,7 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("worker", help="run the Faust worker (reads chat.events, writes the output topics)")
-    p.add_argument("--loglevel", default="warning")
+    p.add_argument("--loglevel", default=None, type=str.lower, choices=["debug", "info", "warning", "error"],
+                   help="default: the pipeline's own lines, the worker starting, ready and stopping, and every "
+                        "warning and error; info adds Faust's and aiokafka's progress lines, debug everything")
     p.set_defaults(func=cmd_worker)
 
     p = sub.add_parser("check", help="run the core over a JSONL file of input events and print the outputs")
@@ -155,7 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_wait_argument(p)
     p.set_defaults(func=cmd_tail)
 
-    bench = sub.add_parser("bench", help="benchmarks: e2e (pipeline vs raw Kafka), classify")
+    bench = sub.add_parser("bench", help="benchmarks: e2e (pipeline vs raw Kafka), classify, groups, ticks")
     bench_sub = bench.add_subparsers(dest="bench_command", required=True)
     from pipeline.bench.e2e import add_arguments as add_bench_e2e
     from pipeline.classify.commands import add_arguments as add_classifier_commands
@@ -164,6 +163,9 @@ def build_parser() -> argparse.ArgumentParser:
     from pipeline.bench.groups import add_arguments as add_bench_groups
 
     add_bench_groups(bench_sub)
+    from pipeline.bench.ticks import add_arguments as add_bench_ticks
+
+    add_bench_ticks(bench_sub)
     add_classifier_commands(sub, bench_subparsers=bench_sub)
     from pipeline.simulate import add_arguments as add_simulate
 
