@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 
 from pipeline.config import ConfigError
@@ -95,12 +96,16 @@ def cmd_sample(args) -> int:
 def cmd_demo(args) -> int:
     from pipeline.demo import run_demo
 
-    return run_demo(timeout=args.timeout, pace=args.pace)
+    return run_demo(timeout=args.timeout, pace=args.pace, bootstrap=args.bootstrap, allow_remote=args.allow_remote)
 
 
 def cmd_tail(args) -> int:
     from pipeline.tail import tail
 
+    if args.demo:
+        from pipeline.demo import topic_env
+
+        os.environ.update(topic_env())
     return asyncio.run(tail(args.topic, as_json=args.json, from_beginning=args.from_beginning,
                             limit=args.limit, idle_exit=args.idle_exit, wait=args.wait))
 
@@ -129,9 +134,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--with-topic", action="store_true", help="add the output role as field 'topic'")
     p.set_defaults(func=cmd_check)
 
-    p = sub.add_parser("demo", help="broker, worker and a sample conversation, with a live summary")
+    p = sub.add_parser("demo", help="broker, worker and a sample conversation, with a live summary",
+                       description="Runs the sample conversation through a worker on the local broker (started "
+                                   "if it is down) in topics of its own (demo-…): it deletes and recreates only "
+                                   "those, never another topic.")
     p.add_argument("--timeout", type=float, default=180.0)
     p.add_argument("--pace", type=float, default=0.05, help="seconds between sample events")
+    p.add_argument("--bootstrap", default=None, metavar="HOST:PORT",
+                   help="another broker (default: MODERATION_BOOTSTRAP, else the local broker)")
+    p.add_argument("--allow-remote", action="store_true",
+                   help="run on a broker that is not on this machine (its own topics only, as always)")
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("kafka", help="the local Apache Kafka broker (KRaft, loopback)")
@@ -151,6 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--from-beginning", action="store_true")
     p.add_argument("--limit", type=int, default=0, help="stop after this many records (0 = follow)")
     p.add_argument("--idle-exit", type=float, default=0, help="stop after this many idle seconds (0 = never)")
+    p.add_argument("--demo", action="store_true", help="the topics of `moderation demo`")
     add_wait_argument(p)
     p.set_defaults(func=cmd_tail)
 
