@@ -3,7 +3,8 @@
 Deadlines are event time (ARCHITECTURE.md, "State and time"): a group's reminder, follow-up or
 report fires when an event of the group reaches its due time. In a quiet group no event comes, so
 a live worker writes one: every `live_tick_seconds` it sends a `clock.tick` dated now, keyed by
-the group, to the input topic, for each group of its partitions whose next due time has passed.
+the group, to the input topic, for each group of its partitions whose next due time has passed
+and that has had no event for a period.
 The ticks go through the log like any input, so a replay of the log sees the same ticks and gives
 the same outputs, and `moderation check` stays event time only.
 
@@ -32,26 +33,32 @@ PAGE_MARK = b"\x00"
 
 
 class DueIndex:
-    """When each group of this worker next has something due, in event time.
+    """When each group of this worker next has something due, in event time, and when the worker
+    last processed an event of it (its own clock, monotonic).
 
     `None` for a group means nothing is scheduled, or a tick for it has been sent and its state has
     not been processed since (the tick's processing puts the next due time back)."""
 
-    def __init__(self, next_due: Callable[[dict], datetime | None]):
+    def __init__(self, next_due: Callable[[dict], datetime | None], clock: Callable[[], float] = time.monotonic):
         self._next_due = next_due
+        self._clock = clock
         self._due: dict[str, datetime | None] = {}
+        self._seen: dict[str, float] = {}
 
     def __len__(self) -> int:
         return len(self._due)
 
     def saw(self, states: Mapping[str, dict]) -> None:
         """The states the worker has just saved."""
+        now = self._clock()
         for group_id, state in states.items():
             self._due[group_id] = self._next_due(state)
+            self._seen[group_id] = now
 
     def forget(self) -> None:
         """After a rebalance: the partitions, and what is known of their groups, may have changed."""
         self._due.clear()
+        self._seen.clear()
 
     def knows(self, group_id: str) -> bool:
         return group_id in self._due
@@ -60,10 +67,15 @@ class DueIndex:
         """A group read from the table (not processed since the rebalance)."""
         self._due[group_id] = self._next_due(state) if state is not None else None
 
-    def due(self, now: datetime) -> list[str]:
-        """The groups whose next due time is at or before `now`, earliest first."""
-        return [g for g, when in sorted(((g, w) for g, w in self._due.items() if w is not None and w <= now),
-                                        key=lambda item: item[1])]
+    def due(self, now: datetime, quiet_for: float = 0.0) -> list[str]:
+        """The groups whose next due time is at or before `now` and that have had no event for
+        `quiet_for` seconds, earliest first. A group whose events are coming needs no tick: the next
+        one fires what is due. Nor does it want one while a backlog of its past events is read (an
+        export being imported): a tick dated now would move its clock past the events still to come."""
+        quiet_since = self._clock() - quiet_for
+        due = [(when, group_id) for group_id, when in self._due.items()
+               if when is not None and when <= now and self._seen.get(group_id, quiet_since) <= quiet_since]
+        return [group_id for _, group_id in sorted(due)]
 
     def ticked(self, group_ids: Iterable[str]) -> None:
         for group_id in group_ids:
@@ -139,7 +151,7 @@ async def run_live_clock(app, settings, index: DueIndex, store, changelog: str,
             log.info("live clock: %d group(s) of partition(s) %s read from the table in %.2fs",
                      read, ",".join(map(str, sorted(here))) or "none", time.monotonic() - started)
         now, stamp = now_stamp()
-        due = [group_id for group_id in index.due(now) if mine(group_id)]
+        due = [group_id for group_id in index.due(now, quiet_for=interval) if mine(group_id)]
         if due:
             partitions = app.consumer.topic_partitions(settings.topics.input) or settings.partitions
             records = [Record(settings.topics.input, home_partition(group_id, partitions), group_id.encode(),

@@ -103,3 +103,22 @@ def test_a_tick_is_a_valid_input_event_with_a_stable_id():
     assert event.type == "clock.tick" and event.group_id == "g-1"
     assert tick_event("g-1", "2026-03-02T10:00:00+08:00")["event_id"] == \
         tick_event("g-1", "2026-03-02T10:00:00+08:00")["event_id"] != tick_event("g-2", "2026-03-02T10:00:00+08:00")["event_id"]
+
+
+def test_a_group_whose_events_are_coming_gets_no_tick_until_it_has_been_quiet_for_a_period(engine):
+    clock = [100.0]
+    index = DueIndex(engine.next_due, clock=lambda: clock[0])
+    states = states_after(engine, [
+        configured("g-1", ts=at()), joined("u-2", "研发中心-李四", group="g-1", ts=at()),
+        message("@研发中心-李四 本周的周报什么时候能交？", group="g-1", actor="u-admin", ts=at(), mentions=["u-2"]),
+    ])
+    index.saw(states)              # an import of last week's export, say: the group's events keep coming
+    later = MONDAY + timedelta(days=7)
+    clock[0] += 59
+    assert index.due(later, quiet_for=60) == []
+    clock[0] += 1
+    assert index.due(later, quiet_for=60) == ["g-1"]
+    # A group read from the table after a rebalance has had no event here: it is due at once.
+    index.forget()
+    index.read("g-1", states["g-1"])
+    assert index.due(later, quiet_for=60) == ["g-1"]
