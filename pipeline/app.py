@@ -26,7 +26,7 @@ from pipeline.kafka.live_clock import DueIndex, run_live_clock
 from pipeline.kafka.state_store import GroupStore
 from pipeline.kafka.transport import Feed, Transport, commits_held
 from pipeline.kafka.worker_log import partitions_line
-from pipeline.native import core_mode
+from pipeline.native import core_mode, source_path, stale
 
 log = logging.getLogger("pipeline.worker")
 
@@ -82,7 +82,12 @@ class App(faust.App):
 
     async def on_start(self) -> None:
         await super().on_start()
-        log.info("rules core: %s (pipeline/native.py)", core_mode())
+        outdated = stale()
+        if outdated:
+            log.warning("rules core: interpreted (pipeline/native.py): the compiled build is not from the current "
+                        "%s; run `make native` to rebuild it", source_path(outdated[0]))
+        else:
+            log.info("rules core: %s (pipeline/native.py)", core_mode())
         settle_heap()
         # As an agent's stream does, but before the first subscription: a topic added later is only
         # subscribed after Faust's 45-second resubscription pause.
