@@ -81,10 +81,11 @@ def run_demo(timeout: float = 180.0, pace: float = 0.05, bootstrap: str | None =
     bootstrap = bootstrap or os.environ.get("MODERATION_BOOTSTRAP") or local.bootstrap
     remote = remote_hosts(bootstrap)
     if remote and not allow_remote:
-        console.print(f"[red]✗[/] {escape(', '.join(remote))} (from {source}) is not on this machine. The demo "
-                      f"would create its own topics there ({namespace()}*) and delete only those; pass "
-                      f"--allow-remote to run it there anyway, or leave {source} out to use the local broker.",
-                      soft_wrap=True)
+        instead = "unset MODERATION_BOOTSTRAP" if source == "MODERATION_BOOTSTRAP" else "leave --bootstrap out"
+        Console(stderr=True).print(
+            f"[red]✗[/] {escape(', '.join(remote))} (from {source}) is not on this machine. The demo would create "
+            f"its own topics there ({namespace()}*) and delete only those; pass --allow-remote to run it there "
+            f"anyway, or {instead} to use the local broker.", soft_wrap=True)
         return 2
 
     run_id = time.strftime("%Y%m%d%H%M%S")

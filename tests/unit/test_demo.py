@@ -39,15 +39,15 @@ def test_a_remote_broker_is_refused_without_allow_remote(capsys, monkeypatch, no
     monkeypatch.delenv("MODERATION_BOOTSTRAP", raising=False)
     started = time.monotonic()
     assert main(["demo", "--bootstrap", "10.20.30.40:9092"]) == 2
-    out = capsys.readouterr().out
-    assert "10.20.30.40:9092" in out and "--allow-remote" in out and namespace() in out
+    err = capsys.readouterr().err
+    assert "10.20.30.40:9092" in err and "--allow-remote" in err and namespace() in err
     assert time.monotonic() - started < 5  # refused before any connection
 
 
 def test_a_remote_broker_in_the_environment_is_refused_too(capsys, monkeypatch, no_broker):
     monkeypatch.setenv("MODERATION_BOOTSTRAP", "kafka.example.com:9092")
     assert main(["demo"]) == 2
-    assert "MODERATION_BOOTSTRAP" in capsys.readouterr().out
+    assert "unset MODERATION_BOOTSTRAP" in capsys.readouterr().err
 
 
 def test_everything_the_demo_creates_is_under_its_own_prefix_and_its_worker_is_event_time_only():
