@@ -18,6 +18,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import orjson
+import pytest
 import yaml
 from aiokafka import TopicPartition
 
@@ -101,11 +102,13 @@ async def input_records(settings) -> list[tuple[int, int, dict]]:
         await c.stop()
 
 
-def test_a_quiet_group_gets_its_reminder_within_a_tick_of_the_deadline(deployment, tmp_path):
+@pytest.mark.parametrize("guarantee", ["at_least_once", "exactly_once"])
+def test_a_quiet_group_gets_its_reminder_within_a_tick_of_the_deadline(deployment, tmp_path, guarantee):
     now = datetime.now(timezone.utc).replace(microsecond=0)
     offset = weekday_offset(now)
     policy = policy_file(tmp_path, offset)
-    deployment.extra_env.update({"MODERATION_POLICY": str(policy), "MODERATION_LIVE_TICK_SECONDS": str(TICK_SECONDS)})
+    deployment.extra_env.update({"MODERATION_POLICY": str(policy), "MODERATION_LIVE_TICK_SECONDS": str(TICK_SECONDS),
+                                 "MODERATION_PROCESSING_GUARANTEE": guarantee})
     deployment.start_worker()
     now = datetime.now(timezone.utc).replace(microsecond=0)
     events, due = quiet_conversation(now, with_c1=offset is not None)
