@@ -19,7 +19,7 @@ from pipeline import metrics
 from pipeline.classify import load_classifier
 from pipeline.config import Runtime
 from pipeline.engine import Engine
-from pipeline.events import MAX_OUTPUT_BYTES, Rejected, decode, encode, rejected_event, shrink_output, stable_id
+from pipeline.events import MAX_OUTPUT_BYTES, Rejected, decode, encode, rejected_event, shrink_output
 from pipeline.kafka.batches import Record, send_batches
 from pipeline.kafka.gaps import GapFiller, GapReader
 from pipeline.kafka.live_clock import DueIndex, run_live_clock
