@@ -37,15 +37,18 @@ def fresh_broker(tmp_path, broker):
 def test_the_default_log_says_what_an_operator_needs_and_nothing_else(fresh_broker, tmp_path):
     deployment = Deployment(bootstrap=fresh_broker.bootstrap, workdir=tmp_path)
     deployment.create_topics()
-    first = deployment.start_worker(loglevel=None)
-    deployment.produce([configured("g-1"), message("报表今天下班前发我一下", group="g-1")])
-    assert len(deployment.collect(expect=1, roles=("verdicts",), timeout=60)["verdicts"]) == 1
-    second = deployment.start_worker(loglevel=None)
-    deployment.produce([configured(f"g-{i}") for i in range(2, 20)] +
-                       [message("明天的评审会改到下午三点", group=f"g-{i}") for i in range(2, 20)])
-    assert len(deployment.collect(expect=19, roles=("verdicts",), timeout=60)["verdicts"]) == 19
-    deployment.stop_worker(second)
-    deployment.stop_worker(first)
+    try:
+        first = deployment.start_worker(loglevel=None)
+        deployment.produce([configured("g-1"), message("报表今天下班前发我一下", group="g-1")])
+        assert len(deployment.collect(expect=1, roles=("verdicts",), timeout=60)["verdicts"]) == 1
+        second = deployment.start_worker(loglevel=None)
+        deployment.produce([configured(f"g-{i}") for i in range(2, 20)] +
+                           [message("明天的评审会改到下午三点", group=f"g-{i}") for i in range(2, 20)])
+        assert len(deployment.collect(expect=19, roles=("verdicts",), timeout=60)["verdicts"]) == 19
+        deployment.stop_worker(second)
+        deployment.stop_worker(first)
+    finally:
+        deployment.stop_all()
 
     # A compiled core older than its source is the one thing to warn about here (pipeline/native.py
     # says so on import, before the worker's log is set up, and the worker again in its log).
