@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 
 from pipeline.config import ConfigError
@@ -18,12 +19,9 @@ def _runtime(args=None):
 
 
 def cmd_worker(args) -> int:
-    from faust.worker import Worker
-
+    from pipeline.kafka.admin import ensure_topics, wait_for_broker
     from pipeline.worker.app import create_app
-    from pipeline.kafka.admin import ensure_topics
-
-    from pipeline.kafka.admin import wait_for_broker
+    from pipeline.worker.log import Worker
 
     runtime = _runtime()
     # A worker started before its broker (a host booting, a compose stack) waits for it.
@@ -109,12 +107,17 @@ def cmd_sample(args) -> int:
 def cmd_demo(args) -> int:
     from pipeline.devtools.demo import run_demo
 
-    return run_demo(timeout=args.timeout, pace=args.pace, via=args.via)
+    return run_demo(timeout=args.timeout, pace=args.pace, via=args.via, bootstrap=args.bootstrap,
+                    allow_remote=args.allow_remote)
 
 
 def cmd_tail(args) -> int:
     from pipeline.kafka.tail import tail
 
+    if args.demo:
+        from pipeline.devtools.demo import topic_env
+
+        os.environ.update(topic_env())
     return asyncio.run(tail(args.topic, as_json=args.json, from_beginning=args.from_beginning,
                             limit=args.limit, idle_exit=args.idle_exit, wait=args.wait))
 
@@ -130,7 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("worker", help="run the Faust worker (reads chat.events, writes the output topics)")
-    p.add_argument("--loglevel", default="warning")
+    p.add_argument("--loglevel", default=None, type=str.lower, choices=["debug", "info", "warning", "error"],
+                   help="default: the pipeline's own lines, the worker starting, ready and stopping, and every "
+                        "warning and error; info adds Faust's and aiokafka's progress lines, debug everything")
     p.set_defaults(func=cmd_worker)
 
     p = sub.add_parser("check", help="run the core over a JSONL file of input events and print the outputs")
@@ -143,11 +148,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"exit with status {3} when any input line is rejected (default: 0, with a count on stderr)")
     p.set_defaults(func=cmd_check)
 
-    p = sub.add_parser("demo", help="broker, worker and a sample conversation, with a live summary")
+    p = sub.add_parser("demo", help="broker, worker and a sample conversation, with a live summary",
+                       description="Runs the sample conversation through a worker on the local broker (started "
+                                   "if it is down) in topics of its own (demo-…): it deletes and recreates only "
+                                   "those, never another topic.")
     p.add_argument("--timeout", type=float, default=180.0)
     p.add_argument("--pace", type=float, default=0.05, help="seconds between sample events")
     p.add_argument("--via", choices=["gateway"], default=None,
                    help="gateway: post the messages to the webhook gateway as signed Slack events")
+    p.add_argument("--bootstrap", default=None, metavar="HOST:PORT",
+                   help="another broker (default: MODERATION_BOOTSTRAP, else the local broker)")
+    p.add_argument("--allow-remote", action="store_true",
+                   help="run on a broker that is not on this machine (its own topics only, as always)")
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("kafka", help="the local Apache Kafka broker (KRaft, loopback)")
@@ -167,10 +179,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--from-beginning", action="store_true")
     p.add_argument("--limit", type=int, default=0, help="stop after this many records (0 = follow)")
     p.add_argument("--idle-exit", type=float, default=0, help="stop after this many idle seconds (0 = never)")
+    p.add_argument("--demo", action="store_true", help="the topics of `moderation demo`")
     add_wait_argument(p)
     p.set_defaults(func=cmd_tail)
 
-    bench = sub.add_parser("bench", help="benchmarks: e2e (pipeline vs raw Kafka), classify")
+    bench = sub.add_parser("bench", help="benchmarks: e2e (pipeline vs raw Kafka), classify, groups, ticks")
     bench_sub = bench.add_subparsers(dest="bench_command", required=True)
     from pipeline.devtools.bench.e2e import add_arguments as add_bench_e2e
     from pipeline.classify.commands import add_arguments as add_classifier_commands
@@ -185,6 +198,9 @@ def build_parser() -> argparse.ArgumentParser:
     from pipeline.devtools.bench.notify import add_arguments as add_bench_notify
 
     add_bench_notify(bench_sub)
+    from pipeline.devtools.bench.ticks import add_arguments as add_bench_ticks
+
+    add_bench_ticks(bench_sub)
     add_classifier_commands(sub, bench_subparsers=bench_sub)
     from pipeline.devtools.simulate import add_arguments as add_simulate
 

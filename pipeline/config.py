@@ -504,7 +504,10 @@ class Settings(Strict):
     processing_guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
     batch_size: int = Field(2000, ge=1)
     batch_seconds: float = Field(0.01, gt=0)
-    live_tick_seconds: float = Field(0.0, ge=0)  # 0 = off (replays and tests are event-time only)
+    # The live clock: every this many seconds the worker ticks the groups with something due, so
+    # deadlines fire in quiet groups (pipeline/worker/live_clock.py). 0 = off: event time only, as
+    # the demo, the benchmarks and the integration tests run.
+    live_tick_seconds: float = Field(60.0, ge=0, le=3600)
     # An event dated more than this ahead of the worker's clock is rejected to the DLQ: one record
     # must not move its group's clock into the future (deadlines, reports). Past events are only
     # judged against their group's own clock, so a replay of old history still works.
@@ -528,6 +531,13 @@ class Settings(Strict):
     policy_path: str = "config/policy.yaml"
     dashboard: Dashboard = Dashboard()
     gateway: Gateway = Gateway()
+
+    @field_validator("live_tick_seconds")
+    @classmethod
+    def _tick(cls, v):
+        if 0 < v < 1:
+            raise ValueError("must be 0 (off) or at least 1 second")
+        return v
 
 
 ENV_PREFIX = "MODERATION_"

@@ -140,6 +140,18 @@ class Engine:
                 found.extend(module.on_schedule(Context(event=None, state=state, now=now, policy=self.policy)))
         return named(self._report(found, group_id, now, state), state) if found else []
 
+    def next_due(self, data: dict) -> datetime | None:
+        """When the group next has something scheduled (a deadline, a finished window, a report, a
+        member check), in event time: an event of the group at or after this time makes it fire.
+        The live clock ticks a group once this time has passed (pipeline/worker/live_clock.py)."""
+        state = GroupState(data)
+        due: datetime | None = None
+        for module in SCHEDULED_MODULES:
+            when = module.next_due(state, self.policy)
+            if when is not None and (due is None or when < due):
+                due = when
+        return due
+
     def _report(self, found: Iterable[Violation | Emit], group_id: str, now: datetime,
                 state: GroupState) -> list[Output]:
         outputs: list[Output] = []

@@ -27,6 +27,10 @@ def cmd_dashboard(args) -> int:
 
     from pipeline.dashboard.server import serve
 
+    if args.demo:
+        from pipeline.devtools.demo import topic_env
+
+        os.environ.update(topic_env())
     port = _port(args)
     if port is None:
         print(f"configuration error: {PORT_ENV}={os.environ.get(PORT_ENV)!r} is not a port number (0–65535)",
@@ -44,4 +48,5 @@ def add_arguments(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--port", type=int, default=None,
                    help=f"port (default ${PORT_ENV} or {DEFAULT_PORT}; 0 = any free port)")
     p.add_argument("--open", action="store_true", help="open the page in the default browser")
+    p.add_argument("--demo", action="store_true", help="read the topics of `moderation demo`")
     p.set_defaults(func=cmd_dashboard)

@@ -1,7 +1,17 @@
-"""`moderation demo`: a local broker, the worker, and the sample conversation going through it."""
+"""`moderation demo`: a local broker, the worker, and the sample conversation going through it.
+
+The demo never deletes or rewrites anything it did not create. Every topic it makes, and its
+worker's app id (so Faust's changelog topic too), starts with `namespace()`: `demo-` and a digest
+of this checkout's path, so two checkouts' demos on one broker keep apart as well. A run deletes
+what an earlier run of the same checkout left under that prefix, and nothing else. It runs on the
+local broker (started if it is down), or on MODERATION_BOOTSTRAP / `--bootstrap`; a broker that is
+not on this machine needs `--allow-remote`.
+"""
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import ipaddress
 import os
 import signal
 import subprocess
@@ -12,10 +22,11 @@ from pathlib import Path
 
 import orjson
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from pipeline.config import PROJECT_ROOT, TOPIC_NAMES, load_runtime
-from pipeline.kafka.admin import consumer, delete_topics, ensure_topics, producer
+from pipeline.config import PROJECT_ROOT, TOPIC_NAMES, load_runtime, load_settings
+from pipeline.kafka.admin import client_options, consumer, delete_topics, ensure_topics, producer, wait_for_broker
 from pipeline.kafka.local import LocalBroker
 from pipeline.devtools.sample import conversation
 
@@ -24,25 +35,78 @@ LEVEL_STYLE = {"reminder": "yellow", "removal_recommended": "bold red", "supervi
 SEVERITY_STYLE = {"info": "cyan", "warning": "yellow", "severe": "bold red"}
 
 
-def run_demo(timeout: float = 180.0, pace: float = 0.05, via: str | None = None) -> int:
+def namespace(root: Path = PROJECT_ROOT) -> str:
+    """The prefix of every topic the demo creates (and of its worker's app id)."""
+    return f"demo-{hashlib.sha256(str(root).encode('utf-8')).hexdigest()[:6]}."
+
+
+def topic_env(root: Path = PROJECT_ROOT) -> dict[str, str]:
+    """The demo's topic names as MODERATION_TOPIC_* variables (`dashboard --demo`, `tail --demo`)."""
+    return {f"MODERATION_TOPIC_{role.upper()}": namespace(root) + name for role, name in TOPIC_NAMES.items()}
+
+
+def worker_env(bootstrap: str, run_id: str) -> dict[str, str]:
+    """The settings of the demo's worker: its own topics and app id, no web port, and the live clock
+    off, so that its outputs are those of `moderation check` on the same events (event time only)."""
+    return {"MODERATION_BOOTSTRAP": bootstrap, "MODERATION_APP_ID": f"{namespace()}moderation-{run_id}",
+            "MODERATION_WEB_PORT": "0", "MODERATION_LIVE_TICK_SECONDS": "0",
+            "MODERATION_DATA_DIR": str(PROJECT_ROOT / "var" / "demo"), **topic_env()}
+
+
+def remote_hosts(bootstrap: str) -> list[str]:
+    """The servers of a bootstrap list that are not this machine (loopback addresses, `localhost`)."""
+    remote = []
+    for server in bootstrap.split(","):
+        server = server.strip()
+        host = server.rsplit(":", 1)[0] if server.count(":") == 1 or server.startswith("[") else server
+        host = host.strip("[]").lower()
+        if host == "localhost":
+            continue
+        try:
+            if ipaddress.ip_address(host).is_loopback:
+                continue
+        except ValueError:
+            pass
+        remote.append(server)
+    return remote
+
+
+def run_demo(timeout: float = 180.0, pace: float = 0.05, via: str | None = None, bootstrap: str | None = None,
+             allow_remote: bool = False) -> int:
     console = Console()
-    broker = LocalBroker.from_env()
-    with console.status("Starting the local Apache Kafka broker (first run fetches it from Maven Central) …"):
-        console.print(f"[green]✓[/] Kafka: {broker.up(quiet=True)}")
+    local = LocalBroker.from_env()
+    # Where the dashboard and tail will look afterwards (they read MODERATION_BOOTSTRAP, then the config).
+    usual = os.environ.get("MODERATION_BOOTSTRAP") or load_settings().bootstrap
+    source = "--bootstrap" if bootstrap else "MODERATION_BOOTSTRAP"
+    bootstrap = bootstrap or os.environ.get("MODERATION_BOOTSTRAP") or local.bootstrap
+    remote = remote_hosts(bootstrap)
+    if remote and not allow_remote:
+        instead = "unset MODERATION_BOOTSTRAP" if source == "MODERATION_BOOTSTRAP" else "leave --bootstrap out"
+        Console(stderr=True).print(
+            f"[red]✗[/] {escape(', '.join(remote))} (from {source}) is not on this machine. The demo would create "
+            f"its own topics there ({namespace()}*) and delete only those; pass --allow-remote to run it there "
+            f"anyway, or {instead} to use the local broker.", soft_wrap=True)
+        return 2
 
     run_id = time.strftime("%Y%m%d%H%M%S")
-    env = {**os.environ, "MODERATION_BOOTSTRAP": broker.bootstrap, "MODERATION_APP_ID": f"moderation-demo-{run_id}",
-           "MODERATION_WEB_PORT": "0", "MODERATION_DATA_DIR": str(PROJECT_ROOT / "var" / "demo")}
-    for key in list(env):
-        if key.startswith("MODERATION_TOPIC_"):
-            del env[key]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MODERATION_TOPIC_")}
+    env.update(worker_env(bootstrap, run_id))
     os.environ.update({k: v for k, v in env.items() if k.startswith("MODERATION_")})
     runtime = load_runtime()
     settings = runtime.settings
-    asyncio.run(delete_topics(settings, list(TOPIC_NAMES.values())))
-    time.sleep(1.0)
+    if bootstrap == local.bootstrap:
+        with console.status("Starting the local Apache Kafka broker (first run fetches it from Maven Central) …"):
+            console.print(f"[green]✓[/] Kafka: {local.up(quiet=True)}")
+    else:
+        with console.status(f"Waiting for the Kafka broker at {bootstrap} …"):
+            asyncio.run(wait_for_broker(settings, 60, "demo"))
+        console.print(f"[green]✓[/] Kafka: up at {bootstrap}")
+
+    # Only what an earlier demo of this checkout created goes; the broker's other topics stay as they are.
+    asyncio.run(_delete_and_wait(settings, namespace()))
     asyncio.run(ensure_topics(settings))
-    console.print(f"[green]✓[/] Topics: {', '.join(TOPIC_NAMES.values())} ({settings.partitions} partitions each)")
+    console.print(f"[green]✓[/] Topics: {settings.topics.input}, {namespace()}moderation.* ({settings.partitions} "
+                  f"partitions each): the demo's own, no other topic is touched")
 
     events = conversation()
     pairs = _gateway_deliveries(events) if via == "gateway" else None
@@ -50,7 +114,7 @@ def run_demo(timeout: float = 180.0, pace: float = 0.05, via: str | None = None)
     log_path = PROJECT_ROOT / "var" / "demo-worker.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "wb") as log:
-        worker = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "worker", "--loglevel", "info"],
+        worker = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "worker"],
                                   cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
                                   start_new_session=True)
     try:
@@ -70,7 +134,32 @@ def run_demo(timeout: float = 180.0, pace: float = 0.05, via: str | None = None)
     _summary(console, got, expected)
     if pairs:
         _compare_via_gateway(console, runtime, events, pairs, got)
+    prefix = "" if usual == bootstrap else f"MODERATION_BOOTSTRAP={bootstrap} "
+    console.print(f"\nSee it live: [bold]{prefix}.venv/bin/moderation dashboard --demo[/] → http://127.0.0.1:8765 "
+                  f"(reads these topics); follow a topic with [bold]{prefix}.venv/bin/moderation tail violations --demo[/].")
     return 0
+
+
+async def _topics(settings) -> list[str]:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap, **client_options(settings))
+    await admin.start()
+    try:
+        return await admin.list_topics()
+    finally:
+        await admin.close()
+
+
+async def _delete_and_wait(settings, prefix: str, timeout: float = 60.0) -> None:
+    """Delete the topics whose names start with `prefix`, and wait until the broker has let them go
+    (a topic being deleted cannot be created again)."""
+    await delete_topics(settings, [], prefix=prefix)
+    deadline = time.monotonic() + timeout
+    while any(name.startswith(prefix) for name in await _topics(settings)):
+        if time.monotonic() > deadline:
+            raise SystemExit(f"the broker did not delete the demo's earlier topics ({prefix}*) within {timeout:.0f}s")
+        await asyncio.sleep(0.5)
 
 
 def _expected(runtime, events) -> dict[str, dict]:
@@ -168,8 +257,6 @@ def _summary(console, got, expected) -> None:
     same = {e["id"]: e for e in outputs} == expected
     mark = "[green]✓ identical[/]" if same else "[red]✗ different[/]"
     console.print(f"Kafka outputs vs. `moderation check` on the same events: {mark}")
-    console.print("\nSee it live: [bold].venv/bin/moderation dashboard[/] → http://127.0.0.1:8765 "
-                  "(reads these topics); follow a topic with [bold].venv/bin/moderation tail violations[/].")
 
 
 # --------------------------------------------------------------------------- --via gateway (pipeline/gateway/demo.py)

@@ -18,13 +18,15 @@ from pipeline.worker import metrics
 from pipeline.classify import load_classifier
 from pipeline.config import Runtime
 from pipeline.core.engine import Engine
-from pipeline.core.events import MAX_OUTPUT_BYTES, Rejected, decode, encode, rejected_event, shrink_output, stable_id
-from pipeline.worker.heap import GC_THRESHOLDS, settle_heap  # noqa: F401 - re-exported: the settings are heap.py's
+from pipeline.core.events import MAX_OUTPUT_BYTES, Rejected, decode, encode, rejected_event, shrink_output
+from pipeline.worker.heap import settle_heap
 from pipeline.worker.batches import Record, send_batches
 from pipeline.worker.gaps import GapFiller, GapReader
+from pipeline.worker.live_clock import DueIndex, run_live_clock
 from pipeline.worker.state_store import GroupStore
+from pipeline.worker.log import partitions_line
 from pipeline.worker.transport import Feed, Transport, commits_held
-from pipeline.native import core_mode
+from pipeline.native import core_mode, source_path, stale
 
 log = logging.getLogger("pipeline.worker")
 
@@ -66,7 +68,12 @@ class App(faust.App):
 
     async def on_start(self) -> None:
         await super().on_start()
-        log.info("rules core: %s (pipeline/native.py)", core_mode())
+        outdated = stale()
+        if outdated:
+            log.warning("rules core: interpreted (pipeline/native.py): the compiled build is not from the current "
+                        "%s; run `make native` to rebuild it", source_path(outdated[0]))
+        else:
+            log.info("rules core: %s (pipeline/native.py)", core_mode())
         settle_heap()
         # As an agent's stream does, but before the first subscription: a topic added later is only
         # subscribed after Faust's 45-second resubscription pause.
@@ -119,6 +126,8 @@ def create_app(runtime: Runtime, engine: Engine | None = None) -> faust.App:
     skew = timedelta(seconds=s.max_future_skew_seconds)
 
     feed = app.feed(source, capacity=max(s.batch_size * 4, 16384))
+    # The live clock's view of when each group is next due (pipeline/worker/live_clock.py).
+    clock = DueIndex(engine.next_due) if s.live_tick_seconds > 0 else None
 
     @app.task
     async def moderate() -> None:
@@ -200,6 +209,8 @@ def create_app(runtime: Runtime, engine: Engine | None = None) -> faust.App:
         # exactly-once mode the partition's transaction covers all three.)
         await publish([record for group_id, data in group_states.items()
                        for record in store.save(group_id, data, homes[group_id])])
+        if clock is not None:
+            clock.saw(group_states)
 
     async def publish(records: list[Record]) -> None:
         """Send the records and wait until the broker has them all."""
@@ -234,6 +245,7 @@ def create_app(runtime: Runtime, engine: Engine | None = None) -> faust.App:
     async def forget_positions(app, assigned, **kwargs) -> None:
         for tp in [tp for tp in expected if tp not in assigned]:
             del expected[tp]
+        log.info("partitions assigned: %s", partitions_line(assigned, (s.topics.input, s.topics.repartition)))
 
     @app.on_before_shutdown.connect
     async def stop_gap_reader(app, **kwargs) -> None:
@@ -256,18 +268,10 @@ def create_app(runtime: Runtime, engine: Engine | None = None) -> faust.App:
             state.setdefault("applied", {})[f"{s.topics.input}/{home}"] = state.pop("applied_offset")
         return state
 
-    if s.live_tick_seconds > 0:
-        @app.timer(s.live_tick_seconds)
+    if clock is not None:
+        @app.task
         async def live_tick() -> None:
-            # The live clock goes through the log as clock.tick events, so a replay sees the same ticks.
-            now = datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")
-            for key in list(states.keys()):
-                if b"\x00" in key:
-                    continue  # a page of a group's state, not a group
-                group_id = key.decode()
-                tick = {"event_id": stable_id("tick", group_id, now), "type": "clock.tick", "ts": now,
-                        "group_id": group_id, "actor": {"id": "system", "name": "clock"}}
-                await source.send(key=key, value=encode(tick))
+            await run_live_clock(app, s, clock, store, states.changelog_topic.get_topic_name(), home_partition)
 
     @app.task
     async def stacks_on_sigusr1() -> None:

@@ -17,6 +17,7 @@ import asyncio
 import logging
 from collections import deque
 from contextlib import asynccontextmanager
+from time import monotonic
 from typing import AsyncIterator, cast
 
 from faust.transport.consumer import CONSUMER_FETCHING
@@ -198,8 +199,13 @@ class Feed:
                 batch = kept
             if not batch:
                 continue
+            # What Faust's stream records for each event it takes in: its check that fed partitions
+            # are being processed (verify_event_path) reads it, and without it said "Stream has not
+            # started processing" every few seconds of a busy worker, however fast it went.
+            inbound, taken_at = app.monitor.stream_inbound_time, monotonic()
             for message in batch:
                 consumer.track_message(message)
+                inbound[message.tp] = taken_at
             yield batch
 
     def ack(self, batch: list) -> None:

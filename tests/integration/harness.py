@@ -42,6 +42,9 @@ class Deployment:
             "MODERATION_WEB_PORT": "0",
             "MODERATION_DATA_DIR": str(self.workdir / "data"),
             "PYTHONUNBUFFERED": "1",
+            # Event time only, so the outputs equal the offline core's (a test of the live clock
+            # turns it on in extra_env).
+            "MODERATION_LIVE_TICK_SECONDS": "0",
             **{f"MODERATION_TOPIC_{role.upper()}": f"{self.name}.{topic}" for role, topic in TOPIC_NAMES.items()},
             **self.extra_env,
         })
@@ -60,9 +63,11 @@ class Deployment:
         asyncio.run(delete_topics(self.settings, [], prefix=self.name))
 
     # ------------------------------------------------------------------ workers
-    def start_worker(self, wait: bool = True, timeout: float = 90.0) -> subprocess.Popen:
+    def start_worker(self, wait: bool = True, timeout: float = 90.0, loglevel: str | None = "info") -> subprocess.Popen:
+        """`loglevel` None: the worker's default log."""
         log = open(self.workdir / f"worker-{len(self.workers)}.log", "wb")
-        proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "worker", "--loglevel", "info"],
+        proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "worker",
+                                 *(["--loglevel", loglevel] if loglevel else [])],
                                 cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True)
         proc.log_path = log.name

@@ -1,9 +1,9 @@
-"""The worker's collector settings (`pipeline.worker.app.settle_heap`), applied once it has started."""
+"""The worker's collector settings (`pipeline.worker.heap.settle_heap`), applied once it has started."""
 from __future__ import annotations
 
 import gc
 
-from pipeline.worker.app import GC_THRESHOLDS, settle_heap
+from pipeline.worker.heap import GC_THRESHOLDS, settle_heap
 
 
 def test_settle_heap_moves_the_loaded_objects_out_of_the_scans_and_collects_less_often():

@@ -67,6 +67,8 @@ class Contender:
                     "MODERATION_BOOTSTRAP": bootstrap, "MODERATION_APP_ID": self.name,
                     "MODERATION_PARTITIONS": str(partitions), "MODERATION_WEB_PORT": "0",
                     "MODERATION_DATA_DIR": str(workdir / self.name),
+                    # Event time only: no wall-clock ticks among the measured events.
+                    "MODERATION_LIVE_TICK_SECONDS": "0",
                     **{f"MODERATION_TOPIC_{r.upper()}": f"{self.name}.{t}" for r, t in TOPIC_NAMES.items()}}
         self.settings = load_settings(env=self.env)
         self.source = self.settings.topics.input
