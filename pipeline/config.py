@@ -378,6 +378,9 @@ TOPIC_NAMES = {
     "responsiveness": "moderation.responsiveness",
     "reports": "moderation.reports",
     "dlq": "moderation.dlq",
+    "reviews": "moderation.reviews",
+    # Written by the dashboard: logins, logouts and decisions (docs/OPERATIONS.md, "Users, roles, login").
+    "audit": "moderation.audit",
     # Internal: input records re-keyed to their group's partition (written and read by the workers
     # only; give no one else write access).
     "repartition": "moderation.repartition",
@@ -393,6 +396,8 @@ class Topics(Strict):
     responsiveness: str = TOPIC_NAMES["responsiveness"]
     reports: str = TOPIC_NAMES["reports"]
     dlq: str = TOPIC_NAMES["dlq"]
+    reviews: str = TOPIC_NAMES["reviews"]
+    audit: str = TOPIC_NAMES["audit"]
     repartition: str = TOPIC_NAMES["repartition"]
 
     def outputs(self) -> dict[str, str]:
@@ -417,6 +422,35 @@ class Dashboard(Strict):
     feed: int = Field(1_000, ge=10, le=1_000_000)
     severe: int = Field(20_000, ge=10, le=10_000_000)
     followups: int = Field(20_000, ge=10, le=10_000_000)
+    reviews: int = Field(20_000, ge=10, le=1_000_000)                 # violations waiting for a reviewer
+    # Login and roles (R4): users and their roles are in this file, managed by `moderation users`.
+    users_file: str = "var/dashboard/users.json"
+    session_hours: float = Field(8.0, gt=0, le=24 * 30)               # a login lasts at most this long
+    session_idle_minutes: float = Field(30.0, gt=0, le=24 * 60)       # ... and ends after this long without a request
+    secure_cookies: bool = False                                      # set when served behind https
+    login_failures_per_user: int = Field(5, ge=1, le=1000)            # failed logins per name within login_window_minutes
+    login_failures_per_client: int = Field(20, ge=1, le=100_000)      # failed logins per client address within it
+    login_window_minutes: float = Field(15.0, gt=0, le=24 * 60)
+    # Peers whose X-Forwarded-For is believed (a reverse proxy): the client address is then its last entry.
+    trusted_proxies: tuple[str, ...] = ()
+    max_sessions: int = Field(10_000, ge=1, le=1_000_000)
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, v):
+        return tuple(part for part in re.split(r"[\s,]+", v) if part) if isinstance(v, str) else v
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, v):
+        import ipaddress
+
+        for address in v:
+            try:
+                ipaddress.ip_address(address)
+            except ValueError:
+                raise ValueError(f"not an IP address: {address!r}") from None
+        return v
 
     @field_validator("allowed_hosts", mode="before")
     @classmethod

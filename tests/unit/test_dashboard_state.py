@@ -251,7 +251,8 @@ def test_the_response_stays_bounded_with_30000_groups():
 def test_state_memory_does_not_grow_with_the_number_of_groups():
     # Small bounds, so every store is full after a few thousand groups; then memory must stay flat.
     state = DashboardState(Bounds(groups=200, feed=100, severe=100, followups=2_000, responsiveness=1_000,
-                                  reports=100, seen=10_000))
+                                  reports=100, seen=10_000, members=1_000, decidable=1_000, reviews=100,
+                                  review_scores=100))
     tracemalloc.start()
     try:
         for event in _groups_of_records(3_000):
