@@ -11,7 +11,7 @@ import hashlib
 import hmac
 import secrets
 from collections import OrderedDict, deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from pipeline.dashboard.users import User
 
@@ -105,11 +105,6 @@ class Sessions:
         return self._by_token.pop(token, None) if token else None
 
 
-@dataclass
-class _Failures:
-    times: deque = field(default_factory=deque)
-
-
 class Limiter:
     """Failed attempts per key (a user name, a client address) within a sliding `window`; past
     `limit` the key must wait until its oldest failure leaves the window. At most `cap` keys are
@@ -145,6 +140,14 @@ class Limiter:
         self._keys.move_to_end(key)
         while len(self._keys) > self.cap:
             self._keys.popitem(last=False)
+
+    def forgive(self, key: str) -> None:
+        """Take back the newest failure of `key` (an attempt counted before it was checked, that succeeded)."""
+        times = self._keys.get(key)
+        if times:
+            times.pop()
+            if not times:
+                del self._keys[key]
 
     def clear(self, key: str) -> None:
         self._keys.pop(key, None)

@@ -85,8 +85,8 @@ class Auth:
 
 
 AUTH_KEY = web.AppKey("auth", Auth)
-PRINCIPAL = "moderation.principal"     # request keys set by the gate
-SESSION = "moderation.session"
+PRINCIPAL = web.RequestKey("principal", Principal)     # set by the gate on every request it lets through
+SESSION = web.RequestKey("session", Session)
 # Names of the routes that answer without a session: the login page, its form, its stylesheet, /healthz.
 PUBLIC_ROUTES = frozenset({"login_page", "login", "login_assets", "healthz"})
 _NO_TOUCH_ROUTES = {"stream"}           # a live stream does not count as use of the session
@@ -247,6 +247,10 @@ async def login(request: web.Request) -> web.StreamResponse:
         return _login_form(request, "The dashboard is busy checking other logins; try again in a moment.",
                            shown_name, status=503, headers={"Retry-After": "5"})
     user = auth.users.current().get(username) if shown_name else None
+    # Counted as a failure before it is checked, so a burst of attempts at once cannot pass the
+    # limits while the first ones are still being checked; a success takes it back.
+    auth.limits.per_user.fail(key, now)
+    auth.limits.per_client.fail(client, now)
     auth.limits.waiting += 1
     try:
         async with auth.limits.checks:
@@ -254,18 +258,16 @@ async def login(request: web.Request) -> web.StreamResponse:
     finally:
         auth.limits.waiting -= 1
     if not ok or user is None:
-        now = time.monotonic()
-        auth.limits.per_user.fail(key, now)
-        auth.limits.per_client.fail(client, now)
         audit.record("login", shown_name or "(invalid name)", "failure", client,
                      {"why": "unknown user" if user is None else "wrong password"})
         return _login_form(request, "Wrong user name or password.", shown_name, status=401)
+    auth.limits.per_client.forgive(client)
     auth.limits.per_user.clear(key)
     # Whatever session cookie the browser brought ends here; the new login gets a new token.
     auth.sessions.end(request.cookies.get(auth.cookie))
     session = auth.sessions.start(user, time.monotonic(), client)
     audit.record("login", user.name, "success", client, {"role": user.role})
-    response = web.HTTPSeeOther("/")
+    response = web.Response(status=303, headers={"Location": "/"})
     response.set_cookie(auth.cookie, session.token, httponly=True, samesite="Strict", path="/",
                         secure=auth.settings.dashboard.secure_cookies)
     response.del_cookie(LOGIN_CSRF_COOKIE, path="/login")
