@@ -174,6 +174,9 @@ def build_parser() -> argparse.ArgumentParser:
     from pipeline.classify.commands import add_arguments as add_classifier_commands
 
     add_bench_e2e(bench_sub)
+    from pipeline.kafka.review_export import add_arguments as add_review_commands
+
+    add_review_commands(sub)
     from pipeline.devtools.bench.groups import add_arguments as add_bench_groups
 
     add_bench_groups(bench_sub)

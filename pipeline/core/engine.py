@@ -16,9 +16,9 @@ from pipeline.config import Policy
 from pipeline.core.escalation import escalate
 from pipeline.core.events import (
     SCHEMA_VERSION, GroupConfigured, InputEvent, MemberDeparted, MemberJoined, MemberLeft, MemberRenamed,
-    MessagePosted, stable_id,
+    MessagePosted, Rejected, ReviewDecided, stable_id,
 )
-from pipeline.core import responsiveness
+from pipeline.core import responsiveness, review
 from pipeline.core.rules import discipline, files, members, publishing
 from pipeline.core.rules.base import Context, Emit, Violation
 from pipeline.core.state import GroupState
@@ -98,6 +98,9 @@ class Engine:
             trial: dict[str, dict] = {group_id: copy.deepcopy(stored)} if stored is not None else {}
             try:
                 outputs.extend(self.process([event], trial, [positions[i]] if positions is not None else None))
+            except Rejected as exc:  # the core judged it invalid in its group's state (R2: an unknown violation)
+                set_aside.append((i, exc.reason))
+                continue
             except Exception as exc:  # noqa: BLE001
                 set_aside.append((i, f"internal error while processing this event ({type(exc).__name__}: "
                                      f"{str(exc)[:300]}); it was set aside and its group's state left as it was"))
@@ -123,6 +126,8 @@ class Engine:
         for module in RULE_MODULES:
             found.extend(module.on_event(ctx))
         outputs.extend(self._report(found, event.group_id, now, state))
+        if isinstance(event, ReviewDecided):
+            outputs.extend(review.decide(event, state, self.policy))
         apply_membership(event, state, stamp)
         outputs.extend(self.scheduled(state, event.group_id, watermark))
         return named(outputs, state)
@@ -146,7 +151,10 @@ class Engine:
             counts = state.section("violation_counts")
             counts[v.rule] = counts.get(v.rule, 0) + 1
             outputs.append(("violations", event))
-            outputs.extend(("escalations", e) for e in escalate(v, event, state, now, self.policy))
+            escalations = [] if v.review_required else escalate(v, event, state, now, self.policy)
+            if v.reviewable:
+                review.remember(state, v, event, escalations, self.policy)
+            outputs.extend(("escalations", e) for e in escalations)
         return outputs
 
 

@@ -94,6 +94,20 @@ def _step(ladder: dict, entry: dict, policy: Policy) -> list[tuple[str, str, str
     return out
 
 
+def escalate_as_of(violation: Violation, violation_event: dict, state: GroupState, policy: Policy,
+                   id_parts: tuple[str, ...] = ()) -> list[dict]:
+    """Escalations for a violation a reviewer confirmed: what the ladder would have given it at its
+    own time (R2), the member's ladder worked out again with it."""
+    if violation.direct is not None or not violation.escalate or violation.severity == "severe":
+        return escalate(violation, violation_event, state, datetime.fromisoformat(violation_event["ts"]), policy,
+                        id_parts)
+    entry = {"id": violation_event["id"], "rule": violation.rule, "ts": violation_event["ts"],
+             "origin": _origin(violation)}
+    return [escalation_event(level, ladder_rule, violation, violation_event, state, policy, why=why,
+                             reminded_at=reminded, id_parts=id_parts)
+            for level, ladder_rule, why, reminded in refold(state, violation.member_id, policy, insert=entry)]
+
+
 def refold(state: GroupState, member_id: str, policy: Policy, without: str | None = None,
            insert: dict | None = None) -> list[tuple[str, str, str, str | None]]:
     """The member's ladder worked out again from their log: `without` a violation (a reviewer

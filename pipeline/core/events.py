@@ -14,7 +14,9 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal, Union, get_args
 
 import orjson
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+from pydantic import (
+    AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator,
+)
 
 SCHEMA_VERSION = 1
 # The escalation levels of the `moderation.escalations` contract.
@@ -206,9 +208,30 @@ class ClockTick(_Event):
     type: Literal["clock.tick"]
 
 
+class ReviewDecision(_Model):
+    violation_id: Id
+    decision: Literal["confirmed", "dismissed", "relabelled"]
+    label: Literal["work", "chitchat", "ad", "rumour", "abuse", "confidential", "illegal"] | None = None
+    note: str | None = Field(None, max_length=2000)
+
+    @model_validator(mode="after")
+    def _label(self):
+        if self.decision == "relabelled" and self.label is None:
+            raise ValueError("a relabelled decision needs the new 'label'")
+        if self.decision != "relabelled" and self.label is not None:
+            raise ValueError(f"'label' goes only with decision 'relabelled', not {self.decision!r}")
+        return self
+
+
+class ReviewDecided(_Event):
+    """R2: a reviewer's decision on a content violation (the actor is the reviewer)."""
+    type: Literal["review.decided"]
+    review: ReviewDecision
+
+
 InputEvent = Union[
     GroupConfigured, MemberJoined, MemberRenamed, MemberLeft, MemberDeparted, MessagePosted,
-    MessageForwarded, AnnouncementPosted, AnnouncementRead, FileShared, ClockTick,
+    MessageForwarded, AnnouncementPosted, AnnouncementRead, FileShared, ClockTick, ReviewDecided,
 ]
 EVENT_TYPES = tuple(get_args(m.model_fields["type"].annotation)[0] for m in get_args(InputEvent))
 _ADAPTER = TypeAdapter(Annotated[InputEvent, Field(discriminator="type")])

@@ -126,7 +126,8 @@ class LocalBroker:
         if (self.home / "data" / "meta.properties").exists():
             return
         cluster_id = _kafka_uuid()
-        result = self._java("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props))
+        # `=`: a random id may begin with '-', which the tool's argument parser would take for an option
+        result = self._java("kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}", "-c", str(props))
         if result.returncode != 0:
             raise BrokerError(f"formatting KRaft storage failed:\n{result.stdout}{result.stderr}")
 

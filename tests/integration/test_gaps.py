@@ -14,7 +14,8 @@ async def _produce(settings, topic: str, partition: int, count: int) -> None:
     p = producer(settings)
     await p.start()
     try:
-        await asyncio.gather(*[await p.send(topic, value=f"record-{i}".encode(), partition=partition)
+        await asyncio.gather(*[await p.send(topic, value=f"record-{i}".encode(), partition=partition,
+                                            headers=[("moderation-origin", f"src@{i}".encode())])
                                for i in range(count)])
     finally:
         await p.stop()
@@ -42,10 +43,12 @@ async def test_records_passed_over_are_read_back_in_offset_order(deployment):
     finally:
         await reader.stop()
 
-    assert [offset for _, _, _, offset, _ in first] == list(range(13))
-    assert [offset for _, _, _, offset, _ in second] == list(range(13, 26))
-    for value, t, partition, offset, carrier in first + second:
+    assert [offset for _, _, _, offset, _, _ in first] == list(range(13))
+    assert [offset for _, _, _, offset, _, _ in second] == list(range(13, 26))
+    for value, t, partition, offset, carrier, headers in first + second:
         assert (value, t, partition) == (f"record-{offset}".encode(), topic, 1)
+        # a re-keyed record read back keeps where it was first written
+        assert [(k, bytes(v)) for k, v in headers] == [("moderation-origin", f"src@{offset}".encode())]
         # a record read back travels with the delivered record that revealed its gap
         assert carrier.offset >= offset and carrier.partition == 1
     assert expected == {(topic, 1): 26}

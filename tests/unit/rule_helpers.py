@@ -11,10 +11,12 @@ from tests.conftest import outputs
 
 
 class ChosenClassifier:
-    """`{text: label}` or `{text: (label, sub_label, sensitive_items)}`; anything else is `work`."""
+    """`{text: label}` or `{text: (label, sub_label, sensitive_items)}`; anything else is `work`.
+    Verdicts are in the act band, but those of the texts in `held`: in the review band."""
 
-    def __init__(self, chosen: dict[str, str | tuple]):
+    def __init__(self, chosen: dict[str, str | tuple], held: frozenset[str] = frozenset()):
         self.chosen = chosen
+        self.held = held
 
     def classify(self, texts: Sequence[str]) -> list[Verdict]:
         out = []
@@ -25,12 +27,12 @@ class ChosenClassifier:
             scores = {k: (0.94 if k == label else 0.01) for k in LABELS}
             findings = (Finding("pii:mobile", "mobile number", items),) if items else ()
             out.append(Verdict(label, scores, (f"chosen {label}",), excerpt(text), sub, findings,
-                               "pass" if label == "work" else "act"))
+                               "pass" if label == "work" else "review" if text in self.held else "act"))
         return out
 
 
-def engine_for(policy, chosen: dict | None = None) -> Engine:
-    return Engine(policy, ChosenClassifier(chosen or {}))
+def engine_for(policy, chosen: dict | None = None, held: set[str] | frozenset[str] = frozenset()) -> Engine:
+    return Engine(policy, ChosenClassifier(chosen or {}, frozenset(held)))
 
 
 def violations(engine: Engine, *events: dict, rule: str | None = None) -> list[dict]:

@@ -40,7 +40,7 @@ def test_every_type_of_the_contract_decodes(builder):
 def test_all_contract_types_are_known():
     assert set(EVENT_TYPES) == {
         "group.configured", "member.joined", "member.renamed", "member.left", "member.departed", "message.posted",
-        "message.forwarded", "announcement.posted", "announcement.read", "file.shared", "clock.tick"}
+        "message.forwarded", "announcement.posted", "announcement.read", "file.shared", "clock.tick", "review.decided"}
 
 
 def test_unknown_fields_are_ignored_for_compatible_extension():

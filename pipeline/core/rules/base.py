@@ -35,6 +35,10 @@ class Violation:
     extra: dict = field(default_factory=dict)
     # (level, why): escalated at once at this level, outside the ladder (M4: removal, to the admin)
     direct: tuple[str, str] | None = None
+    # R1/R2: a content violation (the classifier's decision) a reviewer may decide on, and whether
+    # it waits for one (its verdict is in the review band) before anyone is reminded
+    reviewable: bool = False
+    review_required: bool = False
 
     def to_event(self, group_id: str, ts: datetime) -> dict:
         return {
@@ -48,6 +52,7 @@ class Violation:
             "evidence": self.evidence,
             "excerpt": self.excerpt,
             "action": self.action,
+            "review": "required" if self.review_required else "none",
             **self.extra,
             "schema": SCHEMA_VERSION,
         }
@@ -68,7 +73,7 @@ Finding = Violation | Emit
 def violation(ctx: Context, rule: str, *, member_id: str, member_name: str | None, evidence: dict,
               action: str, excerpt: str | None = None, severity: str | None = None,
               source_id: str | None = None, escalate: bool | None = None, direct: tuple[str, str] | None = None,
-              **extra) -> list[Violation]:
+              reviewable: bool = False, review_required: bool = False, **extra) -> list[Violation]:
     """A one-element list with the violation, or an empty list when the rule is switched off."""
     if not ctx.policy.enabled(rule):
         return []
@@ -78,6 +83,7 @@ def violation(ctx: Context, rule: str, *, member_id: str, member_name: str | Non
         excerpt=excerpt, action=action,
         source_id=source_id or (ctx.event.event_id if ctx.event else ctx.now.isoformat()),
         escalate=(severity != "info") if escalate is None else escalate, extra=extra, direct=direct,
+        reviewable=reviewable, review_required=review_required,
     )]
 
 

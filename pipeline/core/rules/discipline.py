@@ -14,7 +14,8 @@ def on_event(ctx: Context) -> list[Violation]:
             evidence={"event_ids": [event.event_id], "message_id": event.message.id, "label": "illegal",
                       "sub_label": verdict.sub_label, "score": verdict.scores.get("illegal"),
                       "reasons": list(verdict.reasons)},
-            excerpt=verdict.excerpt, action="涉嫌赌博、诈骗等违法内容，已报上级处理，请立即撤回。")
+            excerpt=verdict.excerpt, action="涉嫌赌博、诈骗等违法内容，已报上级处理，请立即撤回。",
+            reviewable=True, review_required=verdict.band == "review")
     if isinstance(event, MessageForwarded) and event.destination.external:
         approver = event.approved_by
         if approver and approver in _approvers(ctx):

@@ -62,7 +62,8 @@ def content(ctx: Context) -> list[Violation]:
         severity = "severe"
     evidence = {"label": verdict.label, "sub_label": verdict.sub_label,
                 "score": verdict.scores.get(verdict.label), "reasons": list(verdict.reasons)}
-    return _message_violation(ctx, rule, action, severity=severity, evidence=evidence)
+    return _message_violation(ctx, rule, action, severity=severity, evidence=evidence, reviewable=True,
+                              review_required=verdict.band == "review")
 
 
 def flooding(ctx: Context) -> list[Violation]:
