@@ -223,9 +223,6 @@ async def decide(request: web.Request) -> web.Response:
     client = client_address(request, auth.settings.dashboard.trusted_proxies)
     detail: dict = {}
     try:
-        if not principal.can_decide:
-            raise Refused(403, f"A{'n' if principal.role[0] in 'aeiou' else ''} {principal.role} reads only; "
-                               f"deciding needs the role admin, owner, supervisor or compliance.")
         if (request.content_length or 0) > DECISION_BYTES:
             raise Refused(413, f"A decision is at most {DECISION_BYTES} bytes.")
         raw = await request.content.read(DECISION_BYTES + 1)
@@ -237,6 +234,9 @@ async def decide(request: web.Request) -> web.Response:
             raise Refused(400, "expected a JSON object with violation_id and decision") from None
         violation_id, decision, label, note = parse_decision(body)
         detail = {"violation_id": violation_id, "decision": decision, **({"label": label} if label else {})}
+        if not principal.can_decide:
+            raise Refused(403, f"A{'n' if principal.role[0] in 'aeiou' else ''} {principal.role} reads only; "
+                               f"deciding needs the role admin, owner, supervisor or compliance.")
         found = state.decidable_in(violation_id, principal.scope)
         recorded = state.decided.get(violation_id)
         check_decision(found, decision, label, recorded)

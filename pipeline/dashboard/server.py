@@ -45,7 +45,10 @@ SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
                                "connect-src 'self'; frame-ancestors 'none'",
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    # same-origin, not no-referrer: with no-referrer a browser sends `Origin: null` on the login
+    # form's POST, and the origin check (login.py) must see the dashboard's own origin.
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
 }
 
 

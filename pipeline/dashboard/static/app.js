@@ -232,7 +232,12 @@ function ago(ts) {
 function queueItems() { return snapshot && snapshot.reviews ? snapshot.reviews.items : []; }
 
 function selected() {
-  if (external && external.id === selectedId) return external;
+  if (external && external.id === selectedId) {
+    // the feed's newest copy of it, with what was decided since
+    const fresh = snapshot && snapshot.feed.items.find((i) => i.id === selectedId);
+    if (fresh) external = fresh;
+    return external;
+  }
   return queueItems().find((i) => i.id === selectedId) || null;
 }
 
@@ -293,7 +298,8 @@ function renderDecision(item) {
     history.replaceChildren(el("div", { text: "No earlier violations of this member in this group that the dashboard keeps." }));
   }
   const state = document.getElementById("d-state");
-  const waiting = item.awaiting || (sent[item.id] ? { decision: sent[item.id], reviewer: me && me.display_name } : null);
+  const waiting = item.decision ? null
+    : item.awaiting || (sent[item.id] ? { decision: sent[item.id], reviewer: me && me.display_name } : null);
   state.replaceChildren(
     waiting ? el("div", { class: "badge waiting", text: `${waiting.decision}, sent by ${shown(waiting.reviewer)}; waiting for the worker to record it` }) : "",
     item.decision ? el("div", { class: "badge", text: `${item.decision.decision} by ${shown(item.decision.reviewer)}` }) : "",
