@@ -184,10 +184,11 @@ def _page(message: str = "", notice: str = "", username: str = "", csrf: str = "
 
 
 def _no_users_notice(auth: Auth) -> str:
-    if auth.users.error:
-        return ("The users file cannot be read, so nobody can log in: " + html.escape(auth.users.error) +
-                ". Fix it, or move it away and add the users again.")
-    if auth.users.current():
+    users = auth.users.current()
+    if auth.users.error:   # the details are in the dashboard's log, not on a page anyone can open
+        return ("The users file cannot be read, so nobody can log in; the dashboard's log says why. Fix it, "
+                "or move it away and add the users again.")
+    if users:
         return ""
     path = html.escape(auth.settings.dashboard.users_file)
     return ("No users yet. Add the first one on the machine that runs the dashboard: "

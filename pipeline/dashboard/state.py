@@ -318,7 +318,7 @@ class DashboardState:
             stats.labels[label] += 1
         if r["band"] == "review" and r["scores"] and r["group_id"] and r["message_id"]:
             key = (r["group_id"], r["message_id"])
-            self.review_scores[key] = {k: round(v, 4) for k, v in r["scores"].items() if k in LABELS}
+            self.review_scores[key] = {k: round(v, 4) for k, v in r["scores"].items() if k in LABELS and v is not None}
             if len(self.review_scores) > self.bounds.review_scores:
                 self.review_scores.popitem(last=False)
 

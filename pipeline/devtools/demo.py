@@ -163,4 +163,5 @@ def _summary(console, got, expected) -> None:
     mark = "[green]✓ identical[/]" if same else "[red]✗ different[/]"
     console.print(f"Kafka outputs vs. `moderation check` on the same events: {mark}")
     console.print("\nSee it live: [bold].venv/bin/moderation dashboard[/] → http://127.0.0.1:8765 "
-                  "(reads these topics); follow a topic with [bold].venv/bin/moderation tail violations[/].")
+                  "(reads these topics; log in after [bold].venv/bin/moderation users add NAME --role supervisor[/]); "
+                  "follow a topic with [bold].venv/bin/moderation tail violations[/].")

@@ -786,3 +786,21 @@ async def test_a_decision_request_is_bounded():
 
 def test_the_users_in_the_helpers_have_every_role():
     assert {role for role, _ in USERS.values()} == {"admin", "owner", "supervisor", "compliance", "auditor"}
+
+
+async def test_a_broken_users_file_on_a_running_dashboard_lets_nobody_in(tmp_path):
+    path = copy_users_file(tmp_path)
+    runner, url = await _serve(users_file=path)
+    try:
+        async with _client() as client:
+            await log_in(client, url, "sup")
+            Path(path).write_bytes(b'{"version": 1, "users": {"sup": ')             # a half-written edit by hand
+            await asyncio.sleep(1.1)
+            assert (await client.get(url + "api/state")).status == 401
+            page = await (await client.get(url + "login")).text()
+            assert "cannot be read" in page and path not in page                  # the details are in the log only
+            response = await client.post(url + "login", allow_redirects=False,
+                                         data={"username": "sup", "password": PASSWORD, "csrf": csrf_of(page)})
+            assert response.status == 401
+    finally:
+        await runner.cleanup()

@@ -370,10 +370,12 @@ function onKey(e) {
   const tag = (e.target && e.target.tagName) || "";
   if (["INPUT", "TEXTAREA", "SELECT"].includes(tag)) {
     if (e.key === "Escape") e.target.blur();
+    if (e.key === "Enter" && e.target.id === "relabel-label") { e.preventDefault(); e.target.blur(); decide("relabelled"); }
     return;
   }
+  // r only chooses the new label: Enter (or the button) relabels, so no key relabels by surprise.
   const actions = { j: () => moveSelection(1), k: () => moveSelection(-1), c: () => decide("confirmed"),
-    d: () => decide("dismissed"), r: () => decide("relabelled"),
+    d: () => decide("dismissed"), r: () => document.getElementById("relabel-label").focus(),
     n: () => document.getElementById("note").focus() };
   const action = actions[e.key];
   if (action) { e.preventDefault(); action(); }
