@@ -434,6 +434,26 @@ class Dashboard(Strict):
     # Peers whose X-Forwarded-For is believed (a reverse proxy): the client address is then its last entry.
     trusted_proxies: tuple[str, ...] = ()
     max_sessions: int = Field(10_000, ge=1, le=1_000_000)
+    # Single sign-on (OpenID Connect), off unless the issuer, client id and redirect URL are set.
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = None
+    oidc_redirect_url: str | None = None          # this dashboard's /login/sso/callback as the browser reaches it
+    oidc_user_claim: str = "preferred_username"   # the claim that names a user of the users file
+    oidc_scopes: str = "openid profile email"
+
+    @model_validator(mode="after")
+    def _oidc(self):
+        given = [k for k in ("oidc_issuer", "oidc_client_id", "oidc_redirect_url") if getattr(self, k)]
+        if given and len(given) < 3:
+            missing = sorted({"oidc_issuer", "oidc_client_id", "oidc_redirect_url"} - set(given))
+            raise ValueError(f"single sign-on needs {', '.join(m.upper() for m in missing)} too "
+                             f"(MODERATION_DASHBOARD_...), or none of the OIDC settings")
+        for key in ("oidc_issuer", "oidc_redirect_url"):
+            url = getattr(self, key)
+            if url and not (url.startswith("https://") or re.match(r"^http://(127\.0\.0\.1|localhost|\[::1\])(:\d+)?(/|$)", url)):
+                raise ValueError(f"{key} must be an https:// URL (plain http only on loopback): {url[:200]!r}")
+        return self
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

@@ -27,7 +27,7 @@ def same(a: str | None, b: str | None) -> bool:
 
 def credential_stamp(user: User) -> str:
     """Changes when the user's password or rights change: a session made before that ends."""
-    return hashlib.sha256(f"{user.password_hash}\0{user.role}\0{','.join(user.groups)}".encode()).hexdigest()
+    return hashlib.sha256(f"{user.password_hash or ''}\0{user.role}\0{','.join(user.groups)}".encode()).hexdigest()
 
 
 @dataclass

@@ -70,15 +70,19 @@ def cmd_users(args) -> int:
                 print(f"No users in {users.path}. Add one: moderation users add NAME --role supervisor")
             for user in sorted(found.values(), key=lambda u: u.name):
                 groups = f"  groups: {', '.join(user.groups)}" if user.groups else ""
-                print(f"{user.name}  {user.role}  ({user.display_name}){groups}  added {user.created}")
+                sso = "  (single sign-on only)" if user.password_hash is None else ""
+                print(f"{user.name}  {user.role}  ({user.display_name}){groups}{sso}  added {user.created}")
         elif args.users_command == "add":
             groups = args.groups.split(",") if args.groups else []
             from pipeline.dashboard.users import check_groups, check_name
 
             check_name(args.name)                # before asking for a password that would be thrown away
             check_groups(args.role, groups)
-            user = users.add(args.name, args.role, groups, _read_password(confirm=True), args.display_name)
-            print(f"Added {user.name} ({user.role}{': ' + ', '.join(user.groups) if user.groups else ''}) to {users.path}")
+            password = None if args.sso else _read_password(confirm=True)
+            user = users.add(args.name, args.role, groups, password, args.display_name)
+            how = "; logs in by single sign-on only" if args.sso else ""
+            print(f"Added {user.name} ({user.role}{': ' + ', '.join(user.groups) if user.groups else ''}) "
+                  f"to {users.path}{how}")
         elif args.users_command == "remove":
             users.remove(args.name)
             print(f"Removed {args.name}; their sessions end with their next request")
@@ -119,6 +123,8 @@ def add_arguments(subparsers: argparse._SubParsersAction) -> None:
     add.add_argument("--role", required=True, choices=ROLES)
     add.add_argument("--groups", default=None, help="comma-separated group ids (admin and owner only; required for them)")
     add.add_argument("--display-name", default=None, help="the name shown in decisions (default: the login name)")
+    add.add_argument("--sso", action="store_true",
+                     help="no password: this user logs in by single sign-on only (the provider's claim names them)")
     users_sub.add_parser("list", help="list users, roles and groups (never the hashes)")
     remove = users_sub.add_parser("remove", help="remove a user (their sessions end)")
     remove.add_argument("name")

@@ -22,6 +22,7 @@ from aiohttp import web
 
 from pipeline.config import Settings
 from pipeline.dashboard.auth import Limiter, Principal, Session, Sessions, new_token, same
+from pipeline.dashboard.sso import PENDING_SECONDS, SSO, SSOError
 from pipeline.dashboard.users import MAX_PASSWORD, NAME_RE, User, UserFile, UsersError, verify_password
 
 log = logging.getLogger("pipeline.dashboard")
@@ -31,6 +32,7 @@ VERIFY_AT_ONCE = 2                # password checks running at once (each is ~50
 VERIFY_QUEUE = 32                 # logins waiting for a check; one more gets 503 at once
 USERS_RECHECK_SECONDS = 1.0       # how often the users file is looked at for changes
 LOGIN_CSRF_COOKIE = "moderation_login"
+SSO_COOKIE = "moderation_sso"     # the state of a single sign-on under way, tying it to this browser
 
 
 @dataclass
@@ -76,6 +78,7 @@ class Auth:
     users: Users
     sessions: Sessions
     limits: LoginLimits
+    sso: SSO
 
     @property
     def cookie(self) -> str:
@@ -87,8 +90,9 @@ class Auth:
 AUTH_KEY = web.AppKey("auth", Auth)
 PRINCIPAL = web.RequestKey("principal", Principal)     # set by the gate on every request it lets through
 SESSION = web.RequestKey("session", Session)
-# Names of the routes that answer without a session: the login page, its form, its stylesheet, /healthz.
-PUBLIC_ROUTES = frozenset({"login_page", "login", "login_assets", "healthz"})
+# Names of the routes that answer without a session: the login page, its form, its stylesheet, the
+# single sign-on start and return, /healthz.
+PUBLIC_ROUTES = frozenset({"login_page", "login", "login_assets", "healthz", "sso_start", "sso_callback"})
 _NO_TOUCH_ROUTES = {"stream"}           # a live stream does not count as use of the session
 
 
@@ -97,7 +101,8 @@ def create_auth(settings: Settings) -> Auth:
     window = d.login_window_minutes * 60
     return Auth(settings, Users(UserFile(d.users_file)),
                 Sessions(d.session_hours * 3600, d.session_idle_minutes * 60, d.max_sessions),
-                LoginLimits(Limiter(d.login_failures_per_user, window), Limiter(d.login_failures_per_client, window)))
+                LoginLimits(Limiter(d.login_failures_per_user, window), Limiter(d.login_failures_per_client, window)),
+                SSO(settings))
 
 
 def client_address(request: web.Request, trusted_proxies: tuple[str, ...]) -> str:
@@ -164,8 +169,9 @@ async def gate(request: web.Request, handler):
 
 
 def _page(message: str = "", notice: str = "", username: str = "", csrf: str = "", status: int = 200,
-          headers: dict | None = None) -> web.Response:
+          headers: dict | None = None, sso: bool = False) -> web.Response:
     e = html.escape
+    sso_link = '<p class="sso"><a href="/login/sso" id="sso">Log in with single sign-on</a></p>' if sso else ""
     body = f"""<!doctype html>
 <html lang="zh-CN"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Log in · Moderation dashboard</title><link rel="stylesheet" href="/login-assets/login.css"></head>
@@ -178,7 +184,7 @@ def _page(message: str = "", notice: str = "", username: str = "", csrf: str = "
 <label>User <input name="username" id="username" autocomplete="username" required maxlength="64" value="{e(username)}" autofocus></label>
 <label>Password <input name="password" id="password" type="password" autocomplete="current-password" required maxlength="{MAX_PASSWORD}"></label>
 <button type="submit" id="submit">Log in</button>
-</form></main></body></html>
+</form>{sso_link}</main></body></html>
 """
     return web.Response(text=body, content_type="text/html", status=status, headers=headers)
 
@@ -202,7 +208,7 @@ def _login_form(request: web.Request, message: str = "", username: str = "", sta
                 headers: dict | None = None) -> web.Response:
     auth = request.app[AUTH_KEY]
     csrf = new_token()
-    response = _page(message, _no_users_notice(auth), username, csrf, status, headers)
+    response = _page(message, _no_users_notice(auth), username, csrf, status, headers, sso=auth.sso.configured)
     response.set_cookie(LOGIN_CSRF_COOKIE, csrf, httponly=True, samesite="Strict", path="/login",
                         secure=auth.settings.dashboard.secure_cookies)
     return response
@@ -264,14 +270,83 @@ async def login(request: web.Request) -> web.StreamResponse:
         return _login_form(request, "Wrong user name or password.", shown_name, status=401)
     auth.limits.per_client.forgive(client)
     auth.limits.per_user.clear(key)
-    # Whatever session cookie the browser brought ends here; the new login gets a new token.
-    auth.sessions.end(request.cookies.get(auth.cookie))
-    session = auth.sessions.start(user, time.monotonic(), client)
+    session, cookie = _start_session(request, user, client)
     audit.record("login", user.name, "success", client, {"role": user.role})
     response = web.Response(status=303, headers={"Location": "/"})
-    response.set_cookie(auth.cookie, session.token, httponly=True, samesite="Strict", path="/",
+    response.set_cookie(cookie, session.token, httponly=True, samesite="Strict", path="/",
                         secure=auth.settings.dashboard.secure_cookies)
     response.del_cookie(LOGIN_CSRF_COOKIE, path="/login")
+    return response
+
+
+def _start_session(request: web.Request, user: User, client: str) -> tuple[Session, str]:
+    """A new session for `user`; whatever session cookie the browser brought ends here."""
+    auth = request.app[AUTH_KEY]
+    auth.sessions.end(request.cookies.get(auth.cookie))
+    return auth.sessions.start(user, time.monotonic(), client), auth.cookie
+
+
+async def sso_start(request: web.Request) -> web.StreamResponse:
+    """Off to the company's provider, with a new state (in a cookie of this browser), nonce and PKCE."""
+    auth = request.app[AUTH_KEY]
+    if not auth.sso.configured:
+        raise web.HTTPNotFound(text="Single sign-on is not configured (MODERATION_DASHBOARD_OIDC_ISSUER and the rest).\n")
+    try:
+        state, url = await auth.sso.begin(time.monotonic())
+    except SSOError as exc:
+        log.warning("dashboard: single sign-on cannot start: %s", exc)
+        return _login_form(request, "Single sign-on is not available right now; try again, or log in with a password.",
+                           status=502)
+    response = web.Response(status=302, headers={"Location": url})
+    # Lax, not Strict: the provider sends the browser back from another site, and this cookie must come along.
+    response.set_cookie(SSO_COOKIE, state, httponly=True, samesite="Lax", path="/login/sso",
+                        max_age=int(PENDING_SECONDS), secure=auth.settings.dashboard.secure_cookies)
+    return response
+
+
+async def sso_callback(request: web.Request) -> web.StreamResponse:
+    from pipeline.dashboard.decisions import OUTBOX_KEY
+
+    auth, audit = request.app[AUTH_KEY], request.app[OUTBOX_KEY]
+    if not auth.sso.configured:
+        raise web.HTTPNotFound(text="Single sign-on is not configured.\n")
+    client = client_address(request, auth.settings.dashboard.trusted_proxies)
+    now = time.monotonic()
+    wait = auth.limits.per_client.wait(client, now)
+    if wait > 0:
+        auth.limits.refused += 1
+        audit.record("login", "(single sign-on)", "rate_limited", client, {"method": "sso"})
+        return _login_form(request, f"Too many failed logins; try again in {int(wait // 60) + 1} minutes.",
+                           status=429, headers={"Retry-After": str(int(wait) + 1)})
+    query = request.query
+    try:
+        if "error" in query:
+            raise SSOError(f"the provider did not sign you in ({query.get('error', '')[:64]})")
+        claims = await auth.sso.finish(query.get("state", ""), request.cookies.get(SSO_COOKIE), query.get("code", ""), now)
+        name = claims.get(auth.sso.claim)
+        if not isinstance(name, str) or not NAME_RE.match(name):
+            raise SSOError(f"the provider's claim {auth.sso.claim!r} does not name a user")
+        user = auth.users.current().get(name)
+        if user is None:
+            raise SSOError(f"{name} is signed in at the provider but is not a user of this dashboard; an "
+                           f"administrator adds them with `moderation users add {name} --role ROLE --sso`")
+    except SSOError as exc:
+        auth.limits.per_client.fail(client, now)
+        audit.record("login", "(single sign-on)", "failure", client, {"method": "sso", "why": str(exc)[:200]})
+        response = _login_form(request, f"Single sign-on failed: {exc}.", status=403)
+        response.del_cookie(SSO_COOKIE, path="/login/sso")
+        return response
+    session, cookie = _start_session(request, user, client)
+    audit.record("login", user.name, "success", client, {"role": user.role, "method": "sso"})
+    # A page of our own that moves on to the dashboard: the session cookie is SameSite=Strict, and a
+    # browser coming straight from the provider's site would not send it on a redirect.
+    response = web.Response(content_type="text/html", text=(
+        '<!doctype html><html><head><meta charset="utf-8"><meta http-equiv="refresh" content="0;url=/">'
+        '<title>Signed in</title><link rel="stylesheet" href="/login-assets/login.css"></head>'
+        '<body><main class="login"><p>Signed in. <a href="/" id="continue">Open the dashboard</a></p></main></body></html>'))
+    response.set_cookie(cookie, session.token, httponly=True, samesite="Strict", path="/",
+                        secure=auth.settings.dashboard.secure_cookies)
+    response.del_cookie(SSO_COOKIE, path="/login/sso")
     return response
 
 
@@ -308,3 +383,10 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/logout", logout, name="logout")
     app.router.add_get("/api/me", me, name="me")
     app.router.add_static("/login-assets/", PUBLIC_STATIC, append_version=False, name="login_assets")
+    app.router.add_get("/login/sso", sso_start, name="sso_start")
+    app.router.add_get("/login/sso/callback", sso_callback, name="sso_callback")
+
+    async def close_sso(app: web.Application) -> None:
+        await app[AUTH_KEY].sso.close()
+
+    app.on_cleanup.append(close_sso)

@@ -47,7 +47,7 @@ class User:
     role: str
     groups: tuple[str, ...]          # the groups of an admin or owner; empty for the other roles
     display_name: str
-    password_hash: str
+    password_hash: str | None        # None: logs in by single sign-on only
     created: str
 
     @property
@@ -100,11 +100,13 @@ def hash_password(password: str) -> str:
 
 
 def verify_password(user: User | None, password: str) -> bool:
-    """True if `password` is the user's. Takes as long for an unknown user (None) as for a known one."""
+    """True if `password` is the user's. Takes as long for an unknown user (None), or one without a
+    password, as for a known one."""
     if len(password) > MAX_PASSWORD:
         return False
+    known = user is not None and user.password_hash is not None
     try:
-        return _hasher.verify(user.password_hash if user else _DUMMY_HASH, password) and user is not None
+        return _hasher.verify(user.password_hash if known else _DUMMY_HASH, password) and known
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 
@@ -119,8 +121,8 @@ def _user(name: str, entry: object, where: str) -> User:
         if not isinstance(groups, list) or not all(isinstance(g, str) for g in groups):
             raise UsersError("groups must be a list of group ids")
         password_hash = entry.get("password_hash")
-        if not isinstance(password_hash, str) or not password_hash.startswith("$argon2"):
-            raise UsersError("no Argon2 password hash")
+        if password_hash is not None and (not isinstance(password_hash, str) or not password_hash.startswith("$argon2")):
+            raise UsersError("the password hash is not an Argon2 hash (a single sign-on user has null)")
         display = entry.get("display_name") or name
         if not isinstance(display, str):
             raise UsersError("display_name must be text")
@@ -188,11 +190,13 @@ class UserFile:
                 os.unlink(tmp)
             raise
 
-    def add(self, name: str, role: str, groups: list[str], password: str, display_name: str | None = None) -> User:
+    def add(self, name: str, role: str, groups: list[str], password: str | None,
+            display_name: str | None = None) -> User:
+        """A new user; `password` None makes one who logs in by single sign-on only."""
         check_name(name)
         groups_ = check_groups(role, groups)
         display = (display_name or name).strip()[:DISPLAY_CHARS] or name
-        password_hash = hash_password(password)
+        password_hash = None if password is None else hash_password(password)
         with self._locked():
             users = self.load()
             if name in users:
