@@ -113,7 +113,7 @@ def test_reviewers_decide_in_the_browser_and_the_worker_acts(reviewed, people, b
         browser.execute_script("document.activeElement.blur()")
         ActionChains(browser).send_keys("c").perform()                           # c: confirm
         WebDriverWait(browser, 30).until(lambda b: "Done: confirmed" in b.find_element(By.ID, "decision-status").text,
-                                         message=lambda b: b.find_element(By.ID, "decision-status").text)
+                                         message="the page did not say the decision was done")
         # the worker escalates it as the ladder would have; the dashboard sees the review and drops it from the queue
         after = _read(d.settings, ("escalations", "reviews"),
                       lambda out: any(e.get("violations") == [held["id"]] for e in out["escalations"])
@@ -134,7 +134,7 @@ def test_reviewers_decide_in_the_browser_and_the_worker_acts(reviewed, people, b
         Select(browser.find_element(By.ID, "relabel-label")).select_by_value("rumour")
         ActionChains(browser).send_keys(Keys.ENTER).perform()
         WebDriverWait(browser, 30).until(lambda b: "Done: relabelled as rumour" in b.find_element(By.ID, "decision-status").text,
-                                         message=lambda b: b.find_element(By.ID, "decision-status").text)
+                                         message="the page did not say the decision was done")
         relabelled = _read(d.settings, ("escalations", "reviews"),
                            lambda out: any(held_3["id"] in e.get("violations", ()) for e in out["escalations"]))
         (as_rumour,) = [e for e in relabelled["escalations"] if held_3["id"] in e.get("violations", ())]
@@ -152,7 +152,7 @@ def test_reviewers_decide_in_the_browser_and_the_worker_acts(reviewed, people, b
         assert not browser.find_element(By.ID, "decide-confirm").is_enabled()      # it acted: nothing to confirm
         browser.find_element(By.ID, "decide-dismiss").click()
         WebDriverWait(browser, 30).until(lambda b: "Done: dismissed" in b.find_element(By.ID, "decision-status").text,
-                                         message=lambda b: b.find_element(By.ID, "decision-status").text)
+                                         message="the page did not say the decision was done")
         retracted = _read(d.settings, ("escalations",),
                           lambda out: any(e["kind"] == "retraction" for e in out["escalations"]))
         (retraction,) = [e for e in retracted["escalations"] if e["kind"] == "retraction"]
@@ -240,3 +240,54 @@ def test_a_double_click_makes_one_decision(reviewed, people, tmp_path):  # noqa:
         assert status == 409 and "already" in answer["error"]
     finally:
         _stop(proc)
+
+
+def test_single_sign_on_in_chromium_from_another_site(browser, tmp_path):  # noqa: F811
+    """The provider on `localhost`, the dashboard on `127.0.0.1`: two sites, so the return from the
+    provider is a cross-site navigation, as with a company's provider. The sign-on's cookie (Lax)
+    must come back with it, and the session cookie (Strict) must be there on the dashboard's page."""
+    import socket
+    import threading
+
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from pipeline.config import load_settings
+    from pipeline.dashboard.server import start
+    from pipeline.dashboard.state import DashboardState
+    from tests.unit.dashboard_helpers import copy_users_file
+    from tests.unit.oidc_provider import CLIENT_ID, CLIENT_SECRET, Provider
+
+    loop = asyncio.new_event_loop()
+    threading.Thread(target=loop.run_forever, daemon=True).start()
+    run = lambda coro: asyncio.run_coroutine_threadsafe(coro, loop).result(30)  # noqa: E731
+    provider = Provider()
+    run(provider.start())
+    provider.issuer = provider.issuer.replace("127.0.0.1", "localhost")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    provider.redirect_url = f"http://127.0.0.1:{port}/login/sso/callback"
+    users = copy_users_file(tmp_path)
+    UserFile(users).add("lee.sso", "compliance", [], None, display_name="合规部-李")
+    provider.user = "lee.sso"
+    provider.consent_page = True      # the way back is a click on the provider's page: a cross-site navigation
+    settings = load_settings(env={
+        "MODERATION_DASHBOARD_USERS_FILE": users, "MODERATION_DASHBOARD_OIDC_ISSUER": provider.issuer,
+        "MODERATION_DASHBOARD_OIDC_CLIENT_ID": CLIENT_ID, "MODERATION_DASHBOARD_OIDC_CLIENT_SECRET": CLIENT_SECRET,
+        "MODERATION_DASHBOARD_OIDC_REDIRECT_URL": provider.redirect_url})
+    runner, url = run(start("127.0.0.1", port, settings, state=DashboardState(), consume=False))
+    try:
+        browser.get(url)
+        WebDriverWait(browser, 20).until(lambda b: b.current_url.endswith("/login"))
+        browser.find_element(By.ID, "sso").click()
+        WebDriverWait(browser, 20).until(lambda b: b.current_url.startswith(provider.issuer))
+        browser.find_element(By.ID, "allow").click()
+        WebDriverWait(browser, 30).until(lambda b: b.current_url == url and b.find_element(By.ID, "me").text,
+                                         message="the sign-on did not end on the dashboard's page, logged in")
+        assert browser.find_element(By.ID, "me").text.startswith("合规部-李 · compliance")
+        assert len(provider.token_requests) == 1
+    finally:
+        run(runner.cleanup())
+        run(provider.stop())
+        loop.call_soon_threadsafe(loop.stop)

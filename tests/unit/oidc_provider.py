@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import html
 import secrets
 import time
 from urllib.parse import quote_plus
@@ -28,6 +29,7 @@ class Provider:
         self.token_requests: list[dict] = []
         self.runner: web.AppRunner | None = None
         self.issuer = ""
+        self.consent_page = False     # answer /authorize with a page whose link goes back (as a person would click)
 
     async def start(self) -> str:
         app = web.Application()
@@ -62,7 +64,11 @@ class Provider:
         code = secrets.token_urlsafe(16)
         self.codes[code] = {"nonce": q["nonce"], "challenge": q["code_challenge"], "redirect_uri": q["redirect_uri"],
                             "user": self.user}
-        raise web.HTTPFound(f"{q['redirect_uri']}?code={code}&state={q['state']}")
+        back = f"{q['redirect_uri']}?code={code}&state={q['state']}"
+        if self.consent_page:
+            page = f'<!doctype html><title>Provider</title><a id="allow" href="{html.escape(back)}">Allow</a>'
+            return web.Response(text=page, content_type="text/html")
+        raise web.HTTPFound(back)
 
     async def token(self, request):
         form = await request.post()
