@@ -1,5 +1,5 @@
 """`moderation` command line: worker | check | demo | kafka | topics | tail | sample | train | eval | bench |
-dashboard | ingest | produce | roster."""
+dashboard | ingest | produce | roster | notify."""
 from __future__ import annotations
 
 import argparse
@@ -180,6 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
     from pipeline.devtools.bench.groups import add_arguments as add_bench_groups
 
     add_bench_groups(bench_sub)
+    from pipeline.devtools.bench.notify import add_arguments as add_bench_notify
+
+    add_bench_notify(bench_sub)
     add_classifier_commands(sub, bench_subparsers=bench_sub)
     from pipeline.devtools.simulate import add_arguments as add_simulate
 
@@ -190,6 +193,9 @@ def build_parser() -> argparse.ArgumentParser:
     from pipeline.connectors.commands import add_arguments as add_connector_commands
 
     add_connector_commands(sub)
+    from pipeline.notify.commands import add_arguments as add_notify_commands
+
+    add_notify_commands(sub)
     return parser
 
 

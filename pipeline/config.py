@@ -93,7 +93,8 @@ VIOLATING_LABELS = tuple(label for label in LABELS if label != "work")
 class ReviewBands(Strict):
     """R1: a content verdict from its label's threshold (`content.thresholds`) up to `act` is in the
     review band: a person decides before anyone is reminded; from `act` up it acts at once.
-    Detector decisions (a resident id with a valid checksum, gambling terms with a contact) act."""
+    Detector decisions (a resident id with a valid checksum, gambling terms with a contact) act; an
+    act threshold of 1.0 means the label acts on detector decisions only."""
     enabled: bool = True
     act: dict[str, float] = Field(default_factory=lambda: {label: 0.9 for label in VIOLATING_LABELS})
     # How long a violation stays decidable (a decision after that goes to the DLQ as unknown).
@@ -316,7 +317,14 @@ def _load_yaml_with_lines(text: str, source: str) -> tuple[Any, dict[tuple, int]
     def walk(node, path):
         lines[path] = node.start_mark.line + 1
         if isinstance(node, yaml.MappingNode):
+            seen: dict = {}
             for key_node, value_node in node.value:
+                if key_node.value in seen:
+                    # YAML keeps the last of two equal keys without a word: the first would be ignored
+                    key = ".".join(str(p) for p in path + (key_node.value,))
+                    raise ConfigError(f"{source}:{key_node.start_mark.line + 1}: key '{key}' is given twice "
+                                      f"(also on line {seen[key_node.value]}); keep one")
+                seen[key_node.value] = key_node.start_mark.line + 1
                 walk(value_node, path + (key_node.value,))
                 lines[path + (key_node.value,)] = key_node.start_mark.line + 1
         elif isinstance(node, yaml.SequenceNode):
@@ -381,11 +389,14 @@ TOPIC_NAMES = {
     "reviews": "moderation.reviews",
     # Written by the dashboard: logins, logouts and decisions (docs/OPERATIONS.md, "Users, roles, login").
     "audit": "moderation.audit",
+    "deliveries": "moderation.deliveries",
+    # Internal: what the notifier has sent (a compacted topic it creates and reads itself).
+    "notify_ledger": "moderation.notify.ledger",
     # Internal: input records re-keyed to their group's partition (written and read by the workers
     # only; give no one else write access).
     "repartition": "moderation.repartition",
 }
-INTERNAL_TOPICS = ("input", "repartition")
+INTERNAL_TOPICS = ("input", "repartition", "notify_ledger")
 
 
 class Topics(Strict):
@@ -398,6 +409,8 @@ class Topics(Strict):
     dlq: str = TOPIC_NAMES["dlq"]
     reviews: str = TOPIC_NAMES["reviews"]
     audit: str = TOPIC_NAMES["audit"]
+    deliveries: str = TOPIC_NAMES["deliveries"]
+    notify_ledger: str = TOPIC_NAMES["notify_ledger"]
     repartition: str = TOPIC_NAMES["repartition"]
 
     def outputs(self) -> dict[str, str]:

@@ -27,12 +27,14 @@ def model_path(policy=None) -> Path:
     return p if p.is_absolute() else PROJECT_ROOT / p
 
 
-def load_classifier(policy) -> Classifier:
-    """The trained classifier. Raises ModelError naming the path if the artifact is missing."""
+def load_classifier(policy, path: Path | str | None = None) -> Classifier:
+    """The trained classifier (the policy's artifact, or the one at `path`) with the policy's thresholds,
+    warning-notice rule and decision bands. Raises ModelError naming the path if the artifact is missing."""
     from pipeline.classify.model import load
 
+    path = model_path(policy) if path is None else path
     if policy is None:
-        return load(model_path(policy))
+        return load(path)
     review = policy.content.review
-    return load(model_path(policy), dict(policy.content.thresholds), warning_notices=policy.content.warning_notices,
+    return load(path, dict(policy.content.thresholds), warning_notices=policy.content.warning_notices,
                 act=dict(review.act) if review.enabled else None)

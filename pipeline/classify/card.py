@@ -183,15 +183,15 @@ def _side_by_side(path: Path, other_path: Path, suite: dict, other_suite: dict, 
 def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
     """Score the artifact (and the one it is compared with) and write its card; returns the card's path."""
     from pipeline.classify.evaluate import _policy
-    from pipeline.classify.model import Artifact, load
+    from pipeline.classify import load_classifier
+    from pipeline.classify.model import Artifact
 
     class _A:  # no CLI args here: default policy
         policy = None
 
     model_path = Path(model_path)
     policy = _policy(_A())
-    thresholds = dict(policy.content.thresholds) if policy is not None else None
-    clf = load(model_path, thresholds)
+    clf = load_classifier(policy, model_path)
     suite = heldout_suite(clf, data_dir)
     artifact["heldout"] = suite
     work = artifact["workchat"] = workchat_metrics(clf, WORKCHAT_TESTS)
@@ -199,7 +199,7 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
     other = other_clf = None
     if other_path is not None:
         other = Artifact.load(other_path).data
-        other_clf = load(other_path, thresholds)
+        other_clf = load_classifier(policy, other_path)
     handwritten = _handwritten_counts()
     size = model_path.stat().st_size / 1e6
     commercial = commercial_use(artifact)
@@ -356,6 +356,7 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
         lines += [""] + _commercial_history(artifact, pooled, suite, other_suite, paired)
     else:
         lines += _noncommercial_history(suite, work)
+    lines += ["", *_bands_section(model_path, data_dir, policy, suite, work)]
     lines += ["", "## Limits",
               ("- Its public sets are social-media comments and chat and meeting transcripts, not work chat; "
                "ads, rumours, confidential and illegal messages it knows only from the synthetic corpus and "
@@ -389,6 +390,128 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
     card = card_path(model_path)
     card.write_text("\n".join(lines), encoding="utf-8")
     return card
+
+
+# the real harmless text issue 26 asks the band shares of (the held-out files; for the sets with
+# violations, their harmless rows)
+HARMLESS_TEXT = ("vcsum_meeting", "lccc_toy_chitchat", "nus_sms_zh", "sms_spam_80w_subset", "weibo21")
+
+
+def _act_text(act: float) -> str:
+    return "1.0" if act >= 1.0 else f"{act:.2f}"
+
+
+def _share(count: int, n: int) -> str:
+    return f"{100 * count / n:.1f}%" if n else "—"
+
+
+def _precision_cell(e: dict | None) -> str:
+    if not e:
+        return "— (0)"
+    return f"{e['precision']:.3f} ({e['correct']} of {e['rows']}) [{e['interval'][0]:.3f}, {e['interval'][1]:.3f}]"
+
+
+def _bands_section(model_path: Path, data_dir: Path, policy, suite: dict, work: dict) -> list[str]:
+    """Decision bands (issue 26, R1): the act thresholds, how the rule chose them on the validation split,
+    and what they do on the held-out files and the blind work-chat sets (`moderation bands`, `moderation eval`)."""
+    from pipeline.classify.bands import DETECTORS_ONLY, VIOLATING, SplitMismatch, choose_for_artifact
+    from pipeline.classify.evaluate import pooled_act_precision
+
+    if policy is None or not policy.content.review.enabled:
+        return ["## Decision bands", "The policy did not load or has the review bands switched off "
+                "(`content.review.enabled: false`): every violation acts at once.", ""]
+    act = dict(policy.content.review.act)
+    lines = ["## Decision bands (issue 26, R1)",
+             "Every verdict carries a band: `pass` (work), `review` (its label's score from `content.thresholds` up "
+             "to `content.review.act`: a violation with `review: required` that reminds nobody until a reviewer "
+             "confirms it) or `act` (at or above the act threshold, or decided by a detector rule: a checksum-valid "
+             "resident id, a bank card, a key or password, gambling terms with a contact; it escalates at once). "
+             "An act threshold of 1.0 lets no model score act: the label acts on detector decisions only. The "
+             "thresholds in config/policy.yaml were chosen on the validation split of the training data by a rule "
+             "written before any was scored (docs/CLASSIFIER.md, *Decision bands*): the lowest threshold whose act "
+             "band holds at least 50 validation rows with precision at least 0.98, else 1.0. The generated rows "
+             "are left out of the split (too regular to measure anything); `neutral` counts as work. Reproduce: "
+             "`moderation bands --data ../shared/data`.", ""]
+    try:
+        chosen = choose_for_artifact(model_path, data_dir, policy)
+    except (SplitMismatch, FileNotFoundError, ValueError) as exc:
+        lines += [f"The validation split of this artifact could not be rebuilt here ({exc}).", ""]
+        chosen = None
+    if chosen is not None:
+        lines += [f"Validation split: {chosen['rows']:,} rows ("
+                  + ", ".join(f"{name} {n:,}" for name, n in chosen["by_source"].items()) + "; left out: "
+                  + ", ".join(f"{name} {n:,}" for name, n in chosen["left_out"].items()) + ").", "",
+                  "| label | review from | act (policy) | by the rule for this artifact | act-band precision on validation "
+                  "[95% interval] | rows in band (wrong) | recall in band | validation rows of the label | why |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for label, c in chosen["choices"].items():
+            p = c.point
+            rule = _act_text(c.act)
+            prec = "—" if p.precision is None else f"{p.precision:.3f} [{p.interval[0]:.3f}, {p.interval[1]:.3f}]"
+            why = c.reason + ("" if c.supported or c.unsupported is None else
+                              f" (for information: {c.unsupported.act:.2f} would reach {c.unsupported.precision:.3f} "
+                              f"on {c.unsupported.rows} rows, too few)")
+            lines.append(f"| {label} | {c.floor:.2f} | {_act_text(act.get(label, DETECTORS_ONLY))} | {rule} | {prec} | "
+                         f"{p.rows} ({p.wrong}) | {'—' if p.recall is None else f'{p.recall:.3f}'} | {p.gold} | {why} |")
+        differ = [label for label, c in chosen["choices"].items()
+                  if abs(act.get(label, DETECTORS_ONLY) - (c.act if c.supported else DETECTORS_ONLY)) > 1e-9]
+        if differ:
+            lines += ["", "**The policy's act thresholds differ from the rule's choice for this artifact** for "
+                      + ", ".join(differ) + ": run `moderation bands` and update `content.review.act`."]
+        lines.append("")
+    lines += ["Act-band precision per label measured once, after the choice, with the policy's thresholds (gold: each "
+              "public set's own label, mapped as above; a message a set labels harmless counts as wrong even when it "
+              "holds, say, a phone number and an address). Right of rows in the band, 95% Clopper–Pearson interval.", "",
+              "| label | act | public held-out files (all; chit-chat only in those that tell it from work) | test7–10 | "
+              "nearmiss5–9 | short |", "|---|---|---|---|---|---|"]
+    heldout = pooled_act_precision([res["bands"] for res in suite.values() if res.get("bands")])
+    blind = {pool: pooled_act_precision([work[name]["bands"] for name in names if name in work and "bands" in work[name]])
+             for pool, names in (("test7–10", POOLS["test7–10"]), ("nearmiss5–9", POOLS["nearmiss5–9"]),
+                                 ("short", ("short",)))}
+    for label in VIOLATING:
+        lines.append(f"| {label} | {_act_text(act.get(label, DETECTORS_ONLY))} | {_precision_cell(heldout.get(label))} | "
+                     + " | ".join(_precision_cell(blind[pool].get(label)) for pool in blind) + " |")
+    lines += ["", "Bands on real harmless text (`moderation eval --data ../shared/data`): the public held-out files' "
+              "harmless rows (gold work or chit-chat: meeting talk, social-media chat, personal SMS, ordinary SMS, true "
+              "Weibo posts, safe comments). A chit-chat verdict on chit-chat is right, and still lands in review or "
+              "act (P6); *violation* counts the rows called ad, rumour, abuse, confidential or illegal.", "",
+              "| set | harmless rows | pass | review | act | violation in review | violation in act |",
+              "|---|---|---|---|---|---|---|"]
+    for name in [*HARMLESS_TEXT, *(n for n in suite if n not in HARMLESS_TEXT)]:
+        res = suite.get(name)
+        if not res or not res.get("bands") or not res["bands"]["harmless"]["n"]:
+            continue
+        h, fa = res["bands"]["harmless"], res["bands"]["false_alarms"]
+        lines.append(f"| {name} | {h['n']} | {_share(h['pass'], h['n'])} | {_share(h['review'], h['n'])} | "
+                     f"{_share(h['act'], h['n'])} | {_share(fa['review'], h['n'])} ({fa['review']}) | "
+                     f"{_share(fa['act'], h['n'])} ({fa['act']}) |")
+    lines += ["", "Bands on the blind work-chat sets (`moderation eval`): all messages, and their harmless ones (gold "
+              "work or chit-chat).", "",
+              "| set | n | pass | review | act | harmless rows | violation in review | violation in act |",
+              "|---|---|---|---|---|---|---|---|"]
+    for name, m in work.items():
+        if "bands" not in m:
+            continue
+        b, h, fa = m["bands"]["bands"], m["bands"]["harmless"], m["bands"]["false_alarms"]
+        lines.append(f"| {name} | {m['n']} | {_share(b['pass'], m['n'])} | {_share(b['review'], m['n'])} | "
+                     f"{_share(b['act'], m['n'])} | {h['n']} | {fa['review']} | {fa['act']} |")
+    tests = [work[name]["bands"] for name in POOLS["test7–10"] if name in work and "bands" in work[name]]
+    if tests:
+        n = sum(f["n"] for f in tests)
+        review, acting = sum(f["bands"]["review"] for f in tests), sum(f["bands"]["act"] for f in tests)
+        only_detectors = [label for label in VIOLATING if act.get(label, DETECTORS_ONLY) >= DETECTORS_ONLY]
+        lines += ["", f"What this means: of test7–10's {n:,} messages (40 per class in each set) {_share(review, n)} "
+                  f"wait for a reviewer and {_share(acting, n)} act at once; "
+                  + (", ".join(only_detectors) + " act on detector decisions only, so every verdict of theirs that no "
+                     "detector decided goes to review. " if only_detectors else "")]
+        short = []
+        for column, figures in (("the public held-out files", heldout), *blind.items()):
+            for label, e in figures.items():
+                if e["precision"] < 0.98:
+                    short.append(f"{label} on {column} {e['precision']:.3f} ({e['correct']} of {e['rows']})")
+        lines[-1] += ("Measured after the choice, the act band falls short of 0.98 for: " + "; ".join(short) + "."
+                      if short else "Measured after the choice, every act band with rows reaches 0.98.")
+    return lines + [""]
 
 
 def _pooled(classifier, names) -> dict:

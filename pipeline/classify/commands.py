@@ -1,4 +1,4 @@
-"""Command-line wiring for the classifier: `train`, `eval`, `card` and `bench classify`.
+"""Command-line wiring for the classifier: `train`, `eval`, `bands`, `card` and `bench classify`.
 
 The CLI calls `add_arguments(subparsers)` with the object returned by
 `ArgumentParser.add_subparsers()`; each parser gets `func` set to the command function, which
@@ -53,6 +53,12 @@ def _eval(args):
     return eval_command(args)
 
 
+def _bands(args):
+    from pipeline.classify.bands import bands_command
+
+    return bands_command(args)
+
+
 def _card(args):
     from pipeline.classify.card import card_command
 
@@ -103,6 +109,26 @@ def add_eval_arguments(p: argparse.ArgumentParser) -> None:
     p.set_defaults(func=_eval)
 
 
+def add_bands_arguments(p: argparse.ArgumentParser) -> None:
+    from pipeline.classify.bands import MIN_ROWS, TARGET
+
+    p.add_argument("--data", metavar="PATH", default=None,
+                   help="shared data directory the artifact was trained on (default: ../shared/data or $MODERATION_DATA)")
+    p.add_argument("--model", metavar="PATH", default=None,
+                   help="classifier artifact (default: the policy's content.model_path)")
+    p.add_argument("--policy", metavar="FILE", default=None,
+                   help="policy file: its content.thresholds are where the review bands start")
+    p.add_argument("--target", type=float, default=TARGET,
+                   help=f"act-band precision to reach on the validation split (default {TARGET})")
+    p.add_argument("--min-rows", type=int, default=MIN_ROWS,
+                   help=f"rows the act band must hold for its precision to count (default {MIN_ROWS})")
+    p.add_argument("--add-data", action="append", default=[], metavar="FILE",
+                   help="the --add-data files the artifact was trained with (its validation split holds some of their rows)")
+    p.add_argument("--curve", action="store_true", help="also print the act band at every threshold tried")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=_bands)
+
+
 def add_card_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", metavar="PATH", default=None,
                    help="classifier artifact whose card to write (default: the policy's content.model_path); the card "
@@ -123,9 +149,11 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def add_arguments(subparsers, bench_subparsers=None) -> None:
-    """Register `train`, `eval` and `bench classify` on an argparse subparsers object."""
+    """Register `train`, `eval`, `bands`, `card` and `bench classify` on an argparse subparsers object."""
     add_train_arguments(subparsers.add_parser("train", help="train the content classifier (models/)"))
     add_eval_arguments(subparsers.add_parser("eval", help="evaluate the classifier: P/R/F1, macro-F1, confusion"))
+    add_bands_arguments(subparsers.add_parser(
+        "bands", help="choose the act thresholds of the decision bands (content.review.act) on the validation split"))
     add_card_arguments(subparsers.add_parser(
         "card", help="write an artifact's model card again (scores it and the other shipped artifact; no training)"))
     if bench_subparsers is None:

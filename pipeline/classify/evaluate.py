@@ -119,16 +119,90 @@ def format_comparison(c: dict, title: str) -> str:
     return "\n".join(lines)
 
 
-def evaluate_rows(classifier, rows: list[dict], batch: int = 1024) -> list[str]:
-    preds = []
+def evaluate_verdicts(classifier, rows: list[dict], batch: int = 1024) -> list:
+    verdicts = []
     for i in range(0, len(rows), batch):
-        preds.extend(v.label for v in classifier.classify([r["text"] for r in rows[i:i + batch]]))
-    return preds
+        verdicts.extend(classifier.classify([r["text"] for r in rows[i:i + batch]]))
+    return verdicts
+
+
+def evaluate_rows(classifier, rows: list[dict], batch: int = 1024) -> list[str]:
+    return [v.label for v in evaluate_verdicts(classifier, rows, batch)]
+
+
+def band_figures(gold: list[str], verdicts: list, unlabelled: tuple[str, ...] = ()) -> dict:
+    """The decision bands (R1) of a set's verdicts: how many rows land in each band, the same for its
+    harmless rows (gold work or chit-chat) with the false alarms (harmless rows called ad, rumour,
+    abuse, confidential or illegal) split by band, and per label the act band's precision (rows in it,
+    right, and a Clopper-Pearson 95% interval). A label in `unlabelled` is one the set's gold labels do
+    not speak to (chit-chat in a set whose harmless rows are only "not spam"): its act rows are counted
+    apart, without a precision."""
+    from pipeline.classify.bands import clopper_pearson
+    from pipeline.classify.verdict import BANDS
+
+    harmless = [v for g, v in zip(gold, verdicts) if g in HARMLESS]
+    act: dict[str, dict] = {}
+    apart: dict[str, int] = {}
+    for g, v in zip(gold, verdicts):
+        if v.band == "act" and v.label in unlabelled:
+            apart[v.label] = apart.get(v.label, 0) + 1
+        elif v.band == "act" and v.label != "work":
+            entry = act.setdefault(v.label, {"rows": 0, "correct": 0})
+            entry["rows"] += 1
+            entry["correct"] += g == v.label
+    for entry in act.values():
+        entry["precision"] = round(entry["correct"] / entry["rows"], 4)
+        entry["interval"] = clopper_pearson(entry["correct"], entry["rows"])
+    return {"n": len(verdicts), "bands": {b: sum(v.band == b for v in verdicts) for b in BANDS},
+            "harmless": {"n": len(harmless), **{b: sum(v.band == b for v in harmless) for b in BANDS}},
+            "false_alarms": {b: sum(v.band == b and v.label in VIOLATIONS for v in harmless) for b in ("review", "act")},
+            "act_precision": {lab: act[lab] for lab in LABELS if lab in act},
+            "act_unlabelled": apart}
+
+
+def pooled_act_precision(figures: list[dict]) -> dict:
+    """The act band's precision per label over several sets' `band_figures`."""
+    from pipeline.classify.bands import clopper_pearson
+
+    out: dict[str, dict] = {}
+    for f in figures:
+        for lab, e in f["act_precision"].items():
+            entry = out.setdefault(lab, {"rows": 0, "correct": 0})
+            entry["rows"] += e["rows"]
+            entry["correct"] += e["correct"]
+    for entry in out.values():
+        entry["precision"] = round(entry["correct"] / entry["rows"], 4)
+        entry["interval"] = clopper_pearson(entry["correct"], entry["rows"])
+    return {lab: out[lab] for lab in LABELS if lab in out}
+
+
+def format_bands(f: dict, indent: str = "") -> list[str]:
+    """Two or three lines: the share of each band, of the harmless rows (if any), and the act band's precision."""
+    def shares(counts: dict, n: int) -> str:
+        return " · ".join(f"{b} {100 * counts[b] / n:.1f}% ({counts[b]})" for b in ("pass", "review", "act"))
+
+    lines = [f"{indent}bands: {shares(f['bands'], f['n'])}"]
+    h = f["harmless"]
+    if h["n"]:
+        fa = f["false_alarms"]
+        lines.append(f"{indent}harmless rows ({h['n']}): {shares(h, h['n'])}; called a violation: "
+                     f"{fa['review']} in review, {fa['act']} in act ({100 * fa['act'] / h['n']:.2f}%)")
+    lines.append(f"{indent}act band precision: " + format_act_precision(f["act_precision"]))
+    for lab, n in f.get("act_unlabelled", {}).items():
+        lines.append(f"{indent}{lab} in the act band: {n} rows (no precision: the set's labels do not say what is {lab})")
+    return lines
+
+
+def format_act_precision(act: dict) -> str:
+    if not act:
+        return "nothing in the act band"
+    return ", ".join(f"{lab} {e['precision']:.3f} ({e['correct']} of {e['rows']}; 95% "
+                     f"[{e['interval'][0]:.3f}, {e['interval'][1]:.3f}])" for lab, e in act.items())
 
 
 def heldout_suite(classifier, data_dir: Path, sources=None, progress=None) -> dict:
     """Score every source's heldout.jsonl (mapped to our classes). Never used for fitting."""
-    from pipeline.classify.datasets import SOURCES, load_split
+    from pipeline.classify.datasets import NEUTRAL, SOURCES, load_split
 
     out = {}
     for src in sources or SOURCES:
@@ -137,12 +211,17 @@ def heldout_suite(classifier, data_dir: Path, sources=None, progress=None) -> di
         except FileNotFoundError:
             continue
         gold = [r["label"] for r in rows]
-        pred = evaluate_rows(classifier, rows)
+        verdicts = evaluate_verdicts(classifier, rows)
+        pred = [v.label for v in verdicts]
+        # a set whose harmless rows are only "not an ad / not fake / not offensive" (the internal class
+        # neutral) does not say whether they are work or chit-chat
+        unlabelled = ("chitchat",) if NEUTRAL in src.mapping.values() else ()
         classes = sorted(set(gold), key=LABELS.index)
         m = metrics(gold, pred)
         res = {"n": len(rows), "classes": classes, "target": binary(gold, pred, src.target) if src.target else None,
                "per_class": {c: m["per_class"][c] for c in classes}, "accuracy": m["accuracy"],
-               "predicted": {lab: pred.count(lab) for lab in LABELS if lab in pred}, **false_alarms(gold, pred)}
+               "predicted": {lab: pred.count(lab) for lab in LABELS if lab in pred}, **false_alarms(gold, pred),
+               "bands": band_figures(gold, verdicts, unlabelled)}
         out[src.name] = res
         if progress:
             progress(src.name)
@@ -199,6 +278,12 @@ def format_suite(suite: dict) -> str:
         if res.get("harmless"):
             lines.append(f"      harmless rows called a violation: {res['flagged']} of {res['harmless']} "
                          f"({100 * res['flagged_share']:.2f}%)")
+        if res.get("bands"):
+            lines += format_bands(res["bands"], "      ")
+    pooled = pooled_act_precision([res["bands"] for res in suite.values() if res.get("bands")])
+    lines.append("act band precision over all these sets (gold: each source's own label, mapped; chit-chat only "
+                 "where the set tells it from work): "
+                 + format_act_precision(pooled))
     return "\n".join(lines)
 
 
@@ -225,14 +310,13 @@ def format_suite_comparison(mine: dict, theirs: dict) -> str:
 
 
 def eval_command(args) -> int:
-    from pipeline.classify import model_path
-    from pipeline.classify.model import ModelError, load
+    from pipeline.classify import load_classifier
+    from pipeline.classify.model import ModelError
 
     policy = _policy(args)
-    thresholds = dict(policy.content.thresholds) if policy is not None else None
     try:
-        clf = load(getattr(args, "model", None) or model_path(policy), thresholds)
-        against = load(args.against, thresholds) if getattr(args, "against", None) else None
+        clf = load_classifier(policy, getattr(args, "model", None))
+        against = load_classifier(policy, args.against) if getattr(args, "against", None) else None
     except ModelError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -266,12 +350,16 @@ def eval_command(args) -> int:
 
 def _scored(classifier, against, rows: list[dict]) -> dict:
     """`metrics` of the classifier on the rows, or its `compare` with a second classifier."""
-    gold, pred = [r["label"] for r in rows], evaluate_rows(classifier, rows)
-    return metrics(gold, pred) if against is None else compare(gold, pred, evaluate_rows(against, rows))
+    gold, verdicts = [r["label"] for r in rows], evaluate_verdicts(classifier, rows)
+    pred = [v.label for v in verdicts]
+    result = metrics(gold, pred) if against is None else compare(gold, pred, evaluate_rows(against, rows))
+    result["bands"] = band_figures(gold, verdicts)
+    return result
 
 
 def _formatted(result: dict, title: str) -> str:
-    return format_comparison(result, title) if "against" in result else format_report(result, title)
+    text = format_comparison(result, title) if "against" in result else format_report(result, title)
+    return "\n".join([text, *format_bands(result["bands"])]) if "bands" in result else text
 
 
 def workchat_metrics(classifier, sets=None, against=None) -> dict:
@@ -303,8 +391,15 @@ def format_summary(results: dict) -> str:
             lines.append(f"{name:<12}{c['n']:>5}{c['model']['macro_f1']:>8.3f}{c['against']['macro_f1']:>9.3f}"
                          f"{c['macro_f1_difference']:>+9.3f}   [{low:+.3f}, {high:+.3f}]")
     else:
-        lines = [f"{'set':<12}{'n':>5}{'macro-F1':>10}{'accuracy':>10}"]
-        lines += [f"{name:<12}{m['n']:>5}{m['macro_f1']:>10.3f}{m['accuracy']:>10.3f}" for name, m in results.items()]
+        lines = [f"{'set':<12}{'n':>5}{'macro-F1':>10}{'accuracy':>10}{'pass':>8}{'review':>8}{'act':>8}"]
+        for name, m in results.items():
+            b = m["bands"]["bands"] if "bands" in m else None
+            shares = "".join(f"{100 * b[k] / m['n']:>7.1f}%" for k in ("pass", "review", "act")) if b else ""
+            lines.append(f"{name:<12}{m['n']:>5}{m['macro_f1']:>10.3f}{m['accuracy']:>10.3f}{shares}")
+    figures = [m["bands"] for m in results.values() if "bands" in m]
+    if figures:
+        lines.append("pass, review, act: the share of each set's verdicts in each decision band (content.review)")
+        lines.append("act band precision over these sets: " + format_act_precision(pooled_act_precision(figures)))
     return "\n".join(["summary (macro-F1 over the classes in each set):", *lines])
 
 

@@ -127,7 +127,7 @@ def collect(data_dir: Path, seed: int, sources, log=print, local: list[dict] = (
     return rows
 
 
-def _split(rows: list[dict], seed: int, frac: float = 0.1):
+def split_validation(rows: list[dict], seed: int, frac: float = 0.1):
     rng = random.Random(seed)
     by: dict[tuple, list[int]] = {}
     for i, r in enumerate(rows):
@@ -185,7 +185,7 @@ def train(data_dir: Path, seed: int = 13, out: Path = DEFAULT_OUT, exclude_licen
     sources = select_sources(exclude_licence, exclude_source, commercial_only)
     log(f"training data (seed {seed}; public sets {'whose licence allows commercial use' if commercial_only else 'of every licence'}):")
     rows = collect(Path(data_dir), seed, sources, log, local)
-    train_rows, val_rows = _split(rows, seed)
+    train_rows, val_rows = split_validation(rows, seed)
     log(f"  {len(train_rows)} training rows, {len(val_rows)} validation rows (split from train.jsonl)")
     with tqdm(total=len(rows) + len(train_rows), desc="normalise+detect", unit="msg", disable=quiet, file=sys.stderr) as bar:
         items_tr = []

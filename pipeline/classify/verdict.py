@@ -7,14 +7,22 @@ LABELS = ("work", "chitchat", "ad", "rumour", "abuse", "confidential", "illegal"
 BANDS = ("pass", "review", "act")
 
 
+# An act threshold at this value lets no model score act: the label acts on detector decisions only
+# (scores are rounded to four decimals, so a model score of 0.99996 would otherwise read 1.0 and act).
+DETECTORS_ONLY = 1.0
+
+
 def band_of(label: str, score: float, act: dict[str, float] | None, decided_by_detector: bool = False) -> str:
     """The decision band of a verdict (R1): `pass` for work; `act` for a detector's decision or a
-    score at or above the label's act threshold (or when bands are off: `act` None); else `review`."""
+    score at or above the label's act threshold below 1.0 (or when bands are off: `act` None);
+    else `review`."""
     if label == "work":
         return "pass"
-    if act is None or decided_by_detector or score >= act.get(label, 0.0):
+    if act is None or decided_by_detector:
         return "act"
-    return "review"
+    threshold = act.get(label, 0.0)
+    return "act" if threshold < DETECTORS_ONLY and score >= threshold else "review"
+
 # How the reason of a verdict the warning-notice rule decided begins (counted by the worker's metrics).
 WARNING_NOTICE_REASON = "warning notice"
 

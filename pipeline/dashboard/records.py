@@ -15,10 +15,12 @@ import orjson
 
 # Reasons a record is not used: the fixed labels the reader counts by (`/healthz`, the page).
 BAD_REASONS = ("not_json", "not_object", "bad_field", "too_large", "failed")
-# Kinds the dashboard reads; other kinds (deliveries, a future kind) are counted only.
-KINDS = ("verdict", "violation", "escalation", "responsiveness", "group_report", "rejected", "retraction", "review")
+# Kinds the dashboard reads; other kinds (a future kind) are counted only.
+KINDS = ("verdict", "violation", "escalation", "responsiveness", "group_report", "rejected", "retraction", "review",
+         "delivery")
 REVIEW_DECISIONS = ("confirmed", "dismissed", "relabelled")
 MAX_REASONS = 20        # reasons of a verdict or violation kept
+DELIVERY_STATUSES = ("sent", "failed", "held", "suppressed")
 
 ID_CHARS = 256          # ids: event, group, member, message ids
 NAME_CHARS = 512        # display names, titles, labels
@@ -372,6 +374,10 @@ def _summary(value: Any) -> str | None:
         return None
 
 
+def _delivery(f: Fields) -> dict:
+    return {"status": f.text("status", SHORT_CHARS)}
+
+
 _READERS = {"verdict": _verdict, "violation": _violation, "escalation": _escalation,
             "responsiveness": _responsiveness, "group_report": _group_report, "rejected": _rejected,
-            "retraction": _retraction, "review": _review}
+            "retraction": _retraction, "review": _review, "delivery": _delivery}

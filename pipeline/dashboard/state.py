@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 import orjson
 
 from pipeline.config import LABELS, RULE_IDS, SEVERITIES
-from pipeline.dashboard.records import BAD_REASONS, KINDS, BadRecord, read
+from pipeline.dashboard.records import BAD_REASONS, DELIVERY_STATUSES, KINDS, BadRecord, read
 from pipeline.dashboard.stores import NO_TIME, Ranked, TimeOrdered
 from pipeline.worker.metrics import reason_bucket
 
@@ -233,6 +233,7 @@ class DashboardState:
         self.labels: Counter = Counter()
         self.rules: Counter = Counter()        # violations and escalations by rule
         self.dlq_reasons: Counter = Counter()
+        self.deliveries: Counter = Counter()   # notifier outcomes (moderation.deliveries) by status
         self.latest: tuple[float, str] | None = None
         self.groups = Ranked(b.groups, GroupStats.rank)
         self.feed = TimeOrdered(b.feed)                 # every violation and escalation
@@ -520,6 +521,9 @@ class DashboardState:
         if not keys:
             del self._report_items[group]
 
+    def _apply_delivery(self, r: dict) -> None:
+        self.deliveries[_one_of(r["status"], DELIVERY_STATUSES)] += 1
+
     def _apply_rejected(self, r: dict) -> None:
         self.dlq_reasons[reason_bucket(r["reason"])] += 1
 
@@ -563,6 +567,7 @@ class DashboardState:
     def _totals(self) -> dict:
         return {"kinds": dict(self.kinds), "severities": dict(self.severities), "levels": dict(self.levels),
                 "labels": dict(self.labels), "dlq_reasons": dict(self.dlq_reasons),
+                "deliveries": dict(self.deliveries),
                 "records": self.records, "bad_records": dict(self.bad),
                 "groups": len(self.groups), "groups_dropped": self.groups.dropped}
 
@@ -577,7 +582,7 @@ class DashboardState:
             levels.update(g.levels)
             labels.update(g.labels)
         return {"kinds": {k: n for k, n in kinds.items() if n}, "severities": dict(severities),
-                "levels": dict(levels), "labels": dict(labels), "dlq_reasons": {}, "records": None,
+                "levels": dict(levels), "labels": dict(labels), "dlq_reasons": {}, "deliveries": {}, "records": None,
                 "bad_records": {}, "groups": len(present), "groups_dropped": 0}
 
     def decidable_in(self, violation_id: str, scope: frozenset | None) -> Decidable | None:

@@ -123,6 +123,18 @@ async def delete_topics(settings: Settings, names: list[str], prefix: str | None
         await admin.close()
 
 
+async def partitions_of(c: AIOKafkaConsumer, topic: str) -> list:
+    """The topic's partitions as TopicPartitions, asking the broker again if the consumer's metadata
+    does not know the topic yet (one created a moment ago)."""
+    from aiokafka import TopicPartition
+
+    partitions = c.partitions_for_topic(topic) or set()
+    if not partitions:
+        await c._client.force_metadata_update()
+        partitions = c.partitions_for_topic(topic) or set()
+    return [TopicPartition(topic, p) for p in sorted(partitions)]
+
+
 def producer(settings: Settings, **kw) -> AIOKafkaProducer:
     kw.setdefault("acks", "all")
     kw.setdefault("linger_ms", 5)

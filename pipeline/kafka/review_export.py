@@ -16,22 +16,16 @@ from pathlib import Path
 import orjson
 
 from pipeline.config import Settings
-from pipeline.kafka.admin import consumer, wait_for_broker
+from pipeline.kafka.admin import consumer, partitions_of, wait_for_broker
 
 
 async def read_to_end(settings: Settings, topic: str, keep) -> int:
     """Call `keep(value)` for every record of `topic` from its start up to its end offsets as of
     now; returns how many were read."""
-    from aiokafka import TopicPartition
-
     c = consumer(settings, group_id=None, enable_auto_commit=False)
     await c.start()
     try:
-        partitions = c.partitions_for_topic(topic) or set()
-        if not partitions:
-            await c._client.force_metadata_update()
-            partitions = c.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        tps = await partitions_of(c, topic)
         if not tps:
             return 0
         c.assign(tps)

@@ -39,6 +39,9 @@ STRUCTURAL_KEYS = frozenset({
     "work_resumes", "decision", "band", "review", "status", "original", "original_b64", "original_sha256",
     "owner_responded", "resolved", "acknowledgements", "violations", "admins", "owners", "supervisors",
     "allowed_approvers", "member_id", "old_label", "new_label",
+    # The classifier's reasons are its own vocabulary (detector names, lexicon entries, scores),
+    # never the message's text; read as text, `secret:password` was masked as a password's value.
+    "reasons",
 })
 # Subtrees of ids, times and numbers only.
 STRUCTURAL_TREES = frozenset({"recipients", "window", "period", "scores", "source", "by_rule", "activity"})

@@ -18,7 +18,7 @@ from pathlib import Path
 import orjson
 
 from pipeline.config import TOPIC_NAMES, Settings, load_settings
-from pipeline.kafka.admin import consumer, delete_topics, ensure_topics, producer
+from pipeline.kafka.admin import consumer, delete_topics, ensure_topics, partitions_of, producer
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -153,16 +153,10 @@ async def read_from_start(settings: Settings, topic: str, partitions, expect: in
 
 
 async def end_offset_total(settings: Settings, topic: str) -> int:
-    from aiokafka import TopicPartition
-
     c = consumer(settings, group_id=None)
     await c.start()
     try:
-        partitions = c.partitions_for_topic(topic) or set()
-        if not partitions:
-            await c._client.force_metadata_update()
-            partitions = c.partitions_for_topic(topic) or set()
-        ends = await c.end_offsets([TopicPartition(topic, p) for p in partitions])
+        ends = await c.end_offsets(await partitions_of(c, topic))
         return sum(ends.values())
     finally:
         await c.stop()

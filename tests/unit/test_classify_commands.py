@@ -218,8 +218,12 @@ def test_eval_default_reports_every_workchat_set(tmp_path, capsys, monkeypatch):
     assert a.func(a) == 0
     text = capsys.readouterr().out
     summary = text[text.index("summary"):].splitlines()
-    assert [line.split()[0] for line in summary[2:]] == ["test2", "test"]
-    assert summary[2].split()[1:] == ["1", f"{out['test2']['macro_f1']:.3f}", f"{out['test2']['accuracy']:.3f}"]
+    assert [line.split()[0] for line in summary[2:4]] == ["test2", "test"]
+    # n, macro-F1, accuracy, and the share of the set in each decision band (a work message: pass)
+    assert summary[2].split()[1:] == ["1", f"{out['test2']['macro_f1']:.3f}", f"{out['test2']['accuracy']:.3f}",
+                                      "100.0%", "0.0%", "0.0%"]
+    assert summary[4].startswith("pass, review, act") and summary[5] == ("act band precision over these sets: "
+                                                                          "nothing in the act band")
     a = parser().parse_args(["eval", "--against", str(evaluate.PROJECT_ROOT / "models" / "classifier.joblib")])
     assert a.func(a) == 0
     summary = capsys.readouterr().out.split("summary")[1].splitlines()

@@ -88,3 +88,15 @@ def test_load_policy_names_the_file(tmp_path: Path):
 def test_not_yaml_names_the_line():
     with pytest.raises(ConfigError, match=r"policy.yaml:\d+: not valid YAML"):
         parse_model(Policy, "version: 1\nrules: {M1: [\n", "policy.yaml")
+
+
+def test_a_key_given_twice_is_an_error_naming_both_lines(tmp_path):
+    """YAML keeps the last of two equal keys without a word: a merge once left two `review:` sections
+    in the policy, and the first (the chosen thresholds) was silently ignored."""
+    from pipeline.config import PROJECT_ROOT, ConfigError, load_policy
+
+    text = (PROJECT_ROOT / "config" / "policy.yaml").read_text()
+    doubled = tmp_path / "policy.yaml"
+    doubled.write_text(text.replace("  warning_notices: true", "  warning_notices: true\n  warning_notices: false"))
+    with pytest.raises(ConfigError, match=r"policy.yaml:\d+: key 'content.warning_notices' is given twice \(also on line \d+\)"):
+        load_policy(doubled)

@@ -607,3 +607,15 @@ def test_the_page_puts_values_in_as_text_only():
     script = (STATIC / "app.js").read_text()
     for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"):
         assert sink not in script
+
+
+def test_notifier_deliveries_are_counted_by_status():
+    import orjson
+
+    from pipeline.dashboard.state import DashboardState
+
+    state = DashboardState()
+    for i, status in enumerate(["sent", "sent", "failed", "held", "weird"]):
+        state.receive(orjson.dumps({"kind": "delivery", "id": f"dlv-{i}", "group_id": "g-fin",
+                                    "ts": "2026-03-02T09:31:00+08:00", "status": status, "channel": "bot"}))
+    assert state.snapshot()["totals"]["deliveries"] == {"sent": 2, "failed": 1, "held": 1, "other": 1}

@@ -150,6 +150,8 @@ function renderSummary() {
     ["messages classified", t.kinds.verdict || 0, ""],
     [groups, t.groups, ""],
     ["rejected input (DLQ)", t.kinds.rejected || 0, ""],
+    ["notifications sent", (t.deliveries || {}).sent || 0, ""],
+    ["notifications failed", (t.deliveries || {}).failed || 0, (t.deliveries || {}).failed ? "severe" : ""],
   ];
   const box = document.getElementById("summary");
   box.replaceChildren(...cards.map(([label, n, cls]) =>
