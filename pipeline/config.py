@@ -388,6 +388,8 @@ TOPIC_NAMES = {
     "reports": "moderation.reports",
     "dlq": "moderation.dlq",
     "reviews": "moderation.reviews",
+    # Written by the dashboard: logins, logouts and decisions (docs/OPERATIONS.md, "Users, roles, login").
+    "audit": "moderation.audit",
     "deliveries": "moderation.deliveries",
     # Internal: what the notifier has sent (a compacted topic it creates and reads itself).
     "notify_ledger": "moderation.notify.ledger",
@@ -407,6 +409,7 @@ class Topics(Strict):
     reports: str = TOPIC_NAMES["reports"]
     dlq: str = TOPIC_NAMES["dlq"]
     reviews: str = TOPIC_NAMES["reviews"]
+    audit: str = TOPIC_NAMES["audit"]
     deliveries: str = TOPIC_NAMES["deliveries"]
     notify_ledger: str = TOPIC_NAMES["notify_ledger"]
     repartition: str = TOPIC_NAMES["repartition"]
@@ -451,6 +454,55 @@ class Dashboard(Strict):
     feed: int = Field(1_000, ge=10, le=1_000_000)
     severe: int = Field(20_000, ge=10, le=10_000_000)
     followups: int = Field(20_000, ge=10, le=10_000_000)
+    reviews: int = Field(20_000, ge=10, le=1_000_000)                 # violations waiting for a reviewer
+    # Login and roles (R4): users and their roles are in this file, managed by `moderation users`.
+    users_file: str = "var/dashboard/users.json"
+    session_hours: float = Field(8.0, gt=0, le=24 * 30)               # a login lasts at most this long
+    session_idle_minutes: float = Field(30.0, gt=0, le=24 * 60)       # ... and ends after this long without a request
+    secure_cookies: bool = False                                      # set when served behind https
+    login_failures_per_user: int = Field(5, ge=1, le=1000)            # failed logins per name within login_window_minutes
+    login_failures_per_client: int = Field(20, ge=1, le=100_000)      # failed logins per client address within it
+    login_window_minutes: float = Field(15.0, gt=0, le=24 * 60)
+    # Peers whose X-Forwarded-For is believed (a reverse proxy): the client address is then its last entry.
+    trusted_proxies: tuple[str, ...] = ()
+    max_sessions: int = Field(10_000, ge=1, le=1_000_000)
+    # Single sign-on (OpenID Connect), off unless the issuer, client id and redirect URL are set.
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = None
+    oidc_redirect_url: str | None = None          # this dashboard's /login/sso/callback as the browser reaches it
+    oidc_user_claim: str = "preferred_username"   # the claim that names a user of the users file
+    oidc_scopes: str = "openid profile email"
+
+    @model_validator(mode="after")
+    def _oidc(self):
+        given = [k for k in ("oidc_issuer", "oidc_client_id", "oidc_redirect_url") if getattr(self, k)]
+        if given and len(given) < 3:
+            missing = sorted({"oidc_issuer", "oidc_client_id", "oidc_redirect_url"} - set(given))
+            raise ValueError(f"single sign-on needs {', '.join(m.upper() for m in missing)} too "
+                             f"(MODERATION_DASHBOARD_...), or none of the OIDC settings")
+        for key in ("oidc_issuer", "oidc_redirect_url"):
+            url = getattr(self, key)
+            if url and not (url.startswith("https://") or re.match(r"^http://(127\.0\.0\.1|localhost|\[::1\])(:\d+)?(/|$)", url)):
+                raise ValueError(f"{key} must be an https:// URL (plain http only on loopback): {url[:200]!r}")
+        return self
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, v):
+        return tuple(part for part in re.split(r"[\s,]+", v) if part) if isinstance(v, str) else v
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, v):
+        import ipaddress
+
+        for address in v:
+            try:
+                ipaddress.ip_address(address)
+            except ValueError:
+                raise ValueError(f"not an IP address: {address!r}") from None
+        return v
 
     @field_validator("allowed_hosts", mode="before")
     @classmethod

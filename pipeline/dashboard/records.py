@@ -11,10 +11,15 @@ import math
 from datetime import datetime
 from typing import Any
 
+import orjson
+
 # Reasons a record is not used: the fixed labels the reader counts by (`/healthz`, the page).
 BAD_REASONS = ("not_json", "not_object", "bad_field", "too_large", "failed")
-# Kinds the dashboard reads; other kinds (reviews, a future kind) are counted only.
-KINDS = ("verdict", "violation", "escalation", "responsiveness", "group_report", "rejected", "retraction", "delivery")
+# Kinds the dashboard reads; other kinds (a future kind) are counted only.
+KINDS = ("verdict", "violation", "escalation", "responsiveness", "group_report", "rejected", "retraction", "review",
+         "delivery")
+REVIEW_DECISIONS = ("confirmed", "dismissed", "relabelled")
+MAX_REASONS = 20        # reasons of a verdict or violation kept
 DELIVERY_STATUSES = ("sent", "failed", "held", "suppressed")
 
 ID_CHARS = 256          # ids: event, group, member, message ids
@@ -197,14 +202,46 @@ def read(event: Any) -> dict:
     return {**base, **reader(f)}
 
 
+def _texts(f: Fields, key: str, limit: int = TEXT_CHARS) -> list[str]:
+    """A list of short texts (reasons); only the first MAX_REASONS are kept."""
+    entries = f.items(key) or []
+    if not all(isinstance(e, str) and len(e) <= limit for e in entries):
+        raise BadRecord("bad_field", f"field '{f.where}{key}': expected a list of texts of at most {limit} characters")
+    return entries[:MAX_REASONS]
+
+
+def _scores(f: Fields) -> dict[str, float] | None:
+    scores = f.obj("scores")
+    if scores is None:
+        return None
+    if len(scores.data) > 32:
+        raise BadRecord("too_large", "field 'scores': more than 32 classes")
+    out = {}
+    for name in scores.data:
+        if len(name) > SHORT_CHARS:
+            raise BadRecord("too_large", f"field 'scores': a class name of {len(name)} characters")
+        out[name] = scores.number(name, 1.0)
+    return out
+
+
 def _verdict(f: Fields) -> dict:
-    return {"group_id": f.text("group_id", ID_CHARS), "label": f.text("label", SHORT_CHARS)}
+    return {"group_id": f.text("group_id", ID_CHARS), "label": f.text("label", SHORT_CHARS),
+            "band": f.text("band", SHORT_CHARS), "message_id": f.text("message_id", ID_CHARS),
+            "scores": _scores(f)}
 
 
 def _violation(f: Fields) -> dict:
-    return {"group_id": f.text("group_id", ID_CHARS), "rule": f.text("rule", SHORT_CHARS),
+    evidence = f.obj("evidence") or Fields({}, "evidence.")
+    review = f.text("review", SHORT_CHARS)
+    if review not in (None, "required", "none"):
+        raise BadRecord("bad_field", "field 'review': expected required or none")
+    return {"group_id": f.text("group_id", ID_CHARS), "group_name": f.text("group_name", NAME_CHARS),
+            "rule": f.text("rule", SHORT_CHARS),
             "severity": f.text("severity", SHORT_CHARS), "member": f.member("member"),
-            "excerpt": f.text("excerpt", TEXT_CHARS), "detail": f.text("action", TEXT_CHARS)}
+            "excerpt": f.text("excerpt", TEXT_CHARS), "detail": f.text("action", TEXT_CHARS),
+            "review": review, "label": evidence.text("label", SHORT_CHARS),
+            "score": evidence.number("score", 1.0), "reasons": _texts(evidence, "reasons"),
+            "message_id": evidence.text("message_id", ID_CHARS)}
 
 
 def _escalation(f: Fields) -> dict:
@@ -311,7 +348,30 @@ def _retraction(f: Fields) -> dict:
     retracts = f.items("retracts") or []
     if not all(isinstance(r, str) and len(r) <= ID_CHARS for r in retracts):
         raise BadRecord("bad_field", "field 'retracts': expected a list of ids")
-    return {"group_id": f.text("group_id", ID_CHARS), "retracts": retracts}
+    return {"group_id": f.text("group_id", ID_CHARS), "retracts": retracts,
+            "violation_id": f.text("violation_id", ID_CHARS), "reason": f.text("reason", TEXT_CHARS)}
+
+
+def _review(f: Fields) -> dict:
+    decision = f.text("decision", SHORT_CHARS)
+    if decision not in REVIEW_DECISIONS:
+        raise BadRecord("bad_field", f"field 'decision': expected one of {', '.join(REVIEW_DECISIONS)}")
+    return {"group_id": f.text("group_id", ID_CHARS), "violation_id": f.text("violation_id", ID_CHARS, required=True),
+            "decision": decision, "old_label": f.text("old_label", SHORT_CHARS),
+            "new_label": f.text("new_label", SHORT_CHARS), "reviewer": f.member("reviewer"),
+            "note": f.text("note", TEXT_CHARS), "outcome": _summary(f.data.get("outcome"))}
+
+
+def _summary(value: Any) -> str | None:
+    """A field whose shape this reader does not rely on (a review's outcome), as short text."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value[:SHORT_CHARS * 4]
+    try:
+        return orjson.dumps(value).decode()[:SHORT_CHARS * 4]
+    except (TypeError, orjson.JSONEncodeError):
+        return None
 
 
 def _delivery(f: Fields) -> dict:
@@ -320,4 +380,4 @@ def _delivery(f: Fields) -> dict:
 
 _READERS = {"verdict": _verdict, "violation": _violation, "escalation": _escalation,
             "responsiveness": _responsiveness, "group_report": _group_report, "rejected": _rejected,
-            "retraction": _retraction, "delivery": _delivery}
+            "retraction": _retraction, "review": _review, "delivery": _delivery}

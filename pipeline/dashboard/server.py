@@ -1,10 +1,12 @@
 """The dashboard's shell: a Kafka reader of the output topics feeding `DashboardState`, and an
-aiohttp app serving the page, `/api/state` (JSON), `/api/stream` (server-sent events) and `/healthz`.
+aiohttp app serving the page, `/api/state` (JSON), `/api/stream` (server-sent events),
+`/api/decisions` (a reviewer's decision), the login (`login.py`) and `/healthz`.
 
 The reader is a consumer like any other (no consumer group, from the beginning of every output
 topic), so the page shows what the topics hold, not what a worker has in memory. Every request
-passes the same middleware chain (`create_app`): the Host allow-list first; an authentication
-step belongs right after it, in front of every route.
+passes the same middleware chain (`create_app`): the Host allow-list first, then the login gate
+(`login.gate`), in front of every route. What a logged-in user gets is cut to the groups their
+role lets them see (`View.scope`), on the server.
 """
 from __future__ import annotations
 
@@ -15,13 +17,16 @@ import sys
 import time
 import webbrowser
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import orjson
 from aiohttp import web
 
 from pipeline.config import Dashboard, Settings, load_settings
+from pipeline.dashboard.auth import Principal
+from pipeline.dashboard.decisions import OUTBOX_KEY, Outbox, decide
+from pipeline.dashboard.login import AUTH_KEY, PRINCIPAL, SESSION, add_routes, create_auth, gate
 from pipeline.dashboard.state import Bounds, DashboardState, View
 
 log = logging.getLogger("pipeline.dashboard")
@@ -40,7 +45,10 @@ SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
                                "connect-src 'self'; frame-ancestors 'none'",
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    # same-origin, not no-referrer: with no-referrer a browser sends `Origin: null` on the login
+    # form's POST, and the origin check (login.py) must see the dashboard's own origin.
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
 }
 
 
@@ -85,7 +93,14 @@ FRAMES_KEY = web.AppKey("frames", Frames)
 
 
 def bounds(settings: Dashboard) -> Bounds:
-    return Bounds(groups=settings.groups, feed=settings.feed, severe=settings.severe, followups=settings.followups)
+    return Bounds(groups=settings.groups, feed=settings.feed, severe=settings.severe, followups=settings.followups,
+                  reviews=settings.reviews)
+
+
+def read_topics(settings: Settings) -> dict[str, str]:
+    """Role → topic of what the reader follows: every output but the audit trail, which the
+    dashboard writes and never shows."""
+    return {role: name for role, name in settings.topics.outputs().items() if role != "audit"}
 
 
 # --------------------------------------------------------------------------- the Kafka reader
@@ -97,7 +112,7 @@ class Feed:
 
     def __init__(self, settings: Settings, state: DashboardState, status: ReaderStatus):
         self.settings, self.state, self.status = settings, state, status
-        self.roles = {name: role for role, name in settings.topics.outputs().items()}
+        self.roles = {name: role for role, name in read_topics(settings).items()}
         self._logged_bad: dict[str, int] = {}
         # The next offset to read per partition, kept across reconnects: a new consumer starts from
         # the beginning again, and what was already counted must not be counted twice.
@@ -233,15 +248,22 @@ async def _security_headers(request: web.Request, response: web.StreamResponse) 
 
 
 def _view(request: web.Request) -> View:
+    """The filters the query asks for, cut to the groups the logged-in user may see."""
     try:
-        return View.parse(request.query, request.app[STATE_KEY].bounds.page)
+        view = View.parse(request.query, request.app[STATE_KEY].bounds.page)
     except ValueError as exc:
         raise web.HTTPBadRequest(text=f"{exc}\n") from None
+    principal: Principal = request[PRINCIPAL]
+    return replace(view, scope=principal.scope)
 
 
-def _status_view(app: web.Application) -> dict:
+def _status_view(app: web.Application, scoped: bool = False) -> dict:
     status, state = app[STATUS_KEY], app[STATE_KEY]
-    return {"connected": status.up(app[SETTINGS_KEY].dashboard.stale_seconds), "error": status.error,
+    connected = status.up(app[SETTINGS_KEY].dashboard.stale_seconds)
+    if scoped:   # a group admin or owner: whether the page is live, nothing about the deployment
+        return {"connected": connected, "error": None if status.error is None else "the dashboard cannot reach Kafka",
+                "records": None, "bad_records": None, "bootstrap": None, "topics": []}
+    return {"connected": connected, "error": status.error,
             "records": state.records, "bad_records": sum(state.bad.values()),
             "bootstrap": status.bootstrap, "topics": status.topics}
 
@@ -250,14 +272,15 @@ def _payload(app: web.Application, view: View) -> tuple[tuple, bytes]:
     """The view's JSON, rebuilt when the state or the reader's status changed (and at most every
     FRAME_REUSE_SECONDS); the key tells a stream whether it has sent this one already."""
     state, frames = app[STATE_KEY], app[FRAMES_KEY].entries
-    status = _status_view(app)
-    key = (state.version, status["connected"], status["error"])
+    status = _status_view(app, scoped=view.scope is not None)
+    # The queue's age filter moves with the clock: its answer is rebuilt each minute at least.
+    key = (state.version, status["connected"], status["error"], int(time.time() // 60) if view.review_age else 0)
     entry = frames.get(view)
     now = time.monotonic()
     if entry is not None and (entry[0] == key or now - entry[1] < FRAME_REUSE_SECONDS):
         frames.move_to_end(view)
         return entry[0], entry[2]
-    snapshot = state.view(view)
+    snapshot = state.view(view, now=time.time())
     snapshot["status"] = status
     body = orjson.dumps(snapshot)
     frames[view] = (key, now, body)
@@ -299,8 +322,12 @@ async def api_stream(request: web.Request) -> web.StreamResponse:
     await response.prepare(request)
     streams.active += 1
     sent, idle, waiting_since = None, 0.0, None
+    auth, token = app[AUTH_KEY], request[SESSION].token
     try:
         while not transport.is_closing():
+            # The stream ends with its session (expired, logged out, user removed or changed).
+            if auth.sessions.get(token, auth.users.current(), time.monotonic(), touch=False) is None:
+                break
             if transport.get_write_buffer_size():
                 waiting_since = waiting_since or time.monotonic()
                 if time.monotonic() - waiting_since > limits.stream_stall_seconds:
@@ -337,14 +364,28 @@ def _drop(streams: Streams, transport: asyncio.Transport, why: str, *args) -> No
 
 
 async def health(request: web.Request) -> web.Response:
-    """Up when the reader runs and the broker answered within `stale_seconds`; only counts, no data."""
+    """Public: up when the reader runs and the broker answered within `stale_seconds`; nothing else."""
     app = request.app
+    up = app[STATUS_KEY].up(app[SETTINGS_KEY].dashboard.stale_seconds)
+    return web.json_response({"status": "up" if up else "down"}, status=200 if up else 503)
+
+
+async def health_details(request: web.Request) -> web.Response:
+    """For a logged-in user who sees every group: the counts behind /healthz (no data from the records)."""
+    app = request.app
+    principal: Principal = request[PRINCIPAL]
     status, state, streams = app[STATUS_KEY], app[STATE_KEY], app[STREAMS_KEY]
     up = status.up(app[SETTINGS_KEY].dashboard.stale_seconds)
-    body = {"status": "up" if up else "down", "kafka_answered_seconds_ago": status.answered_ago(),
-            "records": state.records, "bad_records": sum(state.bad.values()),
-            "bad_records_by_reason": dict(state.bad), "streams": streams.active,
-            "streams_dropped": streams.dropped}
+    body: dict = {"status": "up" if up else "down"}
+    if principal.scope is None:
+        auth, outbox = app[AUTH_KEY], app[OUTBOX_KEY]
+        body.update({"kafka_answered_seconds_ago": status.answered_ago(),
+                     "records": state.records, "bad_records": sum(state.bad.values()),
+                     "bad_records_by_reason": dict(state.bad), "streams": streams.active,
+                     "streams_dropped": streams.dropped, "sessions": len(auth.sessions),
+                     "logins_refused_by_limits": auth.limits.refused,
+                     "audit_waiting": outbox.audit_queue.qsize(), "audit_written": outbox.audit_written,
+                     "audit_lost": outbox.audit_lost})
     return web.json_response(body, status=200 if up else 503)
 
 
@@ -352,18 +393,31 @@ def create_app(settings: Settings | None = None, state: DashboardState | None = 
                consume: bool = True) -> web.Application:
     """The web app; with `consume=False` it serves the given state without touching Kafka (tests)."""
     settings = settings or load_settings()
-    app = web.Application(middlewares=[allowed_hosts])
+    app = web.Application(middlewares=[allowed_hosts, gate])
     app[SETTINGS_KEY] = settings
     app[STATE_KEY] = state or DashboardState(bounds(settings.dashboard))
-    app[STATUS_KEY] = ReaderStatus(settings.bootstrap, sorted(settings.topics.outputs().values()), static=not consume)
+    app[STATUS_KEY] = ReaderStatus(settings.bootstrap, sorted(read_topics(settings).values()), static=not consume)
     app[STREAMS_KEY] = Streams()
     app[FRAMES_KEY] = Frames()
+    app[AUTH_KEY] = create_auth(settings)
+    app[OUTBOX_KEY] = outbox = Outbox(settings, kafka=consume)
     app.on_response_prepare.append(_security_headers)
-    app.router.add_get("/", index)
-    app.router.add_get("/api/state", api_state)
-    app.router.add_get("/api/stream", api_stream)
-    app.router.add_get("/healthz", health)
-    app.router.add_static("/static/", STATIC, append_version=False)
+    # Route names matter: login.PUBLIC_ROUTES names the few that answer without a session.
+    app.router.add_get("/", index, name="index")
+    app.router.add_get("/api/state", api_state, name="state")
+    app.router.add_get("/api/stream", api_stream, name="stream")
+    app.router.add_get("/api/health", health_details, name="health")
+    app.router.add_post("/api/decisions", decide, name="decide")
+    app.router.add_get("/healthz", health, name="healthz")
+    app.router.add_static("/static/", STATIC, append_version=False, name="static")
+    add_routes(app)
+
+    async def outbox_running(app: web.Application):
+        await outbox.start()
+        yield
+        await outbox.stop()
+
+    app.cleanup_ctx.append(outbox_running)
 
     if consume:
         async def reader(app: web.Application):
@@ -402,8 +456,12 @@ def serve(host: str = "127.0.0.1", port: int = 8765, open_browser: bool = False)
 
     async def main() -> None:
         runner, url = await start(host, port, settings)
-        print(f"Dashboard on {url}  (reading {', '.join(sorted(settings.topics.outputs().values()))} "
+        print(f"Dashboard on {url}  (reading {', '.join(sorted(read_topics(settings).values()))} "
               f"at {settings.bootstrap}; Ctrl-C stops it)", flush=True)
+        users = create_auth(settings).users
+        if not users.current():
+            print(users.error or f"No users yet: add one with `moderation users add NAME --role supervisor` "
+                  f"(kept in {settings.dashboard.users_file}); the login page says the same.", flush=True)
         if open_browser:
             webbrowser.open(url)
         try:

@@ -14,11 +14,11 @@ original bytes are never kept.
 from __future__ import annotations
 
 import heapq
-from collections import Counter, OrderedDict
+from collections import Counter, OrderedDict, deque
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -31,6 +31,8 @@ MAX_RECORD_BYTES = 1 << 20      # a record larger than this is counted as too la
 DISPLAY_CHARS = 500             # excerpts and details kept per item (the page truncates further)
 NAME_CHARS = 256                # names kept per item; ids shown are cut at ID_SHOWN (filters use whole ids)
 ID_SHOWN = 128
+HISTORY_RECENT = 5              # a member's latest violations in a group shown beside a review
+AWAITING = 10_000               # decisions sent and not yet recorded that the queue marks
 REPORT_LIST = 20                # entries of each list of a report kept for the report panel
 CHART_HOURS = 168               # hourly buckets kept per group (one week)
 CHART_DAY_AFTER = 48            # past this many hours a chart is drawn per day
@@ -56,11 +58,23 @@ class Bounds:
     top_groups: int = 50           # groups listed in a response
     chart_groups: int = 8          # charts in a response (the selected group's alone when filtered)
     page: int = 200                # most entries of any list in one response
+    reviews: int = 20_000          # violations waiting for a reviewer (past it the oldest are let go, counted)
+    decidable: int = 100_000       # content violations whose group is known, so a decision can be checked
+    members: int = 20_000          # members with a violation history per group
+    review_scores: int = 20_000    # class scores of review-band verdicts, for the queue
 
     def __post_init__(self):
         for f in fields(self):
             if getattr(self, f.name) < 1:
                 raise ValueError(f"bound {f.name} must be at least 1")
+
+
+class Decidable(NamedTuple):
+    """What a decision on a content violation is checked against."""
+    group_id: str
+    label: str
+    review: str       # required | none
+    rule: str
 
 
 @dataclass(frozen=True)
@@ -77,6 +91,12 @@ class View:
     report: str = ""
     offset: int = 0
     limit: int = 100
+    review_group: str = ""
+    review_label: str = ""
+    review_age: int = 0            # only violations waiting at least this many hours
+    # The groups the asking user may see (None: every group). Set by the server from the session,
+    # never from the query string.
+    scope: frozenset | None = None
 
     @classmethod
     def parse(cls, query: Mapping[str, str], page: int = Bounds.page) -> View:
@@ -108,16 +128,21 @@ class View:
                    sort=choice("sort", RESPONSIVENESS_KEYS, "reply_rate"),
                    descending=choice("dir", ("asc", "desc"), "asc") == "desc",
                    report=text("report", 256), offset=number("offset", 0, 0, 10_000_000),
-                   limit=number("limit", min(100, page), 1, page))
+                   limit=number("limit", min(100, page), 1, page),
+                   review_group=text("rgroup", 256), review_label=choice("rlabel", ("", *LABELS), ""),
+                   review_age=number("rage", 0, 0, 24 * 366))
 
     def query(self) -> dict[str, str]:
         """The query string that parses back to this view (defaults left out)."""
         default = View()
         out = {}
+        renamed = {"review_group": "rgroup", "review_label": "rlabel", "review_age": "rage"}
         for name, value in asdict(self).items():
-            if value == getattr(default, name):
+            if value == getattr(default, name) or name == "scope":
                 continue
-            if name == "escalations":
+            if name in renamed:
+                out[renamed[name]] = str(value)
+            elif name == "escalations":
                 out[name] = "1" if value else "0"
             elif name == "descending":
                 out["dir"] = "desc" if value else "asc"
@@ -128,13 +153,15 @@ class View:
 
 class GroupStats:
     __slots__ = ("id", "name", "events", "violations", "severe", "escalations", "last_seen", "labels", "rules",
-                 "hours")
+                 "hours", "severities", "levels")
 
     def __init__(self, group_id: str):
         self.id, self.name = group_id, None
         self.events = self.violations = self.severe = self.escalations = self.last_seen = 0
         self.labels: Counter = Counter()
         self.rules: Counter = Counter()
+        self.severities: Counter = Counter()   # the group's own totals, for a user who sees only some groups
+        self.levels: Counter = Counter()
         self.hours: dict[str, tuple[float, Counter]] = {}   # hour bucket → (its time, counts per rule)
 
     def rank(self) -> tuple:
@@ -216,6 +243,15 @@ class DashboardState:
         self._escalation_keys: dict[str, tuple] = {}     # escalation id → its follow-up key
         self.responsiveness = Ranked(b.responsiveness, lambda row: (row["window_seconds"], row["arrival"]))
         self.reports = Ranked(b.reports, lambda r: (r["ts_seconds"], r["arrival"]))
+        # Review (R1-R2): the queue of violations waiting for a reviewer, oldest first; every
+        # decision seen on the reviews topic; the content violations a decision may name.
+        self.queue = Ranked(b.reviews, lambda i: (i["ts_seconds"], i["arrival"]))
+        self.decided: OrderedDict[str, dict] = OrderedDict()      # violation id → its recorded decision
+        self.decidable: OrderedDict[str, Decidable] = OrderedDict()
+        self.awaiting: OrderedDict[str, dict] = OrderedDict()     # decisions sent from here, not yet recorded
+        self.retracted: OrderedDict[str, dict] = OrderedDict()    # escalation id → the retraction withdrawing it
+        self.review_scores: OrderedDict[tuple, dict] = OrderedDict()   # (group, message id) → class scores
+        self.history = Ranked(b.members, lambda h: h["last"])    # (group, member id) → their violations there
 
     # ------------------------------------------------------------------ input
     def receive(self, value: bytes | None) -> str:
@@ -281,6 +317,11 @@ class DashboardState:
         self.labels[label] += 1
         if stats := self._group(r):
             stats.labels[label] += 1
+        if r["band"] == "review" and r["scores"] and r["group_id"] and r["message_id"]:
+            key = (r["group_id"], r["message_id"])
+            self.review_scores[key] = {k: round(v, 4) for k, v in r["scores"].items() if k in LABELS and v is not None}
+            if len(self.review_scores) > self.bounds.review_scores:
+                self.review_scores.popitem(last=False)
 
     def _apply_violation(self, r: dict) -> None:
         rule, severity = _one_of(r["rule"], _RULES), _one_of(r["severity"], SEVERITIES)
@@ -290,14 +331,72 @@ class DashboardState:
         if stats:
             stats.violations += 1
             stats.severe += severity == "severe"
+            stats.severities[severity] += 1
             stats.rules[rule] += 1
+            if stats.name is None and r["group_name"]:
+                stats.name = _clip(r["group_name"], NAME_CHARS)
             if r["ts"] is not None:
                 self._count_hour(stats, r["ts"], r["ts_seconds"], rule)
-        self._add_to_feed({
+        label = r["label"] if r["label"] in LABELS else None
+        item = {
             "id": r["id"], "kind": "violation", "ts": r["ts"], "group_id": r["group_id"] or "-", "rule": rule,
             "severity": severity, "member": _shown(r["member"]),
             "excerpt": _clip(r["excerpt"]), "detail": _clip(r["detail"]),
-        }, r["ts_seconds"])
+            "label": label, "review": r["review"],
+        }
+        self._add_to_feed(item, r["ts_seconds"])
+        member_id = (r["member"] or {}).get("id")
+        if r["group_id"] and member_id:
+            self._remember_history(r["group_id"], member_id, item, r["arrival"])
+        # A content violation (it has a label) can be decided; a decision is checked against its group.
+        if r["id"] is None or label is None or not r["group_id"]:
+            return
+        self.decidable[r["id"]] = Decidable(r["group_id"], label, r["review"] or "none", rule)
+        self.decidable.move_to_end(r["id"])
+        if len(self.decidable) > self.bounds.decidable:
+            self.decidable.popitem(last=False)
+        if r["review"] == "required" and r["id"] not in self.decided:
+            self.queue.put(r["id"], {
+                **item, "group_name": _clip(r["group_name"], NAME_CHARS), "member_id": member_id,
+                "score": r["score"], "reasons": [_clip(x, 300) for x in r["reasons"][:10]],
+                "message_id": r["message_id"], "ts_seconds": NO_TIME if r["ts_seconds"] is None else r["ts_seconds"],
+                "arrival": r["arrival"]})
+
+    def _remember_history(self, group_id: str, member_id: str, item: dict, arrival: int) -> None:
+        key = (group_id, member_id)
+        entry = self.history.get(key)
+        if entry is None:
+            entry = {"rules": Counter(), "escalations": 0, "recent": deque(maxlen=HISTORY_RECENT), "last": arrival}
+            self.history.put(key, entry)
+            if key not in self.history:
+                return
+        entry["last"] = arrival
+        entry["rules"][item["rule"]] += 1
+        entry["recent"].append({k: item[k] for k in ("id", "ts", "rule", "label", "severity")})
+
+    def _apply_review(self, r: dict) -> None:
+        violation_id = r["violation_id"]
+        reviewer = _shown(r["reviewer"])
+        self.decided[violation_id] = {
+            "decision": r["decision"], "old_label": _one_of(r["old_label"], LABELS) if r["old_label"] else None,
+            "new_label": _one_of(r["new_label"], LABELS) if r["new_label"] else None,
+            "reviewer": reviewer["name"] or reviewer["id"], "ts": r["ts"], "note": _clip(r["note"], 300),
+            "outcome": r["outcome"], "group_id": r["group_id"]}
+        self.decided.move_to_end(violation_id)
+        if len(self.decided) > self.bounds.seen:
+            self.decided.popitem(last=False)
+        self.queue.pop(violation_id)
+        self.awaiting.pop(violation_id, None)
+
+    def note_sent(self, violation_id: str, decision: str, reviewer: str, ts: str) -> None:
+        """A decision this dashboard produced (the broker acknowledged it) whose `review` record has not
+        arrived yet: the queue shows it as waiting for the worker."""
+        if violation_id in self.decided:
+            return
+        self.awaiting[violation_id] = {"decision": decision, "reviewer": reviewer, "ts": ts}
+        while len(self.awaiting) > AWAITING:
+            self.awaiting.popitem(last=False)
+        self.version += 1
 
     @staticmethod
     def _count_hour(stats: GroupStats, ts: str, seconds: float, rule: str) -> None:
@@ -319,7 +418,11 @@ class DashboardState:
         self.rules[rule] += 1
         if stats := self._group(r):
             stats.escalations += 1
+            stats.levels[level] += 1
         member = _shown(r["member"])
+        history = self.history.get((r["group_id"], (r["member"] or {}).get("id")))
+        if history is not None:
+            history["escalations"] += 1
         item = {
             "id": r["id"], "kind": "escalation", "ts": r["ts"], "group_id": r["group_id"] or "-", "rule": rule,
             "severity": severity, "level": level, "member": member, "excerpt": _clip(r["excerpt"]),
@@ -344,6 +447,11 @@ class DashboardState:
 
     def _apply_retraction(self, r: dict) -> None:
         for escalation_id in r["retracts"]:
+            self.retracted[escalation_id] = {"ts": r["ts"], "reason": _clip(r["reason"], 300),
+                                             "violation_id": r["violation_id"]}
+            self.retracted.move_to_end(escalation_id)
+            if len(self.retracted) > self.bounds.seen:
+                self.retracted.popitem(last=False)
             key = self._escalation_keys.pop(escalation_id, None)
             if key is not None:
                 self.followups.pop(key)
@@ -424,54 +532,137 @@ class DashboardState:
         """The default view (no filters, first page)."""
         return self.view(View())
 
-    def view(self, view: View) -> dict:
+    def view(self, view: View, now: float | None = None) -> dict:
+        """What one page shows. With `view.scope` (a group admin's or owner's groups) every part is
+        cut to those groups: lists, counts, charts, reports, the review queue; nothing of another
+        group is in the answer, whatever the filters name. `now` (seconds) is for the queue's age filter."""
         b = self.bounds
-        top = self.groups.top(b.top_groups)
-        if view.group and view.group in self.groups and all(g.id != view.group for g in top):
+        scope = view.scope
+        if scope is None:
+            top = self.groups.top(b.top_groups)
+        else:
+            top = heapq.nlargest(b.top_groups, (g for g in map(self.groups.get, scope) if g is not None),
+                                 key=GroupStats.rank)
+        if view.group and view.group in self.groups and _sees(scope, view.group) \
+                and all(g.id != view.group for g in top):
             top.append(self.groups.get(view.group))
         return {
             "version": self.version,
-            "latest_ts": self.latest[1] if self.latest else None,
-            "totals": {"kinds": dict(self.kinds), "severities": dict(self.severities), "levels": dict(self.levels),
-                       "labels": dict(self.labels), "dlq_reasons": dict(self.dlq_reasons),
-                       "deliveries": dict(self.deliveries),
-                       "records": self.records, "bad_records": dict(self.bad),
-                       "groups": len(self.groups), "groups_dropped": self.groups.dropped},
+            "latest_ts": (self.latest[1] if self.latest else None) if scope is None else None,
+            "totals": self._totals() if scope is None else self._scoped_totals(scope),
             "bounds": {"groups": b.groups, "feed": b.feed, "severe": b.severe, "followups": b.followups,
-                       "responsiveness": b.responsiveness, "reports": b.reports, "top_groups": b.top_groups},
+                       "responsiveness": b.responsiveness, "reports": b.reports, "top_groups": b.top_groups,
+                       "reviews": b.reviews},
             "groups": [g.summary() for g in top],
-            "rules": sorted(self.rules),
+            "rules": sorted(self.rules) if scope is None else sorted(
+                {r for g in map(self.groups.get, scope) if g is not None for r in g.rules}),
             "feed": self._feed_view(view),
             "charts": self._charts_view(view),
             "responsiveness": self._responsiveness_view(view),
             "followups": self._followups_view(view),
+            "reviews": self._reviews_view(view, now),
             **self._report_panel(view),
         }
+
+    def _totals(self) -> dict:
+        return {"kinds": dict(self.kinds), "severities": dict(self.severities), "levels": dict(self.levels),
+                "labels": dict(self.labels), "dlq_reasons": dict(self.dlq_reasons),
+                "deliveries": dict(self.deliveries),
+                "records": self.records, "bad_records": dict(self.bad),
+                "groups": len(self.groups), "groups_dropped": self.groups.dropped}
+
+    def _scoped_totals(self, scope: frozenset) -> dict:
+        """The same counts over the user's own groups (as far as the group store keeps them); input
+        rejected to the DLQ and bad records belong to no group and are not shown."""
+        kinds, severities, levels, labels = Counter(), Counter(), Counter(), Counter()
+        present = [g for g in map(self.groups.get, scope) if g is not None]
+        for g in present:
+            kinds.update(violation=g.violations, escalation=g.escalations, verdict=sum(g.labels.values()))
+            severities.update(g.severities)
+            levels.update(g.levels)
+            labels.update(g.labels)
+        return {"kinds": {k: n for k, n in kinds.items() if n}, "severities": dict(severities),
+                "levels": dict(levels), "labels": dict(labels), "dlq_reasons": {}, "deliveries": {}, "records": None,
+                "bad_records": {}, "groups": len(present), "groups_dropped": 0}
+
+    def decidable_in(self, violation_id: str, scope: frozenset | None) -> Decidable | None:
+        """The content violation a decision names, if this dashboard knows it and the user may see its
+        group; None alike for unknown ids and for another group's (a guess learns nothing)."""
+        found = self.decidable.get(violation_id)
+        return found if found is not None and _sees(scope, found.group_id) else None
+
+    def _reviews_view(self, view: View, now: float | None) -> dict:
+        scope = view.scope
+        newest_ts = None if view.review_age == 0 or now is None else now - view.review_age * 3600
+        groups, labels, matching = Counter(), Counter(), []
+        for item in self.queue.data.values():
+            if not _sees(scope, item["group_id"]):
+                continue
+            groups[item["group_id"]] += 1
+            labels[item["label"]] += 1
+            if (view.review_group and item["group_id"] != view.review_group) \
+                    or (view.review_label and item["label"] != view.review_label) \
+                    or (newest_ts is not None and item["ts_seconds"] > newest_ts):
+                continue
+            matching.append(item)
+        oldest = heapq.nsmallest(view.limit, matching, key=lambda i: (i["ts_seconds"], i["arrival"]))
+        hidden = ("ts_seconds", "arrival", "member_id", "message_id")
+        items = []
+        for item in oldest:
+            shown = {k: v for k, v in item.items() if k not in hidden}
+            shown["scores"] = self.review_scores.get((item["group_id"], item["message_id"]))
+            shown["awaiting"] = self.awaiting.get(item["id"])
+            shown["history"] = self._history_view(item["group_id"], item["member_id"], item["id"])
+            items.append(shown)
+        return {"items": items, "total": len(matching), "waiting": sum(groups.values()),
+                "groups": dict(groups.most_common(self.bounds.top_groups)), "labels": dict(labels),
+                "kept": self.queue.cap, "dropped": self.queue.dropped if scope is None else None}
+
+    def _history_view(self, group_id: str, member_id: str | None, leave_out: str) -> dict | None:
+        entry = self.history.get((group_id, member_id)) if member_id else None
+        if entry is None:
+            return None
+        return {"rules": dict(entry["rules"]), "escalations": entry["escalations"],
+                "recent": [{**v, "decision": (self.decided.get(v["id"]) or {}).get("decision")}
+                           for v in reversed(entry["recent"]) if v["id"] != leave_out]}
 
     def _feed_view(self, view: View) -> dict:
         severe_only = view.severity == "severe"
         store = self.severe if severe_only else self.feed
         items, by_kind, total = [], Counter(), 0
-        needle = view.member
+        needle, scope = view.member, view.scope
         for item in store.newest_first():
-            if (view.group and item["group_id"] != view.group) or (view.rule and item["rule"] != view.rule) \
+            if (scope is not None and item["group_id"] not in scope) \
+                    or (view.group and item["group_id"] != view.group) or (view.rule and item["rule"] != view.rule) \
                     or (view.severity and item["severity"] != view.severity) \
                     or (not view.escalations and item["kind"] == "escalation"):
                 continue
             if needle and not any(needle in v.lower() for v in (item["member"]["name"], item["member"]["id"]) if v):
                 continue
             if view.offset <= total < view.offset + view.limit:
-                items.append(item)
+                items.append(self._annotated(item))
             total += 1
             by_kind[item["kind"]] += 1
         return {"items": items, "total": total, "by_kind": dict(by_kind), "offset": view.offset, "limit": view.limit,
                 "source": "severe" if severe_only else "recent", "kept": store.cap, "dropped": store.dropped}
 
+    def _annotated(self, item: dict) -> dict:
+        """A feed item with what was decided about it since: a violation's review, an escalation's retraction."""
+        if item["kind"] == "violation" and item["id"] in self.decided:
+            return {**item, "decision": self.decided[item["id"]]}
+        if item["kind"] == "escalation" and item["id"] in self.retracted:
+            return {**item, "retracted": self.retracted[item["id"]]}
+        return item
+
     def _charts_view(self, view: View) -> list[dict]:
+        scope = view.scope
         if view.group:
-            chosen = [self.groups.get(view.group)] if view.group in self.groups else []
-        else:
+            chosen = [self.groups.get(view.group)] if view.group in self.groups and _sees(scope, view.group) else []
+        elif scope is None:
             chosen = self.groups.top(self.bounds.chart_groups, key=lambda g: (g.violations, g.last_seen))
+        else:
+            chosen = heapq.nlargest(self.bounds.chart_groups, (g for g in map(self.groups.get, scope) if g is not None),
+                                    key=lambda g: (g.violations, g.last_seen))
         charts = []
         for stats in chosen:
             if not stats or not stats.violations:
@@ -491,6 +682,7 @@ class DashboardState:
         needle = view.member
         rows = [row for row in self.responsiveness.data.values()
                 if row["window"]["kind"] == view.window and (not view.group or row["group_id"] == view.group)
+                and _sees(view.scope, row["group_id"])
                 and (not needle or any(needle in v.lower() for v in (row["member"]["name"], row["member"]["id"]) if v))]
 
         def value(row):
@@ -509,20 +701,30 @@ class DashboardState:
                 "total": len(rows), "kept": self.responsiveness.cap, "dropped": self.responsiveness.dropped}
 
     def _followups_view(self, view: View) -> dict:
-        items = [i for i in self.followups.data.values() if not view.group or i["group_id"] == view.group]
+        items = [i for i in self.followups.data.values()
+                 if (not view.group or i["group_id"] == view.group) and _sees(view.scope, i["group_id"])]
         newest = heapq.nlargest(view.limit, items, key=lambda i: (i["since_seconds"], i["arrival"]))
         hidden = ("since_seconds", "arrival", "priority", "escalation_id")
         return {"items": [{k: v for k, v in i.items() if k not in hidden} for i in newest],
                 "total": len(items), "kept": self.followups.cap, "dropped": self.followups.dropped}
 
     def _report_panel(self, view: View) -> dict:
-        newest = self.reports.top(self.bounds.top_groups)
+        scope = view.scope
+        if scope is None:
+            newest = self.reports.top(self.bounds.top_groups)
+        else:
+            newest = heapq.nlargest(self.bounds.top_groups, (r for r in map(self.reports.get, scope) if r is not None),
+                                    key=self.reports.rank)
         chosen = view.report or view.group
-        report = self.reports.get(chosen) if chosen else (newest[0] if newest else None)
+        report = self.reports.get(chosen) if chosen and _sees(scope, chosen) else (newest[0] if newest else None)
         if report is not None and all(r is not report for r in newest):
             newest.append(report)
         return {"report": None if report is None else {k: v for k, v in report.items() if k not in ("arrival",)},
                 "report_groups": [{"id": r["group_id"], "name": r["group_name"]} for r in newest]}
+
+
+def _sees(scope: frozenset | None, group_id: str | None) -> bool:
+    return scope is None or (group_id is not None and group_id in scope)
 
 
 def _followup_rank(item: dict) -> tuple:

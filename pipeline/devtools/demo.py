@@ -136,7 +136,8 @@ def run_demo(timeout: float = 180.0, pace: float = 0.05, via: str | None = None,
         _compare_via_gateway(console, runtime, events, pairs, got)
     prefix = "" if usual == bootstrap else f"MODERATION_BOOTSTRAP={bootstrap} "
     console.print(f"\nSee it live: [bold]{prefix}.venv/bin/moderation dashboard --demo[/] → http://127.0.0.1:8765 "
-                  f"(reads these topics); follow a topic with [bold]{prefix}.venv/bin/moderation tail violations --demo[/].")
+                  f"(reads these topics; log in after [bold].venv/bin/moderation users add NAME --role supervisor[/]); "
+                  f"follow a topic with [bold]{prefix}.venv/bin/moderation tail violations --demo[/].")
     return 0
 
 

@@ -27,6 +27,7 @@ from pipeline.kafka.admin import producer
 from pipeline.core.offline import run
 from pipeline.devtools.sample import conversation
 from tests.integration.harness import ROOT, Deployment
+from tests.unit.dashboard_helpers import PASSWORD, HttpClient, users_file
 from tests.integration.test_outage import own_broker  # noqa: F401 - a fixture: a broker of this test's own
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
@@ -60,6 +61,7 @@ def _get(url: str, timeout: float = 5.0) -> tuple[int, bytes]:
 
 
 def _start_dashboard(env: dict, log_path) -> tuple[subprocess.Popen, str]:
+    env = {"MODERATION_DASHBOARD_USERS_FILE": users_file(), **env}
     port = _free_port()
     log = open(log_path, "wb")
     proc = subprocess.Popen([sys.executable, "-m", "pipeline.dashboard", "dashboard", "--port", str(port)],
@@ -97,9 +99,34 @@ def _wait_for(predicate, timeout: float, what: str, every: float = 0.3):
         time.sleep(every)
 
 
+_clients: dict[str, HttpClient] = {}
+
+
+def _client(url: str) -> HttpClient:
+    """A supervisor logged in to the dashboard at `url` (one login per dashboard)."""
+    if url not in _clients:
+        _clients[url] = HttpClient(url)
+        _clients[url].log_in("sup")
+    return _clients[url]
+
+
 def _health(url: str) -> tuple[int, dict]:
-    status, body = _get(url + "healthz")
-    return status, orjson.loads(body)
+    """/api/health: the counts behind /healthz, for a logged-in supervisor."""
+    return _client(url).get_json("api/health")
+
+
+def log_in_browser(driver, url: str, name: str = "sup", password: str = PASSWORD) -> None:
+    """Through the login page, as a person would."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.get(url)
+    WebDriverWait(driver, 20).until(lambda d: d.current_url.endswith("/login"))
+    driver.find_element(By.ID, "username").send_keys(name)
+    driver.find_element(By.ID, "password").send_keys(password)
+    driver.find_element(By.ID, "submit").click()
+    WebDriverWait(driver, 20).until(lambda d: d.find_elements(By.ID, "feed"), message="the login did not lead to the page")
+    WebDriverWait(driver, 20).until(lambda d: d.find_element(By.ID, "me").text, message="the page did not load who is logged in")
 
 
 def produce_outputs(settings, records: list) -> None:
@@ -190,7 +217,7 @@ def test_dashboard_shows_the_sample_conversation(deployment, dashboard, browser,
     violations, escalations = expected["violations"], expected["escalations"]
     assert violations and escalations
 
-    browser.get(dashboard)
+    log_in_browser(browser, dashboard)
     WebDriverWait(browser, 30).until(lambda d: "live" in d.find_element(By.ID, "status").text)
 
     deployment.start_worker()
@@ -283,8 +310,9 @@ class Seeded:
         from pipeline.dashboard.server import start
 
         self.loop = asyncio.new_event_loop()
+        settings = load_settings(env={"MODERATION_DASHBOARD_USERS_FILE": users_file()})
         self.runner, self.url = self.loop.run_until_complete(
-            start("127.0.0.1", 0, load_settings(), state=state, consume=False))
+            start("127.0.0.1", 0, settings, state=state, consume=False))
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
 
@@ -316,7 +344,7 @@ def test_responsiveness_sorts_and_the_report_renders(seeded_dashboard, browser):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    browser.get(seeded_dashboard)
+    log_in_browser(browser, seeded_dashboard)
     WebDriverWait(browser, 20).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#responsiveness tbody tr"))
 
     def first_column():
@@ -395,7 +423,7 @@ def test_hostile_names_are_isolated_cut_and_never_html(hostile_dashboard, browse
     from selenium.webdriver.support.ui import WebDriverWait
 
     browser.set_window_size(width, 1000)
-    browser.get(hostile_dashboard)
+    log_in_browser(browser, hostile_dashboard)
     WebDriverWait(browser, 20).until(lambda d: len(_feed(d)) == 2)
     x = lambda element, needle: browser.execute_script(CHAR_X, element, needle)  # noqa: E731
 
@@ -441,7 +469,7 @@ def test_the_severe_card_and_filter_agree_after_a_busy_hour(browser):
         state.apply(violation(i, ts=f"2026-03-02T{10 + i // 600:02d}:{i // 10 % 60:02d}:00+08:00"))
     server = Seeded(state)
     try:
-        browser.get(server.url)
+        log_in_browser(browser, server.url)
         WebDriverWait(browser, 20).until(lambda d: len(_feed(d)) == 100)
         cards = browser.execute_script("return [...document.querySelectorAll('#summary .card')].map(c => c.textContent)")
         assert "9severe" in cards
@@ -469,7 +497,7 @@ def test_the_reader_survives_any_record_and_healthz_counts_them(deployment, tmp_
         _wait_for(lambda: _health(url)[1].get("records", 0) >= 2 + len(BAD_RECORDS) + len(junk), 60,
                   "the dashboard to read every record")
         status, health = _health(url)
-        state = orjson.loads(_get(url + "api/state")[1])
+        state = _client(url).get_json("api/state")[1]
         assert [i["id"] for i in state["feed"]["items"]] == ["vio-last", "vio-first"]
         assert status == 200 and health["status"] == "up"
         assert health["bad_records"] == len(BAD_RECORDS) + len(junk)
@@ -477,7 +505,9 @@ def test_the_reader_survives_any_record_and_healthz_counts_them(deployment, tmp_
         assert state["status"]["bad_records"] == health["bad_records"]
         # /healthz carries no data from the records: no names, ids or texts
         assert set(health) == {"status", "kafka_answered_seconds_ago", "records", "bad_records",
-                               "bad_records_by_reason", "streams", "streams_dropped"}
+                               "bad_records_by_reason", "streams", "streams_dropped", "sessions",
+                               "logins_refused_by_limits", "audit_waiting", "audit_written", "audit_lost"}
+        assert orjson.loads(_get(url + "healthz")[1]) == {"status": "up"}   # without a login: up or down only
         assert proc.poll() is None
     finally:
         _stop(proc)
@@ -518,15 +548,15 @@ def test_healthz_tells_the_truth_when_the_broker_goes_away(own_broker, tmp_path)
     deployment.create_topics()
     proc, url = _start_dashboard(deployment.env, tmp_path / "dashboard.log")
     try:
-        _wait_for(lambda: _health(url)[0] == 200, 60, "the dashboard to reach its broker")
+        _wait_for(lambda: _get(url + "healthz")[0] == 200, 60, "the dashboard to reach its broker")
         own_broker.down()
         down_at = time.monotonic()
-        _wait_for(lambda: _health(url)[0] == 503, 60, "/healthz to say the broker is gone")
+        _wait_for(lambda: _get(url + "healthz")[0] == 503, 60, "/healthz to say the broker is gone")
         print(f"\n/healthz said down {time.monotonic() - down_at:.1f}s after stopping the broker returned")
-        assert _health(url)[1]["status"] == "down"
+        assert orjson.loads(_get(url + "healthz")[1]) == {"status": "down"}
         own_broker.up(quiet=True)
         up_at = time.monotonic()
-        _wait_for(lambda: _health(url)[0] == 200, 90, "/healthz to say the broker is back")
+        _wait_for(lambda: _get(url + "healthz")[0] == 200, 90, "/healthz to say the broker is back")
         print(f"/healthz said up {time.monotonic() - up_at:.1f}s after the broker was back")
         assert proc.poll() is None
         log = (tmp_path / "dashboard.log").read_text()
@@ -558,11 +588,13 @@ def test_live_clients_that_never_read_cost_a_bounded_amount_of_memory(deployment
     try:
         _wait_for(lambda: _health(url)[1].get("records", 0) >= len(records), 240, "the dashboard to read 120,000 records",
                   every=1.0)
-        state_bytes = len(_get(url + "api/state", timeout=60)[1])
+        state_bytes = len(_client(url).request("GET", "api/state", timeout=60)[1])
         print(f"\n/api/state at 30,000 groups: {state_bytes:,} bytes")
         time.sleep(1.0)
         before = process.memory_info().rss
-        request = f"GET /api/stream HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAccept: text/event-stream\r\n\r\n".encode()
+        cookie = "; ".join(f"{c.name}={c.value}" for c in _client(url).cookies)
+        request = (f"GET /api/stream HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAccept: text/event-stream\r\n"
+                   f"Cookie: {cookie}\r\n\r\n").encode()
         for _ in range(CLIENTS):
             s = socket.create_connection(("127.0.0.1", port))
             s.sendall(request)                                   # and never read

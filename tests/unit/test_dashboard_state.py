@@ -19,6 +19,7 @@ from pipeline.dashboard.server import start
 from pipeline.dashboard.state import Bounds, DashboardState, View
 from pipeline.core.offline import run
 from pipeline.devtools.sample import conversation
+from tests.unit.dashboard_helpers import log_in, users_file
 
 
 def violation(i, rule="P6", group="g-fin", severity="warning", ts="2026-03-02T09:40:00+08:00", member="u-xw"):
@@ -251,7 +252,8 @@ def test_the_response_stays_bounded_with_30000_groups():
 def test_state_memory_does_not_grow_with_the_number_of_groups():
     # Small bounds, so every store is full after a few thousand groups; then memory must stay flat.
     state = DashboardState(Bounds(groups=200, feed=100, severe=100, followups=2_000, responsiveness=1_000,
-                                  reports=100, seen=10_000))
+                                  reports=100, seen=10_000, members=1_000, decidable=1_000, reviews=100,
+                                  review_scores=100))
     tracemalloc.start()
     try:
         for event in _groups_of_records(3_000):
@@ -377,7 +379,14 @@ JSON = st.recursive(st.none() | st.booleans() | st.integers(-2**63, 2**63 - 1) |
                     max_leaves=12)
 TEMPLATES = [violation(0), escalation(0), responsiveness("u-1", "2026-03-02T00:00:00+08:00", 0.5, 9), REPORT,
              {"kind": "verdict", "id": "v", "group_id": "g", "ts": "2026-03-02T09:00:00+08:00", "label": "work"},
-             {"kind": "rejected", "id": "r", "reason": "x"}, {"kind": "retraction", "id": "t", "retracts": []}]
+             {"kind": "rejected", "id": "r", "reason": "x"}, {"kind": "retraction", "id": "t", "retracts": []},
+             {**violation(1), "review": "required",
+              "evidence": {"label": "ad", "score": 0.7, "reasons": ["model: ad 0.70"], "message_id": "m-1"}},
+             {"kind": "verdict", "id": "v2", "group_id": "g-fin", "ts": "2026-03-02T09:00:00+08:00", "label": "ad",
+              "band": "review", "message_id": "m-1", "scores": {"ad": 0.7, "work": 0.3}},
+             {"kind": "review", "id": "rv", "group_id": "g-fin", "ts": "2026-03-02T10:00:00+08:00", "violation_id": "vio-1",
+              "decision": "dismissed", "old_label": "ad", "new_label": "work", "reviewer": {"id": "sup", "name": "S"},
+              "note": "n", "outcome": "retracted"}]
 
 
 @st.composite
@@ -403,8 +412,9 @@ def test_no_record_makes_the_state_raise(records):
     state = DashboardState(Bounds(feed=3, severe=3, followups=3, groups=10, responsiveness=3, reports=3))
     for event in records:
         assert state.receive(orjson.dumps(event)) in ("applied", "repeat", "counted", *BAD_REASONS)
-    for view in (View(), View(severity="severe"), View(group="g-fin", member="u"), View(sort="member", window="week")):
-        orjson.dumps(state.view(view))
+    for view in (View(), View(severity="severe"), View(group="g-fin", member="u"), View(sort="member", window="week"),
+                 View(scope=frozenset({"g-fin"}), review_label="ad", review_age=1)):
+        orjson.dumps(state.view(view, now=time.time()))
     assert state.receive(orjson.dumps(GOOD)) in ("applied", "repeat")
 
 
@@ -412,9 +422,14 @@ def test_no_record_makes_the_state_raise(records):
 
 
 async def _serve(state: DashboardState | None = None, **env):
+    env.setdefault("users_file", users_file())
     settings = load_settings(env={f"MODERATION_DASHBOARD_{k.upper()}": str(v) for k, v in env.items()})
     runner, url = await start("127.0.0.1", 0, settings, state=state or DashboardState(), consume=False)
     return runner, url, int(url.rsplit(":", 1)[1].strip("/"))
+
+
+def _client() -> aiohttp.ClientSession:
+    return aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))   # unsafe: cookies of 127.0.0.1
 
 
 async def test_web_shell_serves_page_state_and_stream():
@@ -422,7 +437,9 @@ async def test_web_shell_serves_page_state_and_stream():
     state.apply(violation(1, rule="C3"))
     runner, url, _ = await _serve(state)
     try:
-        async with aiohttp.ClientSession() as client:
+        async with _client() as client:
+            assert (await client.get(url + "api/state")).status == 401
+            await log_in(client, url, "sup")
             page = await client.get(url)
             assert page.status == 200 and "Moderation dashboard" in await page.text()
             assert "script-src 'self'" in page.headers["Content-Security-Policy"]
@@ -440,18 +457,29 @@ async def test_web_shell_serves_page_state_and_stream():
         await runner.cleanup()
 
 
-async def test_healthz_says_up_or_down_and_counts_only():
+async def test_healthz_says_up_or_down_only_and_the_counts_need_a_login():
     state = DashboardState()
     state.receive(orjson.dumps(violation(1)))
     state.receive(b"not json")
     runner, url, _ = await _serve(state)
     try:
-        async with aiohttp.ClientSession() as client:
+        async with _client() as client:
             body = await (await client.get(url + "healthz")).json()
+            assert (await client.get(url + "api/health")).status == 401
+            await log_in(client, url, "sup")
+            details = await (await client.get(url + "api/health")).json()
+            assert body == await (await client.get(url + "healthz")).json()   # the same with a login
+        async with _client() as client:
+            await log_in(client, url, "adm-fin")
+            scoped = await (await client.get(url + "api/health")).json()
     finally:
         await runner.cleanup()
-    assert body == {"status": "up", "kafka_answered_seconds_ago": None, "records": 2, "bad_records": 1,
-                    "bad_records_by_reason": {"not_json": 1}, "streams": 0, "streams_dropped": 0}
+    assert body == {"status": "up"}
+    assert {k: details[k] for k in ("status", "kafka_answered_seconds_ago", "records", "bad_records",
+                                    "bad_records_by_reason", "streams", "streams_dropped")} == {
+        "status": "up", "kafka_answered_seconds_ago": None, "records": 2, "bad_records": 1,
+        "bad_records_by_reason": {"not_json": 1}, "streams": 0, "streams_dropped": 0}
+    assert scoped == {"status": "up"}             # a group admin learns nothing about the deployment
 
 
 async def test_healthz_is_503_while_kafka_cannot_be_reached():
@@ -479,7 +507,8 @@ async def test_healthz_is_503_while_kafka_cannot_be_reached():
 async def test_only_allowed_host_names_get_an_answer(host, status):
     runner, url, port = await _serve(allowed_hosts="127.0.0.1 localhost [::1] dash.corp.example 10.0.0.5:8443")
     try:
-        async with aiohttp.ClientSession() as client:
+        async with _client() as client:
+            await log_in(client, url, "sup")
             for path in ("", "api/state", "healthz", "static/app.js", "api/stream"):
                 response = await client.get(url + path, headers={"Host": host.format(port=port, other=port + 1)})
                 assert response.status == status, (host, path)
@@ -503,7 +532,8 @@ async def test_the_default_allow_list_is_loopback_on_the_dashboards_port():
 async def test_stream_connections_are_limited_and_a_slot_is_freed_when_a_client_leaves():
     runner, url, _ = await _serve(max_streams=2)
     try:
-        async with aiohttp.ClientSession() as client:
+        async with _client() as client:
+            await log_in(client, url, "sup")
             first = await client.get(url + "api/stream")
             second = await client.get(url + "api/stream")
             assert first.status == second.status == 200
@@ -551,15 +581,17 @@ async def test_a_stream_client_that_does_not_read_is_dropped():
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     sock.setblocking(False)
     try:
-        await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
-        sock.send(f"GET /api/stream?limit=200 HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
-        async with aiohttp.ClientSession() as client:
+        async with _client() as client:
+            await log_in(client, url, "sup")
+            cookie = "; ".join(f"{c.key}={c.value}" for c in client.cookie_jar)
+            await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
+            sock.send(f"GET /api/stream?limit=200 HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nCookie: {cookie}\r\n\r\n".encode())
             dropped = 0
             for i in range(120):                     # the state keeps changing; the client never reads
                 for j in range(20):
                     state.apply({**violation(f"{i}-{j}"), "excerpt": f"{i}-{j} " + "x" * 480})
                 await asyncio.sleep(0.1)
-                health = await (await client.get(url + "healthz")).json()
+                health = await (await client.get(url + "api/health")).json()
                 dropped = health["streams_dropped"]
                 if dropped:
                     break

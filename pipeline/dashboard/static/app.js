@@ -14,6 +14,12 @@ let offset = 0;
 let reportChoice = "";      // the group whose report the user picked; "" = the filtered group's, or the newest
 let source = null;
 let requested = "";
+let me = null;              // who is logged in (/api/me): name, role, can_decide, csrf
+let selectedId = null;      // the violation the decision panel shows
+let selectedIndex = 0;      // its place in the queue, so the next one is chosen when it leaves
+let external = null;        // a violation chosen from the feed (not in the queue)
+const sent = {};            // violation id → the decision this page sent
+const LABELS = ["work", "chitchat", "ad", "rumour", "abuse", "confidential", "illegal"];
 
 // ---------------------------------------------------------------- values as text
 // Embedding, override and isolate controls (U+202A-202E, U+2066-2069) would let a name reorder
@@ -111,6 +117,9 @@ function viewQuery() {
   put("report", reportChoice, "");
   put("offset", String(offset), "0");
   put("limit", String(PAGE), "100");
+  put("rgroup", document.getElementById("q-group").value, "");
+  put("rlabel", document.getElementById("q-label").value, "");
+  put("rage", document.getElementById("q-age").value, "0");
   return q.toString();
 }
 
@@ -167,10 +176,12 @@ function renderFeed() {
     const what = item.kind === "escalation"
       ? el("span", { class: `level ${item.level}`, text: item.level.replace(/_/g, " ") })
       : el("span", { text: "violation" });
-    return el("tr", { "data-kind": item.kind, "data-group": item.group_id, "data-rule": item.rule, "data-id": item.id || "" },
+    const notes = feedNotes(item);
+    return el("tr", { "data-kind": item.kind, "data-group": item.group_id, "data-rule": item.rule, "data-id": item.id || "",
+      class: item.retracted ? "retracted" : "" },
       el("td", { class: "time", text: shortTime(item.ts), title: item.ts || "" }),
       el("td", {}, v(item.group_id)),
-      el("td", {}, what),
+      el("td", {}, what, ...notes),
       el("td", {}, ruleBadge(item.rule)),
       el("td", { class: `sev ${item.severity || ""}`, text: item.severity || "" }),
       el("td", {}, v(memberLabel(item.member))),
@@ -186,6 +197,190 @@ function renderFeed() {
   document.getElementById("feed-empty").hidden = feed.items.length > 0;
   document.getElementById("feed-newer").disabled = feed.offset === 0;
   document.getElementById("feed-older").disabled = feed.offset + feed.items.length >= feed.total;
+}
+
+// What was decided about a feed item, and a way to decide about a content violation.
+function feedNotes(item) {
+  const out = [];
+  if (item.retracted) {
+    out.push(el("span", { class: "badge retracted", text: "retracted", title: shown(item.retracted.reason || "") }));
+  }
+  if (item.kind === "violation") {
+    if (item.decision) {
+      out.push(el("span", { class: `badge ${item.decision.decision}`,
+        text: `${item.decision.decision}${item.decision.new_label ? ` → ${item.decision.new_label}` : ""}`,
+        title: `by ${shown(item.decision.reviewer)}` }));
+    } else if (item.review === "required") {
+      out.push(el("span", { class: "badge waiting", text: "waiting for review" }));
+    }
+    if (item.label && me && me.can_decide) {
+      const button = el("button", { type: "button", class: "decide-from-feed", text: "decide…",
+        "data-id": item.id || "" });
+      button.addEventListener("click", () => { external = item; selectedId = item.id; renderQueue();
+        document.getElementById("review").scrollIntoView({ block: "start" }); });
+      out.push(button);
+    }
+  }
+  return out.map((x) => [" ", x]).flat();
+}
+
+// ---------------------------------------------------------------- the review queue
+function ago(ts) {
+  const t = Date.parse(ts);
+  if (Number.isNaN(t)) return "";
+  return duration(Math.max(0, (Date.now() - t) / 1000));
+}
+
+function queueItems() { return snapshot && snapshot.reviews ? snapshot.reviews.items : []; }
+
+function selected() {
+  if (external && external.id === selectedId) {
+    // the feed's newest copy of it, with what was decided since
+    const fresh = snapshot && snapshot.feed.items.find((i) => i.id === selectedId);
+    if (fresh) external = fresh;
+    return external;
+  }
+  return queueItems().find((i) => i.id === selectedId) || null;
+}
+
+function renderQueue() {
+  const reviews = snapshot.reviews;
+  setOptions(document.getElementById("q-group"), Object.keys(reviews.groups).sort(), true, groupOption);
+  setOptions(document.getElementById("q-label"), LABELS.filter((l) => l !== "work"), true);
+  const items = reviews.items;
+  if (!selected()) {
+    external = null;
+    selectedId = items.length ? items[Math.min(selectedIndex, items.length - 1)].id : null;
+  }
+  const at = items.findIndex((i) => i.id === selectedId);
+  if (at >= 0) selectedIndex = at;
+  const body = document.querySelector("#queue tbody");
+  body.replaceChildren(...items.map((item) => {
+    const row = el("tr", { "data-id": item.id, "data-group": item.group_id, "data-label": item.label || "",
+      class: `${item.id === selectedId ? "selected" : ""} ${item.awaiting || sent[item.id] ? "sent" : ""}` },
+      el("td", { class: "time", text: ago(item.ts), title: item.ts || "" }),
+      el("td", {}, v(item.group_name || item.group_id)),
+      el("td", {}, v(memberLabel(item.member))),
+      el("td", {}, v(item.label)),
+      el("td", { class: "num", text: item.score == null ? "–" : item.score.toFixed(2) }),
+      el("td", { class: "excerpt" }, v(item.excerpt, "wrap")));
+    row.addEventListener("click", () => { external = null; selectedId = item.id; renderQueue(); });
+    return row;
+  }));
+  const dropped = reviews.dropped ? `; ${count(reviews.dropped)} older ones let go past ${count(reviews.kept)}` : "";
+  document.getElementById("queue-count").textContent = reviews.waiting
+    ? `${count(reviews.total)} shown of ${count(reviews.waiting)} waiting, oldest first${dropped}` : dropped.slice(2);
+  document.getElementById("queue-empty").hidden = items.length > 0;
+  renderDecision(selected());
+}
+
+function renderDecision(item) {
+  const pane = document.getElementById("decision");
+  pane.hidden = !item;
+  if (!item) return;
+  pane.dataset.id = item.id;
+  document.getElementById("d-title").replaceChildren(ruleBadge(item.rule), " ", v(item.label || "–"), " · ",
+    v(item.group_name || item.group_id), " · ", v(memberLabel(item.member)),
+    el("span", { class: "time", text: ` · ${shortTime(item.ts)}` }));
+  document.getElementById("d-excerpt").replaceChildren(v(item.excerpt || "(no excerpt)", "wrap"));
+  const scores = Object.entries(item.scores || (item.score != null ? { [item.label]: item.score } : {}))
+    .sort((a, b) => b[1] - a[1]).slice(0, 7);
+  document.getElementById("d-scores").replaceChildren(...scores.map(([label, score]) =>
+    el("div", { class: "score" }, el("span", { class: "l", text: shown(label) }),
+      el("span", { class: "bar", width: `${Math.round(score * 120)}px` }), el("span", { text: ` ${score.toFixed(2)}` }))));
+  document.getElementById("d-reasons").replaceChildren(...(item.reasons || []).map((r) => el("li", {}, v(r, "wrap"))));
+  const h = item.history;
+  const history = document.getElementById("d-history");
+  if (h) {
+    const rules = Object.entries(h.rules).sort((a, b) => ruleOrder(a[0], b[0])).map(([r, n]) => `${shown(r)} ${n}`).join(", ");
+    history.replaceChildren(el("div", { text: `In this group: ${rules || "no violations"}; ${count(h.escalations)} escalation${h.escalations === 1 ? "" : "s"}` }),
+      ...h.recent.map((x) => el("div", { class: "recent" }, el("span", { class: "time", text: shortTime(x.ts) }), " ",
+        ruleBadge(x.rule), " ", v(x.label || ""), x.decision ? ` · ${x.decision}` : "")));
+  } else {
+    history.replaceChildren(el("div", { text: "No earlier violations of this member in this group that the dashboard keeps." }));
+  }
+  const state = document.getElementById("d-state");
+  const waiting = item.decision ? null
+    : item.awaiting || (sent[item.id] ? { decision: sent[item.id], reviewer: me && me.display_name } : null);
+  state.replaceChildren(
+    waiting ? el("div", { class: "badge waiting", text: `${waiting.decision}, sent by ${shown(waiting.reviewer)}; waiting for the worker to record it` }) : "",
+    item.decision ? el("div", { class: "badge", text: `${item.decision.decision} by ${shown(item.decision.reviewer)}` }) : "",
+    item.retracted ? el("div", { class: "badge retracted", text: "its escalation was retracted" }) : "");
+  const relabel = document.getElementById("relabel-label");
+  setOptions(relabel, LABELS.filter((l) => l !== item.label), false);
+  const canDecide = Boolean(me && me.can_decide);
+  for (const id of ["decide-confirm", "decide-dismiss", "decide-relabel", "relabel-label", "note"]) {
+    document.getElementById(id).disabled = !canDecide;
+  }
+  document.getElementById("decide-confirm").disabled = !canDecide || item.review !== "required";
+  if (!canDecide) setDecisionStatus(`You are logged in as ${me ? me.role : "?"}: you can read the queue, not decide.`, "info");
+}
+
+function setDecisionStatus(text, kind) {
+  const node = document.getElementById("decision-status");
+  node.textContent = text;
+  node.className = `decision-status ${kind || ""}`;
+}
+
+async function decide(decision) {
+  const item = selected();
+  if (!item || !me || !me.can_decide) return;
+  const body = { violation_id: item.id, decision };
+  if (decision === "relabelled") body.label = document.getElementById("relabel-label").value;
+  const note = document.getElementById("note").value.trim();
+  if (note) body.note = note;
+  if (decision === "confirmed" && item.review !== "required") return;
+  setDecisionStatus("sending…", "info");
+  let response;
+  try {
+    response = await fetch("/api/decisions", { method: "POST", cache: "no-store", credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": me.csrf }, body: JSON.stringify(body) });
+  } catch (err) {
+    setDecisionStatus("The dashboard did not answer; the decision may not be recorded. Try again.", "error");
+    return;
+  }
+  if (response.status === 401) { window.location.assign("/login"); return; }
+  let answer = {};
+  try { answer = await response.json(); } catch (err) { answer = {}; }
+  if (!response.ok) {
+    setDecisionStatus(answer.error || `refused (${response.status})`, "error");
+    return;
+  }
+  sent[item.id] = decision;
+  document.getElementById("note").value = "";
+  setDecisionStatus(`Done: ${decision}${body.label ? ` as ${body.label}` : ""}. The broker has it; it leaves the queue ` +
+    "when the worker has recorded it.", "ok");
+  document.body.dataset.decided = item.id;
+  renderQueue();
+}
+
+function moveSelection(step) {
+  const items = queueItems();
+  if (!items.length) return;
+  const at = items.findIndex((i) => i.id === selectedId);
+  const next = Math.max(0, Math.min(items.length - 1, (at < 0 ? 0 : at + step)));
+  external = null;
+  selectedId = items[next].id;
+  selectedIndex = next;
+  renderQueue();
+  const row = document.querySelector(`#queue tbody tr.selected`);
+  if (row) row.scrollIntoView({ block: "nearest" });
+}
+
+function onKey(e) {
+  if (e.ctrlKey || e.metaKey || e.altKey) return;
+  const tag = (e.target && e.target.tagName) || "";
+  if (["INPUT", "TEXTAREA", "SELECT"].includes(tag)) {
+    if (e.key === "Escape") e.target.blur();
+    if (e.key === "Enter" && e.target.id === "relabel-label") { e.preventDefault(); e.target.blur(); decide("relabelled"); }
+    return;
+  }
+  // r only chooses the new label: Enter (or the button) relabels, so no key relabels by surprise.
+  const actions = { j: () => moveSelection(1), k: () => moveSelection(-1), c: () => decide("confirmed"),
+    d: () => decide("dismissed"), r: () => document.getElementById("relabel-label").focus(),
+    n: () => document.getElementById("note").focus() };
+  const action = actions[e.key];
+  if (action) { e.preventDefault(); action(); }
 }
 
 // Stacked bars: one bar per time bucket (hour, or day when the span is long), one colour per rule.
@@ -356,6 +551,7 @@ function render() {
   renderStatus(snapshot.status);
   renderSummary();
   renderFilters();
+  renderQueue();
   renderFeed();
   renderCharts();
   renderResponsiveness();
@@ -376,6 +572,7 @@ function accept(query, data) {
 async function fetchState(query) {
   try {
     const response = await fetch(`/api/state?${query}`, { cache: "no-store" });
+    if (response.status === 401) { window.location.assign("/login"); return; }
     if (!response.ok) throw new Error(String(response.status));
     accept(query, await response.json());
   } catch (err) {
@@ -394,11 +591,46 @@ function refresh() {
   if (!window.EventSource) return;
   source = new EventSource(`/api/stream?${query}`);
   source.addEventListener("state", (e) => accept(query, JSON.parse(e.data)));
-  source.onerror = () => renderStatus(snapshot ? { ...snapshot.status, connected: false, error: "reconnecting" } : null);
+  source.onerror = () => {
+    renderStatus(snapshot ? { ...snapshot.status, connected: false, error: "reconnecting" } : null);
+    loadMe();   // a stream refused because the session ended: back to the login page
+  };
+}
+
+async function loadMe() {
+  try {
+    const response = await fetch("/api/me", { cache: "no-store" });
+    if (response.status === 401) { window.location.assign("/login"); return; }
+    if (!response.ok) return;
+    me = await response.json();
+  } catch (err) {
+    return;
+  }
+  const groups = me.groups ? ` (${me.groups.length} group${me.groups.length === 1 ? "" : "s"})` : "";
+  document.getElementById("me").replaceChildren(v(me.display_name), ` · ${me.role}${groups}`);
+  document.getElementById("me").title = me.groups ? me.groups.join(", ") : "every group";
+  if (snapshot) render();
+}
+
+async function logout() {
+  try {
+    await fetch("/logout", { method: "POST", headers: { "X-CSRF-Token": me ? me.csrf : "" } });
+  } finally {
+    window.location.assign("/login");
+  }
 }
 
 let typing = null;
 document.addEventListener("DOMContentLoaded", () => {
+  loadMe();
+  document.getElementById("logout").addEventListener("click", logout);
+  document.addEventListener("keydown", onKey);
+  document.getElementById("decide-confirm").addEventListener("click", () => decide("confirmed"));
+  document.getElementById("decide-dismiss").addEventListener("click", () => decide("dismissed"));
+  document.getElementById("decide-relabel").addEventListener("click", () => decide("relabelled"));
+  for (const id of ["q-group", "q-label", "q-age"]) {
+    document.getElementById(id).addEventListener("change", () => { selectedIndex = 0; refresh(); });
+  }
   for (const id of ["f-group", "f-rule", "f-severity", "f-escalations", "r-window"]) {
     document.getElementById(id).addEventListener("change", () => {
       if (id !== "r-window") offset = 0;
