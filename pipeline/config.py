@@ -545,6 +545,28 @@ class Gateway(Strict):
     feishu_window_seconds: float = Field(3600.0, ge=60, le=86400)
 
 
+def host_allowed(host: str, entries: tuple[str, ...], port: int | None) -> bool:
+    """Whether a request's Host header is one an `allowed_hosts` setting admits: an entry with its
+    port, or the entry's name with no port or this server's own (DNS-rebinding defence of the
+    dashboard and the gateway)."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        name, _, rest = host.partition("]")
+        name += "]"
+        given_port = rest[1:] if rest.startswith(":") else None
+        if rest and given_port is None:
+            return False
+    else:
+        name, sep, given_port = host.partition(":")
+        given_port = given_port if sep else None
+    for entry in entries:
+        if entry == host:
+            return True
+        if entry == name and (given_port is None or given_port == str(port)):
+            return True
+    return False
+
+
 class Settings(Strict):
     """Where the worker runs: broker, topics, partitions, app id. Overridable by environment."""
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import orjson
 from aiohttp import web
 
-from pipeline.config import Dashboard, Settings, load_settings
+from pipeline.config import Dashboard, Settings, host_allowed, load_settings
 from pipeline.dashboard.auth import Principal
 from pipeline.dashboard.decisions import OUTBOX_KEY, Outbox, decide
 from pipeline.dashboard.login import AUTH_KEY, PRINCIPAL, SESSION, add_routes, create_auth, gate
@@ -209,25 +209,6 @@ class Feed:
 # --------------------------------------------------------------------------- the web app
 
 
-def _allowed(host: str, entries: tuple[str, ...], port: int | None) -> bool:
-    host = host.strip().lower()
-    if host.startswith("["):
-        name, _, rest = host.partition("]")
-        name += "]"
-        given_port = rest[1:] if rest.startswith(":") else None
-        if rest and given_port is None:
-            return False
-    else:
-        name, sep, given_port = host.partition(":")
-        given_port = given_port if sep else None
-    for entry in entries:
-        if entry == host:
-            return True
-        if entry == name and (given_port is None or given_port == str(port)):
-            return True
-    return False
-
-
 @web.middleware
 async def allowed_hosts(request: web.Request, handler):
     """DNS rebinding defence: a page on another site that makes its name point at this machine
@@ -236,7 +217,7 @@ async def allowed_hosts(request: web.Request, handler):
     host = request.headers.get("Host", "")
     sockname = request.transport.get_extra_info("sockname") if request.transport else None
     port = sockname[1] if isinstance(sockname, tuple) and len(sockname) >= 2 else None
-    if not _allowed(host, settings.allowed_hosts, port):
+    if not host_allowed(host, settings.allowed_hosts, port):
         return web.Response(status=421, text=(
             f"This dashboard does not answer for the host {host[:100]!r}. Open it as http://127.0.0.1:{port}/ "
             f"or add the name to MODERATION_DASHBOARD_ALLOWED_HOSTS.\n"))

@@ -27,9 +27,8 @@ import orjson
 from aiohttp import web
 
 from pipeline.config import Gateway as Limits
-from pipeline.config import Settings, load_settings
+from pipeline.config import Settings, host_allowed, load_settings
 from pipeline.connectors import Options
-from pipeline.dashboard.server import _allowed as host_allowed
 from pipeline.core.events import encode, topic_key
 from pipeline.gateway.dingtalk import DingTalk
 from pipeline.gateway.feishu import Feishu
