@@ -7,8 +7,18 @@ Two layers:
   original text, not the folded one). It does full-width -> half-width, traditional ->
   simplified, ASCII lower case, circled digits -> digits, Chinese numerals spelled digit by digit
   -> digits, and removes separators inserted between characters (微 信, 赌*球, 加.V).
-* `normalize(text)` is `fold` followed by the variant/homophone map (薇信/vx -> 微信, 菠菜 -> 博彩),
-  which changes lengths and is only used for classification.
+* `normalize(text)` is `fold` followed by the variant/homophone map (薇信/vx -> 微信, 菠菜 -> 博彩,
+  jia v -> 加微信, nmb -> 你妈逼), which changes lengths and is only used for classification.
+* `sounds(normalized)` is what the normalised text sounds like: one code character per syllable
+  (toneless pinyin from pypinyin, folded by the near-homophone rules: zh/z, ch/c, sh/s, n/l, an/ang,
+  en/eng, in/ing), for Chinese characters and for Latin runs that spell pinyin (shabi). The classifier
+  hashes its n-grams as features beside the characters', so 傻逼, 沙比, 煞笔 and shabi share them;
+  the characters themselves are never replaced.
+
+Emoji and symbols that stand for a character (🀄 中, 🐴 马, 👨 男; `stand_ins`) become that character in
+`fold`; a keycap digit (1️⃣) becomes its Chinese numeral (a run of four or more is a number again,
+by the numerals rule); any other emoji or symbol between two characters (傻😊逼, 微★信) is removed
+like a separator.
 
 Both start by dropping fillers (`FILLERS`: zero-width and other invisible format characters,
 variation selectors, combining marks), which carry nothing a reader sees and are used to pad text
@@ -75,10 +85,24 @@ class Folded:
             o = cand
 
 
+_KEYCAP_RE = re.compile("([0-9])\ufe0f?\u20e3")
+_KEYCAP_NUMERAL = dict(zip("0123456789", "零一二三四五六七八九"))
+# Unicode categories of the characters removed between two characters like a separator, besides the
+# configured separators: other symbols (emoji, dingbats, ★, ♥), modifier symbols, mathematical
+# symbols and private-use characters. Not currency signs, not punctuation (，。！？ end sentences).
+_SYMBOL_CATEGORIES = ("So", "Sk", "Sm", "Co")
+
+
 class Normalizer:
     def __init__(self, config_path: Path | str = CONFIG_PATH):
         cfg = yaml.safe_load(Path(config_path).read_text(encoding="utf-8"))
         self.table = _char_table()
+        stand_ins = {str(k): str(v) for k, v in (cfg.get("stand_ins") or {}).items()}
+        for key, value in stand_ins.items():
+            if len(key) != 1 or len(value) != 1:
+                raise ValueError(f"{config_path}: stand_ins maps one character to one character; "
+                                 f"{key!r}: {value!r} is not (put longer ones under variants)")
+            self.table[ord(key)] = value
         num_map = cfg["numerals"]["map"]
         self.min_run = int(cfg["numerals"].get("min_run", 4))
         self.num_table = str.maketrans({k: v for k, v in num_map.items()})
@@ -86,12 +110,15 @@ class Normalizer:
         self.num_re = re.compile(
             f"[{num_chars}0-9](?:[{DIGIT_JOINERS}]{{0,3}}[{num_chars}0-9]){{{self.min_run - 1},}}")
         self.num_chars = frozenset(num_map)
-        seps = re.escape(cfg["separators"])
+        symbols = _symbol_class(self.table)
+        seps = re.escape(cfg["separators"]) + symbols
         word = f"{_CJK}a-z0-9"
         # a separator run with a CJK char on at least one side and a word char on the other
         self.sep_re = re.compile(
             f"(?<=[{_CJK}])[{seps}]+(?=[{word}])|(?<=[{word}])[{seps}]+(?=[{_CJK}])")
         self.quick_sep = frozenset(cfg["separators"])
+        self.symbol_re = re.compile(f"[{symbols}]")
+        self.pinyin_cfg = cfg.get("pinyin") or {}
         variants = {str(k).lower(): str(v) for k, v in (cfg.get("variants") or {}).items()}
         self.variants = variants
         parts = []
@@ -109,10 +136,13 @@ class Normalizer:
 
     # ------------------------------------------------------------------ layers
     def fold(self, text: str) -> Folded:
-        t, kept = _drop(text.translate(self.table), _FILLER_RE)
+        t = text.translate(self.table)
+        if "\u20e3" in t:  # a keycap digit stands for its numeral (1️⃣起 is 一起); the fillers go next
+            t = _KEYCAP_RE.sub(lambda m: _KEYCAP_NUMERAL[m.group(1)] + m.group(0)[1:], t)
+        t, kept = _drop(t, _FILLER_RE)
         if self.num_chars.intersection(t):
             t = self.num_re.sub(self._numerals, t)
-        if self.quick_sep.intersection(t):
+        if self.quick_sep.intersection(t) or (not t.isascii() and self.symbol_re.search(t)):
             t, kept_here = _drop(t, self.sep_re)
             if kept_here is not None:
                 kept = kept_here if kept is None else [kept[i] for i in kept_here]
@@ -134,6 +164,120 @@ class Normalizer:
 
     def normalize(self, text: str) -> str:
         return self.apply_variants(self.fold(text).text)
+
+    # ------------------------------------------------------------------ sounds
+    @property
+    def sound_table(self) -> "SoundTable":
+        table = self.__dict__.get("_sound_table")
+        if table is None:
+            table = self.__dict__["_sound_table"] = SoundTable(self.pinyin_cfg)
+        return table
+
+    def sounds(self, normalized: str) -> str:
+        """What `normalized` (the output of `normalize`) sounds like: one code character per syllable."""
+        return self.sound_table.sounds(normalized)
+
+
+class SoundTable:
+    """Characters to syllable codes (one private-use character per toneless, near-homophone-folded
+    pinyin syllable). Built once from pypinyin's character readings (the first, most common one)."""
+
+    CODE0 = 0xF0000  # supplementary private use area A: never left in normalised text by `fold`
+
+    def __init__(self, cfg: dict):
+        from pypinyin.pinyin_dict import pinyin_dict
+
+        initials = sorted(((str(k), str(v)) for k, v in (cfg.get("initials") or {}).items()),
+                          key=lambda kv: -len(kv[0]))
+        finals = sorted(((str(k), str(v)) for k, v in (cfg.get("finals") or {}).items()),
+                        key=lambda kv: -len(kv[0]))
+
+        def fuzzy(syllable: str) -> str:
+            for a, b in initials:
+                if syllable.startswith(a):
+                    syllable = b + syllable[len(a):]
+                    break
+            for a, b in finals:
+                if syllable.endswith(a) and len(syllable) > len(a) - 1:
+                    syllable = syllable[: len(syllable) - len(a)] + b
+                    break
+            return syllable
+
+        codes: dict[str, str] = {}
+        self.fuzzy = fuzzy
+        self.table: dict[int, str | None] = {}
+        spelled: set[str] = set()
+        for cp, readings in pinyin_dict.items():
+            if not (0x3400 <= cp <= 0x9FFF or 0xF900 <= cp <= 0xFAFF):
+                continue
+            syllable = _toneless(readings.split(",")[0])
+            if not syllable.isascii() or not syllable.isalpha():
+                continue
+            spelled.add(syllable)
+            key = fuzzy(syllable)
+            code = codes.setdefault(key, chr(self.CODE0 + len(codes)))
+            self.table[cp] = code
+        self.codes = codes
+        self.syllable_code = {s: codes[fuzzy(s)] for s in spelled}
+        # a Latin run of two or more letters that splits wholly into pinyin syllables (shabi, laji)
+        alternatives = "|".join(sorted(spelled, key=len, reverse=True))
+        self.latin_re = re.compile("[a-z]{2,}")
+        self.pinyin_re = re.compile(f"(?:{alternatives})+")
+        self.syllable_re = re.compile(alternatives)
+        # everything that is neither a Chinese character nor a letter carries no sound
+        self.keep = frozenset(self.table)
+
+    def sounds(self, text: str) -> str:
+        out = text.translate(self.table)
+        if self.latin_re.search(out):
+            out = self.latin_re.sub(self._latin, out)
+        return _SOUNDLESS_RE.sub("", out)  # what has no sound: everything but the codes
+
+    def _latin(self, m: re.Match) -> str:
+        run = m.group(0)
+        if not self.pinyin_re.fullmatch(run):
+            return ""
+        return "".join(self.syllable_code[s] for s in _split_pinyin(run, self.syllable_re, self.syllable_code))
+
+
+_SOUNDLESS_RE = re.compile(f"[^{chr(SoundTable.CODE0)}-\U000FFFFF]+")
+
+
+def _split_pinyin(run: str, syllable_re: re.Pattern, known: dict) -> list[str]:
+    """`run` (known to split wholly into syllables) split into syllables, longest first with
+    backtracking (xian is xian, not xi an; but xianzai needs xian zai)."""
+    def go(i: int) -> list[str] | None:
+        if i == len(run):
+            return []
+        for j in range(min(len(run), i + 6), i, -1):
+            if run[i:j] in known:
+                rest = go(j)
+                if rest is not None:
+                    return [run[i:j]] + rest
+        return None
+
+    return go(0) or []
+
+
+def _toneless(reading: str) -> str:
+    """pīn -> pin, lǜ -> lv."""
+    reading = reading.replace("ü", "v").replace("ǖ", "v").replace("ǘ", "v").replace("ǚ", "v").replace("ǜ", "v")
+    return "".join(c for c in unicodedata.normalize("NFD", reading) if not unicodedata.combining(c))
+
+
+def _symbol_class(table: dict[int, str]) -> str:
+    """A regex character-class body of the symbols removed between characters (`_SYMBOL_CATEGORIES`),
+    less those `table` maps to something else (stand-ins become their character first)."""
+    ranges: list[list[int]] = []
+    for cp in range(0x20000):
+        if cp in table or cp in (0x5E, 0x60, 0x7C, 0x7E, 0x2B, 0x3C, 0x3D, 0x3E):  # ASCII: configured separators or kept
+            continue
+        if unicodedata.category(chr(cp)) in _SYMBOL_CATEGORIES:
+            if ranges and ranges[-1][1] == cp - 1:
+                ranges[-1][1] = cp
+            else:
+                ranges.append([cp, cp])
+    return "".join(re.escape(chr(a)) if a == b else f"{re.escape(chr(a))}-{re.escape(chr(b))}" for a, b in ranges)
 
 
 def _drop(text: str, pattern: re.Pattern) -> tuple[str, list[int] | None]:
