@@ -64,8 +64,8 @@ SOURCES: tuple[Source, ...] = (
     Source("vcsum_meeting", "MIT", ("mit",), {"meeting_utterance": "work"}, "work", weight=0.8, origin="hahahawu/VCSum"),
     Source("multipriv_zh_synthetic", "CC BY-NC-SA 4.0", ("cc-by-nc-sa-4.0", "non-commercial"),
            {"pii_paragraph": "confidential"}, "confidential", weight=1.0, origin="CyberChangAn/MultiPriv-PII"),
-    # real sexist and non-sexist Weibo comments on gender topics: scored for abuse, not trained on yet
-    Source("swsr_sexism", "MIT", ("mit",), {"sexist": "abuse", "not_sexist": "neutral"}, "abuse", trained=False, origin="aggiejiang/SWSR"),
+    # real sexist and non-sexist Weibo comments on gender topics (issue 29: discrimination said calmly)
+    Source("swsr_sexism", "MIT", ("mit",), {"sexist": "abuse", "not_sexist": "neutral"}, "abuse", weight=1.0, origin="aggiejiang/SWSR"),
 )
 SOURCE_BY_NAME = {s.name: s for s in SOURCES}
 
