@@ -106,6 +106,8 @@ def add_eval_arguments(p: argparse.ArgumentParser) -> None:
                    help="a second artifact to compare with on the same rows: per-class F1 of both, the macro-F1 "
                         "difference with a paired bootstrap 95%% interval, and McNemar's test; with a data directory, "
                         "both models' target-class F1 and false-alarm share per held-out set")
+    p.add_argument("--no-robustness", action="store_true",
+                   help="leave out the robustness table (the sets cloaked by the evasion generator, per family)")
     p.set_defaults(func=_eval)
 
 

@@ -42,6 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 CONFIG_PATH = ROOT / "config" / "normalisation.yaml"
 
 _CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_CJK_PUNCTUATION = "\u3001\u3002,!:;?"   # 、。 and ，！：；？ (fold makes those ASCII first)
 # Invisible characters removed before anything reads the text: zero-width spaces and joiners,
 # direction marks, embeddings, overrides and isolates, word joiners and invisible operators, the BOM,
 # the soft hyphen, Hangul fillers, variation selectors, tag characters, and combining marks (which
@@ -112,8 +113,9 @@ class Normalizer:
         self.num_chars = frozenset(num_map)
         symbols = _symbol_class(self.table)
         seps = re.escape(cfg["separators"]) + symbols
-        word = f"{_CJK}a-z0-9"
-        # a separator run with a CJK char on at least one side and a word char on the other
+        # a separator run with a CJK char on at least one side and a word char or a Chinese punctuation
+        # mark on the other (傻 逼, 微*信, 信 ，明: the Chinese marks end clauses, nothing is glued)
+        word = f"{_CJK}a-z0-9{re.escape(_CJK_PUNCTUATION)}"
         self.sep_re = re.compile(
             f"(?<=[{_CJK}])[{seps}]+(?=[{word}])|(?<=[{word}])[{seps}]+(?=[{_CJK}])")
         self.quick_sep = frozenset(cfg["separators"])

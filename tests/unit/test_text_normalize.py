@@ -149,3 +149,10 @@ def test_sounds_make_homophones_and_near_homophones_alike():
     assert sounds("ok, 123！") == ""
     # the characters themselves are never replaced
     assert normalize("莎笔") == "莎笔" and sounds("莎笔") == sounds("傻逼")
+
+
+def test_fillers_next_to_a_chinese_punctuation_mark_are_removed_too():
+    assert normalize("傻*逼 ，加 😊 我") == "傻逼,加我"
+    assert normalize("今天 。 明天") == "今天。明天"
+    # no Chinese character beside them: kept
+    assert normalize("a， b") == "a, b"
