@@ -146,6 +146,9 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cache", action="store_true", help="keep the verdict cache on (off by default)")
     p.add_argument("--model", metavar="PATH", default=None,
                    help="classifier artifact to measure (default: the policy's content.model_path)")
+    p.add_argument("--against", metavar="PATH", default=None,
+                   help="a second artifact, measured in turns with the first in the same run (same load on both)")
+    p.add_argument("--rounds", type=int, default=3, help="with --against: measurements of each artifact (default 3)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_bench)
 
