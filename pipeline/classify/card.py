@@ -192,7 +192,7 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
     model_path = Path(model_path)
     policy = _policy(_A())
     clf = load_classifier(policy, model_path)
-    suite = heldout_suite(clf, data_dir)
+    suite = heldout_suite(clf, data_dir, with_robustness=True)
     artifact["heldout"] = suite
     work = artifact["workchat"] = workchat_metrics(clf, WORKCHAT_TESTS)
     other_path = counterpart(model_path)
@@ -218,8 +218,22 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
         "Seven classes: work, chitchat, ad, rumour, abuse, confidential, illegal. Text is normalised "
         "(config/normalisation.yaml); detectors (pipeline/text/detect.py) and curated lexicons "
         "(config/lexicons/) run first. Features: character 1–3-grams of the normalised text hashed with CRC-32 "
-        "into 2^18 buckets (sublinear TF × IDF, L2; a bucket no training message had weighs nothing) plus 33 "
-        "detector/lexicon/shape features. Model: a multinomial "
+        "into 2^18 buckets (sublinear TF × IDF, L2; a bucket no training message had weighs nothing)"
+        + (f", the {'–'.join(map(str, artifact['sound_ngrams']))}-grams of what the text sounds like in the same buckets "
+           "(`sounds` in pipeline/text/normalize.py: one code per toneless pinyin syllable from pypinyin, folded so that "
+           "near-homophones share it: zh/z, ch/c, sh/s, n/l, an/ang, en/eng, in/ing; 傻逼, 沙比, 煞笔 and shabi share "
+           "them, the characters stay as written)" if artifact.get("sound_ngrams") else "")
+        + f" plus {len(artifact.get('dense_names') or [])} detector/lexicon/shape features"
+        + (f" (one of them the number of SexHateLex terms a message holds: {len(artifact['lexicons']['sexhate'])} of "
+           "SWSR's MIT lexicon of sexist abuse terms that mean abuse in at least five training rows, at least 60% of "
+           "them abuse; the list is read from the shared data at training and carried in the artifact, the lexicon's "
+           "MIT notice applies: Copyright (c) 2022 Aiqi Jiang)" if (artifact.get("lexicons") or {}).get("sexhate") else "")
+        + ". "
+        + (f"A quarter of the training rows were added again cloaked by the evasion generator ({artifact['n_augmented']} "
+           "rows: fillers, emoji stand-ins, homophones, pinyin or mixed, on the lexicon words or the whole message; "
+           "pipeline/classify/evasion.py), so the model has seen cloaked text; the validation split is never cloaked. "
+           if artifact.get("n_augmented") else "")
+        + "Model: a multinomial "
         f"logistic regression (C={artifact['C']}) over eight internal classes (the seven plus `neutral` = the "
         "harmless rows of the public sets of ads, rumours and abuse, counted as work), "
         f"{len(artifact.get('specialists') or [])} binary specialist heads ("
@@ -327,7 +341,16 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
                   "models they were written after and are training data since 92a04de "
                   "(pipeline/classify/data/workchat_handwritten7–10.jsonl), as test1–3 were before them. The sets are "
                   "written by language-model helpers, as are the hand-written training files; so a model that learns "
-                  "from such files may gain more on these sets than on real work chat, which none of them is.", "",
+                  "from such files may gain more on these sets than on real work chat, which none of them is. "
+                  "**abuse_blind** (117: 55 abuse, 62 harmless; tests/data/workchat_abuse_blind.jsonl, adbba56) is "
+                  "the blind set of issue 29: threats against a colleague or the workplace, sexual slander, "
+                  "discrimination by region, gender, ethnicity, sexuality, age or disability said calmly, sarcasm "
+                  "about intelligence dressed as a notice and plain insults, against near-misses (an insult quoted "
+                  "to report it, 干掉这个bug, 杀青, sincere notices, chit-chat with strong words), in a logistics "
+                  "depot, a dental clinic, a law firm, a textile workshop, a film crew. Unlike the others it was "
+                  "written by the helper who then built this version, before writing its training file "
+                  "(workchat_handwritten13.jsonl, other workplaces) and before any model scored it, and not read "
+                  "again while building; the same hand wrote both, so it is a weaker test than the others.", "",
                   "| set | n | macro-F1 | accuracy | work | chitchat | ad | rumour | abuse | confidential | illegal |",
                   "|---|---|---|---|---|---|---|---|---|---|---|"]
         for key, m in work.items():
@@ -356,6 +379,7 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
         lines += [""] + _commercial_history(artifact, pooled, suite, other_suite, paired)
     else:
         lines += _noncommercial_history(suite, work)
+    lines += ["", *_robustness_section(clf, suite)]
     lines += ["", *_bands_section(model_path, data_dir, policy, suite, work)]
     lines += ["", "## Limits",
               ("- Its public sets are social-media comments and chat and meeting transcripts, not work chat; "
@@ -512,6 +536,74 @@ def _bands_section(model_path: Path, data_dir: Path, policy, suite: dict, work: 
         lines[-1] += ("Measured after the choice, the act band falls short of 0.98 for: " + "; ".join(short) + "."
                       if short else "Measured after the choice, every act band with rows reaches 0.98.")
     return lines + [""]
+
+
+# issue 29's targets: under each family the flagged share of violating messages drops by at most this much
+ROBUSTNESS_DROP = 0.03
+ABUSE_F1_TARGET, ABUSE_F1_DROP = 0.65, 0.05
+
+
+def _robustness_table(r: dict) -> list[str]:
+    target = r.get("target")
+    head = ("| family | scope | violating rows changed | flagged, clean | flagged, cloaked | drop [95% interval] | "
+            "within 0.03 | harmless flagged, clean | harmless flagged, cloaked |" + (f" {target} F1 clean | cloaked |" if target else ""))
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    c = r["clean"]
+    for e in r["cloaked"]:
+        low, high = e["drop_interval"]
+        harm = (f"{100 * c['harmless_flagged']:.2f}% | {100 * e['harmless_flagged']:.2f}%"
+                if c["harmless_flagged"] is not None else "— | —")
+        row = (f"| {e['family']} | {e['scope']} | {e['changed_violating']} of {r['violating']} | {c['violating_flagged']:.3f} | "
+               f"{e['violating_flagged']:.3f} | {e['drop']:+.3f} [{low:+.3f}, {high:+.3f}] | "
+               f"{'yes' if e['drop'] <= ROBUSTNESS_DROP else '**no**'} | {harm} |")
+        if target:
+            row += f" {c['target_f1']:.3f} | {e['target_f1']:.3f} |"
+        lines.append(row)
+    return lines
+
+
+def _robustness_section(classifier, suite: dict) -> list[str]:
+    """Issue 29: each evasion family, clean against cloaked, on the blind work-chat sets pooled and on
+    the public held-out files of offensive posts; and what is still not caught."""
+    from pipeline.classify.evasion import EMOJI_FOR, EMOJI_NOT_IN_CONFIG
+    from pipeline.classify.evaluate import ROBUSTNESS_SEED, robustness
+
+    names = [name for name in WORKCHAT_TESTS if Path(WORKCHAT_TESTS[name]).exists()]
+    rows = [r for name in names for r in load_eval_file(Path(WORKCHAT_TESTS[name]))]
+    work = robustness(classifier, rows)
+    lines = ["## Robustness to evasion (issue 29)",
+             "The same messages clean and rewritten the way people dodge keyword filters, by the project's evasion "
+             "generator (pipeline/classify/evasion.py, seed " + str(ROBUSTNESS_SEED) + "; training's augmentation used "
+             "another seed): **fillers** (spaces, symbols, zero-width characters, combining marks or emoji between "
+             "characters), **emoji** stand-ins (🀄 中, 🉐 得, 👨 男, 🐴 for 马 and for 妈, 1️⃣ 一; "
+             f"{len(EMOJI_NOT_IN_CONFIG)} of the generator's {len(EMOJI_FOR)} emoji are not in the normalisation's "
+             "table), **homophones** and near-homophones (common characters with the same toneless pinyin, or the same "
+             "up to zh/z, ch/c, sh/s, n/l, an/ang, en/eng, in/ing), **pinyin** and letter stand-ins (shabi, sb, vx) and "
+             "**mixed**. Scope *words*: only the words the project's lexicons find are rewritten (what a sender hides; a "
+             "message without one stays clean, so its drop is diluted by them); *all*: every character a family can "
+             "rewrite (fillers between all characters, every character with an emoji, half of them by homophones, a third "
+             "in pinyin): a stress test beyond what people write. *Flagged*: called ad, rumour, abuse, confidential or "
+             "illegal. Target (issue 29): under each family the flagged share of violating messages drops by at most "
+             f"{ROBUSTNESS_DROP}, and harmless messages are not flagged more. Reproduce: `moderation eval` and "
+             "`moderation eval --data ../shared/data`.",
+             "", f"Blind work-chat sets pooled ({', '.join(names)}: {work['n']} messages, {work['violating']} violating, "
+             f"{work['harmless']} harmless):", "", *_robustness_table(work)]
+    for name in ("cold", "swsr_sexism"):
+        r = (suite.get(name) or {}).get("robustness")
+        if r:
+            lines += ["", f"{name} held-out file (real offensive posts; {r['n']} rows, {r['violating']} abuse): issue 29 "
+                      f"asks abuse F1 ≥ {ABUSE_F1_TARGET} and at most {ABUSE_F1_DROP} lower with the offensive words "
+                      "replaced by emoji stand-ins or homophones (scope *words*).", "", *_robustness_table(r)]
+    missed = [f"{e['family']}/{e['scope']} ({e['drop']:+.3f})" for e in work["cloaked"] if e["drop"] > ROBUSTNESS_DROP]
+    lines += ["", "**Still not caught.** " + (
+        "On the blind sets the flagged share drops by more than " + str(ROBUSTNESS_DROP) + " under "
+        + ", ".join(missed) + ". " if missed else "On the blind sets every family stays within the target. ")
+        + "Homophones that are not near in the sense above (b/p, an/ian …), characters split into their "
+        "components (女子 for 好, 亻尔 for 你), look-alike characters of other shapes (己/已, 末/未), words spelt "
+        "backwards or with a character left out, pinyin written with tone digits or mixed with English, emoji this "
+        "generator does not use, text in images and abuse that needs the conversation around it are not handled by "
+        "the normalisation and only partly by the model."]
+    return lines
 
 
 def _pooled(classifier, names) -> dict:
