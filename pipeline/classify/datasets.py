@@ -65,7 +65,9 @@ SOURCES: tuple[Source, ...] = (
     Source("multipriv_zh_synthetic", "CC BY-NC-SA 4.0", ("cc-by-nc-sa-4.0", "non-commercial"),
            {"pii_paragraph": "confidential"}, "confidential", weight=1.0, origin="CyberChangAn/MultiPriv-PII"),
     # real sexist and non-sexist Weibo comments on gender topics (issue 29: discrimination said calmly)
-    Source("swsr_sexism", "MIT", ("mit",), {"sexist": "abuse", "not_sexist": "neutral"}, "abuse", weight=1.0, origin="aggiejiang/SWSR"),
+    # (its not-sexist rows weigh 0.3: at 1.0 they pulled social chat into neutral, docs/CLASSIFIER.md, C1)
+    Source("swsr_sexism", "MIT", ("mit",), {"sexist": "abuse", "not_sexist": "neutral"}, "abuse", weight=1.0,
+           weights={"not_sexist": 0.3}, origin="aggiejiang/SWSR"),
 )
 SOURCE_BY_NAME = {s.name: s for s in SOURCES}
 
