@@ -234,19 +234,41 @@ class TextFeaturizer:
 
     def raw(self, texts) -> sparse.csr_matrix:
         texts = list(texts)
-        X = self._hashed(texts, *self.ngram_range)
-        if getattr(self, "sound_ngrams", None):  # artifacts from before issue 29 have no sounds
-            sounds = default_normalizer().sound_table.sounds
-            X = X + self._hashed([sounds(t) for t in texts], *self.sound_ngrams)
-        return X
+        if not getattr(self, "sound_ngrams", None):  # artifacts from before issue 29 have no sounds
+            return self._hashed(texts, *self.ngram_range)
+        # both streams' (row, bucket) keys counted apart, log1p'd apart and added (as if two matrices
+        # were summed), then one CSR matrix built from the sorted keys: a sparse sum costs more than the
+        # hashing on one message
+        sounds = default_normalizer().sound_table.sounds
+        keys, values = [], []
+        for stream, (lo, hi) in ((texts, self.ngram_range), ([sounds(t) for t in texts], self.sound_ngrams)):
+            unique, counts = np.unique(self._keys(stream, lo, hi), return_counts=True)
+            keys.append(unique)
+            values.append(np.log1p(counts.astype(np.float32)))
+        merged, where = np.unique(np.concatenate(keys), return_inverse=True)
+        data = np.bincount(where, weights=np.concatenate(values)).astype(np.float32)
+        rows = merged // self.n_features
+        indptr = np.searchsorted(rows, np.arange(len(texts) + 1))
+        return sparse.csr_matrix((data, (merged % self.n_features).astype(np.int32), indptr),
+                                 shape=(len(texts), self.n_features))
 
-    def _hashed(self, texts: list[str], lo: int, hi: int) -> sparse.csr_matrix:
+    def _buckets(self, texts: list[str], lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+        """The texts' n-gram buckets, text after text, and each text's number of n-grams."""
         indices = np.concatenate([np.zeros(0, dtype=np.int32)] + [
             (_ngram_buckets_numpy if size >= _VECTOR_MIN_CHARS else _ngram_buckets_zlib)(chunk, lo, hi, self.n_features)
             for chunk, size in chunks_by_length(texts, _VECTOR_CHUNK_CHARS)])
         lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+        return indices, np.maximum(lengths[:, None] - np.arange(lo - 1, hi), 0).sum(axis=1)
+
+    def _keys(self, texts: list[str], lo: int, hi: int) -> np.ndarray:
+        """row × n_features + bucket of every n-gram of the texts."""
+        indices, per_row = self._buckets(texts, lo, hi)
+        return np.repeat(np.arange(len(texts), dtype=np.int64), per_row) * self.n_features + indices
+
+    def _hashed(self, texts: list[str], lo: int, hi: int) -> sparse.csr_matrix:
+        indices, per_row = self._buckets(texts, lo, hi)
         indptr = np.zeros(len(texts) + 1, dtype=np.int64)
-        np.cumsum(np.maximum(lengths[:, None] - np.arange(lo - 1, hi), 0).sum(axis=1), out=indptr[1:])
+        np.cumsum(per_row, out=indptr[1:])
         X = sparse.csr_matrix((np.ones(len(indices), dtype=np.float32), indices, indptr),
                               shape=(len(texts), self.n_features))
         X.sum_duplicates()
