@@ -32,10 +32,10 @@ SPEED = {
 }
 
 
-def _handwritten_counts() -> list[tuple[str, int]]:
-    from pipeline.classify.train import HANDWRITTEN_FILES
+def _handwritten_counts(robust: bool = False) -> list[tuple[str, int]]:
+    from pipeline.classify.train import handwritten_files
 
-    return [(p.name, sum(1 for line in p.open(encoding="utf-8") if line.strip())) for p in HANDWRITTEN_FILES]
+    return [(p.name, sum(1 for line in p.open(encoding="utf-8") if line.strip())) for p in handwritten_files(robust)]
 
 
 def _blind_errors(name: str, m: dict | None) -> list[str]:
@@ -200,7 +200,7 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
     if other_path is not None:
         other = Artifact.load(other_path).data
         other_clf = load_classifier(policy, other_path)
-    handwritten = _handwritten_counts()
+    handwritten = _handwritten_counts(bool(artifact.get("robust") or artifact.get("n_augmented")))
     size = model_path.stat().st_size / 1e6
     commercial = commercial_use(artifact)
     used = {s["name"]: s for s in artifact["sources"]}

@@ -83,9 +83,11 @@ def test_training_takes_only_commercially_usable_sets_unless_told(monkeypatch):
     from pipeline.classify import datasets
     from pipeline.classify.datasets import SOURCES, select_sources
 
-    assert [s.name for s in select_sources()] == ["cold", "lccc_toy_chitchat", "vcsum_meeting", "swsr_sexism"]
+    assert [s.name for s in select_sources()] == ["cold", "lccc_toy_chitchat", "vcsum_meeting"]
+    # the issue-29 recipe (moderation train --robust) adds swsr_sexism (MIT)
+    assert [s.name for s in select_sources(robust=True)] == ["cold", "lccc_toy_chitchat", "vcsum_meeting", "swsr_sexism"]
     everything = [s.name for s in select_sources(commercial_only=False)]
-    assert everything == [s.name for s in SOURCES if s.trained]
+    assert everything == [s.name for s in SOURCES if s.trained and not s.robust_only]
     untrained = dataclasses.replace(SOURCES[3], name="not_yet", trained=False)
     monkeypatch.setattr(datasets, "SOURCES", SOURCES + (untrained,))
     assert "not_yet" not in [s.name for s in datasets.select_sources(commercial_only=False)]
