@@ -49,7 +49,8 @@ ROBUST_HANDWRITTEN_FILES = tuple(sorted((HANDWRITTEN_DIR / "robust").glob("workc
 
 
 def handwritten_files(robust: bool = False) -> tuple[Path, ...]:
-    return HANDWRITTEN_FILES + (ROBUST_HANDWRITTEN_FILES if robust else ())
+    """The hand-written training files, in the order of their names (the order the split depends on)."""
+    return tuple(sorted(HANDWRITTEN_FILES + (ROBUST_HANDWRITTEN_FILES if robust else ()), key=lambda p: p.name))
 HANDWRITTEN_WEIGHT = 16.0
 # binary heads trained on one public set (plus the synthetic corpus) for its class; a small
 # second-level logistic regression, fitted on the validation split, combines them with the main model
