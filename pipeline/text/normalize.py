@@ -92,6 +92,8 @@ _KEYCAP_NUMERAL = dict(zip("0123456789", "零一二三四五六七八九"))
 # configured separators: other symbols (emoji, dingbats, ★, ♥), modifier symbols, mathematical
 # symbols and private-use characters. Not currency signs, not punctuation (，。！？ end sentences).
 _SYMBOL_CATEGORIES = ("So", "Sk", "Sm", "Co")
+_SENTINEL = "\x00"
+_ALNUM = frozenset("abcdefghijklmnopqrstuvwxyz0123456789").__contains__
 
 
 class Normalizer:
@@ -111,30 +113,31 @@ class Normalizer:
         self.num_re = re.compile(
             f"[{num_chars}0-9](?:[{DIGIT_JOINERS}]{{0,3}}[{num_chars}0-9]){{{self.min_run - 1},}}")
         self.num_chars = frozenset(num_map)
-        symbols = _symbol_class(self.table)
-        seps = re.escape(cfg["separators"]) + symbols
+        # separators: the configured ones and every other symbol or emoji (stand-ins became their
+        # character first). Each is marked with one sentinel in a copy of the text, so that the regex
+        # that finds the runs to remove has a one-character class (a class of thousands of emoji ranges
+        # made folding twice as slow)
+        separators = frozenset(cfg["separators"]) | _symbols(self.table) | {_SENTINEL}
+        self.sep_table = {ord(c): _SENTINEL for c in separators}
+        self.quick_sep = separators
         # a separator run with a CJK char on at least one side and a word char or a Chinese punctuation
         # mark on the other (傻 逼, 微*信, 信 ，明: the Chinese marks end clauses, nothing is glued)
         word = f"{_CJK}a-z0-9{re.escape(_CJK_PUNCTUATION)}"
-        self.sep_re = re.compile(
-            f"(?<=[{_CJK}])[{seps}]+(?=[{word}])|(?<=[{word}])[{seps}]+(?=[{_CJK}])")
-        self.quick_sep = frozenset(cfg["separators"])
-        self.symbol_re = re.compile(f"[{symbols}]")
+        self.sep_re = re.compile(f"(?<=[{_CJK}]){_SENTINEL}+(?=[{word}])|(?<=[{word}]){_SENTINEL}+(?=[{_CJK}])")
         self.pinyin_cfg = cfg.get("pinyin") or {}
         variants = {str(k).lower(): str(v) for k, v in (cfg.get("variants") or {}).items()}
         self.variants = variants
-        parts = []
-        for key in sorted(variants, key=len, reverse=True):
-            pat = re.escape(key)
-            if re.match(r"[a-z0-9]", key):
-                pat = r"(?<![a-z0-9])" + pat
-            if re.search(r"[a-z0-9]$", key):
-                pat = pat + r"(?![a-z0-9])"
-            parts.append(pat)
-        self.variant_re = re.compile("|".join(parts)) if parts else None
-        # the alternation's lookbehinds keep the regex engine from skipping ahead, so most texts,
-        # which hold no variant's first character, are let through before it runs
-        self.variant_initials = frozenset(key[0] for key in variants)
+        # one Aho-Corasick pass finds every key (a regex alternation of the keys cost more than all of
+        # folding); a key that begins or ends with a letter or digit must not touch another there
+        # (vx is not read inside vxlan)
+        import ahocorasick
+
+        self.variant_automaton = ahocorasick.Automaton()
+        for key in variants:
+            self.variant_automaton.add_word(key, (len(key), bool(re.match(r"[a-z0-9]", key)),
+                                                  bool(re.search(r"[a-z0-9]$", key)), key))
+        if variants:
+            self.variant_automaton.make_automaton()
 
     # ------------------------------------------------------------------ layers
     def fold(self, text: str) -> Folded:
@@ -144,8 +147,8 @@ class Normalizer:
         t, kept = _drop(t, _FILLER_RE)
         if self.num_chars.intersection(t):
             t = self.num_re.sub(self._numerals, t)
-        if self.quick_sep.intersection(t) or (not t.isascii() and self.symbol_re.search(t)):
-            t, kept_here = _drop(t, self.sep_re)
+        if not self.quick_sep.isdisjoint(t):
+            t, kept_here = _drop(t, self.sep_re, t.translate(self.sep_table))
             if kept_here is not None:
                 kept = kept_here if kept is None else [kept[i] for i in kept_here]
         if kept is None:
@@ -160,9 +163,29 @@ class Normalizer:
         return s.translate(self.num_table)
 
     def apply_variants(self, t: str) -> str:
-        if self.variant_re is None or self.variant_initials.isdisjoint(t):
+        """Each variant replaced, leftmost first and the longest where several start at one place."""
+        if not self.variants:
             return t
-        return self.variant_re.sub(lambda m: self.variants[m.group(0)], t)
+        found = []
+        for end, (size, word_start, word_end, key) in self.variant_automaton.iter(t):
+            start = end - size + 1
+            if word_start and start > 0 and _ALNUM(t[start - 1]):
+                continue
+            if word_end and end + 1 < len(t) and _ALNUM(t[end + 1]):
+                continue
+            found.append((start, -size, key))
+        if not found:
+            return t
+        found.sort()
+        out, last = [], 0
+        for start, minus_size, key in found:
+            if start < last:
+                continue
+            out.append(t[last:start])
+            out.append(self.variants[key])
+            last = start - minus_size
+        out.append(t[last:])
+        return "".join(out)
 
     def normalize(self, text: str) -> str:
         return self.apply_variants(self.fold(text).text)
@@ -267,25 +290,19 @@ def _toneless(reading: str) -> str:
     return "".join(c for c in unicodedata.normalize("NFD", reading) if not unicodedata.combining(c))
 
 
-def _symbol_class(table: dict[int, str]) -> str:
-    """A regex character-class body of the symbols removed between characters (`_SYMBOL_CATEGORIES`),
-    less those `table` maps to something else (stand-ins become their character first)."""
-    ranges: list[list[int]] = []
-    for cp in range(0x20000):
-        if cp in table or cp in (0x5E, 0x60, 0x7C, 0x7E, 0x2B, 0x3C, 0x3D, 0x3E):  # ASCII: configured separators or kept
-            continue
-        if unicodedata.category(chr(cp)) in _SYMBOL_CATEGORIES:
-            if ranges and ranges[-1][1] == cp - 1:
-                ranges[-1][1] = cp
-            else:
-                ranges.append([cp, cp])
-    return "".join(re.escape(chr(a)) if a == b else f"{re.escape(chr(a))}-{re.escape(chr(b))}" for a, b in ranges)
+def _symbols(table: dict[int, str]) -> frozenset[str]:
+    """The symbols removed between characters like separators (`_SYMBOL_CATEGORIES`), less those
+    `table` maps to something else (stand-ins become their character first) and a few ASCII ones that
+    are kept unless configured as separators (+ < = > ^ ` | ~)."""
+    return frozenset(chr(cp) for cp in range(0x20000)
+                     if cp not in table and chr(cp) not in "+<=>^`|~"
+                     and unicodedata.category(chr(cp)) in _SYMBOL_CATEGORIES)
 
 
-def _drop(text: str, pattern: re.Pattern) -> tuple[str, list[int] | None]:
-    """`text` without the matches of `pattern`, and the positions (in `text`) of the characters kept;
-    None when nothing matched."""
-    spans = [m.span() for m in pattern.finditer(text)]
+def _drop(text: str, pattern: re.Pattern, probe: str | None = None) -> tuple[str, list[int] | None]:
+    """`text` without the matches of `pattern` (found in `probe`, a copy of `text` of the same length,
+    when given), and the positions (in `text`) of the characters kept; None when nothing matched."""
+    spans = [m.span() for m in pattern.finditer(text if probe is None else probe)]
     if not spans:
         return text, None
     pieces: list[str] = []
