@@ -23,9 +23,11 @@ POOLS = {"test7–10": ("test10", "test9", "test8", "test7"),
          "all blind sets": tuple(WORKCHAT_TESTS)}
 # `moderation bench classify --model PATH`, measured on this machine when the artifact was shipped
 SPEED = {
-    True: "2026-12-06, one core of a shared two-core machine, four runs of 20,000 messages alternating with the "
-          "opt-in artifact: 18,042–19,556 msgs/s in batches of 512 (a fifth run, while another process held the "
-          "core, 13,870), 3,854–4,263 one at a time, p99 0.36–0.49 ms for one message, load 0.03–0.05 s",
+    True: "2026-12-06, after issue 29's normalisation, one core of a shared two-core machine under a load of 8–10, "
+          "three rounds of 20,000 messages in turns with the code before issue 29 on the same artifact: in CPU time "
+          "15,662–20,820 msgs/s in batches of 512 (before: 17,452–19,730), one-message p99 0.44–1.02 ms (before: "
+          "0.48–0.83), p50 0.25–0.30 ms (0.25–0.28); wall clock 6,636–20,386 msgs/s as the load came and went. "
+          "Earlier, on a quiet machine: 18,042–19,556 msgs/s, p99 0.36–0.49 ms",
     False: "2026-12-06, the same runs, alternating with the default: 16,165–18,557 msgs/s in batches of 512 "
            "(13,638–13,715 in two runs with another process on the core), 3,273–3,539 one at a time, p99 "
            "0.46–0.54 ms, load 0.04–0.07 s; 2026-11-26, this shape: 18,371–19,560 and 3,976–4,097, p99 0.38–0.47 ms",
@@ -91,7 +93,8 @@ def reproduce_command(artifact: dict, model_path: Path) -> str:
     from pipeline.classify.train import DEFAULT_OUT, NONCOMMERCIAL_OUT
 
     commercial = commercial_use(artifact)
-    command = f"moderation train --seed {artifact['seed']}" + ("" if commercial else " --include-noncommercial")
+    command = (f"moderation train --seed {artifact['seed']}" + ("" if commercial else " --include-noncommercial")
+               + (" --robust" if artifact.get("robust") or artifact.get("n_augmented") else ""))
     default_out = DEFAULT_OUT if commercial else NONCOMMERCIAL_OUT
     if Path(model_path).resolve() != default_out.resolve():
         command += f" --out {_shown(model_path)}"
@@ -390,7 +393,11 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
               "messages; see test7–10 against the 0.90 macro-F1 target. Real work-group data is the main missing piece.",
               *_unseen_genres(artifact, suite, other_suite),
               "- The synthetic corpus is too regular to measure anything: its validation rows score 1.000.",
-              (f"- Reproduce: `{reproduce_command(artifact, model_path)}` (same data) gives the same artifact; "
+              (f"- Reproduce: `{reproduce_command(artifact, model_path)}` (same data) gave the same artifact until "
+               "issue 29's normalisation (2026-12-06), which reads texts with emoji, symbols or keycaps differently "
+               "and adds a discrimination-lexicon feature: today's command gives the same recipe with other weights; "
+               if commercial and not artifact.get("n_augmented") else
+               f"- Reproduce: `{reproduce_command(artifact, model_path)}` (same data) gives the same artifact; "
                if commercial else
                f"- Reproduce: `{reproduce_command(artifact, model_path)}` rebuilt this artifact until 08a0000 "
                "(2026-12-06), which drops invisible fillers (variation selectors, zero-width characters) before "
@@ -677,7 +684,22 @@ def _commercial_history(artifact: dict, pooled: dict, suite: dict, other_suite: 
                         paired: dict | None) -> list[str]:
     """How the commercially usable default was chosen: the rule written before it was trained, and what happened."""
     t = pooled["test7–10"]["macro_f1"]
-    lines = ["## How this version was chosen",
+    lines = ["## Issue 29: this artifact stays the default",
+             "Issue 29 (evasion, abuse beyond swearing, false alarms) trained two candidates with the recipe now "
+             "behind `moderation train --robust` (cloaked training rows, pinyin sound n-grams, swsr_sexism, a "
+             "hand-written file of threats, slander, discrimination and sarcasm with near-misses, the SexHateLex "
+             "feature). By the rule written before they were trained (docs/CLASSIFIER.md, *Evasion, abuse beyond "
+             "swearing, false alarms*), a candidate replaces this artifact only if, on the validation rows neither "
+             "fitted on, no public source's F1 falls with an interval wholly below zero; both did: C1 on LCCC "
+             "chit-chat (−0.018 [−0.029, −0.007]), C2 (SWSR's not-sexist rows at 0.3) on COLD abuse (−0.013 "
+             "[−0.022, −0.003]) and LCCC (−0.011 [−0.021, −0.002]), while they cut the mean drop under cloaking "
+             "from 0.143 to 0.026 and 0.022. So this artifact ships unchanged, with the new normalisation in front "
+             "of it (stand-ins, symbol fillers, keycaps, letter and pinyin variants) and `content.thresholds` "
+             "raised for the false alarms by the issue's rule 2 on train.jsonl rows (ad 0.75, abuse 0.6, "
+             "confidential 0.65, illegal 0.65); the issue's targets, for this artifact and for C2, are in "
+             "docs/CLASSIFIER.md and in *Robustness to evasion* below.",
+             "",
+             "## How this version was chosen",
              "Issue 24 item 10: the model shipped until 2026-12-06 was trained partly on research-only, non-commercial "
              "and unlicensed sets, so a company could not use it. The rule, written and committed (d065836, "
              "docs/CLASSIFIER.md) before this build was trained: the licence decides, so the build trained only on "
