@@ -32,6 +32,7 @@ from datetime import date, datetime, time, timedelta, timezone
 import orjson
 
 from pipeline.config import Policy, load_policy
+from pipeline.core.state_pages import kept
 from pipeline.core.worktime import add_business_seconds, is_workday
 
 CST = timezone(timedelta(hours=8))
@@ -103,7 +104,9 @@ class Simulation:
         """The member's items the tracker holds open at `t` (the generator's own bookkeeping)."""
         out = []
         for item in self.items:
-            if item.addressee != member or item.opened >= t:
+            # An item opened at the same instant counts as open: the tracker sees it first (it was
+            # written first), so a plain message then would answer it.
+            if item.addressee != member or item.opened > t:
                 continue
             close = item.closing()
             ends = self.after(item.opened, close[0]) if close and close[0] < self.final else \
@@ -255,7 +258,9 @@ class Simulation:
 
     # ----------------------------------------------------------------- ground truth
     def timed_lines(self) -> list[tuple[datetime, bytes]]:
-        return [(ts, orjson.dumps(e)) for ts, _, e in sorted(self.events, key=lambda x: (x[0], x[1]))]
+        # Each line in a bytes object of its own size: orjson's take at least 4 KiB each, and a
+        # company's day is 1.4 million lines.
+        return [(ts, kept(orjson.dumps(e))) for ts, _, e in sorted(self.events, key=lambda x: (x[0], x[1]))]
 
     def truth(self) -> list[dict]:
         windows: dict[tuple, dict] = {}

@@ -78,6 +78,7 @@ class Deployment:
 
     def start_worker(self, index: int | None = None) -> "Worker":
         index = len(self.workers) if index is None else index
+        (self.workdir / self.name / f"worker-{index}").mkdir(parents=True, exist_ok=True)
         log = self.workdir / f"{self.name}-worker-{index}-{len(self.workers)}.log"
         started = time.time()
         proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "worker", "--loglevel", "info"],
@@ -229,6 +230,18 @@ def tracked(aggregates: list[dict]) -> list[dict]:
     return sorted(rows, key=_truth_order)
 
 
+def truth_differences(aggregates: list[dict], truth: list[dict], path: Path) -> int:
+    """How many ground-truth rows the worker's aggregates do not reproduce (and rows it wrote that
+    the truth does not have); the differing rows are written to `path`."""
+    got = {orjson.dumps(row, option=orjson.OPT_SORT_KEYS) for row in tracked(aggregates)}
+    want = {orjson.dumps(row, option=orjson.OPT_SORT_KEYS) for row in truth}
+    missing, extra = sorted(want - got), sorted(got - want)
+    if missing or extra:
+        path.write_bytes(b"".join(b"truth " + row + b"\n" for row in missing) +
+                         b"".join(b"worker " + row + b"\n" for row in extra))
+    return max(len(missing), len(extra))
+
+
 def _truth_order(row: dict):
     return row["group"], row["window"], row["start"], row["member"] or "~"
 
@@ -263,7 +276,8 @@ def measure_store(store: str, lines: list[bytes], truth: list[dict], messages: i
                    seconds=round(seconds, 1), throughput=round(len(lines) / seconds),
                    cpu_us_per_event=round(1e6 * cpu / len(lines), 1),
                    rss_after_mb=round(worker.memory_mb("VmRSS")), peak_rss_mb=round(worker.memory_mb("VmHWM")),
-                   truth_equal=tracked(seen["kept"]["responsiveness"]) == sorted(truth, key=_truth_order))
+                   truth_differs=truth_differences(seen["kept"]["responsiveness"], truth,
+                                                   workdir / f"{d.name}-truth-differences.jsonl"))
         with console.status(f"{store}: reading the changelog…"):
             live, keys, written = asyncio.run(compacted_bytes(s, d.changelog))
         groups = len({row["group"] for row in truth})
@@ -296,7 +310,7 @@ def bench_scale_command(args) -> int:
     from pipeline.devtools.simulate import simulate_groups
     from pipeline.native import core_mode
 
-    console = Console()
+    console = Console(width=230)
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     bootstrap = load_settings().bootstrap
@@ -318,7 +332,7 @@ def bench_scale_command(args) -> int:
                ("RSS after MB", "rss_after_mb"), ("peak RSS MB", "peak_rss_mb"), ("state B/group", "bytes_per_group"),
                ("changelog MB written", "changelog_written_mb"), ("disk MB", "disk_mb"),
                ("restart→ready s", "restart_ready_s"), ("restart→verdict s", "restart_verdict_s"),
-               ("RSS restarted MB", "rss_restarted_mb"), ("= truth", "truth_equal"), ("load before/after", None)]
+               ("RSS restarted MB", "rss_restarted_mb"), ("rows ≠ truth", "truth_differs"), ("load before/after", None)]
     for title, _ in columns:
         table.add_column(title, justify="right")
     for row in rows:
@@ -326,7 +340,7 @@ def bench_scale_command(args) -> int:
                         (f"{row[key]:,}" if isinstance(row[key], (int, float)) and not isinstance(row[key], bool)
                          else str(row[key])) for _, key in columns])
     console.print(table)
-    return 0 if all(r["truth_equal"] and r["verdicts"] == messages for r in rows) else 1
+    return 0 if all(r["truth_differs"] == 0 and r["verdicts"] == messages for r in rows) else 1
 
 
 # --------------------------------------------------------------------------- bench workers
@@ -335,7 +349,7 @@ def bench_scale_command(args) -> int:
 class SteadyProducer(threading.Thread):
     """Offers events at a fixed rate from its own thread until stopped."""
 
-    def __init__(self, settings: Settings, events: list[dict], rate: float):
+    def __init__(self, settings: Settings, events: list[dict], rate: float):  # noqa: D107
         super().__init__(daemon=True)
         self.settings, self.events, self.rate = settings, events, rate
         self.stopping = threading.Event()
@@ -467,7 +481,7 @@ async def _stamps(settings: Settings, ids: set) -> dict[str, tuple[int, int]]:
 def bench_workers_command(args) -> int:
     from pipeline.devtools.loadgen import generate
 
-    console = Console()
+    console = Console(width=230)
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     bootstrap = load_settings().bootstrap
