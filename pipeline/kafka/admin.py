@@ -134,8 +134,14 @@ def replication_for(settings: Settings, brokers: int) -> Replication:
 
 async def cluster_replication(settings: Settings) -> Replication:
     """`replication_for` the cluster at the settings' bootstrap (asked how many brokers it has)."""
-    brokers = len(await cluster_broker_ids(settings.bootstrap, timeout=10.0, settings=settings))
-    return replication_for(settings, brokers)
+    if settings.replication_factor is not None:
+        return replication_for(settings, brokers=settings.replication_factor)
+    brokers = await cluster_broker_ids(settings.bootstrap, timeout=10.0, settings=settings)
+    if not brokers:
+        # Guessing would create topics with one copy on a cluster that has three.
+        raise BrokerUnavailable(f"the Kafka cluster at {settings.bootstrap} did not say how many brokers it has, "
+                                f"which sets the topics' replication; try again, or set MODERATION_REPLICATION_FACTOR")
+    return replication_for(settings, len(brokers))
 
 
 async def ensure_topics(settings: Settings) -> list[str]:

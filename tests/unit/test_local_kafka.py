@@ -63,3 +63,30 @@ def test_the_active_controller_is_the_leader_of_the_newest_epoch_a_running_node_
 
 def test_writes_must_reach_all_but_one_copy_and_at_most_two():
     assert [min_insync(n) for n in (1, 2, 3, 5)] == [1, 1, 2, 2]
+
+
+def test_replication_follows_the_cluster_unless_set():
+    from pipeline.config import load_settings
+    from pipeline.kafka.admin import replication_for
+
+    auto = load_settings(env={})
+    assert [(r.factor, r.min_insync) for r in (replication_for(auto, n) for n in (1, 2, 3, 5))] == \
+        [(1, 1), (2, 1), (3, 2), (3, 2)]
+    fixed = load_settings(env={"MODERATION_REPLICATION_FACTOR": "2"})
+    assert (replication_for(fixed, 5).factor, replication_for(fixed, 5).min_insync) == (2, 1)
+    assert load_settings(env={"MODERATION_REPLICATION_FACTOR": "auto"}).replication_factor is None
+
+
+def test_topics_are_not_created_on_a_guess_when_the_cluster_does_not_answer():
+    import asyncio
+
+    import pytest
+
+    from pipeline.config import load_settings
+    from pipeline.kafka.admin import BrokerUnavailable, cluster_replication
+
+    nowhere = load_settings(env={"MODERATION_BOOTSTRAP": "127.0.0.1:19599"})
+    with pytest.raises(BrokerUnavailable, match="how many brokers"):
+        asyncio.run(cluster_replication(nowhere))
+    assert asyncio.run(cluster_replication(load_settings(env={"MODERATION_BOOTSTRAP": "127.0.0.1:19599",
+                                                              "MODERATION_REPLICATION_FACTOR": "3"}))).factor == 3
