@@ -73,6 +73,10 @@ def head_key(group_id: str) -> bytes:
     return group_id.encode("utf-8")
 
 
+# A group id cannot hold it (the input contract refuses control characters), so no head key does.
+PAGE_MARK = b"\x00"
+
+
 def page_key(group_id: str, path: Path, page_id: int) -> bytes:
     return b"%s\x00%s\x00%d" % (group_id.encode("utf-8"), orjson.dumps(list(path)), page_id)
 

@@ -16,10 +16,14 @@ import logging
 import os
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import orjson
 
 from pipeline.notify.plan import OUTSTANDING, RETRACTED, Entry, expired
+
+if TYPE_CHECKING:
+    from pipeline.kafka.admin import Replication
 
 log = logging.getLogger("pipeline.notify")
 
@@ -143,7 +147,7 @@ class KafkaStore:
     def __init__(self, settings, topic: str, producer):
         self.settings, self.topic, self.producer = settings, topic, producer
 
-    async def ensure_topic(self, partitions: int, replication: int) -> None:
+    async def ensure_topic(self, partitions: int, replication: Replication) -> None:
         from aiokafka.admin import AIOKafkaAdminClient, NewTopic
         from aiokafka.errors import TopicAlreadyExistsError
 
@@ -154,9 +158,9 @@ class KafkaStore:
         try:
             if self.topic not in set(await admin.list_topics()):
                 try:
-                    await admin.create_topics([NewTopic(self.topic, partitions, replication, topic_configs={
+                    await admin.create_topics([NewTopic(self.topic, partitions, replication.factor, topic_configs={
                         "cleanup.policy": "compact", "min.compaction.lag.ms": "60000",
-                        "segment.ms": str(6 * 3600 * 1000)})])
+                        "segment.ms": str(6 * 3600 * 1000), **replication.topic_configs()})])
                 except TopicAlreadyExistsError:
                     pass
         finally:

@@ -32,14 +32,14 @@ async def run_service(settings: Settings, config: NotifyConfig, work_hours, metr
     from aiokafka import ConsumerRebalanceListener
     from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 
-    from pipeline.kafka.admin import consumer, ensure_topics, producer, wait_for_broker
+    from pipeline.kafka.admin import cluster_replication, consumer, ensure_topics, producer, wait_for_broker
 
     await wait_for_broker(settings, None, "notify")
     await ensure_topics(settings)
     p = producer(settings, enable_idempotence=True)
     await p.start()
     store = KafkaStore(settings, settings.topics.notify_ledger, p)
-    await store.ensure_topic(settings.partitions, settings.replication_factor)
+    await store.ensure_topic(settings.partitions, await cluster_replication(settings))
     ledger_partitions = len(await p.partitions_for(settings.topics.notify_ledger))
 
     async def sink(record: dict) -> None:

@@ -27,11 +27,6 @@ from pipeline.worker.batches import Record, send_batches
 
 log = logging.getLogger("pipeline.worker")
 
-# The table holds each group's state under its id, and the pages of a large state under keys that
-# start with the id and a NUL (pipeline/core/state_pages.py): those are not groups.
-PAGE_MARK = b"\x00"
-
-
 class DueIndex:
     """When each group of this worker next has something due, in event time, and when the worker
     last processed an event of it (its own clock, monotonic).
@@ -82,16 +77,13 @@ class DueIndex:
             self._due[group_id] = None
 
 
-async def read_groups(index: DueIndex, keys: Iterable[bytes], mine: Callable[[str], bool],
+async def read_groups(index: DueIndex, group_ids: Iterable[str], mine: Callable[[str], bool],
                       fresh: Callable[[str], dict | None], pause_every: int = 200) -> int:
-    """Index the groups of the table (`keys`) that belong to this worker (`mine`) and are not
+    """Index the stored groups (`group_ids`) that belong to this worker (`mine`) and are not
     indexed yet, decoding each state once (`fresh`). Gives the event loop a turn every
     `pause_every` groups, so the worker goes on processing meanwhile. Returns how many were read."""
     read = 0
-    for key in keys:
-        if PAGE_MARK in key:
-            continue
-        group_id = key.decode("utf-8")
+    for group_id in group_ids:
         # Checked and read without an await between: a batch saved meanwhile is never overwritten
         # with an older state.
         if index.knows(group_id) or not mine(group_id):
@@ -144,7 +136,8 @@ async def run_live_clock(app, settings, index: DueIndex, store, changelog: str,
         if generation != indexed:
             index.forget()
             started = time.monotonic()
-            read = await read_groups(index, list(store.data.keys()), mine, store.fresh)
+            read = await read_groups(index, store.group_ids(sorted(here)), mine,
+                                     lambda group_id: store.fresh(group_id, home_partition(group_id, settings.partitions)))
             if app.rebalancing or app.consumer_generation_id != generation:
                 continue  # the partitions moved meanwhile: read them again
             indexed = generation

@@ -17,11 +17,11 @@ one-message groups once took the worker from 115 to 719 MB when every decoded st
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable, Iterable, Iterator, MutableMapping
 from typing import Protocol
 
 from pipeline.worker.batches import Record
-from pipeline.core.state_pages import Stored, decode, encode, head_key
+from pipeline.core.state_pages import PAGE_MARK, Stored, decode, encode, head_key
 
 
 class TableBytes(Protocol):
@@ -32,6 +32,9 @@ class TableBytes(Protocol):
     def put(self, key: bytes, value: bytes, partition: int) -> None: ...
 
     def delete(self, key: bytes, partition: int) -> None: ...
+
+    def keys(self, partition: int) -> Iterable[bytes]:
+        """The keys stored for `partition` (a store that cannot tell partitions apart gives all)."""
 
     def persisted(self, partition: int, offset: int) -> None:
         """The changelog holds everything written to `partition` up to `offset`."""
@@ -51,6 +54,9 @@ class MemoryBytes:
 
     def delete(self, key: bytes, partition: int) -> None:
         self.data.pop(key, None)
+
+    def keys(self, partition: int) -> Iterable[bytes]:
+        return list(self.data)  # a copy: the worker may save groups while the caller iterates
 
     def persisted(self, partition: int, offset: int) -> None:
         pass  # nothing outlives the process: a start reads the whole changelog
@@ -73,6 +79,9 @@ class RocksBytes:
 
     def delete(self, key: bytes, partition: int) -> None:
         self.db_for(partition).delete(key)
+
+    def keys(self, partition: int) -> Iterable[bytes]:
+        return list(self.db_for(partition).keys())
 
     def persisted(self, partition: int, offset: int) -> None:
         self.remember_offset(partition, offset)
@@ -136,6 +145,16 @@ class GroupStore:
             records.append(Record(self.changelog, partition, key, None))
         self._remember(group_id, state, stored)
         return records
+
+    def group_ids(self, partitions: Iterable[int]) -> Iterator[str]:
+        """The groups stored in these partitions, each once (with the in-memory store, every
+        partition's: the caller keeps those whose home it is)."""
+        seen: set[bytes] = set()
+        for partition in partitions:
+            for key in self.table.keys(partition):
+                if PAGE_MARK not in key and key not in seen:
+                    seen.add(key)
+                    yield key.decode("utf-8")
 
     def saved(self, partition: int, offset: int) -> None:
         """The broker holds the changelog records of `partition` up to `offset`."""

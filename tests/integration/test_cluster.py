@@ -42,10 +42,7 @@ def cluster(broker):
 
 
 def rejoined(cluster: LocalCluster, node_id: int, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cluster.complete() and time.monotonic() < deadline:
-        time.sleep(0.5)
-    if not cluster.complete():
+    if not cluster.formed(timeout):
         node = cluster.node(node_id)
         log = "\n".join(node.log_file.read_text(errors="replace").splitlines()[-30:]) if node.log_file.exists() else ""
         raise AssertionError(f"node {node_id} did not rejoin within {timeout:.0f}s:\n{cluster.status()}\n{log}")

@@ -126,3 +126,19 @@ def test_both_faust_stores_give_the_same_view(url, tmp_path):
         assert table.data._db_for_partition(3).get(head_key("g")) is not None
     else:
         assert table.data.persisted_offset(changelog_tp) is None
+
+
+def test_the_groups_of_partitions_are_listed_once_and_without_their_pages(table):
+    """What the live clock reads at a rebalance: the groups stored in the worker's partitions."""
+    data, keys = table
+    store = GroupStore(data, "changelog", capacity=10)
+    store.save("g-big", big(6000), 1)
+    for i in range(6):
+        store.save(f"g-{i}", {"watermark": str(i)}, i % 2)
+    assert any(b"\x00" in key for key in keys())  # the large group is paged
+    listed = list(store.group_ids([1]))
+    assert len(listed) == len(set(listed))
+    # The in-memory store keeps every partition in one dict, so it lists them all (the live clock
+    # keeps the groups whose home is its own); RocksDB lists the partition's database only.
+    wanted = {"g-big", "g-1", "g-3", "g-5"}
+    assert set(listed) == (wanted if isinstance(data, RocksBytes) else wanted | {"g-0", "g-2", "g-4"})
