@@ -463,6 +463,9 @@ def _print(console: Console, results: list[dict], builds: list[dict], setup: Set
         table.add_row(f"{rate:,}/s: supervisor / admin / all views per tick (ms)",
                       *[f"{b['rates'][key]['supervisor_ms']} / {b['rates'][key]['admin_ms']} / "
                         f"{b['rates'][key]['tick_ms']}" for b in builds])
+        table.add_row(f"{rate:,}/s: KB per tick supervisor / admin (admin ticks with nothing sent)",
+                      *[f"{b['rates'][key]['supervisor_kb']} / {b['rates'][key]['admin_kb']} "
+                        f"({b['rates'][key]['admin_silent']:.0%})" for b in builds])
     console.print(table)
 
 

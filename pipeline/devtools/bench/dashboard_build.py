@@ -9,7 +9,7 @@ shared: wall time would count the other processes' turns). Prints one JSON objec
 
 The figures: the state's size at the prefill; then per rate, for every tick, the time to build
 what the clients of one supervisor and A group admins (each with their own groups) are sent for
-that tick, per view and summed over the views.
+that tick, per view and summed over the views, and its size (0: nothing sent).
 """
 from __future__ import annotations
 
@@ -48,9 +48,9 @@ def main() -> None:
     from pipeline.dashboard.state import DashboardState, View
 
     try:
-        from pipeline.dashboard.push import Publisher   # the incremental path, where the tree has it
+        from pipeline.dashboard.push import Frame, changes, patch_message   # the incremental path, where the tree has it
     except ImportError:
-        Publisher = None
+        Frame = None
 
     lines = sys.stdin.buffer
     before = rss_mb()
@@ -63,40 +63,49 @@ def main() -> None:
     views = {"supervisor": View()}
     for a in range(args.admins):
         views[f"admin {a}"] = View(scope=frozenset(admin_groups(a, args.per_admin, args.groups)))
-    publisher = Publisher(state) if Publisher is not None else None
-    clients = {}
+    copies: dict[str, object] = {}     # per view: the frame its client was last sent
 
-    def build_all() -> dict[str, float]:
-        """One tick's updates for every view; seconds per view."""
-        took = {}
+    def build_all() -> tuple[dict[str, float], dict[str, int]]:
+        """One tick's update for every view (one client each): CPU seconds and bytes per view."""
+        took, sizes = {}, {}
         for name, view in views.items():
             t = time.process_time()
-            if publisher is None:
-                orjson.dumps(state.view(view, now=time.time()))
+            if Frame is None:           # the whole view, every tick
+                message = orjson.dumps(state.view(view, now=time.time()))
             else:
-                clients[name] = publisher.update(view, clients.get(name), now=time.time())
+                frame = Frame(state.view(view, now=time.time()))
+                ops = changes(copies[name], frame) if name in copies else None
+                message = frame.whole() if ops is None else patch_message(ops) if ops else b""
+                if message:
+                    copies[name] = frame
             took[name] = time.process_time() - t
-        return took
+            sizes[name] = len(message)
+        return took, sizes
 
-    first = build_all()          # what a client gets when it connects: a whole view
-    out = {"mode": "incremental" if publisher else "full", "apply_us": round(apply_us, 1),
+    first, _ = build_all()          # what a client gets when it connects: a whole view
+    out = {"mode": "incremental" if Frame else "full", "apply_us": round(apply_us, 1),
            "state_mb": round(state_mb, 1),
            "first_ms": {"supervisor": round(first["supervisor"] * 1e3, 2),
                         "admin": round(statistics.median(v for k, v in first.items() if k != "supervisor") * 1e3, 2)},
            "rates": {}}
     for rate in (int(r) for r in args.rates.split(",")):
         per_tick = max(1, round(rate * args.tick))
-        supervisor, admin, total = [], [], []
+        supervisor, admin, total, supervisor_bytes, admin_bytes = [], [], [], [], []
         for _ in range(args.ticks):
             for _ in range(per_tick):
                 state.receive(lines.readline().rstrip(b"\n"))
-            took = build_all()
+            took, sizes = build_all()
             supervisor.append(took["supervisor"])
             admin.extend(v for k, v in took.items() if k != "supervisor")
             total.append(sum(took.values()))
+            supervisor_bytes.append(sizes["supervisor"])
+            admin_bytes.extend(v for k, v in sizes.items() if k != "supervisor")
         out["rates"][str(rate)] = {"supervisor_ms": round(statistics.median(supervisor) * 1e3, 2),
-                              "admin_ms": round(statistics.median(admin) * 1e3, 2),
-                              "tick_ms": round(statistics.median(total) * 1e3, 2)}
+                                   "admin_ms": round(statistics.median(admin) * 1e3, 2),
+                                   "tick_ms": round(statistics.median(total) * 1e3, 2),
+                                   "supervisor_kb": round(statistics.mean(supervisor_bytes) / 1024, 1),
+                                   "admin_kb": round(statistics.mean(admin_bytes) / 1024, 2),
+                                   "admin_silent": round(admin_bytes.count(0) / len(admin_bytes), 2)}
     print(orjson.dumps(out).decode(), flush=True)
 
 
