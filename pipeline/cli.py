@@ -19,7 +19,7 @@ def _runtime(args=None):
 
 
 def cmd_worker(args) -> int:
-    from pipeline.kafka.admin import ensure_topics, wait_for_broker
+    from pipeline.kafka.admin import cluster_replication, ensure_topics, wait_for_broker
     from pipeline.worker.app import create_app
     from pipeline.worker.log import Worker
 
@@ -27,13 +27,14 @@ def cmd_worker(args) -> int:
     # A worker started before its broker (a host booting, a compose stack) waits for it.
     asyncio.run(wait_for_broker(runtime.settings, None, "worker"))
     asyncio.run(ensure_topics(runtime.settings))
+    replication = asyncio.run(cluster_replication(runtime.settings))
     try:
         import uvloop
     except ImportError:  # uvloop is optional: the worker runs on the default loop without it
         pass
     else:
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-    app = create_app(runtime)
+    app = create_app(runtime, replication=replication)
     logging.getLogger().handlers.clear()  # the Faust worker installs its own handler; one line per record
     worker = Worker(app, loglevel=args.loglevel, quiet=True, redirect_stdouts=False)
     worker.execute_from_commandline()
@@ -75,13 +76,13 @@ EXIT_REJECTED = 3  # as ingest, produce and roster: some records were bad
 
 
 def cmd_kafka(args) -> int:
-    from pipeline.kafka.local import LocalBroker
+    from pipeline.kafka.local import BrokerError, command
 
-    broker = LocalBroker.from_env()
-    action = {"up": broker.up, "down": broker.down, "status": broker.status, "wipe": broker.wipe}[args.action]
-    result = action()
-    if result:
-        print(result)
+    try:
+        print(command(args.action, nodes=args.nodes))
+    except BrokerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -162,8 +163,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run on a broker that is not on this machine (its own topics only, as always)")
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("kafka", help="the local Apache Kafka broker (KRaft, loopback)")
+    p = sub.add_parser("kafka", help="the local Apache Kafka broker (KRaft, loopback), or a cluster of them")
     p.add_argument("action", choices=["up", "down", "status", "wipe"])
+    p.add_argument("--nodes", type=int, default=1, choices=range(1, 10), metavar="N",
+                   help="with up: N nodes as one cluster (3: ports 9092, 9094, 9096; topics replicated 3 ways)")
     p.set_defaults(func=cmd_kafka)
 
     p = sub.add_parser("topics", help="create the input and output topics (partitions from config)")
@@ -183,7 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_wait_argument(p)
     p.set_defaults(func=cmd_tail)
 
-    bench = sub.add_parser("bench", help="benchmarks: e2e (pipeline vs raw Kafka), classify, groups, ticks, dashboard")
+    bench = sub.add_parser("bench", help="benchmarks: e2e (pipeline vs raw Kafka), classify, groups, ticks, notify, gateway, scale, workers, dashboard")
     bench_sub = bench.add_subparsers(dest="bench_command", required=True)
     from pipeline.devtools.bench.e2e import add_arguments as add_bench_e2e
     from pipeline.classify.commands import add_arguments as add_classifier_commands
@@ -204,6 +207,9 @@ def build_parser() -> argparse.ArgumentParser:
     from pipeline.devtools.bench.dashboard import add_arguments as add_bench_dashboard
 
     add_bench_dashboard(bench_sub)
+    from pipeline.devtools.bench.scale import add_arguments as add_bench_scale
+
+    add_bench_scale(bench_sub)
     add_classifier_commands(sub, bench_subparsers=bench_sub)
     from pipeline.devtools.simulate import add_arguments as add_simulate
 

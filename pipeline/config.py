@@ -573,7 +573,9 @@ class Settings(Strict):
     app_id: str = "moderation"
     bootstrap: str = "127.0.0.1:9092"
     partitions: int = Field(4, ge=1, le=1024)
-    replication_factor: int = Field(1, ge=1)
+    # Copies of each topic the pipeline creates; unset (or `auto`): 3 on a cluster of three or more
+    # brokers, else 1 (pipeline/kafka/admin.py asks the cluster). min.insync.replicas follows it.
+    replication_factor: int | None = Field(None, ge=1)
     topics: Topics = Topics()
     processing_guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
     batch_size: int = Field(2000, ge=1)
@@ -594,6 +596,9 @@ class Settings(Strict):
     # How soon the group notices a worker that died without leaving (kill -9, lost host): its
     # partitions move to the others after this long.
     session_timeout_seconds: float = Field(10.0, ge=6.0, le=300.0)
+    # Where the worker keeps the group states between restarts: `memory` (rebuilt from the changelog
+    # on every start) or `rocksdb` (on disk under data_dir; only what changed since is read back).
+    store: Literal["memory", "rocksdb"] = "memory"
     data_dir: str = "var/worker"
     web_port: int = Field(6066, ge=0, le=65535)
     metrics_port: int = Field(0, ge=0, le=65535)  # Prometheus endpoint on loopback; 0 = off
@@ -613,6 +618,11 @@ class Settings(Strict):
             raise ValueError("must be 0 (off) or at least 1 second")
         return v
 
+    @field_validator("replication_factor", mode="before")
+    @classmethod
+    def _auto(cls, v):
+        return None if isinstance(v, str) and v.strip().lower() in ("", "auto") else v
+
 
 ENV_PREFIX = "MODERATION_"
 _ENV_KEYS = {
@@ -628,6 +638,7 @@ _ENV_KEYS = {
     "STATE_CACHE_GROUPS": ("state_cache_groups",),
     "DLQ_ORIGINAL": ("dlq_original",),
     "SESSION_TIMEOUT_SECONDS": ("session_timeout_seconds",),
+    "STORE": ("store",),
     "DATA_DIR": ("data_dir",),
     "WEB_PORT": ("web_port",),
     "METRICS_PORT": ("metrics_port",),

@@ -145,7 +145,7 @@ def validation_rows(artifact: dict, data_dir: Path, add_data: Iterable[str] = ()
     local_names = sorted(name for name in recorded if name.startswith("local:"))
     sources = [SOURCE_BY_NAME[name] for name in recorded if name in SOURCE_BY_NAME]
     rows = collect(Path(data_dir), int(artifact["seed"]), sources, log=lambda *a, **k: None,
-                   local=local_rows(add_data))
+                   local=local_rows(add_data), robust=bool(artifact.get("robust") or artifact.get("n_augmented")))
     rebuilt = dict(Counter(r["source"] for r in rows))
     train_rows, val = split_validation(rows, int(artifact["seed"]))
     if any(n is None for n in recorded.values()):

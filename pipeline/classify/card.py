@@ -23,19 +23,21 @@ POOLS = {"test7–10": ("test10", "test9", "test8", "test7"),
          "all blind sets": tuple(WORKCHAT_TESTS)}
 # `moderation bench classify --model PATH`, measured on this machine when the artifact was shipped
 SPEED = {
-    True: "2026-12-06, one core of a shared two-core machine, four runs of 20,000 messages alternating with the "
-          "opt-in artifact: 18,042–19,556 msgs/s in batches of 512 (a fifth run, while another process held the "
-          "core, 13,870), 3,854–4,263 one at a time, p99 0.36–0.49 ms for one message, load 0.03–0.05 s",
+    True: "2026-12-06, after issue 29's normalisation, one core of a shared two-core machine under a load of 8–10, "
+          "three rounds of 20,000 messages in turns with the code before issue 29 on the same artifact: in CPU time "
+          "15,662–20,820 msgs/s in batches of 512 (before: 17,452–19,730), one-message p99 0.44–1.02 ms (before: "
+          "0.48–0.83), p50 0.25–0.30 ms (0.25–0.28); wall clock 6,636–20,386 msgs/s as the load came and went. "
+          "Earlier, on a quiet machine: 18,042–19,556 msgs/s, p99 0.36–0.49 ms",
     False: "2026-12-06, the same runs, alternating with the default: 16,165–18,557 msgs/s in batches of 512 "
            "(13,638–13,715 in two runs with another process on the core), 3,273–3,539 one at a time, p99 "
            "0.46–0.54 ms, load 0.04–0.07 s; 2026-11-26, this shape: 18,371–19,560 and 3,976–4,097, p99 0.38–0.47 ms",
 }
 
 
-def _handwritten_counts() -> list[tuple[str, int]]:
-    from pipeline.classify.train import HANDWRITTEN_FILES
+def _handwritten_counts(robust: bool = False) -> list[tuple[str, int]]:
+    from pipeline.classify.train import handwritten_files
 
-    return [(p.name, sum(1 for line in p.open(encoding="utf-8") if line.strip())) for p in HANDWRITTEN_FILES]
+    return [(p.name, sum(1 for line in p.open(encoding="utf-8") if line.strip())) for p in handwritten_files(robust)]
 
 
 def _blind_errors(name: str, m: dict | None) -> list[str]:
@@ -91,7 +93,8 @@ def reproduce_command(artifact: dict, model_path: Path) -> str:
     from pipeline.classify.train import DEFAULT_OUT, NONCOMMERCIAL_OUT
 
     commercial = commercial_use(artifact)
-    command = f"moderation train --seed {artifact['seed']}" + ("" if commercial else " --include-noncommercial")
+    command = (f"moderation train --seed {artifact['seed']}" + ("" if commercial else " --include-noncommercial")
+               + (" --robust" if artifact.get("robust") or artifact.get("n_augmented") else ""))
     default_out = DEFAULT_OUT if commercial else NONCOMMERCIAL_OUT
     if Path(model_path).resolve() != default_out.resolve():
         command += f" --out {_shown(model_path)}"
@@ -192,7 +195,7 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
     model_path = Path(model_path)
     policy = _policy(_A())
     clf = load_classifier(policy, model_path)
-    suite = heldout_suite(clf, data_dir)
+    suite = heldout_suite(clf, data_dir, with_robustness=True)
     artifact["heldout"] = suite
     work = artifact["workchat"] = workchat_metrics(clf, WORKCHAT_TESTS)
     other_path = counterpart(model_path)
@@ -200,7 +203,7 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
     if other_path is not None:
         other = Artifact.load(other_path).data
         other_clf = load_classifier(policy, other_path)
-    handwritten = _handwritten_counts()
+    handwritten = _handwritten_counts(bool(artifact.get("robust") or artifact.get("n_augmented")))
     size = model_path.stat().st_size / 1e6
     commercial = commercial_use(artifact)
     used = {s["name"]: s for s in artifact["sources"]}
@@ -218,8 +221,22 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
         "Seven classes: work, chitchat, ad, rumour, abuse, confidential, illegal. Text is normalised "
         "(config/normalisation.yaml); detectors (pipeline/text/detect.py) and curated lexicons "
         "(config/lexicons/) run first. Features: character 1–3-grams of the normalised text hashed with CRC-32 "
-        "into 2^18 buckets (sublinear TF × IDF, L2; a bucket no training message had weighs nothing) plus 33 "
-        "detector/lexicon/shape features. Model: a multinomial "
+        "into 2^18 buckets (sublinear TF × IDF, L2; a bucket no training message had weighs nothing)"
+        + (f", the {'–'.join(map(str, artifact['sound_ngrams']))}-grams of what the text sounds like in the same buckets "
+           "(`sounds` in pipeline/text/normalize.py: one code per toneless pinyin syllable from pypinyin, folded so that "
+           "near-homophones share it: zh/z, ch/c, sh/s, n/l, an/ang, en/eng, in/ing; 傻逼, 沙比, 煞笔 and shabi share "
+           "them, the characters stay as written)" if artifact.get("sound_ngrams") else "")
+        + f" plus {len(artifact.get('dense_names') or [])} detector/lexicon/shape features"
+        + (f" (one of them the number of SexHateLex terms a message holds: {len(artifact['lexicons']['sexhate'])} of "
+           "SWSR's MIT lexicon of sexist abuse terms that mean abuse in at least five training rows, at least 60% of "
+           "them abuse; the list is read from the shared data at training and carried in the artifact, the lexicon's "
+           "MIT notice applies: Copyright (c) 2022 Aiqi Jiang)" if (artifact.get("lexicons") or {}).get("sexhate") else "")
+        + ". "
+        + (f"A quarter of the training rows were added again cloaked by the evasion generator ({artifact['n_augmented']} "
+           "rows: fillers, emoji stand-ins, homophones, pinyin or mixed, on the lexicon words or the whole message; "
+           "pipeline/classify/evasion.py), so the model has seen cloaked text; the validation split is never cloaked. "
+           if artifact.get("n_augmented") else "")
+        + "Model: a multinomial "
         f"logistic regression (C={artifact['C']}) over eight internal classes (the seven plus `neutral` = the "
         "harmless rows of the public sets of ads, rumours and abuse, counted as work), "
         f"{len(artifact.get('specialists') or [])} binary specialist heads ("
@@ -327,7 +344,16 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
                   "models they were written after and are training data since 92a04de "
                   "(pipeline/classify/data/workchat_handwritten7–10.jsonl), as test1–3 were before them. The sets are "
                   "written by language-model helpers, as are the hand-written training files; so a model that learns "
-                  "from such files may gain more on these sets than on real work chat, which none of them is.", "",
+                  "from such files may gain more on these sets than on real work chat, which none of them is. "
+                  "**abuse_blind** (117: 55 abuse, 62 harmless; tests/data/workchat_abuse_blind.jsonl, adbba56) is "
+                  "the blind set of issue 29: threats against a colleague or the workplace, sexual slander, "
+                  "discrimination by region, gender, ethnicity, sexuality, age or disability said calmly, sarcasm "
+                  "about intelligence dressed as a notice and plain insults, against near-misses (an insult quoted "
+                  "to report it, 干掉这个bug, 杀青, sincere notices, chit-chat with strong words), in a logistics "
+                  "depot, a dental clinic, a law firm, a textile workshop, a film crew. Unlike the others it was "
+                  "written by the helper who then built this version, before writing its training file "
+                  "(workchat_handwritten13.jsonl, other workplaces) and before any model scored it, and not read "
+                  "again while building; the same hand wrote both, so it is a weaker test than the others.", "",
                   "| set | n | macro-F1 | accuracy | work | chitchat | ad | rumour | abuse | confidential | illegal |",
                   "|---|---|---|---|---|---|---|---|---|---|---|"]
         for key, m in work.items():
@@ -356,6 +382,7 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
         lines += [""] + _commercial_history(artifact, pooled, suite, other_suite, paired)
     else:
         lines += _noncommercial_history(suite, work)
+    lines += ["", *_robustness_section(clf, suite)]
     lines += ["", *_bands_section(model_path, data_dir, policy, suite, work)]
     lines += ["", "## Limits",
               ("- Its public sets are social-media comments and chat and meeting transcripts, not work chat; "
@@ -366,7 +393,11 @@ def write_model_card(model_path: Path, artifact: dict, data_dir: Path) -> Path:
               "messages; see test7–10 against the 0.90 macro-F1 target. Real work-group data is the main missing piece.",
               *_unseen_genres(artifact, suite, other_suite),
               "- The synthetic corpus is too regular to measure anything: its validation rows score 1.000.",
-              (f"- Reproduce: `{reproduce_command(artifact, model_path)}` (same data) gives the same artifact; "
+              (f"- Reproduce: `{reproduce_command(artifact, model_path)}` (same data) gave the same artifact until "
+               "issue 29's normalisation (2026-12-06), which reads texts with emoji, symbols or keycaps differently "
+               "and adds a discrimination-lexicon feature: today's command gives the same recipe with other weights; "
+               if commercial and not artifact.get("n_augmented") else
+               f"- Reproduce: `{reproduce_command(artifact, model_path)}` (same data) gives the same artifact; "
                if commercial else
                f"- Reproduce: `{reproduce_command(artifact, model_path)}` rebuilt this artifact until 08a0000 "
                "(2026-12-06), which drops invisible fillers (variation selectors, zero-width characters) before "
@@ -514,6 +545,74 @@ def _bands_section(model_path: Path, data_dir: Path, policy, suite: dict, work: 
     return lines + [""]
 
 
+# issue 29's targets: under each family the flagged share of violating messages drops by at most this much
+ROBUSTNESS_DROP = 0.03
+ABUSE_F1_TARGET, ABUSE_F1_DROP = 0.65, 0.05
+
+
+def _robustness_table(r: dict) -> list[str]:
+    target = r.get("target")
+    head = ("| family | scope | violating rows changed | flagged, clean | flagged, cloaked | drop [95% interval] | "
+            "within 0.03 | harmless flagged, clean | harmless flagged, cloaked |" + (f" {target} F1 clean | cloaked |" if target else ""))
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    c = r["clean"]
+    for e in r["cloaked"]:
+        low, high = e["drop_interval"]
+        harm = (f"{100 * c['harmless_flagged']:.2f}% | {100 * e['harmless_flagged']:.2f}%"
+                if c["harmless_flagged"] is not None else "— | —")
+        row = (f"| {e['family']} | {e['scope']} | {e['changed_violating']} of {r['violating']} | {c['violating_flagged']:.3f} | "
+               f"{e['violating_flagged']:.3f} | {e['drop']:+.3f} [{low:+.3f}, {high:+.3f}] | "
+               f"{'yes' if e['drop'] <= ROBUSTNESS_DROP else '**no**'} | {harm} |")
+        if target:
+            row += f" {c['target_f1']:.3f} | {e['target_f1']:.3f} |"
+        lines.append(row)
+    return lines
+
+
+def _robustness_section(classifier, suite: dict) -> list[str]:
+    """Issue 29: each evasion family, clean against cloaked, on the blind work-chat sets pooled and on
+    the public held-out files of offensive posts; and what is still not caught."""
+    from pipeline.classify.evasion import EMOJI_FOR, EMOJI_NOT_IN_CONFIG
+    from pipeline.classify.evaluate import ROBUSTNESS_SEED, robustness
+
+    names = [name for name in WORKCHAT_TESTS if Path(WORKCHAT_TESTS[name]).exists()]
+    rows = [r for name in names for r in load_eval_file(Path(WORKCHAT_TESTS[name]))]
+    work = robustness(classifier, rows)
+    lines = ["## Robustness to evasion (issue 29)",
+             "The same messages clean and rewritten the way people dodge keyword filters, by the project's evasion "
+             "generator (pipeline/classify/evasion.py, seed " + str(ROBUSTNESS_SEED) + "; training's augmentation used "
+             "another seed): **fillers** (spaces, symbols, zero-width characters, combining marks or emoji between "
+             "characters), **emoji** stand-ins (🀄 中, 🉐 得, 👨 男, 🐴 for 马 and for 妈, 1️⃣ 一; "
+             f"{len(EMOJI_NOT_IN_CONFIG)} of the generator's {len(EMOJI_FOR)} emoji are not in the normalisation's "
+             "table), **homophones** and near-homophones (common characters with the same toneless pinyin, or the same "
+             "up to zh/z, ch/c, sh/s, n/l, an/ang, en/eng, in/ing), **pinyin** and letter stand-ins (shabi, sb, vx) and "
+             "**mixed**. Scope *words*: only the words the project's lexicons find are rewritten (what a sender hides; a "
+             "message without one stays clean, so its drop is diluted by them); *all*: every character a family can "
+             "rewrite (fillers between all characters, every character with an emoji, half of them by homophones, a third "
+             "in pinyin): a stress test beyond what people write. *Flagged*: called ad, rumour, abuse, confidential or "
+             "illegal. Target (issue 29): under each family the flagged share of violating messages drops by at most "
+             f"{ROBUSTNESS_DROP}, and harmless messages are not flagged more. Reproduce: `moderation eval` and "
+             "`moderation eval --data ../shared/data`.",
+             "", f"Blind work-chat sets pooled ({', '.join(names)}: {work['n']} messages, {work['violating']} violating, "
+             f"{work['harmless']} harmless):", "", *_robustness_table(work)]
+    for name in ("cold", "swsr_sexism"):
+        r = (suite.get(name) or {}).get("robustness")
+        if r:
+            lines += ["", f"{name} held-out file (real offensive posts; {r['n']} rows, {r['violating']} abuse): issue 29 "
+                      f"asks abuse F1 ≥ {ABUSE_F1_TARGET} and at most {ABUSE_F1_DROP} lower with the offensive words "
+                      "replaced by emoji stand-ins or homophones (scope *words*).", "", *_robustness_table(r)]
+    missed = [f"{e['family']}/{e['scope']} ({e['drop']:+.3f})" for e in work["cloaked"] if e["drop"] > ROBUSTNESS_DROP]
+    lines += ["", "**Still not caught.** " + (
+        "On the blind sets the flagged share drops by more than " + str(ROBUSTNESS_DROP) + " under "
+        + ", ".join(missed) + ". " if missed else "On the blind sets every family stays within the target. ")
+        + "Homophones that are not near in the sense above (b/p, an/ian …), characters split into their "
+        "components (女子 for 好, 亻尔 for 你), look-alike characters of other shapes (己/已, 末/未), words spelt "
+        "backwards or with a character left out, pinyin written with tone digits or mixed with English, emoji this "
+        "generator does not use, text in images and abuse that needs the conversation around it are not handled by "
+        "the normalisation and only partly by the model."]
+    return lines
+
+
 def _pooled(classifier, names) -> dict:
     from pipeline.classify.evaluate import metrics
 
@@ -585,7 +684,22 @@ def _commercial_history(artifact: dict, pooled: dict, suite: dict, other_suite: 
                         paired: dict | None) -> list[str]:
     """How the commercially usable default was chosen: the rule written before it was trained, and what happened."""
     t = pooled["test7–10"]["macro_f1"]
-    lines = ["## How this version was chosen",
+    lines = ["## Issue 29: this artifact stays the default",
+             "Issue 29 (evasion, abuse beyond swearing, false alarms) trained two candidates with the recipe now "
+             "behind `moderation train --robust` (cloaked training rows, pinyin sound n-grams, swsr_sexism, a "
+             "hand-written file of threats, slander, discrimination and sarcasm with near-misses, the SexHateLex "
+             "feature). By the rule written before they were trained (docs/CLASSIFIER.md, *Evasion, abuse beyond "
+             "swearing, false alarms*), a candidate replaces this artifact only if, on the validation rows neither "
+             "fitted on, no public source's F1 falls with an interval wholly below zero; both did: C1 on LCCC "
+             "chit-chat (−0.018 [−0.029, −0.007]), C2 (SWSR's not-sexist rows at 0.3) on COLD abuse (−0.013 "
+             "[−0.022, −0.003]) and LCCC (−0.011 [−0.021, −0.002]), while they cut the mean drop under cloaking "
+             "from 0.143 to 0.026 and 0.022. So this artifact ships unchanged, with the new normalisation in front "
+             "of it (stand-ins, symbol fillers, keycaps, letter and pinyin variants) and `content.thresholds` "
+             "raised for the false alarms by the issue's rule 2 on train.jsonl rows (ad 0.75, abuse 0.6, "
+             "confidential 0.65, illegal 0.65); the issue's targets, for this artifact and for C2, are in "
+             "docs/CLASSIFIER.md and in *Robustness to evasion* below.",
+             "",
+             "## How this version was chosen",
              "Issue 24 item 10: the model shipped until 2026-12-06 was trained partly on research-only, non-commercial "
              "and unlicensed sets, so a company could not use it. The rule, written and committed (d065836, "
              "docs/CLASSIFIER.md) before this build was trained: the licence decides, so the build trained only on "

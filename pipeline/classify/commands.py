@@ -35,7 +35,7 @@ def train_command(args) -> int:
     try:
         art = train(data, seed=args.seed, out=out, exclude_licence=args.exclude_licence or (),
                     exclude_source=args.exclude_source or (), add_data=getattr(args, "add_data", None) or (),
-                    commercial_only=not include_noncommercial)
+                    commercial_only=not include_noncommercial, robust=getattr(args, "robust", False))
     except (ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -91,6 +91,10 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                    help="artifact path (default models/classifier.joblib, with --include-noncommercial "
                         "models/classifier-noncommercial.joblib); its card is written beside it")
     p.add_argument("--no-card", action="store_true", help="do not score the held-out sets / write MODEL_CARD.md")
+    p.add_argument("--robust", action="store_true",
+                   help="the issue-29 recipe: a quarter of the training rows added again cloaked by the evasion generator, "
+                        "pinyin sound n-grams beside the characters, swsr_sexism and the hand-written abuse file "
+                        "(data/robust/), the SexHateLex terms as a feature; see docs/CLASSIFIER.md")
     p.set_defaults(func=train_command)
 
 
@@ -106,6 +110,8 @@ def add_eval_arguments(p: argparse.ArgumentParser) -> None:
                    help="a second artifact to compare with on the same rows: per-class F1 of both, the macro-F1 "
                         "difference with a paired bootstrap 95%% interval, and McNemar's test; with a data directory, "
                         "both models' target-class F1 and false-alarm share per held-out set")
+    p.add_argument("--no-robustness", action="store_true",
+                   help="leave out the robustness table (the sets cloaked by the evasion generator, per family)")
     p.set_defaults(func=_eval)
 
 
@@ -144,6 +150,9 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cache", action="store_true", help="keep the verdict cache on (off by default)")
     p.add_argument("--model", metavar="PATH", default=None,
                    help="classifier artifact to measure (default: the policy's content.model_path)")
+    p.add_argument("--against", metavar="PATH", default=None,
+                   help="a second artifact, measured in turns with the first in the same run (same load on both)")
+    p.add_argument("--rounds", type=int, default=3, help="with --against: measurements of each artifact (default 3)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_bench)
 

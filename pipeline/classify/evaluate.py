@@ -25,7 +25,11 @@ from pipeline.config import PROJECT_ROOT
 # a harmless message called one of these is a false alarm (a reminder or an escalation for nothing)
 HARMLESS = ("work", "chitchat")
 VIOLATIONS = ("ad", "rumour", "abuse", "confidential", "illegal")
-WORKCHAT_TESTS = {name: PROJECT_ROOT / "tests" / "data" / f"workchat_{name}.jsonl" for name in ("test10", "test9", "test8", "test7", "nearmiss9", "nearmiss8", "nearmiss7", "nearmiss6", "nearmiss5", "short")}
+WORKCHAT_TESTS = {name: PROJECT_ROOT / "tests" / "data" / f"workchat_{name}.jsonl" for name in ("test10", "test9", "test8", "test7", "nearmiss9", "nearmiss8", "nearmiss7", "nearmiss6", "nearmiss5", "short", "abuse_blind")}
+# the public held-out files of real offensive posts the robustness table cloaks
+ROBUSTNESS_SOURCES = ("cold", "swsr_sexism")
+# the evasion generator's seed for measuring (training's augmentation uses the training seed + 1000)
+ROBUSTNESS_SEED = 29
 
 
 def metrics(gold: list[str], pred: list[str], labels=LABELS) -> dict:
@@ -200,7 +204,7 @@ def format_act_precision(act: dict) -> str:
                      f"[{e['interval'][0]:.3f}, {e['interval'][1]:.3f}])" for lab, e in act.items())
 
 
-def heldout_suite(classifier, data_dir: Path, sources=None, progress=None) -> dict:
+def heldout_suite(classifier, data_dir: Path, sources=None, progress=None, with_robustness: bool = False) -> dict:
     """Score every source's heldout.jsonl (mapped to our classes). Never used for fitting."""
     from pipeline.classify.datasets import NEUTRAL, SOURCES, load_split
 
@@ -222,6 +226,8 @@ def heldout_suite(classifier, data_dir: Path, sources=None, progress=None) -> di
                "per_class": {c: m["per_class"][c] for c in classes}, "accuracy": m["accuracy"],
                "predicted": {lab: pred.count(lab) for lab in LABELS if lab in pred}, **false_alarms(gold, pred),
                "bands": band_figures(gold, verdicts, unlabelled)}
+        if with_robustness and src.name in ROBUSTNESS_SOURCES:
+            res["robustness"] = robustness(classifier, rows, target=src.target)
         out[src.name] = res
         if progress:
             progress(src.name)
@@ -235,6 +241,75 @@ def false_alarms(gold: list[str], pred: list[str]) -> dict:
     flagged = sum(p in VIOLATIONS for p in harmless)
     return {"harmless": len(harmless), "flagged": flagged,
             "flagged_share": round(flagged / len(harmless), 4) if harmless else None}
+
+
+def robustness(classifier, rows: list[dict], seed: int = ROBUSTNESS_SEED, target: str | None = None,
+               resamples: int = 2000) -> dict:
+    """The same rows clean and cloaked by the evasion generator, per family and scope: the share of the
+    violating rows (gold ad, rumour, abuse, confidential or illegal) called a violation, clean and
+    cloaked, the drop with a paired bootstrap 95% interval, how many rows the cloaking changed; the
+    share of harmless rows (gold work or chit-chat) called a violation, clean and cloaked; and with
+    `target`, that class's F1 clean and cloaked."""
+    from pipeline.classify.evasion import FAMILIES, SCOPES, cloaked_rows
+
+    gold = [r["label"] for r in rows]
+    violating = np.array([g in VIOLATIONS for g in gold])
+    harmless = np.array([g in HARMLESS for g in gold])
+    rng = np.random.default_rng(seed)
+    samples = [rng.integers(0, int(violating.sum()), int(violating.sum())) for _ in range(resamples)] if violating.any() else []
+
+    def figures(pred: list[str]) -> tuple[np.ndarray, dict]:
+        flagged = np.array([p in VIOLATIONS for p in pred])
+        out = {"violating_flagged": round(float(flagged[violating].mean()), 4) if violating.any() else None,
+               "harmless_flagged": round(float(flagged[harmless].mean()), 4) if harmless.any() else None,
+               "harmless_flagged_rows": int(flagged[harmless].sum())}
+        if target:
+            out["target_f1"] = binary(gold, pred, target)["f1"]
+        return flagged, out
+
+    clean_flags, clean = figures(evaluate_rows(classifier, rows))
+    result = {"n": len(rows), "violating": int(violating.sum()), "harmless": int(harmless.sum()), "target": target,
+              "seed": seed, "clean": clean, "cloaked": []}
+    for family in FAMILIES:
+        for scope in SCOPES:
+            cloaked = cloaked_rows(rows, family, scope, seed)
+            flags, fig = figures(evaluate_rows(classifier, cloaked))
+            changed = np.array([c["text"] != r["text"] for c, r in zip(cloaked, rows)])
+            entry = {"family": family, "scope": scope, "changed_violating": int((changed & violating).sum()),
+                     "changed_harmless": int((changed & harmless).sum()), **fig}
+            if violating.any():
+                a, b = clean_flags[violating].astype(float), flags[violating].astype(float)
+                diffs = np.array([a[s].mean() - b[s].mean() for s in samples])
+                low, high = np.percentile(diffs, [2.5, 97.5])
+                entry["drop"] = round(float(a.mean() - b.mean()), 4)
+                entry["drop_interval"] = [round(float(low), 4), round(float(high), 4)]
+            result["cloaked"].append(entry)
+    return result
+
+
+def format_robustness(r: dict, title: str) -> str:
+    """The robustness table: one line per family and scope."""
+    c = r["clean"]
+    lines = [title,
+             f"  {r['violating']} violating and {r['harmless']} harmless rows; generator seed {r['seed']}; words: only the "
+             "lexicons' words rewritten (rows without one stay clean), all: every character a family can rewrite",
+             f"  {'family':<11}{'scope':<7}{'changed':>8}{'flagged':>9}{'cloaked':>9}{'drop':>8}   {'95% interval':<17}"
+             f"{'harmless flagged':>17}{'cloaked':>9}" + (f"{r['target'] + ' F1':>11}{'cloaked':>9}" if r["target"] else "")]
+    for e in r["cloaked"]:
+        line = f"  {e['family']:<11}{e['scope']:<7}{e['changed_violating']:>8}"
+        if e.get("drop") is not None:
+            low, high = e["drop_interval"]
+            line += f"{c['violating_flagged']:>9.3f}{e['violating_flagged']:>9.3f}{e['drop']:>+8.3f}   [{low:+.3f}, {high:+.3f}]  "
+        else:
+            line += " " * 45
+        if c["harmless_flagged"] is not None:
+            line += f"{100 * c['harmless_flagged']:>16.2f}%{100 * e['harmless_flagged']:>8.2f}%"
+        if r["target"]:
+            line += f"{c['target_f1']:>11.3f}{e['target_f1']:>9.3f}"
+        lines.append(line)
+    lines.append("  flagged: share of the violating rows called ad, rumour, abuse, confidential or illegal; drop: clean "
+                 "minus cloaked (paired bootstrap); harmless flagged: share of work and chit-chat rows called one of those")
+    return "\n".join(lines)
 
 
 def load_eval_file(path: Path) -> list[dict]:
@@ -284,6 +359,24 @@ def format_suite(suite: dict) -> str:
     lines.append("act band precision over all these sets (gold: each source's own label, mapped; chit-chat only "
                  "where the set tells it from work): "
                  + format_act_precision(pooled))
+    lines += ["", format_false_alarms(suite)]
+    for name, res in suite.items():
+        if res.get("robustness"):
+            lines += ["", format_robustness(res["robustness"], f"robustness on {name} (held-out), clean against cloaked:")]
+    return "\n".join(lines)
+
+
+def format_false_alarms(suite: dict) -> str:
+    """One line per held-out file with harmless rows: how many of them are called a violation (ad, rumour,
+    abuse, confidential or illegal), and how many of those are in the act band (escalate at once)."""
+    lines = ["false alarms: real harmless rows (gold work or chit-chat) called a violation",
+             f"  {'set':<24}{'harmless':>9}{'called a violation':>20}{'in act':>14}"]
+    for name, res in suite.items():
+        if not res.get("harmless"):
+            continue
+        act = res["bands"]["false_alarms"]["act"] if res.get("bands") else 0
+        lines.append(f"  {name:<24}{res['harmless']:>9}{100 * res['flagged_share']:>12.2f}% ({res['flagged']:>4})"
+                     f"{100 * act / res['harmless']:>7.2f}% ({act})")
     return "\n".join(lines)
 
 
@@ -324,7 +417,7 @@ def eval_command(args) -> int:
         return _eval_workchat_sets(clf, against, args)
     path = Path(args.data)
     if path.is_dir():
-        suite = heldout_suite(clf, path)
+        suite = heldout_suite(clf, path, with_robustness=against is None and not getattr(args, "no_robustness", False))
         if not suite:
             print(f"error: no <source>/heldout.jsonl under {path}", file=sys.stderr)
             return 2
@@ -373,11 +466,18 @@ def _eval_workchat_sets(clf, against, args) -> int:
     if not results:
         print("error: no work-chat test set under tests/data", file=sys.stderr)
         return 2
+    robust = None
+    if against is None and not getattr(args, "no_robustness", False):
+        pooled = [r for name, path in WORKCHAT_TESTS.items() if name in results for r in load_eval_file(Path(path))]
+        robust = robustness(clf, pooled)
     if args.json:
-        print(json.dumps(results, ensure_ascii=False))
+        print(json.dumps({**results, **({"robustness": robust} if robust else {})}, ensure_ascii=False))
     else:
         print("\n\n".join(_formatted(m, f"evaluation on {WORKCHAT_TESTS[name]}") for name, m in results.items()))
         print("\n" + format_summary(results))
+        if robust:
+            print("\n" + format_robustness(robust, f"robustness on the work-chat sets above pooled ({robust['n']} "
+                                                    "messages), clean against cloaked:"))
     return 0
 
 

@@ -16,7 +16,7 @@ DETECTOR_FEATURES = ("pii:mobile", "pii:resident_id", "pii:bank_card", "pii:emai
                      "secret:private_key", "secret:marker", "contact:url", "contact:short_url",
                      "contact:wechat", "contact:qq")
 LEXICON_FEATURES = ("ad", "attack", "fraud", "gambling", "illegal_other", "rumour", "secret_terms", "terror",
-                    "violent", "vulgar")
+                    "violent", "vulgar", "discrimination")
 SHAPE_FEATURES = ("len<=4", "len<=12", "len>80", "repeat_ratio", "digit_ratio", "mention", "question", "strong_secret")
 DENSE_NAMES = tuple(DETECTOR_FEATURES) + tuple("lex:" + c for c in LEXICON_FEATURES) + SHAPE_FEATURES
 STRONG = frozenset({"pii:resident_id", "pii:bank_card", "secret:password", "secret:api_key", "secret:token",
@@ -77,6 +77,30 @@ def dense_features(items: list[Analysed]) -> np.ndarray:
         row[_SHAPE0 + 6] = ("?" in t) or ("吗" in t)
         row[_SHAPE0 + 7] = strong
     return D
+
+
+class TermList:
+    """A list of terms an artifact carries (not a config lexicon): how many of them a normalised text
+    holds, as a dense feature scaled like the lexicon features (at most 3, halved)."""
+
+    def __init__(self, terms):
+        import ahocorasick
+
+        self.terms = list(terms)
+        self.automaton = ahocorasick.Automaton()
+        for term in self.terms:
+            self.automaton.add_word(term, term)
+        if self.terms:
+            self.automaton.make_automaton()
+
+    def feature(self, items: list[Analysed]) -> np.ndarray:
+        out = np.zeros((len(items), 1), dtype=np.float32)
+        if not self.terms:
+            return out
+        for r, a in enumerate(items):
+            found = {term for _end, term in self.automaton.iter(a.normalized)}
+            out[r, 0] = min(len(found), 3) / 2.0
+        return out
 
 
 STACK_NAMES = ("len<=4", "len<=12", "len>40", "len>80", "log_len")
@@ -190,28 +214,61 @@ def _ngram_buckets_numpy(texts: list[str], lo: int, hi: int, mod: int) -> np.nda
 
 
 class TextFeaturizer:
-    """Hashed character 1–3-grams (no vocabulary to store), sublinear TF, IDF, L2 norm.
+    """Hashed character 1–3-grams (no vocabulary to store), sublinear TF, IDF, L2 norm; with
+    `sound_ngrams`, also the n-grams of what the text sounds like (`Normalizer.sounds`: one code per
+    toneless, near-homophone-folded pinyin syllable), hashed into the same buckets beside the
+    characters', so that a homophone spelling (沙比, shabi) shares features with the word it stands for.
 
     Hashing is CRC-32 of the UTF-8 n-gram modulo `n_features`: the same on every platform and
     Python version, and inference needs neither scikit-learn nor a vocabulary. A batch's CRCs are
     computed in numpy at once (about eight times faster than zlib per n-gram in batches of 512);
-    small batches use zlib, which gives the same values.
+    small batches use zlib, which gives the same values. (The sound codes are private-use characters
+    that normalised text does not hold, so their n-grams meet the characters' only by hash collision.)
     """
 
-    def __init__(self, n_features: int = 2 ** 18, ngram_range=(1, 3)):
+    def __init__(self, n_features: int = 2 ** 18, ngram_range=(1, 3), sound_ngrams=None):
         self.n_features = n_features
         self.ngram_range = tuple(ngram_range)
+        self.sound_ngrams = tuple(sound_ngrams) if sound_ngrams else None
         self.idf: np.ndarray | None = None
 
     def raw(self, texts) -> sparse.csr_matrix:
         texts = list(texts)
-        lo, hi = self.ngram_range
+        if not getattr(self, "sound_ngrams", None):  # artifacts from before issue 29 have no sounds
+            return self._hashed(texts, *self.ngram_range)
+        # both streams' (row, bucket) keys counted apart, log1p'd apart and added (as if two matrices
+        # were summed), then one CSR matrix built from the sorted keys: a sparse sum costs more than the
+        # hashing on one message
+        sounds = default_normalizer().sound_table.sounds
+        keys, values = [], []
+        for stream, (lo, hi) in ((texts, self.ngram_range), ([sounds(t) for t in texts], self.sound_ngrams)):
+            unique, counts = np.unique(self._keys(stream, lo, hi), return_counts=True)
+            keys.append(unique)
+            values.append(np.log1p(counts.astype(np.float32)))
+        merged, where = np.unique(np.concatenate(keys), return_inverse=True)
+        data = np.bincount(where, weights=np.concatenate(values)).astype(np.float32)
+        rows = merged // self.n_features
+        indptr = np.searchsorted(rows, np.arange(len(texts) + 1))
+        return sparse.csr_matrix((data, (merged % self.n_features).astype(np.int32), indptr),
+                                 shape=(len(texts), self.n_features))
+
+    def _buckets(self, texts: list[str], lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+        """The texts' n-gram buckets, text after text, and each text's number of n-grams."""
         indices = np.concatenate([np.zeros(0, dtype=np.int32)] + [
             (_ngram_buckets_numpy if size >= _VECTOR_MIN_CHARS else _ngram_buckets_zlib)(chunk, lo, hi, self.n_features)
             for chunk, size in chunks_by_length(texts, _VECTOR_CHUNK_CHARS)])
         lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+        return indices, np.maximum(lengths[:, None] - np.arange(lo - 1, hi), 0).sum(axis=1)
+
+    def _keys(self, texts: list[str], lo: int, hi: int) -> np.ndarray:
+        """row × n_features + bucket of every n-gram of the texts."""
+        indices, per_row = self._buckets(texts, lo, hi)
+        return np.repeat(np.arange(len(texts), dtype=np.int64), per_row) * self.n_features + indices
+
+    def _hashed(self, texts: list[str], lo: int, hi: int) -> sparse.csr_matrix:
+        indices, per_row = self._buckets(texts, lo, hi)
         indptr = np.zeros(len(texts) + 1, dtype=np.int64)
-        np.cumsum(np.maximum(lengths[:, None] - np.arange(lo - 1, hi), 0).sum(axis=1), out=indptr[1:])
+        np.cumsum(per_row, out=indptr[1:])
         X = sparse.csr_matrix((np.ones(len(indices), dtype=np.float32), indices, indptr),
                               shape=(len(texts), self.n_features))
         X.sum_duplicates()

@@ -10,7 +10,7 @@ import joblib
 import numpy as np
 
 from pipeline.classify.features import (
-    STRONG, Analysed, TextFeaturizer, analyse, chunks_by_length, dense_features, row_sums, rowwise_matmul,
+    DENSE_NAMES, STRONG, Analysed, TermList, TextFeaturizer, analyse, chunks_by_length, dense_features, row_sums, rowwise_matmul,
     second_level_inputs,
 )
 from pipeline.classify.verdict import LABELS, WARNING_NOTICE_REASON, Finding, Verdict, band_of
@@ -21,7 +21,7 @@ DEFAULT_THRESHOLDS = {"ad": 0.55, "rumour": 0.6, "abuse": 0.55, "confidential": 
                       "work": 0.0}
 _LEX_REASON = {"gambling": "gambling terms", "fraud": "fraud/scam terms", "illegal_other": "illegal goods/services",
                "ad": "promotion terms", "vulgar": "vulgar words", "violent": "violent words", "terror": "terror words",
-               "attack": "insults", "rumour": "rumour cues", "secret_terms": "company-secret terms"}
+               "attack": "insults", "discrimination": "discrimination terms", "rumour": "rumour cues", "secret_terms": "company-secret terms"}
 _PII_KINDS = ("pii:mobile", "pii:email", "pii:address")
 
 
@@ -49,6 +49,16 @@ class Artifact:
         # optional dedicated binary heads: {"name", "idf", "w", "b"} (their logits feed the second level)
         self.dedicated: list[dict] = list(data.get("dedicated") or [])
         self._iw = [(h["idf"] * h["w"]).astype(np.float32) for h in self.dedicated]
+        # the dense features this artifact was fitted with, by name (an older artifact has fewer
+        # lexicon categories), and the term lists it carries itself (`artifact_lex:<name>`, e.g. the
+        # SexHateLex terms training kept): matched on the normalised text like the config lexicons
+        names = list(data.get("dense_names") or DENSE_NAMES)
+        self._dense_cols = np.array([DENSE_NAMES.index(n) for n in names if n in DENSE_NAMES])
+        self._carried = [(n, TermList(data["lexicons"][n.split(":", 1)[1]])) for n in names
+                         if n.startswith("artifact_lex:")]
+        if len(self._dense_cols) + len(self._carried) != len(names):
+            unknown = [n for n in names if n not in DENSE_NAMES and not n.startswith("artifact_lex:")]
+            raise ValueError(f"dense features this code does not compute: {unknown}")
 
     @classmethod
     def load(cls, path: Path | str) -> "Artifact":
@@ -71,7 +81,9 @@ class Artifact:
 
     def logits(self, items: list[Analysed]) -> np.ndarray:
         R = self.featurizer.raw([a.normalized for a in items])
-        D = dense_features(items)
+        D = dense_features(items)[:, self._dense_cols]
+        if self._carried:
+            D = np.hstack([D] + [terms.feature(items) for _, terms in self._carried])
         cols = []
         # binary heads fitted on one public set alone, with that set's own IDF: score =
         # sum(tf·idf·w) / ||tf·idf|| per row (the bias alone for a row with none of the set's n-grams), without building the
@@ -240,7 +252,7 @@ _DET_REASON = {
     "secret:private_key": "private key", "secret:marker": "confidentiality marker (机密/内部资料/绝密)",
     "contact:url": "link", "contact:short_url": "short link", "contact:wechat": "WeChat id", "contact:qq": "QQ number",
 }
-_RELEVANT = {"illegal": ("gambling", "fraud", "illegal_other"), "ad": ("ad",), "abuse": ("vulgar", "violent", "terror", "attack"),
+_RELEVANT = {"illegal": ("gambling", "fraud", "illegal_other"), "ad": ("ad",), "abuse": ("vulgar", "violent", "terror", "attack", "discrimination"),
              "rumour": ("rumour",), "confidential": ("secret_terms",), "chitchat": ()}
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -91,14 +92,68 @@ async def wait_for_broker(settings: Settings, seconds: float | None, what: str) 
         delay = min(delay * 2, 10.0)
 
 
+async def cluster_broker_ids(bootstrap: str, timeout: float = 3.0, settings: Settings | None = None) -> list[int]:
+    """The ids of the brokers the cluster's metadata lists (empty when it does not answer)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000),
+                                **client_options(settings))
+    client_log = logging.getLogger("aiokafka")
+    level = client_log.level
+    client_log.setLevel(logging.CRITICAL)
+    try:
+        await asyncio.wait_for(admin.start(), timeout)
+        described = await asyncio.wait_for(admin.describe_cluster(), timeout)
+        return sorted(broker["node_id"] for broker in described["brokers"])
+    except (asyncio.TimeoutError, KafkaError, OSError):
+        return []
+    finally:
+        try:
+            await admin.close()
+        except Exception:  # noqa: BLE001 - closing a half-open client
+            pass
+        client_log.setLevel(level)
+
+
+@dataclass(frozen=True)
+class Replication:
+    """How many copies the pipeline's topics keep, and how many a write must reach."""
+    factor: int
+    min_insync: int
+
+    def topic_configs(self) -> dict[str, str]:
+        return {"min.insync.replicas": str(self.min_insync)}
+
+
+def replication_for(settings: Settings, brokers: int) -> Replication:
+    """The configured replication factor, or unset: 3 copies on a cluster of three or more brokers
+    (one node can be lost with no write refused), else one per broker."""
+    from pipeline.kafka.local import min_insync
+
+    factor = settings.replication_factor or min(3, max(1, brokers))
+    return Replication(factor, min_insync(factor))
+
+
+async def cluster_replication(settings: Settings) -> Replication:
+    """`replication_for` the cluster at the settings' bootstrap (asked how many brokers it has)."""
+    if settings.replication_factor is not None:
+        return replication_for(settings, brokers=settings.replication_factor)
+    brokers = await cluster_broker_ids(settings.bootstrap, timeout=10.0, settings=settings)
+    if not brokers:
+        # Guessing would create topics with one copy on a cluster that has three.
+        raise BrokerUnavailable(f"the Kafka cluster at {settings.bootstrap} did not say how many brokers it has, "
+                                f"which sets the topics' replication; try again, or set MODERATION_REPLICATION_FACTOR")
+    return replication_for(settings, len(brokers))
+
+
 async def ensure_topics(settings: Settings) -> list[str]:
-    """Create the input and output topics with the configured partition count; returns those created."""
+    """Create the input and output topics with the configured partition count, replicated as
+    `cluster_replication` says; returns those created."""
+    replication = await cluster_replication(settings)
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap, **client_options(settings))
     await admin.start()
     try:
         existing = set(await admin.list_topics())
         names = [settings.topics.input, settings.topics.repartition, *settings.topics.outputs().values()]
-        wanted = [NewTopic(name, settings.partitions, settings.replication_factor)
+        wanted = [NewTopic(name, settings.partitions, replication.factor, topic_configs=replication.topic_configs())
                   for name in names if name not in existing]
         if wanted:
             try:
@@ -145,3 +200,33 @@ def consumer(settings: Settings, *topics: str, **kw) -> AIOKafkaConsumer:
     kw.setdefault("auto_offset_reset", "earliest")
     kw.setdefault("enable_auto_commit", False)
     return AIOKafkaConsumer(*topics, bootstrap_servers=settings.bootstrap, **client_options(settings), **kw)
+
+
+async def partition_leaders(settings: Settings, topics: list[str]) -> dict[tuple[str, int], int]:
+    """The broker id leading each partition of `topics` (-1 for a partition with no leader)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap, **client_options(settings))
+    await admin.start()
+    try:
+        return {(topic["topic"], partition["partition"]): partition["leader"]
+                for topic in await admin.describe_topics(topics) for partition in topic["partitions"]}
+    finally:
+        await admin.close()
+
+
+async def topic_replication(settings: Settings, topics: list[str]) -> dict[str, tuple[int, int]]:
+    """Per topic: (replicas of its first partition, its min.insync.replicas)."""
+    from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap, **client_options(settings))
+    await admin.start()
+    try:
+        replicas = {topic["topic"]: len(topic["partitions"][0]["replicas"])
+                    for topic in await admin.describe_topics(topics) if topic["partitions"]}
+        insync = {}
+        for response in await admin.describe_configs(
+                [ConfigResource(ConfigResourceType.TOPIC, name, {"min.insync.replicas": None}) for name in topics]):
+            for _, _, _, name, entries in response.resources:
+                insync.update({name: int(value) for key, value, *_ in entries if key == "min.insync.replicas"})
+        return {name: (replicas.get(name, 0), insync.get(name, 0)) for name in topics}
+    finally:
+        await admin.close()

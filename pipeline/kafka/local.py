@@ -1,10 +1,17 @@
-"""A local single-node Apache Kafka (KRaft) for development, tests and the demo.
+"""A local Apache Kafka (KRaft) for development, tests and the demo: one node, or a cluster of three.
 
 The broker's jars come from Maven Central through `mvn` and are cached; storage is formatted on
-first start; the broker runs as broker+controller on loopback and is stopped cleanly.
+first start; each node runs as broker+controller on loopback and is stopped cleanly.
+
+`LocalCluster` runs N such nodes as one cluster (a quorum of N voters, topics replicated N ways,
+`min.insync.replicas` N-1): node i listens on port + 2i, its controller on the port after, so the
+first node is on the single node's address and the default bootstrap reaches either. Its data is
+in a folder of its own, apart from the single node's.
 """
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import shutil
 import signal
@@ -13,7 +20,7 @@ import subprocess
 import sys
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.config import PROJECT_ROOT
@@ -26,12 +33,22 @@ class BrokerError(RuntimeError):
     pass
 
 
+def _default_cache() -> Path:
+    return Path(os.environ.get("MODERATION_KAFKA_CACHE", Path.home() / ".cache" / "moderation"))
+
+
 @dataclass(frozen=True)
 class LocalBroker:
     port: int = 9092
     controller_port: int = 9093
     home: Path = PROJECT_ROOT / "var" / "kafka"
-    cache: Path = Path(os.environ.get("MODERATION_KAFKA_CACHE", Path.home() / ".cache" / "moderation"))
+    cache: Path = field(default_factory=_default_cache)
+    # In a cluster: this node's id, the quorum's voters ("1@host:port,2@host:port,…"), the cluster id
+    # every node is formatted with, and how many copies the broker's own topics keep.
+    node_id: int = 1
+    voters: str | None = None
+    cluster_id: str | None = None
+    replicas: int = 1
 
     @classmethod
     def from_env(cls) -> "LocalBroker":
@@ -74,31 +91,35 @@ class LocalBroker:
         marker.write_text(KAFKA_VERSION)
         return self.libs
 
+    def properties(self) -> dict[str, str]:
+        """The node's server.properties."""
+        return {
+            "process.roles": "broker,controller",
+            "node.id": str(self.node_id),
+            "controller.quorum.voters": self.voters or f"{self.node_id}@127.0.0.1:{self.controller_port}",
+            "listeners": f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
+            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
+            "controller.listener.names": "CONTROLLER",
+            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "log.dirs": str(self.home / "data"),
+            "num.partitions": "4",
+            "default.replication.factor": str(self.replicas),
+            "min.insync.replicas": str(min_insync(self.replicas)),
+            "offsets.topic.replication.factor": str(self.replicas),
+            "offsets.topic.num.partitions": "8",
+            "transaction.state.log.replication.factor": str(self.replicas),
+            "transaction.state.log.min.isr": str(min_insync(self.replicas)),
+            "transaction.state.log.num.partitions": "8",
+            "group.initial.rebalance.delay.ms": "0",
+            "auto.create.topics.enable": "false",
+            "log.retention.hours": "168",
+            "log.segment.bytes": "67108864",
+        }
+
     def _write_config(self) -> Path:
-        data_dir = self.home / "data"
         props = self.home / "server.properties"
-        props.write_text("\n".join([
-            "process.roles=broker,controller",
-            "node.id=1",
-            f"controller.quorum.voters=1@127.0.0.1:{self.controller_port}",
-            f"listeners=PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
-            f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}",
-            "controller.listener.names=CONTROLLER",
-            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-            "inter.broker.listener.name=PLAINTEXT",
-            f"log.dirs={data_dir}",
-            "num.partitions=4",
-            "offsets.topic.replication.factor=1",
-            "offsets.topic.num.partitions=8",
-            "transaction.state.log.replication.factor=1",
-            "transaction.state.log.min.isr=1",
-            "transaction.state.log.num.partitions=8",
-            "group.initial.rebalance.delay.ms=0",
-            "auto.create.topics.enable=false",
-            "log.retention.hours=168",
-            "log.segment.bytes=67108864",
-            "",
-        ]))
+        props.write_text("".join(f"{key}={value}\n" for key, value in self.properties().items()))
         (self.home / "log4j.properties").write_text("\n".join([
             "log4j.rootLogger=INFO, file",
             "log4j.appender.file=org.apache.log4j.FileAppender",
@@ -113,7 +134,7 @@ class LocalBroker:
         return props
 
     def _java(self, main: str, *args: str, background: bool = False):
-        cmd = ["java", "-Xms256m", "-Xmx1g", "-XX:+UseG1GC", "-Djava.awt.headless=true",
+        cmd = ["java", "-Xms256m" if self.replicas == 1 else "-Xms128m", "-Xmx1g", "-XX:+UseG1GC", "-Djava.awt.headless=true",
                f"-Dlog4j.configuration=file:{self.home / 'log4j.properties'}",
                "-cp", f"{self.libs}/*", main, *args]
         if background:
@@ -125,7 +146,7 @@ class LocalBroker:
     def _format_storage(self, props: Path) -> None:
         if (self.home / "data" / "meta.properties").exists():
             return
-        cluster_id = _kafka_uuid()
+        cluster_id = self.cluster_id or _kafka_uuid()
         # `=`: a random id may begin with '-', which the tool's argument parser would take for an option
         result = self._java("kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}", "-c", str(props))
         if result.returncode != 0:
@@ -143,6 +164,13 @@ class LocalBroker:
             return None
         except PermissionError:
             return pid
+        if _zombie(pid):
+            # Killed, but its parent (this process, when it started the node) has not collected it.
+            try:
+                os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
+            return None
         return pid
 
     def accepting(self, timeout: float = 0.5) -> bool:
@@ -163,15 +191,7 @@ class LocalBroker:
     def up(self, timeout: float = 90.0, quiet: bool = False) -> str:
         if self.ready():
             return f"already up at {self.bootstrap}"
-        if self.accepting() and self.pid() is None:
-            raise BrokerError(f"port {self.port} is taken by another process; set MODERATION_KAFKA_PORT")
-        self.home.mkdir(parents=True, exist_ok=True)
-        self.resolve_jars(quiet=quiet)
-        props = self._write_config()
-        if self.pid() is None:
-            self._format_storage(props)
-            proc = self._java("kafka.Kafka", str(props), background=True)
-            self.pid_file.write_text(str(proc.pid))
+        self.launch(quiet)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.pid() is None:
@@ -181,6 +201,36 @@ class LocalBroker:
                 return f"started at {self.bootstrap} (pid {self.pid()}, log {self.log_file})"
             time.sleep(0.5)
         raise BrokerError(f"the broker did not answer within {timeout:.0f}s; see {self.log_file}")
+
+    def launch(self, quiet: bool = False) -> None:
+        """Start the node's process unless it runs; does not wait for it."""
+        if self.accepting() and self.pid() is None:
+            raise BrokerError(f"port {self.port} is taken by another process; set MODERATION_KAFKA_PORT")
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.resolve_jars(quiet=quiet)
+        props = self._write_config()
+        if self.pid() is None:
+            self._format_storage(props)
+            proc = self._java("kafka.Kafka", str(props), background=True)
+            self.pid_file.write_text(str(proc.pid))
+
+    def kill(self) -> int | None:
+        """`kill -9` the node (what a lost machine looks like to the others); returns its pid."""
+        pid = self.pid()
+        if pid is not None:
+            os.kill(pid, signal.SIGKILL)
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and self.pid() is not None:
+                time.sleep(0.05)
+        return pid
+
+    def quorum_state(self) -> dict | None:
+        """The node's own record of the controller quorum (leader id and epoch), as KRaft keeps it on
+        disk on every change of leader it sees."""
+        try:
+            return json.loads((self.home / "data" / "__cluster_metadata-0" / "quorum-state").read_text())
+        except (OSError, ValueError):
+            return None
 
     def down(self, timeout: float = 30.0) -> str:
         pid = self.pid()
@@ -209,7 +259,156 @@ class LocalBroker:
         shutil.rmtree(self.home, ignore_errors=True)
 
 
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def min_insync(replicas: int) -> int:
+    """How many copies a write must reach: all but one, and at most two (three copies tolerate the
+    loss of one node with no write refused)."""
+    return max(1, min(2, replicas - 1))
+
+
 def _kafka_uuid() -> str:
     import base64
 
     return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
+@dataclass(frozen=True)
+class LocalCluster:
+    """N KRaft nodes on loopback, each broker and controller, as one cluster."""
+    nodes: int = 3
+    port: int = 9092
+    home: Path = PROJECT_ROOT / "var" / "kafka-cluster-9092"
+    cache: Path = field(default_factory=_default_cache)
+
+    @classmethod
+    def from_env(cls, nodes: int | None = None) -> "LocalCluster":
+        """The cluster of MODERATION_KAFKA_PORT (its first node's port); without `nodes`, as many as
+        were started there last (three if none were)."""
+        port = int(os.environ.get("MODERATION_KAFKA_PORT", "9092"))
+        home = Path(os.environ.get("MODERATION_KAFKA_CLUSTER_HOME", PROJECT_ROOT / "var" / f"kafka-cluster-{port}"))
+        if nodes is None:
+            nodes = len(list(home.glob("node-*"))) or 3
+        return cls(nodes=nodes, port=port, home=home)
+
+    @property
+    def members(self) -> list[LocalBroker]:
+        voters = ",".join(f"{i + 1}@127.0.0.1:{self.port + 2 * i + 1}" for i in range(self.nodes))
+        cluster_id = self.cluster_id
+        return [LocalBroker(port=self.port + 2 * i, controller_port=self.port + 2 * i + 1,
+                            home=self.home / f"node-{i + 1}", cache=self.cache, node_id=i + 1, voters=voters,
+                            cluster_id=cluster_id, replicas=self.nodes)
+                for i in range(self.nodes)]
+
+    def node(self, node_id: int) -> LocalBroker:
+        return self.members[node_id - 1]
+
+    @property
+    def bootstrap(self) -> str:
+        return ",".join(f"127.0.0.1:{self.port + 2 * i}" for i in range(self.nodes))
+
+    @property
+    def cluster_id(self) -> str | None:
+        """The one id every node is formatted with, kept beside their folders (made by `up`)."""
+        try:
+            return (self.home / "cluster.id").read_text().strip() or None
+        except OSError:
+            return None
+
+    def running(self) -> list[LocalBroker]:
+        return [member for member in self.members if member.pid() is not None]
+
+    def up(self, timeout: float = 120.0, quiet: bool = False) -> str:
+        if self.cluster_id is None:
+            self.home.mkdir(parents=True, exist_ok=True)
+            (self.home / "cluster.id").write_text(_kafka_uuid())
+        members = self.members
+        if all(member.pid() is not None for member in members) and self.complete():
+            return f"already up: {self.nodes} nodes at {self.bootstrap}"
+        members[0].resolve_jars(quiet=quiet)
+        for member in members:
+            member.launch(quiet=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for member in members:
+                if member.pid() is None:
+                    raise BrokerError(f"node {member.node_id} exited during start-up; see {member.log_file} and "
+                                      f"{member.home / 'broker.stdout'}")
+            if self.complete():
+                return f"started {self.nodes} nodes at {self.bootstrap} (logs in {self.home}/node-*/broker.log)"
+            time.sleep(0.5)
+        raise BrokerError(f"the cluster did not form within {timeout:.0f}s; see {self.home}/node-*/broker.log")
+
+    def complete(self) -> bool:
+        """Every node answers, and the cluster's metadata lists them all."""
+        if not all(member.accepting() for member in self.members):
+            return False
+        from pipeline.kafka.admin import cluster_broker_ids
+
+        return len(asyncio.run(cluster_broker_ids(self.bootstrap))) == self.nodes
+
+    def down(self, timeout: float = 30.0) -> str:
+        stopped = [f"node {member.node_id} {member.down(timeout)}" for member in self.members if member.pid()]
+        return "; ".join(stopped) if stopped else "not running"
+
+    def controller(self) -> int | None:
+        """The id of the active controller: the leader of the newest epoch any running node has seen."""
+        seen = [state for member in self.running() if (state := member.quorum_state())
+                and state.get("leaderId", -1) > 0]
+        if not seen:
+            return None
+        return max(seen, key=lambda state: state.get("leaderEpoch", -1))["leaderId"]
+
+    def status(self) -> str:
+        running = self.running()
+        if not running:
+            return f"down (would run {self.nodes} nodes at {self.bootstrap}, home {self.home})"
+        controller = self.controller()
+        lines = [f"{len(running)} of {self.nodes} nodes running (Kafka {KAFKA_VERSION}); active controller: "
+                 f"{f'node {controller}' if controller else 'none known'}"]
+        for member in self.members:
+            pid = member.pid()
+            state = "down" if pid is None else ("up" if member.accepting() else "starting or unresponsive")
+            role = ", active controller" if pid and member.node_id == controller else ""
+            lines.append(f"  node {member.node_id}: {state} at {member.bootstrap} (controller port "
+                         f"{member.controller_port}{'' if pid is None else f', pid {pid}'}{role})")
+        return "\n".join(lines)
+
+    def wipe(self) -> None:
+        """Stop every node and delete the cluster's data (the jar cache stays)."""
+        self.down()
+        shutil.rmtree(self.home, ignore_errors=True)
+
+
+def command(action: str, nodes: int = 1) -> str:
+    """`moderation kafka ACTION [--nodes N]`: one node by default; `down`, `status` and `wipe` act on
+    whatever runs, one node or a cluster."""
+    single, cluster = LocalBroker.from_env(), LocalCluster.from_env()
+    cluster_runs, single_runs = bool(cluster.running()), single.pid() is not None
+    if action == "up":
+        if nodes > 1:
+            if single_runs:
+                raise BrokerError(f"a single node runs at {single.bootstrap}; `moderation kafka down` stops it "
+                                  f"before a cluster can start on its port")
+            return LocalCluster.from_env(nodes).up()
+        if cluster_runs:
+            return (f"a {len(cluster.members)}-node cluster is up at {cluster.bootstrap}; "
+                    f"`moderation kafka down` stops it, then `moderation kafka up` starts a single node")
+        return single.up()
+    if action == "down":
+        said = [f"cluster: {cluster.down()}"] if cluster_runs else []
+        if single_runs or not said:
+            said.append(single.down())
+        return "\n".join(said)
+    if action == "status":
+        return cluster.status() if cluster_runs else single.status()
+    if action == "wipe":
+        cluster.wipe()
+        single.wipe()
+        return "wiped the local broker's and the cluster's data"
+    raise ValueError(action)

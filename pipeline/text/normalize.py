@@ -7,8 +7,18 @@ Two layers:
   original text, not the folded one). It does full-width -> half-width, traditional ->
   simplified, ASCII lower case, circled digits -> digits, Chinese numerals spelled digit by digit
   -> digits, and removes separators inserted between characters (微 信, 赌*球, 加.V).
-* `normalize(text)` is `fold` followed by the variant/homophone map (薇信/vx -> 微信, 菠菜 -> 博彩),
-  which changes lengths and is only used for classification.
+* `normalize(text)` is `fold` followed by the variant/homophone map (薇信/vx -> 微信, 菠菜 -> 博彩,
+  jia v -> 加微信, nmb -> 你妈逼), which changes lengths and is only used for classification.
+* `sounds(normalized)` is what the normalised text sounds like: one code character per syllable
+  (toneless pinyin from pypinyin, folded by the near-homophone rules: zh/z, ch/c, sh/s, n/l, an/ang,
+  en/eng, in/ing), for Chinese characters and for Latin runs that spell pinyin (shabi). The classifier
+  hashes its n-grams as features beside the characters', so 傻逼, 沙比, 煞笔 and shabi share them;
+  the characters themselves are never replaced.
+
+Emoji and symbols that stand for a character (🀄 中, 🐴 马, 👨 男; `stand_ins`) become that character in
+`fold`; a keycap digit (1️⃣) becomes its Chinese numeral (a run of four or more is a number again,
+by the numerals rule); any other emoji or symbol between two characters (傻😊逼, 微★信) is removed
+like a separator.
 
 Both start by dropping fillers (`FILLERS`: zero-width and other invisible format characters,
 variation selectors, combining marks), which carry nothing a reader sees and are used to pad text
@@ -32,6 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 CONFIG_PATH = ROOT / "config" / "normalisation.yaml"
 
 _CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_CJK_PUNCTUATION = "\u3001\u3002,!:;?"   # 、。 and ，！：；？ (fold makes those ASCII first)
 # Invisible characters removed before anything reads the text: zero-width spaces and joiners,
 # direction marks, embeddings, overrides and isolates, word joiners and invisible operators, the BOM,
 # the soft hyphen, Hangul fillers, variation selectors, tag characters, and combining marks (which
@@ -75,10 +86,26 @@ class Folded:
             o = cand
 
 
+_KEYCAP_RE = re.compile("([0-9])\ufe0f?\u20e3")
+_KEYCAP_NUMERAL = dict(zip("0123456789", "零一二三四五六七八九"))
+# Unicode categories of the characters removed between two characters like a separator, besides the
+# configured separators: other symbols (emoji, dingbats, ★, ♥), modifier symbols, mathematical
+# symbols and private-use characters. Not currency signs, not punctuation (，。！？ end sentences).
+_SYMBOL_CATEGORIES = ("So", "Sk", "Sm", "Co")
+_SENTINEL = "\x00"
+_ALNUM = frozenset("abcdefghijklmnopqrstuvwxyz0123456789").__contains__
+
+
 class Normalizer:
     def __init__(self, config_path: Path | str = CONFIG_PATH):
         cfg = yaml.safe_load(Path(config_path).read_text(encoding="utf-8"))
         self.table = _char_table()
+        stand_ins = {str(k): str(v) for k, v in (cfg.get("stand_ins") or {}).items()}
+        for key, value in stand_ins.items():
+            if len(key) != 1 or len(value) != 1:
+                raise ValueError(f"{config_path}: stand_ins maps one character to one character; "
+                                 f"{key!r}: {value!r} is not (put longer ones under variants)")
+            self.table[ord(key)] = value
         num_map = cfg["numerals"]["map"]
         self.min_run = int(cfg["numerals"].get("min_run", 4))
         self.num_table = str.maketrans({k: v for k, v in num_map.items()})
@@ -86,34 +113,42 @@ class Normalizer:
         self.num_re = re.compile(
             f"[{num_chars}0-9](?:[{DIGIT_JOINERS}]{{0,3}}[{num_chars}0-9]){{{self.min_run - 1},}}")
         self.num_chars = frozenset(num_map)
-        seps = re.escape(cfg["separators"])
-        word = f"{_CJK}a-z0-9"
-        # a separator run with a CJK char on at least one side and a word char on the other
-        self.sep_re = re.compile(
-            f"(?<=[{_CJK}])[{seps}]+(?=[{word}])|(?<=[{word}])[{seps}]+(?=[{_CJK}])")
-        self.quick_sep = frozenset(cfg["separators"])
+        # separators: the configured ones and every other symbol or emoji (stand-ins became their
+        # character first). Each is marked with one sentinel in a copy of the text, so that the regex
+        # that finds the runs to remove has a one-character class (a class of thousands of emoji ranges
+        # made folding twice as slow)
+        separators = frozenset(cfg["separators"]) | _symbols(self.table) | {_SENTINEL}
+        self.sep_table = {ord(c): _SENTINEL for c in separators}
+        self.quick_sep = separators
+        # a separator run with a CJK char on at least one side and a word char or a Chinese punctuation
+        # mark on the other (傻 逼, 微*信, 信 ，明: the Chinese marks end clauses, nothing is glued)
+        word = f"{_CJK}a-z0-9{re.escape(_CJK_PUNCTUATION)}"
+        self.sep_re = re.compile(f"(?<=[{_CJK}]){_SENTINEL}+(?=[{word}])|(?<=[{word}]){_SENTINEL}+(?=[{_CJK}])")
+        self.pinyin_cfg = cfg.get("pinyin") or {}
         variants = {str(k).lower(): str(v) for k, v in (cfg.get("variants") or {}).items()}
         self.variants = variants
-        parts = []
-        for key in sorted(variants, key=len, reverse=True):
-            pat = re.escape(key)
-            if re.match(r"[a-z0-9]", key):
-                pat = r"(?<![a-z0-9])" + pat
-            if re.search(r"[a-z0-9]$", key):
-                pat = pat + r"(?![a-z0-9])"
-            parts.append(pat)
-        self.variant_re = re.compile("|".join(parts)) if parts else None
-        # the alternation's lookbehinds keep the regex engine from skipping ahead, so most texts,
-        # which hold no variant's first character, are let through before it runs
-        self.variant_initials = frozenset(key[0] for key in variants)
+        # one Aho-Corasick pass finds every key (a regex alternation of the keys cost more than all of
+        # folding); a key that begins or ends with a letter or digit must not touch another there
+        # (vx is not read inside vxlan)
+        import ahocorasick
+
+        self.variant_automaton = ahocorasick.Automaton()
+        for key in variants:
+            self.variant_automaton.add_word(key, (len(key), bool(re.match(r"[a-z0-9]", key)),
+                                                  bool(re.search(r"[a-z0-9]$", key)), key))
+        if variants:
+            self.variant_automaton.make_automaton()
 
     # ------------------------------------------------------------------ layers
     def fold(self, text: str) -> Folded:
-        t, kept = _drop(text.translate(self.table), _FILLER_RE)
+        t = text.translate(self.table)
+        if "\u20e3" in t:  # a keycap digit stands for its numeral (1️⃣起 is 一起); the fillers go next
+            t = _KEYCAP_RE.sub(lambda m: _KEYCAP_NUMERAL[m.group(1)] + m.group(0)[1:], t)
+        t, kept = _drop(t, _FILLER_RE)
         if self.num_chars.intersection(t):
             t = self.num_re.sub(self._numerals, t)
-        if self.quick_sep.intersection(t):
-            t, kept_here = _drop(t, self.sep_re)
+        if not self.quick_sep.isdisjoint(t):
+            t, kept_here = _drop(t, self.sep_re, t.translate(self.sep_table))
             if kept_here is not None:
                 kept = kept_here if kept is None else [kept[i] for i in kept_here]
         if kept is None:
@@ -128,18 +163,146 @@ class Normalizer:
         return s.translate(self.num_table)
 
     def apply_variants(self, t: str) -> str:
-        if self.variant_re is None or self.variant_initials.isdisjoint(t):
+        """Each variant replaced, leftmost first and the longest where several start at one place."""
+        if not self.variants:
             return t
-        return self.variant_re.sub(lambda m: self.variants[m.group(0)], t)
+        found = []
+        for end, (size, word_start, word_end, key) in self.variant_automaton.iter(t):
+            start = end - size + 1
+            if word_start and start > 0 and _ALNUM(t[start - 1]):
+                continue
+            if word_end and end + 1 < len(t) and _ALNUM(t[end + 1]):
+                continue
+            found.append((start, -size, key))
+        if not found:
+            return t
+        found.sort()
+        out, last = [], 0
+        for start, minus_size, key in found:
+            if start < last:
+                continue
+            out.append(t[last:start])
+            out.append(self.variants[key])
+            last = start - minus_size
+        out.append(t[last:])
+        return "".join(out)
 
     def normalize(self, text: str) -> str:
         return self.apply_variants(self.fold(text).text)
 
+    # ------------------------------------------------------------------ sounds
+    @property
+    def sound_table(self) -> "SoundTable":
+        table = self.__dict__.get("_sound_table")
+        if table is None:
+            table = self.__dict__["_sound_table"] = SoundTable(self.pinyin_cfg)
+        return table
 
-def _drop(text: str, pattern: re.Pattern) -> tuple[str, list[int] | None]:
-    """`text` without the matches of `pattern`, and the positions (in `text`) of the characters kept;
-    None when nothing matched."""
-    spans = [m.span() for m in pattern.finditer(text)]
+    def sounds(self, normalized: str) -> str:
+        """What `normalized` (the output of `normalize`) sounds like: one code character per syllable."""
+        return self.sound_table.sounds(normalized)
+
+
+class SoundTable:
+    """Characters to syllable codes (one private-use character per toneless, near-homophone-folded
+    pinyin syllable). Built once from pypinyin's character readings (the first, most common one)."""
+
+    CODE0 = 0xF0000  # supplementary private use area A: never left in normalised text by `fold`
+
+    def __init__(self, cfg: dict):
+        from pypinyin.pinyin_dict import pinyin_dict
+
+        initials = sorted(((str(k), str(v)) for k, v in (cfg.get("initials") or {}).items()),
+                          key=lambda kv: -len(kv[0]))
+        finals = sorted(((str(k), str(v)) for k, v in (cfg.get("finals") or {}).items()),
+                        key=lambda kv: -len(kv[0]))
+
+        def fuzzy(syllable: str) -> str:
+            for a, b in initials:
+                if syllable.startswith(a):
+                    syllable = b + syllable[len(a):]
+                    break
+            for a, b in finals:
+                if syllable.endswith(a) and len(syllable) > len(a) - 1:
+                    syllable = syllable[: len(syllable) - len(a)] + b
+                    break
+            return syllable
+
+        codes: dict[str, str] = {}
+        self.fuzzy = fuzzy
+        self.table: dict[int, str | None] = {}
+        spelled: set[str] = set()
+        for cp, readings in pinyin_dict.items():
+            if not (0x3400 <= cp <= 0x9FFF or 0xF900 <= cp <= 0xFAFF):
+                continue
+            syllable = _toneless(readings.split(",")[0])
+            if not syllable.isascii() or not syllable.isalpha():
+                continue
+            spelled.add(syllable)
+            key = fuzzy(syllable)
+            code = codes.setdefault(key, chr(self.CODE0 + len(codes)))
+            self.table[cp] = code
+        self.codes = codes
+        self.syllable_code = {s: codes[fuzzy(s)] for s in spelled}
+        # a Latin run of two or more letters that splits wholly into pinyin syllables (shabi, laji)
+        alternatives = "|".join(sorted(spelled, key=len, reverse=True))
+        self.latin_re = re.compile("[a-z]{2,}")
+        self.pinyin_re = re.compile(f"(?:{alternatives})+")
+        self.syllable_re = re.compile(alternatives)
+        # everything that is neither a Chinese character nor a letter carries no sound
+        self.keep = frozenset(self.table)
+
+    def sounds(self, text: str) -> str:
+        out = text.translate(self.table)
+        if self.latin_re.search(out):
+            out = self.latin_re.sub(self._latin, out)
+        return _SOUNDLESS_RE.sub("", out)  # what has no sound: everything but the codes
+
+    def _latin(self, m: re.Match) -> str:
+        run = m.group(0)
+        if not self.pinyin_re.fullmatch(run):
+            return ""
+        return "".join(self.syllable_code[s] for s in _split_pinyin(run, self.syllable_re, self.syllable_code))
+
+
+_SOUNDLESS_RE = re.compile(f"[^{chr(SoundTable.CODE0)}-\U000FFFFF]+")
+
+
+def _split_pinyin(run: str, syllable_re: re.Pattern, known: dict) -> list[str]:
+    """`run` (known to split wholly into syllables) split into syllables, longest first with
+    backtracking (xian is xian, not xi an; but xianzai needs xian zai)."""
+    def go(i: int) -> list[str] | None:
+        if i == len(run):
+            return []
+        for j in range(min(len(run), i + 6), i, -1):
+            if run[i:j] in known:
+                rest = go(j)
+                if rest is not None:
+                    return [run[i:j]] + rest
+        return None
+
+    return go(0) or []
+
+
+def _toneless(reading: str) -> str:
+    """pīn -> pin, lǜ -> lv."""
+    reading = reading.replace("ü", "v").replace("ǖ", "v").replace("ǘ", "v").replace("ǚ", "v").replace("ǜ", "v")
+    return "".join(c for c in unicodedata.normalize("NFD", reading) if not unicodedata.combining(c))
+
+
+def _symbols(table: dict[int, str]) -> frozenset[str]:
+    """The symbols removed between characters like separators (`_SYMBOL_CATEGORIES`), less those
+    `table` maps to something else (stand-ins become their character first) and a few ASCII ones that
+    are kept unless configured as separators (+ < = > ^ ` | ~)."""
+    return frozenset(chr(cp) for cp in range(0x20000)
+                     if cp not in table and chr(cp) not in "+<=>^`|~"
+                     and unicodedata.category(chr(cp)) in _SYMBOL_CATEGORIES)
+
+
+def _drop(text: str, pattern: re.Pattern, probe: str | None = None) -> tuple[str, list[int] | None]:
+    """`text` without the matches of `pattern` (found in `probe`, a copy of `text` of the same length,
+    when given), and the positions (in `text`) of the characters kept; None when nothing matched."""
+    spans = [m.span() for m in pattern.finditer(text if probe is None else probe)]
     if not spans:
         return text, None
     pieces: list[str] = []

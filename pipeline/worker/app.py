@@ -17,13 +17,14 @@ from aiokafka.partitioner import murmur2
 from pipeline.worker import metrics
 from pipeline.classify import load_classifier
 from pipeline.config import Runtime
+from pipeline.kafka.admin import Replication, replication_for
 from pipeline.core.engine import Engine
 from pipeline.core.events import MAX_OUTPUT_BYTES, Rejected, decode, encode, rejected_event, shrink_output
 from pipeline.worker.heap import settle_heap
 from pipeline.worker.batches import Record, send_batches
 from pipeline.worker.gaps import GapFiller, GapReader
 from pipeline.worker.live_clock import DueIndex, run_live_clock
-from pipeline.worker.state_store import GroupStore
+from pipeline.worker.state_store import GroupStore, table_bytes
 from pipeline.worker.log import partitions_line
 from pipeline.worker.transport import Feed, Transport, commits_held
 from pipeline.native import core_mode, source_path, stale
@@ -84,16 +85,31 @@ class App(faust.App):
         return Transport(self.conf.broker_consumer, self)
 
 
-def create_app(runtime: Runtime, engine: Engine | None = None) -> faust.App:
+def broker_urls(bootstrap: str) -> str:
+    """Faust's form of a bootstrap list ("h1:9092,h2:9094" → "kafka://h1:9092;kafka://h2:9094")."""
+    return ";".join(f"kafka://{address.strip()}" for address in bootstrap.split(",") if address.strip())
+
+
+# RocksDB's defaults in Faust are sized for one big table per host (a 2 GiB block cache and three
+# 64 MiB write buffers per partition); the group states are small and read mostly from the worker's
+# own cache of decoded states.
+ROCKSDB_OPTIONS = {"write_buffer_size": 16 << 20, "max_write_buffer_number": 2, "block_cache_size": 64 << 20,
+                   "block_cache_compressed_size": 0, "target_file_size_base": 32 << 20, "driver": "rocksdict"}
+
+
+def create_app(runtime: Runtime, engine: Engine | None = None, replication: Replication | None = None) -> faust.App:
+    """The worker's Faust app; `replication` is what the topics were created with
+    (pipeline.kafka.admin.cluster_replication), for Faust's own topics (the changelog)."""
     s = runtime.settings
     engine = engine or Engine(runtime.policy, load_classifier(runtime.policy))
+    replication = replication or replication_for(s, brokers=1)
     app = App(
         s.app_id,
-        broker=f"kafka://{s.bootstrap}",
-        store="memory://",
+        broker=broker_urls(s.bootstrap),
+        store="rocksdb://" if s.store == "rocksdb" else "memory://",
         datadir=s.data_dir,
         topic_partitions=s.partitions,
-        topic_replication_factor=s.replication_factor,
+        topic_replication_factor=replication.factor,
         processing_guarantee=s.processing_guarantee,
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
@@ -122,7 +138,9 @@ def create_app(runtime: Runtime, engine: Engine | None = None) -> faust.App:
         app.topic(name, **raw)
     topic_names = s.topics.outputs()
     # bytes key and value: Faust then writes and recovers the changelog with the raw codec.
-    states = app.Table("group-state", default=None, partitions=s.partitions, key_type=bytes, value_type=bytes)
+    states = app.Table("group-state", default=None, partitions=s.partitions, key_type=bytes, value_type=bytes,
+                       extra_topic_configs=replication.topic_configs(),
+                       options=dict(ROCKSDB_OPTIONS) if s.store == "rocksdb" else None)
     skew = timedelta(seconds=s.max_future_skew_seconds)
 
     feed = app.feed(source, capacity=max(s.batch_size * 4, 16384))
@@ -185,7 +203,7 @@ def create_app(runtime: Runtime, engine: Engine | None = None) -> faust.App:
         metrics.observe_rekeyed(len(forwards))
         group_states = {}
         for group_id, home in homes.items():
-            state = store.load(group_id)
+            state = store.load(group_id, home)
             if state is not None:
                 group_states[group_id] = upgraded(state, home)
         outputs, set_aside = engine.process_setting_aside(events, group_states, positions, stored_state)
@@ -207,15 +225,21 @@ def create_app(runtime: Runtime, engine: Engine | None = None) -> faust.App:
         # them before the offsets can be committed: a crash can then leave the state behind the
         # outputs (replayed with the same ids) but never ahead of them or of the offsets. (In
         # exactly-once mode the partition's transaction covers all three.)
-        await publish([record for group_id, data in group_states.items()
-                       for record in store.save(group_id, data, homes[group_id])])
+        saved = await publish([record for group_id, data in group_states.items()
+                               for record in store.save(group_id, data, homes[group_id])])
+        reached: dict[int, int] = {}
+        for sent in saved:
+            reached[sent.partition] = max(sent.offset, reached.get(sent.partition, -1))
+        for partition, offset in reached.items():
+            store.saved(partition, offset)
         if clock is not None:
             clock.saw(group_states)
 
-    async def publish(records: list[Record]) -> None:
-        """Send the records and wait until the broker has them all."""
+    async def publish(records: list[Record]) -> list:
+        """Send the records and wait until the broker has them all; returns their metadata (for a
+        batch of records, that of its first)."""
         if not records:
-            return
+            return []
         if app.in_transaction:
             # Each record joins the transaction of its input partition (every record here goes to
             # the partition of its group's input, but for a re-keyed one, which joins the
@@ -231,7 +255,7 @@ def create_app(runtime: Runtime, engine: Engine | None = None) -> faust.App:
         else:
             # Faust's producer wrapper has no batch API; its aiokafka producer does.
             pending = await send_batches(app.producer._ensure_producer(), records)
-        await asyncio.gather(*pending)
+        return await asyncio.gather(*pending)
 
     # Records Faust passed over are read back (pipeline.worker.gaps), from where the consumer's seek
     # put each partition.
@@ -251,12 +275,13 @@ def create_app(runtime: Runtime, engine: Engine | None = None) -> faust.App:
     async def stop_gap_reader(app, **kwargs) -> None:
         await gap_reader.stop()
 
-    store = GroupStore(states.data, states.changelog_topic.get_topic_name(), s.state_cache_groups)
+    store = GroupStore(table_bytes(states), states.changelog_topic.get_topic_name(), s.state_cache_groups)
 
     def stored_state(group_id: str) -> dict | None:
         """The group's state decoded anew (not the cached dict, which a failed batch may have changed)."""
-        state = store.fresh(group_id)
-        return None if state is None else upgraded(state, homes_of(group_id))
+        home = homes_of(group_id)
+        state = store.fresh(group_id, home)
+        return None if state is None else upgraded(state, home)
 
     def homes_of(group_id: str) -> int:
         return home_partition(group_id, s.partitions)

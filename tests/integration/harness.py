@@ -63,12 +63,15 @@ class Deployment:
         asyncio.run(delete_topics(self.settings, [], prefix=self.name))
 
     # ------------------------------------------------------------------ workers
-    def start_worker(self, wait: bool = True, timeout: float = 90.0, loglevel: str | None = "info") -> subprocess.Popen:
-        """`loglevel` None: the worker's default log."""
+    def start_worker(self, wait: bool = True, timeout: float = 90.0, loglevel: str | None = "info",
+                     env: dict | None = None) -> subprocess.Popen:
+        """A `moderation worker` process. `loglevel` None: the worker's default log; `env` adds to
+        the deployment's variables (e.g. a data folder of its own, as two workers with RocksDB
+        stores on one machine need)."""
         log = open(self.workdir / f"worker-{len(self.workers)}.log", "wb")
         proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "worker",
                                  *(["--loglevel", loglevel] if loglevel else [])],
-                                cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                                cwd=ROOT, env={**self.env, **(env or {})}, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True)
         proc.log_path = log.name
         self.workers.append(proc)

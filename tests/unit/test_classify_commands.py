@@ -75,14 +75,23 @@ def test_exclude_sources_by_licence_and_name():
         select_sources((), ["nope"])
 
 
-def test_training_takes_only_commercially_usable_sets_unless_told():
+def test_training_takes_only_commercially_usable_sets_unless_told(monkeypatch):
     """MIT and Apache-2.0 only by default: research-only, non-commercial and 'none stated' (which grants
     nothing) are left out; --include-noncommercial takes them; a set not trained on yet never is."""
+    import dataclasses
+
+    from pipeline.classify import datasets
     from pipeline.classify.datasets import SOURCES, select_sources
 
     assert [s.name for s in select_sources()] == ["cold", "lccc_toy_chitchat", "vcsum_meeting"]
+    # the issue-29 recipe (moderation train --robust) adds swsr_sexism (MIT)
+    assert [s.name for s in select_sources(robust=True)] == ["cold", "lccc_toy_chitchat", "vcsum_meeting", "swsr_sexism"]
     everything = [s.name for s in select_sources(commercial_only=False)]
-    assert everything == [s.name for s in SOURCES if s.trained] and "swsr_sexism" not in everything
+    assert everything == [s.name for s in SOURCES if s.trained and not s.robust_only]
+    untrained = dataclasses.replace(SOURCES[3], name="not_yet", trained=False)
+    monkeypatch.setattr(datasets, "SOURCES", SOURCES + (untrained,))
+    assert "not_yet" not in [s.name for s in datasets.select_sources(commercial_only=False)]
+    monkeypatch.undo()
     assert {"sms_spam_80w_subset", "smp_ecdt_domains", "nus_sms_zh", "weibo21", "telecom_fraud5",
             "multipriv_zh_synthetic"} <= set(everything)
     # the old way of asking for a commercial build leaves out exactly the same sets
@@ -212,7 +221,12 @@ def test_eval_default_reports_every_workchat_set(tmp_path, capsys, monkeypatch):
     a = parser().parse_args(["eval", "--json"])
     assert a.func(a) == 0
     out = json.loads(capsys.readouterr().out)
+    robust = out.pop("robustness")
     assert set(out) == {"test2", "test"} and out["test2"]["n"] == 1
+    # the robustness table: both sets pooled, every family in both scopes; two work messages, no violation
+    assert robust["n"] == 2 and robust["violating"] == 0 and robust["harmless"] == 2
+    assert [(e["family"], e["scope"]) for e in robust["cloaked"]][:2] == [("fillers", "words"), ("fillers", "all")]
+    assert len(robust["cloaked"]) == 10 and all("drop" not in e for e in robust["cloaked"])
     # Without --json, each set's report and then one line per set, side by side.
     a = parser().parse_args(["eval"])
     assert a.func(a) == 0
@@ -351,3 +365,15 @@ def test_report_marks_classes_a_set_lacks_and_nobody_predicted():
     rows = {line.split()[0]: line for line in format_report(m, "t").splitlines()[2:9]}
     assert "—" in rows["rumour"] and "—" not in rows["ad"] and "0.000" in rows["ad"]
     assert "—" not in rows["work"] and m["macro_f1"] == round((2 / 3 + 0.0) / 2, 4)
+
+
+def test_bench_measures_cpu_time_and_two_artifacts_in_turns():
+    from pipeline.classify.bench import run_against
+    from pipeline.config import PROJECT_ROOT
+
+    other = PROJECT_ROOT / "models" / "classifier-noncommercial.joblib"
+    res = run_against(300, 5, None, str(other), rounds=2, pin=False)
+    assert len(res["runs"]) == 2 and all(len(runs) == 2 for runs in res["runs"].values())
+    for runs in res["runs"].values():
+        for r in runs:
+            assert r["batch512_msgs_per_cpu_s"] > 0 and 0 < r["cpu_p50_ms"] <= r["cpu_p99_ms"]

@@ -14,11 +14,16 @@ def _compose():
     return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 
 
-def test_compose_parses_and_has_broker_and_two_workers():
+KAFKA_SERVICES = ("kafka-1", "kafka-2", "kafka-3")
+
+
+def test_compose_parses_and_has_three_brokers_and_two_workers():
     compose = _compose()
     services = compose["services"]
-    assert services["kafka"]["image"].startswith("apache/kafka:3.9")
-    assert services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"
+    assert [name for name in services if name.startswith("kafka")] == list(KAFKA_SERVICES)
+    for name in KAFKA_SERVICES:
+        assert services[name]["image"].startswith("apache/kafka:3.9")
+        assert services[name]["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"
     assert services["worker"]["deploy"]["replicas"] == 2
     assert services["worker"]["command"][:2] == ["moderation", "worker"]
     assert "./config:/app/config:ro" in services["worker"]["volumes"]
@@ -44,3 +49,29 @@ def test_compose_dashboard_reads_the_same_topics_and_is_published_on_loopback_on
     assert dashboard["command"][:2] == ["moderation", "dashboard"]
     assert dashboard["environment"] == services["worker"]["environment"]
     assert all(port.startswith("127.0.0.1:") for port in dashboard["ports"])
+
+
+def test_compose_cluster_is_the_shape_of_kafka_up_nodes_3():
+    """Three voters, one cluster id, and the replication `moderation kafka up --nodes 3` configures
+    (pipeline/kafka/local.py), service by service."""
+    from pipeline.kafka.local import LocalCluster
+
+    services = _compose()["services"]
+    envs = [services[name]["environment"] for name in KAFKA_SERVICES]
+    assert sorted(int(env["KAFKA_NODE_ID"]) for env in envs) == [1, 2, 3]
+    assert len({env["CLUSTER_ID"] for env in envs}) == 1
+    voters = {env["KAFKA_CONTROLLER_QUORUM_VOTERS"] for env in envs}
+    assert voters == {",".join(f"{i}@kafka-{i}:9093" for i in (1, 2, 3))}
+    for env in envs:
+        assert env["KAFKA_ADVERTISED_LISTENERS"] == f"PLAINTEXT://kafka-{env['KAFKA_NODE_ID']}:9092"
+    ours = LocalCluster(nodes=3, home=ROOT / "var" / "unused").members[0].properties()
+    for key in ("default.replication.factor", "min.insync.replicas", "offsets.topic.replication.factor",
+                "transaction.state.log.replication.factor", "transaction.state.log.min.isr",
+                "auto.create.topics.enable", "group.initial.rebalance.delay.ms"):
+        compose_key = "KAFKA_" + key.upper().replace(".", "_")
+        assert {str(env[compose_key]).lower() for env in envs} == {ours[key]}, key
+    # The clients know every node, and the topics' replication comes from the cluster (3 brokers: 3).
+    worker = services["worker"]["environment"]
+    assert worker["MODERATION_BOOTSTRAP"].split(",") == [f"{name}:9092" for name in KAFKA_SERVICES]
+    assert "MODERATION_REPLICATION_FACTOR" not in worker
+    assert load_settings(env={}).replication_factor is None

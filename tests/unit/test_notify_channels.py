@@ -263,3 +263,22 @@ async def test_held_in_quiet_hours_goes_on_a_later_run_once_work_resumes(servers
     _, second = await run_dispatcher(config, [], tmp_path / "q", work_hours=hours, digests=False,
                                      clock=lambda: monday_morning)
     assert [r["status"] for r in second] == ["sent", "sent"] and len(server.messages) == 2
+
+
+async def test_the_cores_own_retraction_reaches_where_its_escalation_went(servers, tmp_path, policy):
+    """End to end without Kafka: the worker's core escalates an ad, a reviewer dismisses it, and the
+    notifier withdraws the reminder where it sent it (the contract, not hand-written records)."""
+    from tests.factory import configured, message
+    from tests.unit.test_review import AD, decided, engine, first_violation, of, run_all
+
+    post = message(AD)
+    acted = first_violation(policy, post)
+    out = run_all(engine(policy), configured(), post, decided(acted["id"], "dismissed"))
+    (escalation_event,) = of(out, "escalations", "escalation")
+    (retraction,) = of(out, "escalations", "retraction")
+    server = servers("wecom")
+    config = robot_config(server)
+    await run_dispatcher(config, [escalation_event], tmp_path / "s", digests=False)
+    _, records = await run_dispatcher(config, [retraction], tmp_path / "s", digests=False)
+    assert [(r["purpose"], r["status"]) for r in records] == [("withdrawal", "sent")]
+    assert len(server.messages) == 2 and escalation_event["id"] in server.messages[-1]["text"]

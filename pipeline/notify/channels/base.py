@@ -84,6 +84,25 @@ def json_body(body: bytes) -> dict | None:
     return data if isinstance(data, dict) else None
 
 
+def errcode_outcome(status: int, body: bytes, headers, rate_limited: set[int], busy: set[int]) -> Outcome:
+    """The outcome of a robot that answers `{"errcode": n, "errmsg": …}` (DingTalk, WeCom): 0 sent,
+    its rate-limit codes limited, its busy codes retried, any other code rejected."""
+    decided = http_outcome(status, headers.get("Retry-After"))
+    if decided:
+        return decided
+    answer = json_body(body)
+    code = answer.get("errcode") if answer else None
+    if not isinstance(code, int):
+        return Outcome("retry", f"http {status} without errcode")
+    if code == 0:
+        return Outcome("sent", "0")
+    if code in rate_limited:
+        return Outcome("limited", str(code))
+    if code in busy:
+        return Outcome("retry", str(code))
+    return Outcome("rejected", str(code), detail=str(answer.get("errmsg", ""))[:200])
+
+
 class Robot:
     """A group robot reached by a JSON POST. Subclasses say how to build the payload, where to
     send it (signed URLs) and how to read the answer."""

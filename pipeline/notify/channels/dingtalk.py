@@ -16,7 +16,7 @@ import hashlib
 import hmac
 from urllib.parse import quote_plus, urlsplit
 
-from pipeline.notify.channels.base import MarkdownDialect, Outcome, Robot, clip_utf8, http_outcome, json_body
+from pipeline.notify.channels.base import MarkdownDialect, Outcome, Robot, clip_utf8, errcode_outcome
 from pipeline.notify.render import Message
 
 MAX_TEXT_BYTES = 18_000
@@ -51,17 +51,4 @@ class DingTalk(Robot):
         return f"{self.url}{joiner}timestamp={timestamp}&sign={sign(timestamp, self.secret)}", payload
 
     def read(self, status: int, body: bytes, headers) -> Outcome:
-        decided = http_outcome(status, headers.get("Retry-After"))
-        if decided:
-            return decided
-        answer = json_body(body)
-        code = answer.get("errcode") if answer else None
-        if not isinstance(code, int):
-            return Outcome("retry", f"http {status} without errcode")
-        if code == 0:
-            return Outcome("sent", "0")
-        if code in RATE_LIMITED:
-            return Outcome("limited", str(code))
-        if code in BUSY:
-            return Outcome("retry", str(code))
-        return Outcome("rejected", str(code), detail=str(answer.get("errmsg", ""))[:200])
+        return errcode_outcome(status, body, headers, RATE_LIMITED, BUSY)

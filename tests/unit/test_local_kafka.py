@@ -1,0 +1,92 @@
+"""The local broker and cluster helpers (pipeline/kafka/local.py) without starting Kafka."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+
+from pipeline.kafka.local import LocalBroker, LocalCluster, min_insync
+
+
+def test_a_killed_node_that_its_parent_has_not_collected_counts_as_stopped(tmp_path):
+    """A node this process started and then killed stays a zombie until collected: it must not
+    count as running, or it would never be started again."""
+    node = LocalBroker(port=19599, controller_port=19598, home=tmp_path)
+    child = subprocess.Popen(["sleep", "60"])
+    node.pid_file.write_text(str(child.pid))
+    assert node.pid() == child.pid
+    os.kill(child.pid, signal.SIGKILL)
+    time.sleep(0.3)
+    assert node.pid() is None
+    child.wait(1)
+
+
+def test_cluster_nodes_take_every_other_port_from_the_first_and_share_one_quorum(tmp_path):
+    cluster = LocalCluster(nodes=3, port=9092, home=tmp_path)
+    members = cluster.members
+    assert [m.port for m in members] == [9092, 9094, 9096]
+    assert [m.controller_port for m in members] == [9093, 9095, 9097]
+    assert cluster.bootstrap == "127.0.0.1:9092,127.0.0.1:9094,127.0.0.1:9096"
+    voters = {m.properties()["controller.quorum.voters"] for m in members}
+    assert voters == {"1@127.0.0.1:9093,2@127.0.0.1:9095,3@127.0.0.1:9097"}
+    assert [m.properties()["node.id"] for m in members] == ["1", "2", "3"]
+    assert {m.properties()["log.dirs"] for m in members} == {str(tmp_path / f"node-{i}" / "data") for i in (1, 2, 3)}
+    props = members[0].properties()
+    assert (props["default.replication.factor"], props["min.insync.replicas"]) == ("3", "2")
+    assert props["offsets.topic.replication.factor"] == "3" and props["transaction.state.log.min.isr"] == "2"
+    # the single node keeps its own folder and one copy of everything
+    single = LocalBroker.from_env().properties()
+    assert single["controller.quorum.voters"] == f"1@127.0.0.1:{LocalBroker.from_env().controller_port}"
+    assert single["offsets.topic.replication.factor"] == "1" and "cluster" not in single["log.dirs"]
+
+
+def test_the_active_controller_is_the_leader_of_the_newest_epoch_a_running_node_saw(tmp_path):
+    cluster = LocalCluster(nodes=3, port=19590, home=tmp_path)
+    children = []
+    for member, (leader, epoch) in zip(cluster.members, [(1, 3), (2, 5), (-1, 6)]):
+        state = member.home / "data" / "__cluster_metadata-0"
+        state.mkdir(parents=True)
+        (state / "quorum-state").write_text(f'{{"leaderId":{leader},"leaderEpoch":{epoch},"votedId":-1}}')
+        children.append(subprocess.Popen(["sleep", "60"]))
+        member.pid_file.write_text(str(children[-1].pid))
+    try:
+        assert cluster.controller() == 2
+        children[1].kill()
+        children[1].wait()
+        assert cluster.controller() == 1   # node 2's record is not a running node's
+    finally:
+        for child in children:
+            child.kill()
+            child.wait()
+
+
+def test_writes_must_reach_all_but_one_copy_and_at_most_two():
+    assert [min_insync(n) for n in (1, 2, 3, 5)] == [1, 1, 2, 2]
+
+
+def test_replication_follows_the_cluster_unless_set():
+    from pipeline.config import load_settings
+    from pipeline.kafka.admin import replication_for
+
+    auto = load_settings(env={})
+    assert [(r.factor, r.min_insync) for r in (replication_for(auto, n) for n in (1, 2, 3, 5))] == \
+        [(1, 1), (2, 1), (3, 2), (3, 2)]
+    fixed = load_settings(env={"MODERATION_REPLICATION_FACTOR": "2"})
+    assert (replication_for(fixed, 5).factor, replication_for(fixed, 5).min_insync) == (2, 1)
+    assert load_settings(env={"MODERATION_REPLICATION_FACTOR": "auto"}).replication_factor is None
+
+
+def test_topics_are_not_created_on_a_guess_when_the_cluster_does_not_answer():
+    import asyncio
+
+    import pytest
+
+    from pipeline.config import load_settings
+    from pipeline.kafka.admin import BrokerUnavailable, cluster_replication
+
+    nowhere = load_settings(env={"MODERATION_BOOTSTRAP": "127.0.0.1:19599"})
+    with pytest.raises(BrokerUnavailable, match="how many brokers"):
+        asyncio.run(cluster_replication(nowhere))
+    assert asyncio.run(cluster_replication(load_settings(env={"MODERATION_BOOTSTRAP": "127.0.0.1:19599",
+                                                              "MODERATION_REPLICATION_FACTOR": "3"}))).factor == 3
