@@ -186,7 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_wait_argument(p)
     p.set_defaults(func=cmd_tail)
 
-    bench = sub.add_parser("bench", help="benchmarks: e2e (pipeline vs raw Kafka), classify, groups, ticks")
+    bench = sub.add_parser("bench", help="benchmarks: e2e (pipeline vs raw Kafka), classify, groups, ticks, notify, gateway, scale, workers, dashboard")
     bench_sub = bench.add_subparsers(dest="bench_command", required=True)
     from pipeline.devtools.bench.e2e import add_arguments as add_bench_e2e
     from pipeline.classify.commands import add_arguments as add_classifier_commands
@@ -204,6 +204,9 @@ def build_parser() -> argparse.ArgumentParser:
     from pipeline.devtools.bench.ticks import add_arguments as add_bench_ticks
 
     add_bench_ticks(bench_sub)
+    from pipeline.devtools.bench.dashboard import add_arguments as add_bench_dashboard
+
+    add_bench_dashboard(bench_sub)
     from pipeline.devtools.bench.scale import add_arguments as add_bench_scale
 
     add_bench_scale(bench_sub)

@@ -20,18 +20,21 @@ from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import orjson
 from aiohttp import web
 
 from pipeline.config import Dashboard, Settings, host_allowed, load_settings
 from pipeline.dashboard.auth import Principal
 from pipeline.dashboard.decisions import OUTBOX_KEY, Outbox, decide
 from pipeline.dashboard.login import AUTH_KEY, PRINCIPAL, SESSION, add_routes, create_auth, gate
+from pipeline.dashboard.push import Frame, changes, patch_message
 from pipeline.dashboard.state import Bounds, DashboardState, View
 
 log = logging.getLogger("pipeline.dashboard")
 STATIC = Path(__file__).resolve().parent / "static"
 PUSH_INTERVAL = 0.5        # seconds between checks for changes to push
+# A live client's updates after the first: at most this many bytes a second on average (a larger
+# update waits longer before the next; docs/SCALING.md, "Dashboard").
+STREAM_BYTES_PER_SECOND = 64 << 10
 HEARTBEAT = 15.0           # seconds between keep-alive comments on an idle stream
 RETRY_SECONDS = 3.0        # wait before reconnecting to an unreachable broker
 PROBE_SECONDS = 5.0        # how often the reader asks the broker for metadata while records are quiet
@@ -249,9 +252,10 @@ def _status_view(app: web.Application, scoped: bool = False) -> dict:
             "bootstrap": status.bootstrap, "topics": status.topics}
 
 
-def _payload(app: web.Application, view: View) -> tuple[tuple, bytes]:
-    """The view's JSON, rebuilt when the state or the reader's status changed (and at most every
-    FRAME_REUSE_SECONDS); the key tells a stream whether it has sent this one already."""
+def _frame(app: web.Application, view: View) -> Frame:
+    """The view's answer, built again when the state or the reader's status changed (and at most
+    every FRAME_REUSE_SECONDS), once for every client asking for the same view. The cache holds
+    the views of the live streams and FRAME_CACHE more."""
     state, frames = app[STATE_KEY], app[FRAMES_KEY].entries
     status = _status_view(app, scoped=view.scope is not None)
     # The queue's age filter moves with the clock: its answer is rebuilt each minute at least.
@@ -260,15 +264,15 @@ def _payload(app: web.Application, view: View) -> tuple[tuple, bytes]:
     now = time.monotonic()
     if entry is not None and (entry[0] == key or now - entry[1] < FRAME_REUSE_SECONDS):
         frames.move_to_end(view)
-        return entry[0], entry[2]
-    snapshot = state.view(view, now=time.time())
-    snapshot["status"] = status
-    body = orjson.dumps(snapshot)
-    frames[view] = (key, now, body)
+        return entry[2]
+    answer = state.view(view, now=time.time())
+    answer["status"] = status
+    frame = Frame(answer)
+    frames[view] = (key, now, frame)
     frames.move_to_end(view)
-    while len(frames) > FRAME_CACHE:
+    while len(frames) > FRAME_CACHE + app[STREAMS_KEY].active:
         frames.popitem(last=False)
-    return key, body
+    return frame
 
 
 async def index(request: web.Request) -> web.StreamResponse:
@@ -276,15 +280,16 @@ async def index(request: web.Request) -> web.StreamResponse:
 
 
 async def api_state(request: web.Request) -> web.Response:
-    _, body = _payload(request.app, _view(request))
-    return web.Response(body=body, content_type="application/json")
+    return web.Response(body=_frame(request.app, _view(request)).whole(), content_type="application/json")
 
 
 async def api_stream(request: web.Request) -> web.StreamResponse:
-    """Server-sent events: the view's state whenever it changes. A client's unsent bytes are at
-    most one update: while it has not taken the last one it gets no new one, and then the newest
-    (a slow reader sees fewer updates, never stale ones). A client whose update waits longer than
-    `stream_stall_seconds`, or whose update would not fit `stream_buffer_bytes`, is dropped."""
+    """Server-sent events: first the whole view (`state`), then whenever it changes what changed
+    (`patch`: push.py), each numbered by its event id. A client's unsent bytes are at most one
+    update: while it has not taken the last one it gets no new one, and then the changes since
+    what it took (a slow reader sees fewer updates, never stale ones). A client whose update waits
+    longer than `stream_stall_seconds`, or whose update would not fit `stream_buffer_bytes`, is
+    dropped."""
     app, view = request.app, _view(request)
     limits, streams = app[SETTINGS_KEY].dashboard, app[STREAMS_KEY]
     if streams.active >= limits.max_streams:
@@ -302,7 +307,8 @@ async def api_stream(request: web.Request) -> web.StreamResponse:
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
     await response.prepare(request)
     streams.active += 1
-    sent, idle, waiting_since = None, 0.0, None
+    sent: Frame | None = None      # the client's copy: the frame it was last sent
+    number, idle, waiting_since, next_update = 0, 0.0, None, 0.0
     auth, token = app[AUTH_KEY], request[SESSION].token
     try:
         while not transport.is_closing():
@@ -316,19 +322,24 @@ async def api_stream(request: web.Request) -> web.StreamResponse:
                     break
             else:
                 waiting_since = None
-                key, body = _payload(app, view)
-                frame = b"event: state\ndata: " + body + b"\n\n" if key != sent else \
-                    b": keep-alive\n\n" if idle >= HEARTBEAT else None
-                if frame is not None:
-                    if len(frame) > limits.stream_buffer_bytes:
-                        _drop(streams, transport, "an update of %d bytes exceeds its buffer", len(frame))
+                frame = None if time.monotonic() < next_update else _frame(app, view)
+                message = _message(sent, frame, number + 1) if frame is not None and frame is not sent else None
+                if message is None and idle >= HEARTBEAT:
+                    message = b": keep-alive\n\n"
+                if message is not None:
+                    if len(message) > limits.stream_buffer_bytes:
+                        _drop(streams, transport, "an update of %d bytes exceeds its buffer", len(message))
                         break
-                    try:   # the buffer was empty and the frame fits: this does not wait
-                        await asyncio.wait_for(response.write(frame), limits.stream_stall_seconds)
+                    try:   # the buffer was empty and the message fits: this does not wait
+                        await asyncio.wait_for(response.write(message), limits.stream_stall_seconds)
                     except asyncio.TimeoutError:
                         _drop(streams, transport, "took nothing for %.0fs", limits.stream_stall_seconds)
                         break
-                    sent, idle = key, 0.0
+                    idle = 0.0
+                    if not message.startswith(b":"):
+                        if sent is not None:
+                            next_update = time.monotonic() + len(message) / STREAM_BYTES_PER_SECOND
+                        sent, number = frame, number + 1
             await asyncio.sleep(PUSH_INTERVAL)
             idle += PUSH_INTERVAL
     except (ConnectionError, asyncio.CancelledError):
@@ -336,6 +347,20 @@ async def api_stream(request: web.Request) -> web.StreamResponse:
     finally:
         streams.active -= 1
     return response
+
+
+def _message(sent: Frame | None, frame: Frame, number: int) -> bytes | None:
+    """The event that brings a client from `sent` to `frame`: the changes, or the whole view when
+    it has none yet or the changes would not be smaller; None when nothing it shows changed."""
+    if sent is not None:
+        ops = changes(sent, frame)
+        if ops is not None:
+            if not ops:
+                return None
+            patch = patch_message(ops)
+            if len(patch) < len(frame.whole()):
+                return b"event: patch\nid: %d\ndata: " % number + patch + b"\n\n"
+    return b"event: state\nid: %d\ndata: " % number + frame.whole() + b"\n\n"
 
 
 def _drop(streams: Streams, transport: asyncio.Transport, why: str, *args) -> None:

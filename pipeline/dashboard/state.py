@@ -14,10 +14,12 @@ original bytes are never kept.
 from __future__ import annotations
 
 import heapq
+import math
 from collections import Counter, OrderedDict, deque
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime
+from itertools import islice
 from typing import Any, NamedTuple
 
 import orjson
@@ -236,16 +238,19 @@ class DashboardState:
         self.deliveries: Counter = Counter()   # notifier outcomes (moderation.deliveries) by status
         self.latest: tuple[float, str] | None = None
         self.groups = Ranked(b.groups, GroupStats.rank)
-        self.feed = TimeOrdered(b.feed)                 # every violation and escalation
-        self.severe = TimeOrdered(b.severe)              # the severe ones, apart
-        self.followups = Ranked(b.followups, _followup_rank)
+        # Every store a view lists from is kept by group too (a view of a few groups reads only
+        # theirs) and, where a view shows its first entries, in that order (stores.py).
+        self.feed = TimeOrdered(b.feed, group_of=_group_of, tally_of=_kind_of)     # every violation and escalation
+        self.severe = TimeOrdered(b.severe, group_of=_group_of, tally_of=_kind_of)  # the severe ones, apart
+        self.followups = Ranked(b.followups, _followup_rank, group_of=_group_of, orders={"since": _since})
         self._report_items: dict[str, set[tuple]] = {}   # group → keys of its report's open items still kept
         self._escalation_keys: dict[str, tuple] = {}     # escalation id → its follow-up key
-        self.responsiveness = Ranked(b.responsiveness, lambda row: (row["window_seconds"], row["arrival"]))
-        self.reports = Ranked(b.reports, lambda r: (r["ts_seconds"], r["arrival"]))
+        self.responsiveness = Ranked(b.responsiveness, lambda row: (row["window_seconds"], row["arrival"]),
+                                     group_of=_group_of)
+        self.reports = Ranked(b.reports, _age, orders={"newest": _age})
         # Review (R1-R2): the queue of violations waiting for a reviewer, oldest first; every
         # decision seen on the reviews topic; the content violations a decision may name.
-        self.queue = Ranked(b.reviews, lambda i: (i["ts_seconds"], i["arrival"]))
+        self.queue = Ranked(b.reviews, _age, group_of=_group_of, orders={"oldest": _age}, tally_of=_label_of)
         self.decided: OrderedDict[str, dict] = OrderedDict()      # violation id → its recorded decision
         self.decidable: OrderedDict[str, Decidable] = OrderedDict()
         self.awaiting: OrderedDict[str, dict] = OrderedDict()     # decisions sent from here, not yet recorded
@@ -592,31 +597,50 @@ class DashboardState:
         return found if found is not None and _sees(scope, found.group_id) else None
 
     def _reviews_view(self, view: View, now: float | None) -> dict:
-        scope = view.scope
+        scope, queue, oldest = view.scope, self.queue, self.queue.order("oldest")
         newest_ts = None if view.review_age == 0 or now is None else now - view.review_age * 3600
-        groups, labels, matching = Counter(), Counter(), []
-        for item in self.queue.data.values():
-            if not _sees(scope, item["group_id"]):
-                continue
-            groups[item["group_id"]] += 1
-            labels[item["label"]] += 1
-            if (view.review_group and item["group_id"] != view.review_group) \
-                    or (view.review_label and item["label"] != view.review_label) \
-                    or (newest_ts is not None and item["ts_seconds"] > newest_ts):
-                continue
-            matching.append(item)
-        oldest = heapq.nsmallest(view.limit, matching, key=lambda i: (i["ts_seconds"], i["arrival"]))
+        if scope is None:
+            waiting, labels = len(queue), dict(queue.tally)
+            groups = queue.largest_groups(self.bounds.top_groups)
+        else:
+            present = [(g, queue.groups().get(g)) for g in scope]
+            sizes = [(g, len(keys)) for g, keys in present if keys]
+            waiting = sum(n for _, n in sizes)
+            labels = Counter(item["label"] for _, item in queue.in_groups(scope))
+            groups = heapq.nlargest(self.bounds.top_groups, sizes, key=lambda gn: gn[1])
+
+        def matches(item: dict) -> bool:
+            return (not view.review_label or item["label"] == view.review_label) \
+                and (newest_ts is None or item["ts_seconds"] <= newest_ts)
+
+        if scope is None and not view.review_group:
+            if not view.review_label:          # the oldest of them all, or of those past the age
+                total = len(oldest) if newest_ts is None else oldest.count_before((newest_ts, math.inf))
+                keys = oldest.first(min(view.limit, total))
+            else:
+                matching = (k for k in oldest.ascending() if matches(queue.data[k]))
+                if newest_ts is None:
+                    total = queue.tally.get(view.review_label, 0)
+                    keys = list(islice(matching, view.limit))
+                else:
+                    keys = list(matching)
+                    total = len(keys)
+                    del keys[view.limit:]
+        else:
+            chosen = scope if not view.review_group else \
+                [view.review_group] if _sees(scope, view.review_group) else []
+            found = sorted((oldest.place_of(k), k) for k, item in queue.in_groups(chosen) if matches(item))
+            total, keys = len(found), [k for _, k in found[: view.limit]]
         hidden = ("ts_seconds", "arrival", "member_id", "message_id")
         items = []
-        for item in oldest:
+        for item in map(queue.data.__getitem__, keys):
             shown = {k: v for k, v in item.items() if k not in hidden}
             shown["scores"] = self.review_scores.get((item["group_id"], item["message_id"]))
             shown["awaiting"] = self.awaiting.get(item["id"])
             shown["history"] = self._history_view(item["group_id"], item["member_id"], item["id"])
             items.append(shown)
-        return {"items": items, "total": len(matching), "waiting": sum(groups.values()),
-                "groups": dict(groups.most_common(self.bounds.top_groups)), "labels": dict(labels),
-                "kept": self.queue.cap, "dropped": self.queue.dropped if scope is None else None}
+        return {"items": items, "total": total, "waiting": waiting, "groups": dict(groups), "labels": labels,
+                "kept": queue.cap, "dropped": queue.dropped if scope is None else None}
 
     def _history_view(self, group_id: str, member_id: str | None, leave_out: str) -> dict | None:
         entry = self.history.get((group_id, member_id)) if member_id else None
@@ -629,12 +653,19 @@ class DashboardState:
     def _feed_view(self, view: View) -> dict:
         severe_only = view.severity == "severe"
         store = self.severe if severe_only else self.feed
-        items, by_kind, total = [], Counter(), 0
         needle, scope = view.member, view.scope
-        for item in store.newest_first():
-            if (scope is not None and item["group_id"] not in scope) \
-                    or (view.group and item["group_id"] != view.group) or (view.rule and item["rule"] != view.rule) \
-                    or (view.severity and item["severity"] != view.severity) \
+        shown = {"offset": view.offset, "limit": view.limit, "source": "severe" if severe_only else "recent",
+                 "kept": store.cap, "dropped": store.dropped if scope is None else None}
+        if scope is None and not (view.group or view.rule or needle or not view.escalations) \
+                and view.severity in ("", "severe"):
+            # Every item of the store matches (the severe store holds severe ones only).
+            page = islice(store.newest_first(), view.offset, view.offset + view.limit)
+            return {"items": [self._annotated(item) for item in page], "total": len(store),
+                    "by_kind": dict(store.tally), **shown}
+        groups = ([view.group] if _sees(scope, view.group) else []) if view.group else scope
+        items, by_kind, total = [], Counter(), 0
+        for item in store.newest_first(groups):
+            if (view.rule and item["rule"] != view.rule) or (view.severity and item["severity"] != view.severity) \
                     or (not view.escalations and item["kind"] == "escalation"):
                 continue
             if needle and not any(needle in v.lower() for v in (item["member"]["name"], item["member"]["id"]) if v):
@@ -643,8 +674,7 @@ class DashboardState:
                 items.append(self._annotated(item))
             total += 1
             by_kind[item["kind"]] += 1
-        return {"items": items, "total": total, "by_kind": dict(by_kind), "offset": view.offset, "limit": view.limit,
-                "source": "severe" if severe_only else "recent", "kept": store.cap, "dropped": store.dropped}
+        return {"items": items, "total": total, "by_kind": dict(by_kind), **shown}
 
     def _annotated(self, item: dict) -> dict:
         """A feed item with what was decided about it since: a violation's review, an escalation's retraction."""
@@ -679,39 +709,49 @@ class DashboardState:
         return charts
 
     def _responsiveness_view(self, view: View) -> dict:
-        needle = view.member
-        rows = [row for row in self.responsiveness.data.values()
-                if row["window"]["kind"] == view.window and (not view.group or row["group_id"] == view.group)
-                and _sees(view.scope, row["group_id"])
+        store, needle, scope = self.responsiveness, view.member, view.scope
+        shown = {"kept": store.cap, "dropped": store.dropped if scope is None else None}
+        if scope is None and not view.group and not needle:
+            # The window's rows in the chosen order (kept from the first time someone chose it):
+            # those with a value, then those without one, whatever the direction.
+            order = store.order(f"{view.window}:{view.sort}", _responsiveness_place(view.window, view.sort))
+            valued = order.count_before((True,))
+            if view.descending:
+                keys = order.between(valued - view.limit, valued)[::-1]
+            else:
+                keys = order.between(0, min(valued, view.limit))
+            keys += order.between(valued, valued + view.limit - len(keys))
+            return {"rows": [_row_view(store.data[k]) for k in keys], "total": len(order), **shown}
+        rows = [row for _, row in store.in_groups([view.group] if view.group and _sees(scope, view.group) else
+                                                  [] if view.group else scope)] \
+            if scope is not None or view.group else list(store.data.values())
+        rows = [row for row in rows if row["window"]["kind"] == view.window
                 and (not needle or any(needle in v.lower() for v in (row["member"]["name"], row["member"]["id"]) if v))]
-
-        def value(row):
-            if view.sort == "member":
-                return "" if row["scope"] == "group" else (row["member"]["name"] or row["member"]["id"] or "")
-            if view.sort == "start":
-                return row["window"]["start"]
-            return row[view.sort]
-
+        value = _SORT_VALUES[view.sort]
         present = [r for r in rows if value(r) is not None]
         blank = [r for r in rows if value(r) is None]   # blanks last whatever the direction
         pick = heapq.nlargest if view.descending else heapq.nsmallest
-        chosen = pick(view.limit, present, key=lambda r: (value(r), str(r["group_id"]), r["scope"] != "group"))
-        chosen += blank[: view.limit - len(chosen)]
-        return {"rows": [{k: v for k, v in r.items() if k not in ("arrival", "window_seconds")} for r in chosen],
-                "total": len(rows), "kept": self.responsiveness.cap, "dropped": self.responsiveness.dropped}
+        chosen = pick(view.limit, present, key=lambda r: (value(r), *_row_tie(r)))
+        chosen += heapq.nsmallest(view.limit - len(chosen), blank, key=_row_tie)
+        return {"rows": [_row_view(r) for r in chosen], "total": len(rows), **shown}
 
     def _followups_view(self, view: View) -> dict:
-        items = [i for i in self.followups.data.values()
-                 if (not view.group or i["group_id"] == view.group) and _sees(view.scope, i["group_id"])]
-        newest = heapq.nlargest(view.limit, items, key=lambda i: (i["since_seconds"], i["arrival"]))
+        store, scope = self.followups, view.scope
+        order = store.order("since")
+        if scope is None and not view.group:
+            keys, total = order.last(view.limit), len(store)
+        else:
+            chosen = ([view.group] if _sees(scope, view.group) else []) if view.group else scope
+            found = [(order.place_of(k), k) for k, _ in store.in_groups(chosen)]
+            keys, total = [k for _, k in heapq.nlargest(view.limit, found)], len(found)
         hidden = ("since_seconds", "arrival", "priority", "escalation_id")
-        return {"items": [{k: v for k, v in i.items() if k not in hidden} for i in newest],
-                "total": len(items), "kept": self.followups.cap, "dropped": self.followups.dropped}
+        return {"items": [{k: v for k, v in store.data[key].items() if k not in hidden} for key in keys],
+                "total": total, "kept": store.cap, "dropped": store.dropped if scope is None else None}
 
     def _report_panel(self, view: View) -> dict:
         scope = view.scope
         if scope is None:
-            newest = self.reports.top(self.bounds.top_groups)
+            newest = [self.reports.data[k] for k in self.reports.order("newest").last(self.bounds.top_groups)]
         else:
             newest = heapq.nlargest(self.bounds.top_groups, (r for r in map(self.reports.get, scope) if r is not None),
                                     key=self.reports.rank)
@@ -725,6 +765,56 @@ class DashboardState:
 
 def _sees(scope: frozenset | None, group_id: str | None) -> bool:
     return scope is None or (group_id is not None and group_id in scope)
+
+
+# How the stores key and order their entries (the indexes of stores.py).
+
+def _group_of(entry: dict) -> str | None:
+    return entry["group_id"]
+
+
+def _kind_of(item: dict) -> str:
+    return item["kind"]
+
+
+def _label_of(item: dict) -> str:
+    return item["label"]
+
+
+def _age(entry: dict) -> tuple:
+    return entry["ts_seconds"], entry["arrival"]
+
+
+def _since(item: dict) -> tuple:
+    return item["since_seconds"], item["arrival"]
+
+
+def _row_tie(row: dict) -> tuple:
+    """After the sorted value: the group, the group's own row first, then the earlier arrival."""
+    return str(row["group_id"]), row["scope"] != "group", row["arrival"]
+
+
+# What the responsiveness table sorts by, per sort key of the page.
+_SORT_VALUES = {key: (lambda row, key=key: row[key]) for key in RESPONSIVENESS_KEYS}
+_SORT_VALUES["member"] = lambda row: "" if row["scope"] == "group" else (row["member"]["name"] or row["member"]["id"] or "")
+_SORT_VALUES["start"] = lambda row: row["window"]["start"]
+
+
+def _responsiveness_place(kind: str, sort: str):
+    """The table's order for one window kind and sort key: rows with a value by it (then
+    `_row_tie`), then the rows without one."""
+    value = _SORT_VALUES[sort]
+
+    def place(row: dict) -> tuple | None:
+        if row["window"]["kind"] != kind:
+            return None
+        found = value(row)
+        return (False, found, *_row_tie(row)) if found is not None else (True, 0, *_row_tie(row))
+    return place
+
+
+def _row_view(row: dict) -> dict:
+    return {k: v for k, v in row.items() if k not in ("arrival", "window_seconds")}
 
 
 def _followup_rank(item: dict) -> tuple:

@@ -481,6 +481,138 @@ def test_the_severe_card_and_filter_agree_after_a_busy_hour(browser):
         server.close()
 
 
+# --------------------------------------------------------------------------- live updates as changes
+
+# What the page shows against what the server answers for the page's own filters, read in one
+# script call (an update could re-render the rows between two calls).
+PAGE_AND_SERVER = """
+const done = arguments[arguments.length - 1];
+const ids = (selector) => [...document.querySelectorAll(selector)].map((r) => r.dataset.id);
+const shown = {feed: ids('#feed tbody tr'), queue: ids('#queue tbody tr'),
+               feedCount: document.getElementById('feed-count').textContent,
+               queueCount: document.getElementById('queue-count').textContent,
+               cards: [...document.querySelectorAll('#summary .card')].map((c) => c.textContent),
+               numbered, sameStream: source === window.followed, patches: window.patches,
+               view: document.body.dataset.view};
+fetch('/api/state?' + shown.view, {cache: 'no-store'}).then((r) => r.json())
+  .then((answer) => done({shown, answer}), (err) => done({error: String(err)}));
+"""
+
+
+def _page_and_server(driver) -> tuple[dict, dict]:
+    out = driver.execute_async_script(PAGE_AND_SERVER)
+    assert "error" not in out, out
+    return out["shown"], out["answer"]
+
+
+def _agrees(driver) -> dict:
+    """The page's feed and review queue are the server's answer for its filters, row for row."""
+    shown, answer = _page_and_server(driver)
+    assert shown["feed"] == [i["id"] for i in answer["feed"]["items"]]
+    assert shown["queue"] == [i["id"] for i in answer["reviews"]["items"]]
+    assert f"of {answer['feed']['total']:,}" in shown["feedCount"] or not answer["feed"]["total"]
+    assert f"of {answer['reviews']['waiting']:,} waiting" in shown["queueCount"] or not answer["reviews"]["waiting"]
+    return shown
+
+
+def _mark_stream(driver) -> int:
+    """Remember the page's live stream and count the changes it brings from now on; returns the
+    number of the last update the page took."""
+    return driver.execute_script("window.followed = source; window.patches = 0;"
+                                 "source.addEventListener('patch', () => { window.patches += 1; });"
+                                 "return numbered")
+
+
+def _to_review(i, group, ts):
+    from tests.unit.test_dashboard_state import violation
+
+    return {**violation(i, group=group, ts=ts, member=f"u-{i}"), "review": "required",
+            "evidence": {"label": "ad", "score": 0.7, "reasons": ["link to a shop"], "message_id": f"m-{i}"}}
+
+
+def test_live_records_change_the_page_through_changes_on_one_stream(deployment, dashboard, browser):
+    """A supervisor's page follows records as the dashboard reads them from Kafka: the feed, the
+    review queue, the severe card and the severe filter show what /api/state answers, and they get
+    there by changes applied on the stream the page opened (its update numbers count up on it;
+    a page that could not apply one would open a new stream, starting at 1)."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from tests.unit.test_dashboard_state import violation
+
+    settings = deployment.settings
+    produce_outputs(settings, [
+        *(violation(f"old-{i}", group="g-apollo", ts=f"2026-03-02T09:{i:02d}:00+08:00") for i in range(30)),
+        *(violation(f"sev-{i}", group="g-ops", rule="D1", severity="severe", ts=f"2026-03-02T08:0{i}:00+08:00")
+          for i in range(3)),
+        *(_to_review(f"q-{i}", "g-fin", f"2026-03-02T07:0{i}:00+08:00") for i in range(3))])
+    log_in_browser(browser, dashboard)
+    WebDriverWait(browser, 30).until(lambda d: len(_feed(d)) == 36, message="the page did not show the 36 records")
+    first = _mark_stream(browser)
+    before = _agrees(browser)
+    assert len(before["queue"]) == 3 and "3severe" in before["cards"]
+
+    produce_outputs(settings, [violation("new", group="g-apollo", rule="C3", ts="2026-03-02T11:00:00+08:00"),
+                               violation("sev-new", group="g-ops", rule="D1", severity="severe",
+                                         ts="2026-03-02T10:30:00+08:00"),
+                               _to_review("q-new", "g-hr", "2026-03-02T06:00:00+08:00")])
+    WebDriverWait(browser, 30).until(lambda d: len(_feed(d)) == 39 and _feed(d)[0]["rule"] == "C3",
+                                     message="the live records did not reach the page")
+    after = _agrees(browser)
+    assert after["feed"] == ["vio-new", "vio-sev-new", *before["feed"], "vio-q-new"]     # newest first
+    assert after["queue"] == ["vio-q-new", *before["queue"]]                    # oldest first
+    assert "4severe" in after["cards"]
+    assert after["sameStream"] and after["patches"] >= 1 and after["numbered"] == first + after["patches"], after
+
+    _choose(browser, "f-severity", "severe")
+    rows = _feed(browser)
+    assert len(rows) == 4 and {r["rule"] for r in rows} == {"D1"}
+    first = _mark_stream(browser)
+    produce_outputs(settings, [violation("sev-later", group="g-fin", rule="D1", severity="severe",
+                                         ts="2026-03-02T12:00:00+08:00"),
+                               violation("warning-later", group="g-fin", ts="2026-03-02T12:01:00+08:00")])
+    WebDriverWait(browser, 30).until(lambda d: len(_feed(d)) == 5, message="the live severe case did not reach the page")
+    shown = _agrees(browser)
+    assert shown["feed"][0] == "vio-sev-later" and "vio-warning-later" not in shown["feed"]
+    assert "5severe" in shown["cards"] and "(5 violations)" in shown["feedCount"]
+    assert shown["sameStream"] and shown["patches"] >= 1 and shown["numbered"] == first + shown["patches"], shown
+
+
+def test_an_admins_page_gets_nothing_while_their_groups_are_quiet(deployment, dashboard, browser):
+    """Records of other groups keep arriving: the page of the admin of g-fin takes no update at all
+    (its update number stays), then one of g-fin's arrives and is shown, on the same stream."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from tests.unit.test_dashboard_state import escalation, violation
+
+    settings = deployment.settings
+    produce_outputs(settings, [violation(f"fin-{i}", group="g-fin", ts=f"2026-03-02T09:0{i}:00+08:00") for i in range(3)])
+    log_in_browser(browser, dashboard, "adm-fin")
+    WebDriverWait(browser, 30).until(lambda d: len(_feed(d)) == 3, message="the admin's page did not show g-fin's 3")
+    first = _mark_stream(browser)
+    read = _health(dashboard)[1]["records"]
+    others = []
+    for i in range(60):
+        others.append(violation(f"apollo-{i}", group="g-apollo", ts=f"2026-03-02T10:{i:02d}:00+08:00",
+                                severity=("warning", "severe")[i % 2]))
+        others.append(_to_review(f"apollo-q-{i}", "g-apollo", f"2026-03-02T10:{i:02d}:30+08:00"))
+        others.append(escalation(f"apollo-{i}", group="g-apollo"))
+    for part in range(3):           # over several push intervals
+        produce_outputs(settings, others[part * 60:(part + 1) * 60])
+        time.sleep(0.7)
+    _wait_for(lambda: _health(dashboard)[1]["records"] >= read + len(others), 30, "the dashboard to read them")
+    time.sleep(3.0)                 # several push intervals and more than an answer's reuse time
+    shown = _agrees(browser)
+    assert shown["numbered"] == first and shown["patches"] == 0 and shown["sameStream"], shown
+    assert shown["feed"] == ["vio-fin-2", "vio-fin-1", "vio-fin-0"]
+    assert "apollo" not in browser.find_element("tag name", "body").text
+
+    produce_outputs(settings, [violation("fin-live", group="g-fin", ts="2026-03-02T11:00:00+08:00")])
+    WebDriverWait(browser, 30).until(lambda d: len(_feed(d)) == 4, message="g-fin's record did not reach the page")
+    shown = _agrees(browser)
+    assert shown["feed"][0] == "vio-fin-live"
+    assert shown["numbered"] == first + 1 and shown["patches"] == 1 and shown["sameStream"], shown
+
+
 # --------------------------------------------------------------------------- the reader and /healthz
 
 
@@ -568,14 +700,18 @@ def test_healthz_tells_the_truth_when_the_broker_goes_away(own_broker, tmp_path)
 # --------------------------------------------------------------------------- 40 live clients that never read
 
 CLIENTS = 40
-ROUNDS = 40
+ROUNDS = 40              # rounds of records at least; then more, until the clients are dropped
+MAX_ROUNDS = 160         # the loop stops (and fails) here if they are still not dropped
 RSS_CEILING = 1536 * MiB       # the loop stops (and fails) before this: a bounded load loop
 
 
 def test_live_clients_that_never_read_cost_a_bounded_amount_of_memory(deployment, tmp_path):
     """30,000 groups on the output topics; 40 raw sockets ask for the live stream and never read
     while records keep arriving. Memory must stay within a bound, /healthz must keep answering,
-    and the clients must be dropped."""
+    and the clients must be dropped. A client is dropped once its updates have filled the socket's
+    buffers (~400 KB on loopback) and then waited `stream_stall_seconds`: with updates sent as
+    changes (a supervisor gets ~20 KB/s here) that takes longer than ROUNDS, so records keep coming
+    until they are dropped, at most MAX_ROUNDS."""
     from tests.unit.test_dashboard_state import _groups_of_records, violation
 
     settings = deployment.settings
@@ -599,8 +735,11 @@ def test_live_clients_that_never_read_cost_a_bounded_amount_of_memory(deployment
             s = socket.create_connection(("127.0.0.1", port))
             s.sendall(request)                                   # and never read
             clients.append(s)
-        peak, unanswered, dropped = before, 0, 0
-        for round_ in range(ROUNDS):
+        peak, unanswered, dropped, rounds = before, 0, 0, 0
+        for round_ in range(MAX_ROUNDS):
+            if round_ >= ROUNDS and dropped == CLIENTS:
+                break
+            rounds = round_ + 1
             produce_outputs(settings, [violation(f"load-{round_}-{i}", group=f"g-{i * 97 % 30_000:06d}",
                                                  ts=f"2026-03-09T{9 + round_ % 8:02d}:00:00+08:00",
                                                  severity=("warning", "severe")[i % 2]) for i in range(200)])
@@ -621,9 +760,9 @@ def test_live_clients_that_never_read_cost_a_bounded_amount_of_memory(deployment
         time.sleep(3.0)
         after = process.memory_info().rss
         status, health = _health(url)
-        print(f"RSS with {CLIENTS} clients that never read, {ROUNDS} rounds of 200 records: "
+        print(f"RSS with {CLIENTS} clients that never read, {rounds} rounds of 200 records: "
               f"before {before / MiB:.1f} MiB, peak {peak / MiB:.1f} MiB (+{(peak - before) / MiB:.1f}), "
-              f"after they left {after / MiB:.1f} MiB; /healthz unanswered {unanswered} of {ROUNDS}; "
+              f"after they left {after / MiB:.1f} MiB; /healthz unanswered {unanswered} of {rounds}; "
               f"clients dropped {dropped}")
         assert unanswered == 0 and status == 200
         assert dropped == CLIENTS and health["streams"] == 0

@@ -450,7 +450,7 @@ async def test_web_shell_serves_page_state_and_stream():
             async with client.get(url + "api/stream?rule=C3") as stream:
                 assert stream.headers["Content-Type"].startswith("text/event-stream")
                 first = await stream.content.readuntil(b"\n\n")
-                assert first.startswith(b"event: state\ndata: ") and b'"C3"' in first
+                assert first.startswith(b"event: state\nid: 1\ndata: ") and b'"C3"' in first
             health = await client.get(url + "healthz")
             assert health.status == 200
     finally:

@@ -1,7 +1,8 @@
-// The dashboard page: asks /api/state for what its filters select (the server filters, sorts and
-// pages; every list comes newest first and bounded) and follows /api/stream (server-sent events)
-// for the same view. Every value from the topics goes into the page as text (textContent), never
-// as HTML, inside its own bidirectional isolate, with its direction controls made visible.
+// The dashboard page: follows /api/stream (server-sent events) for what its filters select (the
+// server filters, sorts and pages; every list comes newest first and bounded): the whole view
+// first, then what changed. Without EventSource it asks /api/state every 2 s. Every value from the
+// topics goes into the page as text (textContent), never as HTML, inside its own bidirectional
+// isolate, with its direction controls made visible.
 "use strict";
 
 const PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
@@ -580,21 +581,72 @@ async function fetchState(query) {
   }
 }
 
-// Ask for the current filters now, and follow them live (one stream per page, reopened when they change).
+// The changes the server sends after the whole view (pipeline/dashboard/push.py): each sets a
+// section or one field of it, or makes a list again from runs of the current one ([start, count])
+// and new items. Returns a new object; `base` is left as it was.
+function applyChanges(base, ops) {
+  const next = { ...base };
+  for (const [op, path, value] of ops) {
+    let target = next;
+    if (path.length === 2) target = next[path[0]] = { ...next[path[0]] };
+    const key = path[path.length - 1];
+    if (op === "set") {
+      target[key] = value;
+    } else if (op === "list") {
+      const old = target[key];
+      target[key] = value.flatMap((part) => (Array.isArray(part) ? old.slice(part[0], part[0] + part[1]) : [part]));
+    } else {
+      throw new Error(`unknown change ${op}`);
+    }
+  }
+  return next;
+}
+
+// Follow the current filters live: one stream per page, opened again when they change. The
+// stream starts with the whole view and then sends what changed, numbered; a number missing
+// (an update lost, or one that could not be applied) opens the stream again, which starts with
+// the whole view. A stream the server refused (too many live pages) is tried again shortly.
+let numbered = 0;
+let retry = null;
+function follow(query) {
+  if (source) source.close();
+  clearTimeout(retry);
+  source = null;
+  numbered = 0;
+  if (!window.EventSource) { fetchState(query); return; }
+  const stream = source = new EventSource(`/api/stream?${query}`);
+  stream.addEventListener("state", (e) => {
+    if (stream !== source) return;
+    numbered = Number(e.lastEventId);
+    accept(query, JSON.parse(e.data));
+  });
+  stream.addEventListener("patch", (e) => {
+    if (query !== requested || stream !== source) return;
+    const number = Number(e.lastEventId);
+    try {
+      if (!snapshot || number !== numbered + 1) throw new Error(`update ${number} after ${numbered}`);
+      const next = applyChanges(snapshot, JSON.parse(e.data).ops);
+      numbered = number;
+      accept(query, next);
+    } catch (err) {
+      follow(query);        // start again from the whole view
+    }
+  });
+  stream.onerror = () => {
+    renderStatus(snapshot ? { ...snapshot.status, connected: false, error: "reconnecting" } : null);
+    loadMe();   // a stream refused because the session ended: back to the login page
+    if (stream.readyState === EventSource.CLOSED && stream === source) {
+      if (!snapshot || document.body.dataset.view !== query) fetchState(query);
+      retry = setTimeout(() => { if (stream === source) follow(query); }, 5000);
+    }
+  };
+}
+
 function refresh() {
   const query = viewQuery();
   if (query === requested && source) return;
   requested = query;
-  fetchState(query);
-  if (source) source.close();
-  source = null;
-  if (!window.EventSource) return;
-  source = new EventSource(`/api/stream?${query}`);
-  source.addEventListener("state", (e) => accept(query, JSON.parse(e.data)));
-  source.onerror = () => {
-    renderStatus(snapshot ? { ...snapshot.status, connected: false, error: "reconnecting" } : null);
-    loadMe();   // a stream refused because the session ended: back to the login page
-  };
+  follow(query);
 }
 
 async function loadMe() {
