@@ -36,7 +36,7 @@ demo: native
 
 test: native
 	$(BIN)/moderation kafka up
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2 --dist loadfile
 
 unit: native
 	$(BIN)/pytest -q tests/unit

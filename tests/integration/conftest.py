@@ -1,9 +1,28 @@
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from pipeline.kafka.local import LocalBroker
 from tests.integration.harness import Deployment
+
+
+def own_port(variable: str, default: int) -> int:
+    """A port for a test's own broker: the variable's (or the default) plus 1000 for each pytest-xdist
+    worker before this one, so that tests running side by side never share one."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    return int(os.environ.get(variable, str(default))) + 1000 * int(worker.removeprefix("gw") or 0)
+
+
+@pytest.fixture
+def own_broker(tmp_path, broker):
+    """A broker of the test's own (MODERATION_OUTAGE_PORT), so stopping it disturbs no one."""
+    port = own_port("MODERATION_OUTAGE_PORT", 19392)
+    local = LocalBroker(port=port, controller_port=port + 1, home=tmp_path / "kafka", cache=broker.cache)
+    local.up(quiet=True)
+    yield local
+    local.down()
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,6 @@ The pause in output is printed (docs/RELIABILITY.md has the measured figures).
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 import time
 
@@ -24,6 +23,7 @@ from pipeline.kafka.admin import partition_leaders, producer, topic_replication
 from pipeline.kafka.local import LocalCluster
 from tests.integration.harness import Deployment
 from tests.integration.test_reliability import check_complete, expected_outputs, wait_for_outputs
+from tests.integration.conftest import own_port
 
 RATE = 150          # events per second, steady
 EVENTS = 3000       # 20 s of traffic
@@ -31,7 +31,7 @@ EVENTS = 3000       # 20 s of traffic
 
 @pytest.fixture(scope="module")
 def cluster(broker):
-    port = int(os.environ.get("MODERATION_CLUSTER_PORT", "19400"))
+    port = own_port("MODERATION_CLUSTER_PORT", 19400)
     # Under var/ rather than pytest's temporary folders, which other pytest sessions on the machine
     # may clean up; started clean, and left for reading after the run.
     local = LocalCluster(nodes=3, port=port, home=PROJECT_ROOT / "var" / f"test-cluster-{port}", cache=broker.cache)

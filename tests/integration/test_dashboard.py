@@ -28,7 +28,6 @@ from pipeline.core.offline import run
 from pipeline.devtools.sample import conversation
 from tests.integration.harness import ROOT, Deployment
 from tests.unit.dashboard_helpers import PASSWORD, HttpClient, users_file
-from tests.integration.test_outage import own_broker  # noqa: F401 - a fixture: a broker of this test's own
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -674,7 +673,7 @@ def test_a_new_reader_session_resumes_where_the_last_one_stopped(deployment):
     assert state.records == 350 and state.kinds["violation"] == 350 and state.bad == {}
 
 
-def test_healthz_tells_the_truth_when_the_broker_goes_away(own_broker, tmp_path):  # noqa: F811
+def test_healthz_tells_the_truth_when_the_broker_goes_away(own_broker, tmp_path):
     deployment = Deployment(bootstrap=own_broker.bootstrap, workdir=tmp_path,
                             extra_env={"MODERATION_DASHBOARD_STALE_SECONDS": "8"})
     deployment.create_topics()

@@ -25,13 +25,14 @@ from pipeline.kafka.admin import consumer, ensure_topics, producer
 from pipeline.kafka.local import LocalBroker
 from pipeline.devtools.loadgen import generate
 from tests.integration.harness import Deployment, produce
+from tests.integration.conftest import own_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
 def own_broker(tmp_path, broker):
-    port = int(os.environ.get("MODERATION_DEMO_BROKER_PORT", "19422"))
+    port = own_port("MODERATION_DEMO_BROKER_PORT", 19422)
     local = LocalBroker(port=port, controller_port=port + 1, home=tmp_path / "kafka", cache=broker.cache)
     local.up(quiet=True)
     yield local

@@ -22,7 +22,6 @@ import pytest
 
 from pipeline.connectors import Options, convert_record
 from tests.integration.harness import ROOT, Deployment, read_from_start
-from tests.integration.test_outage import own_broker  # noqa: F401 - a fixture: a broker of this test's own
 from tests.unit.test_gateway import (DINGTALK_SECRET, FEISHU_KEY, FEISHU_TOKEN, SLACK_SECRET, dingtalk_headers,
                                      dingtalk_message, feishu_encrypt, feishu_headers, slack_headers, slack_message)
 from tests.unit.test_gateway_feishu import event as feishu_event

@@ -3,16 +3,13 @@ accepted events keyed by group, bad lines are reported and skipped, and the work
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
 import subprocess
 import sys
 import time
 
 import orjson
-import pytest
 
-from pipeline.kafka.local import LocalBroker
 from tests import factory
 from tests.integration.harness import ROOT, Deployment, read_from_start
 
@@ -132,16 +129,6 @@ def test_roster_import_lands_its_events_and_the_worker_escalates_to_the_imported
     escalations = {e["group_id"]: e for e in got["escalations"] if e.get("rule") == "D2"}
     assert escalations["g-fin"]["recipients"]["admins"] == ["u-wang", "u-li"]
     assert escalations["g-none"]["recipients"]["admins"] == []          # what every group got before
-
-
-@pytest.fixture
-def own_broker(tmp_path, broker):
-    """A broker of this test's own (MODERATION_OUTAGE_PORT), so stopping it disturbs no one."""
-    port = int(os.environ.get("MODERATION_OUTAGE_PORT", "19392"))
-    local = LocalBroker(port=port, controller_port=port + 1, home=tmp_path / "kafka", cache=broker.cache)
-    local.up(quiet=True)
-    yield local
-    local.down()
 
 
 def test_the_broker_going_away_mid_import_is_status_1_with_what_was_acknowledged(own_broker, tmp_path):

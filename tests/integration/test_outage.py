@@ -7,23 +7,12 @@ from __future__ import annotations
 import os
 import time
 
-import pytest
 
-from pipeline.kafka.local import LocalBroker
 from pipeline.devtools.loadgen import generate
 from tests.integration.harness import Deployment
 from tests.integration.test_reliability import check_complete, expected_outputs, wait_for_outputs
 
 OUTAGE_SECONDS = float(os.environ.get("MODERATION_OUTAGE_SECONDS", "30"))
-
-
-@pytest.fixture
-def own_broker(tmp_path, broker):
-    port = int(os.environ.get("MODERATION_OUTAGE_PORT", "19392"))
-    local = LocalBroker(port=port, controller_port=port + 1, home=tmp_path / "kafka", cache=broker.cache)
-    local.up(quiet=True)
-    yield local
-    local.down()
 
 
 def test_broker_outage_while_events_flow(own_broker, tmp_path, engine):

@@ -15,6 +15,7 @@ import pytest
 from pipeline.kafka.local import LocalBroker
 from tests.factory import configured, message
 from tests.integration.harness import Deployment
+from tests.integration.conftest import own_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -40,7 +41,7 @@ def test_one_shot_commands_wait_then_say_what_to_do(command):
 
 
 def test_a_worker_started_before_its_broker_waits_for_it(broker, tmp_path):
-    port = int(os.environ.get("MODERATION_STARTUP_PORT", "19492"))
+    port = own_port("MODERATION_STARTUP_PORT", 19492)
     late = LocalBroker(port=port, controller_port=port + 1, home=tmp_path / "kafka", cache=broker.cache)
     deployment = Deployment(bootstrap=late.bootstrap, workdir=tmp_path)
     worker = deployment.start_worker(wait=False)

@@ -9,7 +9,6 @@ ready, and no known-noise line or library chatter.
 """
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from pipeline.kafka.local import LocalBroker
 from pipeline.native import stale
 from tests.factory import configured, message
 from tests.integration.harness import Deployment
+from tests.integration.conftest import own_port
 
 LOG_LINE = re.compile(r"^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}\] \[\d+\] \[(DEBUG|INFO|WARNING|ERROR|CRITICAL)\] ")
 NOISE = ("Group Coordinator Request failed", "Marking the coordinator dead", "because it is rebalancing",
@@ -27,7 +27,7 @@ NOISE = ("Group Coordinator Request failed", "Marking the coordinator dead", "be
 
 @pytest.fixture
 def fresh_broker(tmp_path, broker):
-    port = int(os.environ.get("MODERATION_FRESH_BROKER_PORT", "19412"))
+    port = own_port("MODERATION_FRESH_BROKER_PORT", 19412)
     local = LocalBroker(port=port, controller_port=port + 1, home=tmp_path / "kafka", cache=broker.cache)
     local.up(quiet=True)
     yield local

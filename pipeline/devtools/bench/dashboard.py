@@ -189,7 +189,7 @@ async def follow(session, url: str, stats: StreamStats, stop: asyncio.Event) -> 
 
 
 async def produce(settings, records: list[tuple[str, bytes]]) -> None:
-    p = producer(settings, acks=1, linger_ms=20, max_batch_size=512 * 1024)
+    p = producer(settings, linger_ms=20, max_batch_size=512 * 1024)
     await p.start()
     try:
         for role, value in records:
@@ -201,7 +201,7 @@ async def produce(settings, records: list[tuple[str, bytes]]) -> None:
 
 async def produce_at(settings, traffic: Traffic, rate: int, seconds: float) -> int:
     """`rate` records a second for `seconds`, dated now, in steps of 50 ms."""
-    p = producer(settings, acks=1, linger_ms=5)
+    p = producer(settings, linger_ms=5)
     await p.start()
     sent = 0
     try:
