@@ -4,7 +4,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -188,6 +190,33 @@ async def partitions_of(c: AIOKafkaConsumer, topic: str) -> list:
         await c._client.force_metadata_update()
         partitions = c.partitions_for_topic(topic) or set()
     return [TopicPartition(topic, p) for p in sorted(partitions)]
+
+
+async def read_to_end(settings: Settings, topic: str, keep: Callable[[Any], None]) -> int:
+    """Call `keep(record)` for every record of `topic` (an aiokafka ConsumerRecord: key, value,
+    timestamp…) from its start up to its end offsets as of now; returns how many were read."""
+    c = consumer(settings, group_id=None, enable_auto_commit=False)
+    await c.start()
+    try:
+        tps = await partitions_of(c, topic)
+        if not tps:
+            return 0
+        c.assign(tps)
+        await c.seek_to_beginning(*tps)
+        ends = await c.end_offsets(tps)
+        remaining = {tp for tp in tps if ends[tp] > await c.position(tp)}
+        read = 0
+        while remaining:
+            for tp, messages in (await c.getmany(*remaining, timeout_ms=1000, max_records=5000)).items():
+                for m in messages:
+                    if m.offset < ends[tp]:
+                        keep(m)
+                        read += 1
+                if await c.position(tp) >= ends[tp]:
+                    remaining.discard(tp)
+        return read
+    finally:
+        await c.stop()
 
 
 def producer(settings: Settings, **kw) -> AIOKafkaProducer:

@@ -16,34 +16,7 @@ from pathlib import Path
 import orjson
 
 from pipeline.config import Settings
-from pipeline.kafka.admin import consumer, partitions_of, wait_for_broker
-
-
-async def read_to_end(settings: Settings, topic: str, keep) -> int:
-    """Call `keep(value)` for every record of `topic` from its start up to its end offsets as of
-    now; returns how many were read."""
-    c = consumer(settings, group_id=None, enable_auto_commit=False)
-    await c.start()
-    try:
-        tps = await partitions_of(c, topic)
-        if not tps:
-            return 0
-        c.assign(tps)
-        await c.seek_to_beginning(*tps)
-        ends = await c.end_offsets(tps)
-        remaining = {tp for tp in tps if ends[tp] > await c.position(tp)}
-        read = 0
-        while remaining:
-            for tp, messages in (await c.getmany(*remaining, timeout_ms=1000, max_records=5000)).items():
-                for m in messages:
-                    if m.offset < ends[tp]:
-                        keep(m.value)
-                        read += 1
-                if await c.position(tp) >= ends[tp]:
-                    remaining.discard(tp)
-        return read
-    finally:
-        await c.stop()
+from pipeline.kafka.admin import read_to_end, wait_for_broker
 
 
 def latest_decisions(records: list[dict]) -> dict[str, dict]:
@@ -60,9 +33,9 @@ async def export(settings: Settings, out: Path, wait: float) -> dict:
     await wait_for_broker(settings, wait, "review export")
     reviews: list[dict] = []
 
-    def keep_review(value: bytes) -> None:
+    def keep_review(message) -> None:
         try:
-            record = orjson.loads(value)
+            record = orjson.loads(message.value)
         except orjson.JSONDecodeError:
             return
         if isinstance(record, dict) and record.get("kind") == "review" and record.get("message_event_id"):
@@ -72,9 +45,9 @@ async def export(settings: Settings, out: Path, wait: float) -> dict:
     wanted = {r["message_event_id"]: r["new_label"] for r in latest_decisions(reviews).values()}
     texts: dict[str, str] = {}
 
-    def keep_message(value: bytes) -> None:
+    def keep_message(message) -> None:
         try:
-            event = orjson.loads(value)
+            event = orjson.loads(message.value)
         except orjson.JSONDecodeError:
             return
         if isinstance(event, dict) and event.get("event_id") in wanted and event.get("type") == "message.posted":

@@ -19,7 +19,7 @@ import pytest
 
 from pipeline.config import PROJECT_ROOT
 from pipeline.devtools.loadgen import generate
-from pipeline.kafka.admin import partition_leaders, producer, topic_replication
+from pipeline.kafka.admin import partition_leaders, producer, read_to_end, topic_replication
 from pipeline.kafka.local import LocalCluster
 from tests.integration.harness import Deployment
 from tests.integration.test_reliability import check_complete, expected_outputs, wait_for_outputs
@@ -101,30 +101,11 @@ def output_pause(deployment: Deployment, role: str = "verdicts") -> tuple[float,
 
 async def _stamps(settings, roles) -> dict[str, dict[str, int]]:
     """For each role's topic: its records' timestamps by event id (the first copy of each)."""
-    from pipeline.kafka.admin import consumer
-    from aiokafka import TopicPartition
-
-    out = {}
+    out: dict[str, dict[str, int]] = {}
     for role in roles:
-        topic = getattr(settings.topics, role)
-        c = consumer(settings, group_id=None)
-        await c.start()
-        try:
-            partitions = [TopicPartition(topic, p) for p in sorted(c.partitions_for_topic(topic) or ())]
-            if not partitions:
-                await c._client.force_metadata_update()
-                partitions = [TopicPartition(topic, p) for p in sorted(c.partitions_for_topic(topic) or ())]
-            c.assign(partitions)
-            await c.seek_to_beginning(*partitions)
-            ends = await c.end_offsets(partitions)
-            seen: dict[str, int] = {}
-            while any([await c.position(tp) < ends[tp] for tp in partitions]):
-                for messages in (await c.getmany(timeout_ms=500, max_records=5000)).values():
-                    for m in messages:
-                        seen.setdefault(orjson.loads(m.value).get("event_id"), m.timestamp)
-            out[role] = seen
-        finally:
-            await c.stop()
+        seen: dict[str, int] = out.setdefault(role, {})
+        await read_to_end(settings, getattr(settings.topics, role),
+                          lambda m, seen=seen: seen.setdefault(orjson.loads(m.value).get("event_id"), m.timestamp))
     return out
 
 

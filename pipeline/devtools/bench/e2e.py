@@ -31,7 +31,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from pipeline.config import PROJECT_ROOT, TOPIC_NAMES, load_settings
-from pipeline.kafka.admin import consumer, delete_topics, ensure_topics, producer
+from pipeline.kafka.admin import consumer, delete_topics, ensure_topics, producer, read_to_end
 from pipeline.kafka.local import LocalBroker
 from pipeline.devtools.loadgen import generate
 from pipeline.native import core_mode
@@ -263,30 +263,14 @@ def _latency(c: Contender, events: list[dict], rate: int, seconds_per_rate: floa
 
 async def _input_stamps(settings, topic: str, ids: set) -> dict[str, int]:
     """Producer timestamps of the input records with these ids (reads the topic to its end)."""
-    from aiokafka import TopicPartition
-
-    c = consumer(settings, group_id=None)
-    await c.start()
     stamps: dict[str, int] = {}
-    try:
-        partitions = [TopicPartition(topic, p) for p in sorted(c.partitions_for_topic(topic) or ())]
-        if not partitions:
-            await c._client.force_metadata_update()
-            partitions = [TopicPartition(topic, p) for p in sorted(c.partitions_for_topic(topic) or ())]
-        c.assign(partitions)
-        await c.seek_to_beginning(*partitions)
-        ends = await c.end_offsets(partitions)
-        async def behind() -> bool:
-            return any([await c.position(tp) < ends[tp] for tp in partitions])
 
-        while await behind():
-            for messages in (await c.getmany(timeout_ms=500, max_records=5000)).values():
-                for m in messages:
-                    event_id = orjson.loads(m.value).get("event_id")
-                    if event_id in ids:
-                        stamps[event_id] = m.timestamp
-    finally:
-        await c.stop()
+    def keep(m) -> None:
+        event_id = orjson.loads(m.value).get("event_id")
+        if event_id in ids:
+            stamps[event_id] = m.timestamp
+
+    await read_to_end(settings, topic, keep)
     return stamps
 
 

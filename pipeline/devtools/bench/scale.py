@@ -41,7 +41,7 @@ from rich.console import Console
 from rich.table import Table
 
 from pipeline.config import PROJECT_ROOT, TOPIC_NAMES, Settings, load_settings
-from pipeline.kafka.admin import consumer, delete_topics, ensure_topics, producer
+from pipeline.kafka.admin import consumer, delete_topics, ensure_topics, producer, read_to_end
 
 RESPONSIVENESS_KEYS = ("addressed", "replied", "acknowledged", "overdue", "unanswered", "reply_rate",
                        "median_reply_seconds", "p90_reply_seconds")
@@ -195,31 +195,19 @@ async def watch(settings: Settings, wanted: dict[str, int], timeout: float, keep
 
 async def compacted_bytes(settings: Settings, topic: str) -> tuple[int, int, int]:
     """(bytes of the newest record of each live key, keys, bytes of every record) of a topic."""
-    from aiokafka import TopicPartition
-
-    c = consumer(settings, group_id=None)
-    await c.start()
     newest: dict[bytes, int] = {}
     written = 0
-    try:
-        partitions = [TopicPartition(topic, p) for p in sorted(c.partitions_for_topic(topic) or ())]
-        if not partitions:
-            await c._client.force_metadata_update()
-            partitions = [TopicPartition(topic, p) for p in sorted(c.partitions_for_topic(topic) or ())]
-        c.assign(partitions)
-        await c.seek_to_beginning(*partitions)
-        ends = await c.end_offsets(partitions)
-        while any([await c.position(tp) < ends[tp] for tp in partitions]):
-            for messages in (await c.getmany(timeout_ms=500, max_records=20_000)).values():
-                for m in messages:
-                    size = len(m.key or b"") + len(m.value or b"")
-                    written += size
-                    if m.value is None:
-                        newest.pop(m.key, None)
-                    else:
-                        newest[m.key] = size
-    finally:
-        await c.stop()
+
+    def keep(m) -> None:
+        nonlocal written
+        size = len(m.key or b"") + len(m.value or b"")
+        written += size
+        if m.value is None:
+            newest.pop(m.key, None)
+        else:
+            newest[m.key] = size
+
+    await read_to_end(settings, topic, keep)
     return sum(newest.values()), len(newest), written
 
 
@@ -454,27 +442,21 @@ def rebalances(events: list[dict], rate: float, bootstrap: str, workdir: Path, p
 
 async def _stamps(settings: Settings, ids: set) -> dict[str, tuple[int, int]]:
     """Per event id: (input record timestamp, first verdict timestamp), in ms."""
-    got: dict[str, tuple[int, int]] = {}
     inputs: dict[str, int] = {}
-    for topic, into in ((settings.topics.input, "input"), (settings.topics.verdicts, "verdicts")):
-        c = consumer(settings, topic, group_id=None)
-        await c.start()
-        try:
-            quiet = 0
-            while quiet < 3:
-                batch = await c.getmany(timeout_ms=500, max_records=20_000)
-                quiet = 0 if batch else quiet + 1
-                for messages in batch.values():
-                    for m in messages:
-                        event_id = orjson.loads(m.value).get("event_id")
-                        if event_id not in ids:
-                            continue
-                        if into == "input":
-                            inputs.setdefault(event_id, m.timestamp)
-                        elif event_id in inputs and event_id not in got:
-                            got[event_id] = (inputs[event_id], m.timestamp)
-        finally:
-            await c.stop()
+    got: dict[str, tuple[int, int]] = {}
+
+    def keep_input(m) -> None:
+        event_id = orjson.loads(m.value).get("event_id")
+        if event_id in ids:
+            inputs.setdefault(event_id, m.timestamp)
+
+    def keep_verdict(m) -> None:
+        event_id = orjson.loads(m.value).get("event_id")
+        if event_id in inputs and event_id not in got:
+            got[event_id] = (inputs[event_id], m.timestamp)
+
+    await read_to_end(settings, settings.topics.input, keep_input)
+    await read_to_end(settings, settings.topics.verdicts, keep_verdict)
     return got
 
 
