@@ -392,3 +392,41 @@ async def test_the_answers_kept_are_bounded_by_the_live_streams():
             assert len(app[FRAMES_KEY].entries) == FRAME_CACHE and app[STREAMS_KEY].active == 0
     finally:
         await runner.cleanup()
+
+
+async def test_a_client_is_sent_at_most_its_byte_rate_however_fast_its_view_changes():
+    """After the whole view, updates to one client average at most 64 KiB a second (the figure
+    docs/OPERATIONS.md promises): a larger
+    update waits longer before the next. Records arrive far faster than that here (each tick
+    replaces the supervisor's newest-first feed with new, long items)."""
+    state = DashboardState()
+    runner, url, _ = await _serve(state)
+    stop = asyncio.Event()
+
+    async def pour() -> None:
+        i = 0
+        while not stop.is_set():
+            for _ in range(60):
+                i += 1
+                state.apply({**violation(f"r{i}", group=f"g-{i % 400}", ts=f"2026-03-02T10:{i // 6000 % 60:02d}:00+08:00"),
+                             "excerpt": f"{i} " + "长" * 300, "action": f"{i} " + "撤" * 200})
+            await asyncio.sleep(0.05)
+
+    poured = asyncio.create_task(pour())
+    try:
+        async with _client() as client:
+            await log_in(client, url, "sup")
+            async with client.get(url + "api/stream") as stream:
+                await _events(stream, 1)                          # the whole view: not counted
+                started, sizes = time.monotonic(), []
+                while time.monotonic() - started < 6:
+                    (_, _, data), = await _events(stream, 1)
+                    sizes.append(len(data))
+                elapsed = time.monotonic() - started
+    finally:
+        stop.set()
+        await poured
+        await runner.cleanup()
+    assert len(sizes) >= 3 and min(sizes) > 20_000            # the view did change, by a lot, often
+    # What came in `elapsed` seconds: the rate's worth, plus the one update sent when a wait ended.
+    assert sum(sizes) <= 64 * 1024 * elapsed + max(sizes), (sizes, elapsed)
