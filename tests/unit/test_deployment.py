@@ -75,3 +75,21 @@ def test_compose_cluster_is_the_shape_of_kafka_up_nodes_3():
     assert worker["MODERATION_BOOTSTRAP"].split(",") == [f"{name}:9092" for name in KAFKA_SERVICES]
     assert "MODERATION_REPLICATION_FACTOR" not in worker
     assert load_settings(env={}).replication_factor is None
+
+
+def test_the_image_leaves_out_every_artifact_not_for_commercial_use():
+    """The Dockerfile copies models/; a company runs the image, so an artifact whose card says it is
+    not for commercial use must stay out of the build context (.dockerignore)."""
+    from fnmatch import fnmatch
+
+    ignore = ROOT / ".dockerignore"
+    patterns = [line.strip() for line in ignore.read_text().splitlines()
+                if line.strip() and not line.startswith("#")] if ignore.exists() else []
+    not_commercial = [card.name.removeprefix("MODEL_CARD-").removesuffix(".md") + ".joblib"
+                      for card in (ROOT / "models").glob("MODEL_CARD-*.md")
+                      if "not for commercial use" in card.read_text(encoding="utf-8")]
+    assert not_commercial  # the research artifact is there to be left out
+    for name in not_commercial:
+        assert any(fnmatch(f"models/{name}", pattern) for pattern in patterns), name
+    # and the default, commercially usable artifact goes in
+    assert not any(fnmatch("models/classifier.joblib", pattern) for pattern in patterns)
