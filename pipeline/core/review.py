@@ -11,6 +11,9 @@ escalated), one of the act band has escalated at once. A reviewer's `review.deci
   escalation ids it withdraws, and takes it out of the member's ladder, so their next violation
   climbs from where it would have without it; on a held one, nothing was sent and nothing is.
 
+Either way the group's report counts the violation as it stands: not at all once dismissed, under
+the new rule once relabelled (pipeline/core/followups/report.py, `recount`).
+
 Every decision is recorded (`review` on moderation.reviews: the audit trail, and the labelled data
 R3 exports). A decision repeated changes nothing; one for a violation the group does not hold
 (unknown, not a content violation, or decided after keep_days) is rejected with the reason.
@@ -23,6 +26,7 @@ from typing import cast
 from pipeline.config import Policy
 from pipeline.core.escalation import escalate_as_of, refold
 from pipeline.core.events import SCHEMA_VERSION, Rejected, ReviewDecided, stable_id
+from pipeline.core.followups import report
 from pipeline.core.rules.base import Violation
 from pipeline.core.state import GroupState, at
 
@@ -90,6 +94,9 @@ def decide(event: ReviewDecided, state: GroupState, policy: Policy) -> list[Outp
     record["decision"] = [decision.decision, new_label]
     record["held"] = False
     violation = record["violation"]
+    standing = None if new_label == "work" else _rule_of(record, new_label)
+    report.recount(state, at(violation["ts"]), record.get("counted", violation["rule"]), standing)
+    record["counted"] = standing
     outputs.append(("reviews", {
         "kind": "review",
         "id": stable_id("rev", event.event_id),
@@ -109,6 +116,11 @@ def decide(event: ReviewDecided, state: GroupState, policy: Policy) -> list[Outp
         "schema": SCHEMA_VERSION,
     }))
     return outputs
+
+
+def _rule_of(record: dict, label: str) -> str:
+    """The rule a violating label breaks: the violation's own for its own label."""
+    return cast(str, record["violation"]["rule"]) if label == record["label"] else RULE_OF_LABEL[label]
 
 
 def _withdraw(record: dict, event: ReviewDecided, state: GroupState, policy: Policy, stamp: str) -> list[Output]:
@@ -135,7 +147,7 @@ def _withdraw(record: dict, event: ReviewDecided, state: GroupState, policy: Pol
 def _escalate(record: dict, label: str, event: ReviewDecided, state: GroupState, policy: Policy) -> list[Output]:
     """The escalations a confirmed (or relabelled) violation gets, as of its own time."""
     violation = record["violation"]
-    rule = violation["rule"] if label == record["label"] else RULE_OF_LABEL[label]
+    rule = _rule_of(record, label)
     severity = violation["severity"] if rule == violation["rule"] else policy.severity(rule)
     as_violation = Violation(
         rule=rule, member_id=violation["member"]["id"], member_name=violation["member"].get("name"),

@@ -229,3 +229,47 @@ def test_the_review_record_is_the_audit_trail_with_personal_data_masked(policy):
     assert record["reviewer"] == {"id": "u-reviewer", "name": "合规部-审核员"}
     assert "13812345678" not in record["note"] and "138****5678" in record["note"]
     assert record["message_id"] == post["message"]["id"] and record["message_event_id"] == post["event_id"]
+
+
+# --------------------------------------------------------------------------- R2 in the period's report
+
+
+def weekly_counts(out) -> list[dict]:
+    return [r["violations"]["by_rule"] for r in of(out, "reports")]
+
+
+def test_a_dismissed_violation_is_not_counted_in_its_periods_report(policy):
+    from tests.factory import tick
+
+    held_post, acted_post = message(HELD_AD, ts=at()), message(AD, actor="u-2", ts=at(minutes=5))
+    held = first_violation(policy, held_post)
+    base = [configured(), held_post, acted_post]
+    assert weekly_counts(run_all(engine(policy), *base, tick(ts=at(days=7)))) == [{"P2": 2}]
+    out = run_all(engine(policy), *base, decided(held["id"], "dismissed", ts=at(days=1)), tick(ts=at(days=7)))
+    assert weekly_counts(out) == [{"P2": 1}]
+
+
+def test_a_relabelled_violation_counts_under_its_new_rule_and_a_confirmation_after_a_dismissal_again(policy):
+    from tests.factory import tick
+
+    post = message(HELD_AD, ts=at())
+    held = first_violation(policy, post)
+    out = run_all(engine(policy), configured(), post, decided(held["id"], "relabelled", label="rumour", ts=at(days=1)),
+                  tick(ts=at(days=7)))
+    assert weekly_counts(out) == [{"P3": 1}]
+    out = run_all(engine(policy), configured(), post, decided(held["id"], "dismissed", ts=at(days=1)),
+                  decided(held["id"], "confirmed", ts=at(days=2)), tick(ts=at(days=7)))
+    assert weekly_counts(out) == [{"P2": 1}]
+
+
+def test_a_decision_on_a_reported_violation_leaves_the_next_report_alone(policy):
+    """A report is final at its period's end: a dismissal the week after takes nothing from that
+    week's count."""
+    from tests.factory import tick
+
+    old = message(HELD_AD, ts=at())
+    held = first_violation(policy, old)
+    out = run_all(engine(policy), configured(), old, tick(ts=at(days=7)),
+                  decided(held["id"], "dismissed", ts=at(days=8)), message(AD, actor="u-2", ts=at(days=8, minutes=5)),
+                  tick(ts=at(days=14)))
+    assert weekly_counts(out) == [{"P2": 1}, {"P2": 1}]

@@ -6,7 +6,9 @@ period is written once the watermark passes its end. Its counts are of what happ
 times, deadlines missed, messages per member (owners' activity, C4); and what is still open at the
 end: announcements, problems, urgent posts, rectifications, and members silent for
 `members.inactive_days`. Unlike the responsiveness windows, a reply counts in the period in which
-it came, so the report is final at the period's end.
+it came, so the report is final at the period's end. Violations count as they stand after review:
+a reviewer's dismissal takes one out of its rule's count, a relabelling moves it to the new rule's
+(`recount`), in the period it was found in while that period's report is still to come.
 """
 from __future__ import annotations
 
@@ -101,6 +103,21 @@ def due_reports(state: GroupState, policy: Policy, now: datetime, group_id: str,
     section.update(start=start.isoformat(), end=end.isoformat(), current=_fresh(),
                    violations_at_start=dict(state.section("violation_counts")))
     return found
+
+
+def recount(state: GroupState, found_at: datetime, old_rule: str | None, new_rule: str | None) -> None:
+    """A reviewer moved a violation found at `found_at` from `old_rule`'s count to `new_rule`'s (None:
+    not counted). One of a period already reported changes no later period's count."""
+    if old_rule == new_rule:
+        return
+    counts, section = state.section("violation_counts"), _section(state)
+    reported = "start" in section and found_at < at(section["start"])
+    for rule, step in ((old_rule, -1), (new_rule, 1)):
+        if rule is not None:
+            counts[rule] = counts.get(rule, 0) + step
+            if reported:
+                before = section["violations_at_start"]
+                before[rule] = before.get(rule, 0) + step
 
 
 def group_report(state: GroupState, policy: Policy, now: datetime, group_id: str, trackers) -> dict:
