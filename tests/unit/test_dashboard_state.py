@@ -130,6 +130,27 @@ def test_a_retracted_escalation_is_no_longer_open():
     assert state.snapshot()["followups"]["items"] == []
 
 
+def test_a_decision_or_retraction_naming_another_group_does_not_touch_this_groups_items():
+    """Review and retraction records come from the output topics, which anything with access to the
+    broker can write: one that names another group than the item's is not shown on the item (an admin
+    of the item's group would see the other group's id and note) and does not close it."""
+    state = DashboardState()
+    state.apply({**violation("c1"), "review": "required",
+                 "evidence": {"label": "ad", "score": 0.7, "reasons": ["r"], "message_id": "m-1"}})
+    state.apply(escalation(1, "supervisor"))
+    outcome = state.apply({"kind": "review", "id": "rv-1", "group_id": "g-secret", "ts": "2026-03-02T12:00:00+08:00",
+                           "violation_id": "vio-c1", "decision": "dismissed", "reviewer": {"id": "u-s", "name": "S"},
+                           "note": "secret-note", "outcome": "ok"})
+    state.apply({"kind": "retraction", "id": "ret-1", "group_id": "g-secret", "ts": "2026-03-02T12:00:00+08:00",
+                 "retracts": ["esc-1"], "violation_id": "vio-x", "reason": "secret-reason"})
+    admin = state.view(View(scope=frozenset({"g-fin"})))
+    shown = orjson.dumps(admin)
+    assert b"g-secret" not in shown and b"secret-note" not in shown and b"secret-reason" not in shown
+    assert outcome == "applied" or state.bad["bad_field"] == 1
+    assert [i["id"] for i in admin["reviews"]["items"]] == ["vio-c1"]
+    assert [f["what"] for f in admin["followups"]["items"]] == ["supervisor · P6"]
+
+
 def test_responsiveness_keeps_the_latest_window_per_member():
     state = DashboardState()
     state.apply(responsiveness("u-ls", "2026-03-02T00:00:00+08:00", 0.5, 900))
