@@ -171,7 +171,18 @@ class LocalBroker:
             except ChildProcessError:
                 pass
             return None
+        if not self._is_node(pid):
+            # A pid file left behind (a reboot, a node killed): the number now belongs to another process.
+            return None
         return pid
+
+    def _is_node(self, pid: int) -> bool:
+        """The process runs this node's broker: kafka.Kafka with this node's properties file."""
+        try:
+            args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            return True    # no /proc to ask (not Linux): trust the pid file
+        return b"kafka.Kafka" in args and str(self.home / "server.properties").encode() in args
 
     def accepting(self, timeout: float = 0.5) -> bool:
         try:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import signal
 import subprocess
 import time
@@ -13,7 +14,7 @@ def test_a_killed_node_that_its_parent_has_not_collected_counts_as_stopped(tmp_p
     """A node this process started and then killed stays a zombie until collected: it must not
     count as running, or it would never be started again."""
     node = LocalBroker(port=19599, controller_port=19598, home=tmp_path)
-    child = subprocess.Popen(["sleep", "60"])
+    child = _fake_node(node)
     node.pid_file.write_text(str(child.pid))
     assert node.pid() == child.pid
     os.kill(child.pid, signal.SIGKILL)
@@ -48,7 +49,7 @@ def test_the_active_controller_is_the_leader_of_the_newest_epoch_a_running_node_
         state = member.home / "data" / "__cluster_metadata-0"
         state.mkdir(parents=True)
         (state / "quorum-state").write_text(f'{{"leaderId":{leader},"leaderEpoch":{epoch},"votedId":-1}}')
-        children.append(subprocess.Popen(["sleep", "60"]))
+        children.append(_fake_node(member))
         member.pid_file.write_text(str(children[-1].pid))
     try:
         assert cluster.controller() == 2
@@ -90,3 +91,35 @@ def test_topics_are_not_created_on_a_guess_when_the_cluster_does_not_answer():
         asyncio.run(cluster_replication(nowhere))
     assert asyncio.run(cluster_replication(load_settings(env={"MODERATION_BOOTSTRAP": "127.0.0.1:19599",
                                                               "MODERATION_REPLICATION_FACTOR": "3"}))).factor == 3
+
+
+def _fake_node(node: LocalBroker) -> subprocess.Popen:
+    """A process that looks like the node's broker to `pid()`: its command line names kafka.Kafka
+    and the node's properties file, as the node's java process does."""
+    return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "kafka.Kafka",
+                             str(node.home / "server.properties")])
+
+
+def test_a_pid_file_left_behind_does_not_make_another_process_the_broker(tmp_path):
+    """After a reboot (or a node killed with its pid file left), the pid in the file may belong to
+    an unrelated process: the node must count as stopped, `up` must start it, and `down` must not
+    signal that process."""
+    node = LocalBroker(port=21590, controller_port=21591, home=tmp_path)
+    stranger = subprocess.Popen(["sleep", "60"])
+    try:
+        node.pid_file.write_text(str(stranger.pid))
+        assert node.pid() is None
+        assert node.down() == "not running"
+        time.sleep(0.2)
+        assert stranger.poll() is None                       # not signalled
+        assert "down" in node.status()
+    finally:
+        stranger.kill()
+        stranger.wait()
+    own = _fake_node(node)
+    try:
+        node.pid_file.write_text(str(own.pid))
+        assert node.pid() == own.pid
+    finally:
+        own.kill()
+        own.wait()
