@@ -185,11 +185,13 @@ class LocalBroker:
         return b"kafka.Kafka" in args and str(self.home / "server.properties").encode() in args
 
     def accepting(self, timeout: float = 0.5) -> bool:
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=timeout):
-                return True
-        except OSError:
-            return False
+        return _accepting(self.port, timeout)
+
+    def taken_ports(self) -> list[int]:
+        """The node's ports (client and controller) another process listens on while it is down."""
+        if self.pid() is not None:
+            return []
+        return [port for port in (self.port, self.controller_port) if _accepting(port)]
 
     def ready(self) -> bool:
         """The broker answers metadata requests (not only accepts connections)."""
@@ -215,8 +217,10 @@ class LocalBroker:
 
     def launch(self, quiet: bool = False) -> None:
         """Start the node's process unless it runs; does not wait for it."""
-        if self.accepting() and self.pid() is None:
-            raise BrokerError(f"port {self.port} is taken by another process; set MODERATION_KAFKA_PORT")
+        taken = self.taken_ports()
+        if taken:
+            raise BrokerError(f"port {' and '.join(map(str, taken))} is taken by another process; "
+                              f"set MODERATION_KAFKA_PORT")
         self.home.mkdir(parents=True, exist_ok=True)
         self.resolve_jars(quiet=quiet)
         props = self._write_config()
@@ -224,6 +228,17 @@ class LocalBroker:
             self._format_storage(props)
             proc = self._java("kafka.Kafka", str(props), background=True)
             self.pid_file.write_text(str(proc.pid))
+
+    def fatal(self) -> str | None:
+        """Why the node last stopped, when it stopped on a fatal error: the exception its log names."""
+        try:
+            lines = self.log_file.read_text(errors="replace").splitlines()[-200:]
+        except OSError:
+            return None
+        for i in range(len(lines) - 1, -1, -1):
+            if "Exiting Kafka due to fatal exception" in lines[i]:
+                return next((line.strip()[:400] for line in lines[i + 1:] if line.strip()), None)
+        return None
 
     def kill(self) -> int | None:
         """`kill -9` the node (what a lost machine looks like to the others); returns its pid."""
@@ -268,6 +283,14 @@ class LocalBroker:
         """Stop and delete all broker data (the jar cache stays)."""
         self.down()
         shutil.rmtree(self.home, ignore_errors=True)
+
+
+def _accepting(port: int, timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout):
+            return True
+    except OSError:
+        return False
 
 
 def _zombie(pid: int) -> bool:
@@ -341,12 +364,28 @@ class LocalCluster:
         members = self.members
         if all(member.pid() is not None for member in members) and self.complete():
             return f"already up: {self.nodes} nodes at {self.bootstrap}"
+        for member in members:   # every node's folder first: `from_env` counts them
+            member.home.mkdir(parents=True, exist_ok=True)
+        taken = [port for member in members for port in member.taken_ports()]
+        if taken:
+            raise BrokerError(f"port {', '.join(map(str, taken))} is taken by another process, so no node was "
+                              f"started; the cluster uses ports {self.port}-{self.port + 2 * self.nodes - 1}: "
+                              f"set MODERATION_KAFKA_PORT to a first port with that many free")
         members[0].resolve_jars(quiet=quiet)
-        for member in members:
-            member.launch(quiet=True)
-        if self.formed(timeout, watch=members):
-            return f"started {self.nodes} nodes at {self.bootstrap} (logs in {self.home}/node-*/broker.log)"
-        raise BrokerError(f"the cluster did not form within {timeout:.0f}s; see {self.home}/node-*/broker.log")
+        started: list[LocalBroker] = []
+        try:
+            for member in members:
+                if member.pid() is None:
+                    member.launch(quiet=True)
+                    started.append(member)
+            if self.formed(timeout, watch=members):
+                return f"started {self.nodes} nodes at {self.bootstrap} (logs in {self.home}/node-*/broker.log)"
+            raise BrokerError(f"the cluster did not form within {timeout:.0f}s; see {self.home}/node-*/broker.log")
+        except BaseException:
+            # A cluster that did not form is no cluster: the nodes started here are stopped again,
+            # so no half of one is left running (and taken for the whole by `status` and `up`).
+            _stop(started)
+            raise
 
     def formed(self, timeout: float, watch: list[LocalBroker] = ()) -> bool:
         """Waits until the cluster is `complete` for a few asks in a row: each node learns of the
@@ -357,8 +396,9 @@ class LocalCluster:
         while time.monotonic() < deadline:
             for member in watch:
                 if member.pid() is None:
-                    raise BrokerError(f"node {member.node_id} exited during start-up; see {member.log_file} and "
-                                      f"{member.home / 'broker.stdout'}")
+                    why = member.fatal()
+                    raise BrokerError(f"node {member.node_id} exited during start-up{f' ({why})' if why else ''}; "
+                                      f"see {member.log_file} and {member.home / 'broker.stdout'}")
             agreed = agreed + 1 if self.complete() else 0
             if agreed >= 4:
                 return True
@@ -376,22 +416,7 @@ class LocalCluster:
     def down(self, timeout: float = 30.0) -> str:
         """Stops every node at once: one at a time, the last ones wait out their timeout for a
         quorum that has already gone."""
-        running = [(member, pid) for member in self.members if (pid := member.pid()) is not None]
-        if not running:
-            return "not running"
-        for _, pid in running:
-            os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and any(member.pid() is not None for member, _ in running):
-            time.sleep(0.2)
-        stopped = []
-        for member, pid in running:
-            if member.pid() is not None:
-                os.kill(pid, signal.SIGKILL)
-                time.sleep(0.5)
-            member.pid_file.unlink(missing_ok=True)
-            stopped.append(f"node {member.node_id} stopped (pid {pid})")
-        return "; ".join(stopped)
+        return "; ".join(_stop(self.members, timeout)) or "not running"
 
     def controller(self) -> int | None:
         """The id of the active controller: the leader of the newest epoch any running node has seen."""
@@ -420,6 +445,24 @@ class LocalCluster:
         """Stop every node and delete the cluster's data (the jar cache stays)."""
         self.down()
         shutil.rmtree(self.home, ignore_errors=True)
+
+
+def _stop(members: list[LocalBroker], timeout: float = 30.0) -> list[str]:
+    """SIGTERM to every running node of `members` at once, SIGKILL to those still up after `timeout`."""
+    running = [(member, pid) for member in members if (pid := member.pid()) is not None]
+    for _, pid in running:
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and any(member.pid() is not None for member, _ in running):
+        time.sleep(0.2)
+    stopped = []
+    for member, pid in running:
+        if member.pid() is not None:
+            os.kill(pid, signal.SIGKILL)
+            time.sleep(0.5)
+        member.pid_file.unlink(missing_ok=True)
+        stopped.append(f"node {member.node_id} stopped (pid {pid})")
+    return stopped
 
 
 def command(action: str, nodes: int = 1) -> str:

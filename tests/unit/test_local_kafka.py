@@ -123,3 +123,28 @@ def test_a_pid_file_left_behind_does_not_make_another_process_the_broker(tmp_pat
     finally:
         own.kill()
         own.wait()
+
+
+def test_a_cluster_whose_port_is_taken_starts_no_node_and_says_which_port(tmp_path):
+    """Another process on a later node's port (client or controller): nothing starts (before, the
+    first node was left running alone, and the next `kafka status` and `kafka up` took the folders
+    made so far for a 1-node cluster)."""
+    import socket
+
+    import pytest
+
+    from pipeline.kafka.local import BrokerError
+
+    cluster = LocalCluster(nodes=3, port=21200, home=tmp_path)
+    for taken in (21202, 21205):
+        with socket.socket() as other:
+            other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            other.bind(("127.0.0.1", taken))
+            other.listen()
+            try:
+                with pytest.raises(BrokerError, match=f"{taken}"):
+                    cluster.up(timeout=20)
+                assert cluster.running() == []
+            finally:
+                cluster.down()
+        assert sorted(p.name for p in tmp_path.glob("node-*")) == ["node-1", "node-2", "node-3"]
