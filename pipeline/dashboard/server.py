@@ -299,6 +299,15 @@ async def api_stream(request: web.Request) -> web.StreamResponse:
     transport = request.transport
     if transport is None:
         return web.Response(status=400)
+    # A view too large to be sent as one update is refused before the stream starts: opened and
+    # then dropped at its first message, it looks to the browser like a lost connection, which it
+    # opens again at once, and the page never shows anything. Refused, the page reads /api/state.
+    size = len(_frame(app, view).whole())
+    if size > limits.stream_buffer_bytes:
+        raise web.HTTPServiceUnavailable(
+            text=f"This view is {size:,} bytes, more than the {limits.stream_buffer_bytes:,} a live page is sent at "
+                 f"once (MODERATION_DASHBOARD_STREAM_BUFFER_BYTES): ask /api/state for it, or fewer items (limit).\n",
+            headers={"Retry-After": "10"})
     sock = transport.get_extra_info("socket")
     if sock is not None:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, STREAM_SOCKET_BUFFER)

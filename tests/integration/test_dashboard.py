@@ -304,12 +304,12 @@ def test_dashboard_shows_the_sample_conversation(deployment, dashboard, browser,
 class Seeded:
     """The web shell alone on loopback (its own thread and loop), serving a state built by the test."""
 
-    def __init__(self, state):
+    def __init__(self, state, **env):
         from pipeline.config import load_settings
         from pipeline.dashboard.server import start
 
         self.loop = asyncio.new_event_loop()
-        settings = load_settings(env={"MODERATION_DASHBOARD_USERS_FILE": users_file()})
+        settings = load_settings(env={"MODERATION_DASHBOARD_USERS_FILE": users_file(), **env})
         self.runner, self.url = self.loop.run_until_complete(
             start("127.0.0.1", 0, settings, state=state, consume=False))
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
@@ -337,6 +337,31 @@ def seeded_dashboard():
     server = Seeded(state)
     yield server.url
     server.close()
+
+
+def test_a_view_too_large_for_one_update_is_shown_and_kept_current_from_api_state(browser):
+    """Records whose text is control characters (six bytes of JSON each) make a supervisor's view
+    larger than one live update may be: the stream is refused, and the page shows the view from
+    /api/state and follows it there (before, the stream was opened and dropped at its first
+    message, again and again, and the page stayed empty)."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from pipeline.dashboard.state import DashboardState
+    from tests.unit.test_dashboard_state import violation
+
+    state = DashboardState()
+    for i in range(60):
+        state.apply({**violation(i, ts=f"2026-03-02T09:{i:02d}:00+08:00"), "excerpt": "\x01" * 8000,
+                     "action": "\x01" * 8000})
+    server = Seeded(state, MODERATION_DASHBOARD_STREAM_BUFFER_BYTES=str(256 << 10))
+    try:
+        log_in_browser(browser, server.url)
+        WebDriverWait(browser, 20).until(lambda d: len(_feed(d)) == 60, message="the page did not show the view")
+        server.loop.call_soon_threadsafe(state.apply, violation("late", rule="C3", ts="2026-03-02T11:00:00+08:00"))
+        WebDriverWait(browser, 20).until(lambda d: len(_feed(d)) == 61 and _feed(d)[0]["rule"] == "C3",
+                                         message="the page did not follow the view")
+    finally:
+        server.close()
 
 
 def test_responsiveness_sorts_and_the_report_renders(seeded_dashboard, browser):

@@ -392,3 +392,28 @@ async def test_the_answers_kept_are_bounded_by_the_live_streams():
             assert len(app[FRAMES_KEY].entries) == FRAME_CACHE and app[STREAMS_KEY].active == 0
     finally:
         await runner.cleanup()
+
+
+async def test_a_view_larger_than_a_live_update_may_be_is_refused_before_the_stream_starts():
+    """A view whose whole answer is larger than `stream_buffer_bytes` (hostile records can make one:
+    a control character is six bytes of JSON) used to open the stream and drop it at its first
+    message, which the browser takes for a network error and reconnects to, again and again: the
+    page never showed anything. It is refused before the stream starts (the page then reads
+    /api/state), and /api/state answers it."""
+    state = DashboardState()
+    for i in range(60):
+        state.apply({**violation(i, ts=f"2026-03-02T09:{i:02d}:00+08:00"), "excerpt": "\x01" * 8000, "action": "\x01" * 8000})
+    runner, url, _ = await _serve(state, stream_buffer_bytes=256 << 10)
+    try:
+        async with _client() as client:
+            await log_in(client, url, "sup")
+            whole = await (await client.get(url + "api/state")).read()
+            assert len(whole) > 256 << 10
+            async with client.get(url + "api/stream") as stream:
+                assert stream.status == 503, stream.status
+                assert "MODERATION_DASHBOARD_STREAM_BUFFER_BYTES" in await stream.text()
+            async with client.get(url + "api/stream?limit=5") as stream:      # a smaller view streams
+                (kind, number, _), = await _events(stream, 1)
+                assert (kind, number) == ("state", 1)
+    finally:
+        await runner.cleanup()
