@@ -261,7 +261,7 @@ class LocalBroker:
     def down(self, timeout: float = 30.0) -> str:
         pid = self.pid()
         if pid is None:
-            return "not running"
+            return self._elsewhere() or "not running"
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and self.pid() is not None:
@@ -275,9 +275,16 @@ class LocalBroker:
     def status(self) -> str:
         pid = self.pid()
         if pid is None:
-            return f"down (would run at {self.bootstrap}, home {self.home})"
+            return self._elsewhere() or f"down (would run at {self.bootstrap}, home {self.home})"
         state = "up" if self.ready() else "starting or unresponsive"
         return f"{state} at {self.bootstrap} (pid {pid}, Kafka {KAFKA_VERSION}, log {self.log_file})"
+
+    def _elsewhere(self) -> str | None:
+        """What to say when the node is not running from here but something answers on its port."""
+        if not self.accepting():
+            return None
+        return (f"a process not started from {self.home} answers at {self.bootstrap} (a broker of another "
+                f"checkout or folder?); commands here neither stop nor change it")
 
     def wipe(self) -> None:
         """Stop and delete all broker data (the jar cache stays)."""

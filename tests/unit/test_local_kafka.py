@@ -148,3 +148,18 @@ def test_a_cluster_whose_port_is_taken_starts_no_node_and_says_which_port(tmp_pa
             finally:
                 cluster.down()
         assert sorted(p.name for p in tmp_path.glob("node-*")) == ["node-1", "node-2", "node-3"]
+
+
+def test_status_and_down_say_so_when_another_process_answers_on_the_port(tmp_path):
+    """A broker started from another checkout (its own pid file) answers on the port: status said
+    'down' while `kafka up` said 'already up'."""
+    import socket
+
+    node = LocalBroker(port=21400, controller_port=21401, home=tmp_path)
+    with socket.socket() as other:
+        other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        other.bind(("127.0.0.1", 21400))
+        other.listen()
+        for said in (node.status(), node.down()):
+            assert "not started from" in said and str(tmp_path) in said and "127.0.0.1:21400" in said
+    assert node.status().startswith("down")
