@@ -417,3 +417,22 @@ async def test_a_view_larger_than_a_live_update_may_be_is_refused_before_the_str
                 assert (kind, number) == ("state", 1)
     finally:
         await runner.cleanup()
+
+
+def test_an_admins_view_does_not_count_the_records_of_other_groups():
+    """The version counted every record of every group, and a group admin was sent it with each
+    update and in /api/state: how busy the other groups are (the scoped totals leave the record
+    count out for that reason). Another group's records, short of pushing this group's entries out
+    of a store, leave an admin's view exactly as it was."""
+    own = [violation("f1", group="g-fin"), escalation("f2", group="g-fin"),
+           responsiveness("u-1", "2026-03-02T00:00:00+08:00", 0.5, 60, group="g-fin")]
+    quiet, busy = DashboardState(), DashboardState()
+    for record in own:
+        quiet.apply(record)
+    for i, record in enumerate(own):
+        busy.apply(record)
+        for j in range(20):
+            busy.apply(violation(f"s{i}-{j}", group="g-secret"))
+            busy.receive(b"{not json")
+    view = View(scope=frozenset({"g-fin"}))
+    assert busy.view(view) == quiet.view(view)
