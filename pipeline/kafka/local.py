@@ -179,9 +179,12 @@ class LocalBroker:
     def _is_node(self, pid: int) -> bool:
         """The process runs this node's broker: kafka.Kafka with this node's properties file."""
         try:
-            args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
         except OSError:
             return True    # no /proc to ask (not Linux): trust the pid file
+        if not cmdline:
+            return True    # read while the process execs (the java launcher may exec itself again): no answer
+        args = cmdline.split(b"\0")
         return b"kafka.Kafka" in args and str(self.home / "server.properties").encode() in args
 
     def accepting(self, timeout: float = 0.5) -> bool:
