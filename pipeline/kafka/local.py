@@ -337,7 +337,7 @@ class LocalCluster:
         port = int(os.environ.get("MODERATION_KAFKA_PORT", "9092"))
         home = Path(os.environ.get("MODERATION_KAFKA_CLUSTER_HOME", PROJECT_ROOT / "var" / f"kafka-cluster-{port}"))
         if nodes is None:
-            nodes = len(list(home.glob("node-*"))) or 3
+            nodes = _started_size(home) or len(list(home.glob("node-*"))) or 3
         return cls(nodes=nodes, port=port, home=home)
 
     @property
@@ -457,6 +457,16 @@ class LocalCluster:
         shutil.rmtree(self.home, ignore_errors=True)
 
 
+def _started_size(home: Path) -> int | None:
+    """How many nodes the cluster in `home` was last started with: the voters its first node was given."""
+    try:
+        lines = (home / "node-1" / "server.properties").read_text().splitlines()
+    except OSError:
+        return None
+    voters = next((line.split("=", 1)[1] for line in lines if line.startswith("controller.quorum.voters=")), "")
+    return len(voters.split(",")) if voters else None
+
+
 def _stop(members: list[LocalBroker], timeout: float = 30.0) -> list[str]:
     """SIGTERM to every running node of `members` at once, SIGKILL to those still up after `timeout`."""
     running = [(member, pid) for member in members if (pid := member.pid()) is not None]
@@ -485,6 +495,9 @@ def command(action: str, nodes: int = 1) -> str:
             if single_runs:
                 raise BrokerError(f"a single node runs at {single.bootstrap}; `moderation kafka down` stops it "
                                   f"before a cluster can start on its port")
+            if cluster_runs and cluster.nodes != nodes:
+                raise BrokerError(f"a {cluster.nodes}-node cluster runs at {cluster.bootstrap}; `moderation kafka "
+                                  f"down` stops it before one of {nodes} can start (its quorum is of {cluster.nodes})")
             return LocalCluster.from_env(nodes).up()
         if cluster_runs:
             return (f"a {len(cluster.members)}-node cluster is up at {cluster.bootstrap}; "

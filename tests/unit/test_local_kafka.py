@@ -163,3 +163,40 @@ def test_status_and_down_say_so_when_another_process_answers_on_the_port(tmp_pat
         for said in (node.status(), node.down()):
             assert "not started from" in said and str(tmp_path) in said and "127.0.0.1:21400" in said
     assert node.status().startswith("down")
+
+
+def test_up_with_another_number_of_nodes_than_the_running_cluster_is_refused(tmp_path, monkeypatch):
+    """A 3-node cluster runs; `kafka up --nodes 5` started nodes 4 and 5 with a 5-voter quorum the
+    running three do not have, waited two minutes for a cluster that cannot form, and left five
+    node folders, so `status` spoke of 5 nodes."""
+    import pytest
+
+    from pipeline.kafka import local
+    from pipeline.kafka.local import BrokerError, command
+
+    monkeypatch.setenv("MODERATION_KAFKA_PORT", "21500")
+    monkeypatch.setenv("MODERATION_KAFKA_CLUSTER_HOME", str(tmp_path / "cluster"))
+    monkeypatch.setenv("MODERATION_KAFKA_HOME", str(tmp_path / "single"))
+    cluster = LocalCluster(nodes=3, port=21500, home=tmp_path / "cluster")
+    running = []
+    for member in cluster.members:
+        member.home.mkdir(parents=True)
+        running.append(_fake_node(member))
+        member.pid_file.write_text(str(running[-1].pid))
+    (cluster.home / "cluster.id").write_text("x")
+    cluster.members[0]._write_config()              # as started: its quorum names the three
+    (cluster.home / "node-4").mkdir()               # a folder left from a larger cluster once
+
+    def launch(self, quiet=False):
+        raise AssertionError(f"node {self.node_id} started")
+
+    monkeypatch.setattr(local.LocalBroker, "launch", launch)
+    try:
+        with pytest.raises(BrokerError, match="a 3-node cluster runs"):
+            command("up", nodes=5)
+        assert not (cluster.home / "node-5").exists()
+        assert LocalCluster.from_env().nodes == 3
+    finally:
+        for child in running:
+            child.kill()
+            child.wait()
