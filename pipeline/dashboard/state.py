@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import heapq
 import math
+import re
 from collections import Counter, OrderedDict, deque
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
@@ -182,8 +183,16 @@ def _one_of(value: Any, allowed: tuple[str, ...]) -> str:
 _RULES = (*RULE_IDS, "D3")
 
 
+# Control characters (but tab and new line) show as nothing and take six bytes of JSON each: a run
+# of them is shown as one U+FFFD.
+_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]+")
+
+
 def _clip(value: str | None, limit: int = DISPLAY_CHARS) -> str | None:
-    return value if value is None or len(value) <= limit else value[: limit - 1] + "…"
+    if value is None:
+        return None
+    value = _CONTROLS.sub("\ufffd", value)
+    return value if len(value) <= limit else value[: limit - 1] + "…"
 
 
 def _shown(member: dict | None) -> dict:

@@ -395,14 +395,15 @@ async def test_the_answers_kept_are_bounded_by_the_live_streams():
 
 
 async def test_a_view_larger_than_a_live_update_may_be_is_refused_before_the_stream_starts():
-    """A view whose whole answer is larger than `stream_buffer_bytes` (hostile records can make one:
-    a control character is six bytes of JSON) used to open the stream and drop it at its first
+    """A view whose whole answer is larger than `stream_buffer_bytes` used to open the stream and drop it at its first
     message, which the browser takes for a network error and reconnects to, again and again: the
     page never showed anything. It is refused before the stream starts (the page then reads
-    /api/state), and /api/state answers it."""
+    /api/state), and /api/state answers it. (Here a hundred items of long Chinese text, three
+    bytes a character, against the smallest buffer allowed.)"""
     state = DashboardState()
-    for i in range(60):
-        state.apply({**violation(i, ts=f"2026-03-02T09:{i:02d}:00+08:00"), "excerpt": "\x01" * 8000, "action": "\x01" * 8000})
+    for i in range(100):
+        state.apply({**violation(i, ts=f"2026-03-02T09:{i % 60:02d}:{i // 60:02d}+08:00"), "excerpt": "中" * 8000,
+                     "action": "文" * 8000})
     runner, url, _ = await _serve(state, stream_buffer_bytes=256 << 10)
     try:
         async with _client() as client:

@@ -640,3 +640,15 @@ def test_notifier_deliveries_are_counted_by_status():
         state.receive(orjson.dumps({"kind": "delivery", "id": f"dlv-{i}", "group_id": "g-fin",
                                     "ts": "2026-03-02T09:31:00+08:00", "status": status, "channel": "bot"}))
     assert state.snapshot()["totals"]["deliveries"] == {"sent": 2, "failed": 1, "held": 1, "other": 1}
+
+
+def test_control_characters_in_shown_text_do_not_swell_the_answer():
+    """A control character is six bytes of JSON (\\u0001): records of them made a supervisor's
+    default view 4.47 MiB, more than one live update may be (4 MiB). Shown text keeps none of
+    them (each run becomes one U+FFFD); tab and new line stay."""
+    state = DashboardState()
+    state.apply({**violation(1), "excerpt": "a\x01\x02b\x7f\x9fc" + "\x01" * 7000, "action": "x\ty\nz",
+                 "member": {"id": "u-\x01", "name": "\x00" * 500}})
+    item = state.snapshot()["feed"]["items"][0]
+    assert item["excerpt"] == "a\ufffdb\ufffdc\ufffd" and item["detail"] == "x\ty\nz"
+    assert item["member"] == {"id": "u-\ufffd", "name": "\ufffd"}
