@@ -740,7 +740,9 @@ def test_live_clients_that_never_read_cost_a_bounded_amount_of_memory(deployment
     settings = deployment.settings
     records = list(_groups_of_records(30_000))
     produce_outputs(settings, records)
-    proc, url = _start_dashboard(deployment.env, tmp_path / "dashboard.log")
+    # The clients are one user's, who may have a quarter of the live pages.
+    proc, url = _start_dashboard({**deployment.env, "MODERATION_DASHBOARD_MAX_STREAMS": str(4 * CLIENTS)},
+                                 tmp_path / "dashboard.log")
     process = psutil.Process(proc.pid)
     port = int(url.rsplit(":", 1)[1].strip("/"))
     clients: list[socket.socket] = []

@@ -574,6 +574,26 @@ async def test_stream_connections_are_limited_and_a_slot_is_freed_when_a_client_
         await runner.cleanup()
 
 
+async def test_one_user_cannot_take_every_live_slot():
+    """Any account (a group admin, an auditor) could open MODERATION_DASHBOARD_MAX_STREAMS streams
+    and leave every supervisor without live updates; one user gets at most a quarter of them."""
+    runner, url, _ = await _serve(max_streams=8)
+    try:
+        async with _client() as admin, _client() as supervisor:
+            await log_in(admin, url, "adm-fin")
+            await log_in(supervisor, url, "sup")
+            mine = [await admin.get(url + "api/stream") for _ in range(2)]
+            assert [r.status for r in mine] == [200, 200]
+            refused = await admin.get(url + "api/stream")
+            assert refused.status == 503 and "the most one user may have" in await refused.text()
+            theirs = await supervisor.get(url + "api/stream")
+            assert theirs.status == 200
+            for response in (*mine, theirs):
+                response.close()
+    finally:
+        await runner.cleanup()
+
+
 async def test_a_half_sent_request_is_closed_after_the_idle_timeout():
     runner, url, port = await _serve(idle_seconds=1)
     try:
