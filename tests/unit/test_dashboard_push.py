@@ -260,6 +260,7 @@ def test_an_admin_is_never_sent_anything_of_another_group():
              View(scope=frozenset({"g-fin"}), severity="severe", review_group="g-secret")]
     clients = {view: (Frame(state.view(view)), None) for view in views}
     own = 0
+    fin_ids: list[str] = []       # their group's latest violations and escalations, for the other's records to name
     for n in range(400):
         theirs = rng.random() < 0.5
         group, member = ("g-fin", "u-1") if theirs else ("g-secret", "u-secret")
@@ -272,7 +273,15 @@ def test_an_admin_is_never_sent_anything_of_another_group():
             lambda: escalation(n, group=group, member=member, level=rng.choice(["reminder", "supervisor"])),
             lambda: responsiveness(member, "2026-03-02T00:00:00+08:00", rng.random(), 60, group=group),
             lambda: {**REPORT, "id": f"rep-{n}", "group_id": group},
+            # Records of the other group naming this group's violations and escalations.
+            lambda: {"kind": "review", "id": f"rv-{n}", "group_id": "g-secret", "ts": "2026-03-02T12:00:00+08:00",
+                     "violation_id": rng.choice(fin_ids[-3:] or ["none"]), "decision": "dismissed",
+                     "reviewer": {"id": "u-secret", "name": "S"}, "note": "secret-excerpt", "outcome": "ok"},
+            lambda: {"kind": "retraction", "id": f"rt-{n}", "group_id": "g-secret", "ts": "2026-03-02T12:00:00+08:00",
+                     "retracts": [rng.choice(fin_ids[-3:] or ["none"])], "violation_id": "v", "reason": "secret-excerpt"},
         ])()
+        if record.get("group_id") == "g-fin" and record["kind"] in ("violation", "escalation"):
+            fin_ids.append(record["id"])
         state.apply(record)
         for view in views:
             sent, held = clients[view]
