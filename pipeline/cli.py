@@ -24,6 +24,10 @@ def cmd_worker(args) -> int:
     from pipeline.worker.log import Worker
 
     runtime = _runtime()
+    if runtime.settings.store == "rocksdb":
+        from pipeline.worker.state_store import claim_data_dir
+
+        claim = claim_data_dir(runtime.settings.data_dir)   # noqa: F841 - held open while the worker runs
     # A worker started before its broker (a host booting, a compose stack) waits for it.
     asyncio.run(wait_for_broker(runtime.settings, None, "worker"))
     asyncio.run(ensure_topics(runtime.settings))

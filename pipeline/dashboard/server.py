@@ -16,7 +16,7 @@ import socket
 import sys
 import time
 import webbrowser
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -80,6 +80,12 @@ class ReaderStatus:
 class Streams:
     active: int = 0
     dropped: int = 0
+    by_user: Counter = field(default_factory=Counter)
+
+    def per_user(self, limit: int) -> int:
+        """Live pages one user may have open: a quarter of all (at least two), so that no one
+        account can leave everyone else without live updates."""
+        return max(2, limit // 4)
 
 
 @dataclass
@@ -296,9 +302,24 @@ async def api_stream(request: web.Request) -> web.StreamResponse:
         raise web.HTTPServiceUnavailable(
             text=f"This dashboard already serves {limits.max_streams} live pages; try again later "
                  f"(MODERATION_DASHBOARD_MAX_STREAMS sets the limit).\n", headers={"Retry-After": "10"})
+    user = request[PRINCIPAL].name
+    if streams.by_user[user] >= streams.per_user(limits.max_streams):
+        raise web.HTTPServiceUnavailable(
+            text=f"You already have {streams.by_user[user]} live pages open, the most one user may have (a quarter "
+                 f"of MODERATION_DASHBOARD_MAX_STREAMS, at least two): close one; this page reads /api/state "
+                 f"meanwhile.\n", headers={"Retry-After": "10"})
     transport = request.transport
     if transport is None:
         return web.Response(status=400)
+    # A view too large to be sent as one update is refused before the stream starts: opened and
+    # then dropped at its first message, it looks to the browser like a lost connection, which it
+    # opens again at once, and the page never shows anything. Refused, the page reads /api/state.
+    size = len(_frame(app, view).whole())
+    if size > limits.stream_buffer_bytes:
+        raise web.HTTPServiceUnavailable(
+            text=f"This view is {size:,} bytes, more than the {limits.stream_buffer_bytes:,} a live page is sent at "
+                 f"once (MODERATION_DASHBOARD_STREAM_BUFFER_BYTES): ask /api/state for it, or fewer items (limit).\n",
+            headers={"Retry-After": "10"})
     sock = transport.get_extra_info("socket")
     if sock is not None:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, STREAM_SOCKET_BUFFER)
@@ -307,6 +328,7 @@ async def api_stream(request: web.Request) -> web.StreamResponse:
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
     await response.prepare(request)
     streams.active += 1
+    streams.by_user[user] += 1
     sent: Frame | None = None      # the client's copy: the frame it was last sent
     number, idle, waiting_since, next_update = 0, 0.0, None, 0.0
     auth, token = app[AUTH_KEY], request[SESSION].token
@@ -346,6 +368,9 @@ async def api_stream(request: web.Request) -> web.StreamResponse:
         pass
     finally:
         streams.active -= 1
+        streams.by_user[user] -= 1
+        if not streams.by_user[user]:
+            del streams.by_user[user]
     return response
 
 

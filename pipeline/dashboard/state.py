@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import heapq
 import math
+import re
 from collections import Counter, OrderedDict, deque
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
@@ -182,8 +183,16 @@ def _one_of(value: Any, allowed: tuple[str, ...]) -> str:
 _RULES = (*RULE_IDS, "D3")
 
 
+# Control characters (but tab and new line) show as nothing and take six bytes of JSON each: a run
+# of them is shown as one U+FFFD.
+_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]+")
+
+
 def _clip(value: str | None, limit: int = DISPLAY_CHARS) -> str | None:
-    return value if value is None or len(value) <= limit else value[: limit - 1] + "…"
+    if value is None:
+        return None
+    value = _CONTROLS.sub("\ufffd", value)
+    return value if len(value) <= limit else value[: limit - 1] + "…"
 
 
 def _shown(member: dict | None) -> dict:
@@ -360,7 +369,7 @@ class DashboardState:
         self.decidable.move_to_end(r["id"])
         if len(self.decidable) > self.bounds.decidable:
             self.decidable.popitem(last=False)
-        if r["review"] == "required" and r["id"] not in self.decided:
+        if r["review"] == "required" and self._decision(r["id"], r["group_id"]) is None:
             self.queue.put(r["id"], {
                 **item, "group_name": _clip(r["group_name"], NAME_CHARS), "member_id": member_id,
                 "score": r["score"], "reasons": [_clip(x, 300) for x in r["reasons"][:10]],
@@ -386,11 +395,15 @@ class DashboardState:
             "decision": r["decision"], "old_label": _one_of(r["old_label"], LABELS) if r["old_label"] else None,
             "new_label": _one_of(r["new_label"], LABELS) if r["new_label"] else None,
             "reviewer": reviewer["name"] or reviewer["id"], "ts": r["ts"], "note": _clip(r["note"], 300),
-            "outcome": r["outcome"], "group_id": r["group_id"]}
+            "outcome": r["outcome"], "group_id": r["group_id"] or "-"}
         self.decided.move_to_end(violation_id)
         if len(self.decided) > self.bounds.seen:
             self.decided.popitem(last=False)
-        self.queue.pop(violation_id)
+        # A decision counts for the violation of the group it names only (anything with access to
+        # the broker can write a review record naming another group's violation).
+        waiting = self.queue.get(violation_id)
+        if waiting is not None and waiting["group_id"] == self.decided[violation_id]["group_id"]:
+            self.queue.pop(violation_id)
         self.awaiting.pop(violation_id, None)
 
     def note_sent(self, violation_id: str, decision: str, reviewer: str, ts: str) -> None:
@@ -451,14 +464,16 @@ class DashboardState:
                 self._escalation_keys[r["id"]] = key
 
     def _apply_retraction(self, r: dict) -> None:
+        group = r["group_id"] or "-"
         for escalation_id in r["retracts"]:
             self.retracted[escalation_id] = {"ts": r["ts"], "reason": _clip(r["reason"], 300),
-                                             "violation_id": r["violation_id"]}
+                                             "violation_id": r["violation_id"], "group_id": group}
             self.retracted.move_to_end(escalation_id)
             if len(self.retracted) > self.bounds.seen:
                 self.retracted.popitem(last=False)
-            key = self._escalation_keys.pop(escalation_id, None)
-            if key is not None:
+            key = self._escalation_keys.get(escalation_id)
+            if key is not None and key[1] == group:     # a retraction withdraws its own group's escalations only
+                del self._escalation_keys[escalation_id]
                 self.followups.pop(key)
 
     def _forget_followup(self, key: tuple, item: dict) -> None:
@@ -552,7 +567,8 @@ class DashboardState:
                 and all(g.id != view.group for g in top):
             top.append(self.groups.get(view.group))
         return {
-            "version": self.version,
+            # The version counts every record of every group: how busy the others are is not a group admin's to see.
+            "version": self.version if scope is None else None,
             "latest_ts": (self.latest[1] if self.latest else None) if scope is None else None,
             "totals": self._totals() if scope is None else self._scoped_totals(scope),
             "bounds": {"groups": b.groups, "feed": b.feed, "severe": b.severe, "followups": b.followups,
@@ -647,7 +663,7 @@ class DashboardState:
         if entry is None:
             return None
         return {"rules": dict(entry["rules"]), "escalations": entry["escalations"],
-                "recent": [{**v, "decision": (self.decided.get(v["id"]) or {}).get("decision")}
+                "recent": [{**v, "decision": (self._decision(v["id"], group_id) or {}).get("decision")}
                            for v in reversed(entry["recent"]) if v["id"] != leave_out]}
 
     def _feed_view(self, view: View) -> dict:
@@ -678,11 +694,17 @@ class DashboardState:
 
     def _annotated(self, item: dict) -> dict:
         """A feed item with what was decided about it since: a violation's review, an escalation's retraction."""
-        if item["kind"] == "violation" and item["id"] in self.decided:
-            return {**item, "decision": self.decided[item["id"]]}
-        if item["kind"] == "escalation" and item["id"] in self.retracted:
-            return {**item, "retracted": self.retracted[item["id"]]}
+        if item["kind"] == "violation" and (decision := self._decision(item["id"], item["group_id"])):
+            return {**item, "decision": decision}
+        retraction = self.retracted.get(item["id"]) if item["kind"] == "escalation" else None
+        if retraction is not None and retraction["group_id"] == item["group_id"]:
+            return {**item, "retracted": retraction}
         return item
+
+    def _decision(self, violation_id: str | None, group_id: str) -> dict | None:
+        """The decision recorded on a violation of this group (one naming another group is not its)."""
+        decision = self.decided.get(violation_id)
+        return decision if decision is not None and decision["group_id"] == group_id else None
 
     def _charts_view(self, view: View) -> list[dict]:
         scope = view.scope

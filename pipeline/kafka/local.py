@@ -171,14 +171,30 @@ class LocalBroker:
             except ChildProcessError:
                 pass
             return None
+        if not self._is_node(pid):
+            # A pid file left behind (a reboot, a node killed): the number now belongs to another process.
+            return None
         return pid
 
-    def accepting(self, timeout: float = 0.5) -> bool:
+    def _is_node(self, pid: int) -> bool:
+        """The process runs this node's broker: kafka.Kafka with this node's properties file."""
         try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=timeout):
-                return True
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
         except OSError:
-            return False
+            return True    # no /proc to ask (not Linux): trust the pid file
+        if not cmdline:
+            return True    # read while the process execs (the java launcher may exec itself again): no answer
+        args = cmdline.split(b"\0")
+        return b"kafka.Kafka" in args and str(self.home / "server.properties").encode() in args
+
+    def accepting(self, timeout: float = 0.5) -> bool:
+        return _accepting(self.port, timeout)
+
+    def taken_ports(self) -> list[int]:
+        """The node's ports (client and controller) another process listens on while it is down."""
+        if self.pid() is not None:
+            return []
+        return [port for port in (self.port, self.controller_port) if _accepting(port)]
 
     def ready(self) -> bool:
         """The broker answers metadata requests (not only accepts connections)."""
@@ -204,8 +220,10 @@ class LocalBroker:
 
     def launch(self, quiet: bool = False) -> None:
         """Start the node's process unless it runs; does not wait for it."""
-        if self.accepting() and self.pid() is None:
-            raise BrokerError(f"port {self.port} is taken by another process; set MODERATION_KAFKA_PORT")
+        taken = self.taken_ports()
+        if taken:
+            raise BrokerError(f"port {' and '.join(map(str, taken))} is taken by another process; "
+                              f"set MODERATION_KAFKA_PORT")
         self.home.mkdir(parents=True, exist_ok=True)
         self.resolve_jars(quiet=quiet)
         props = self._write_config()
@@ -213,6 +231,17 @@ class LocalBroker:
             self._format_storage(props)
             proc = self._java("kafka.Kafka", str(props), background=True)
             self.pid_file.write_text(str(proc.pid))
+
+    def fatal(self) -> str | None:
+        """Why the node last stopped, when it stopped on a fatal error: the exception its log names."""
+        try:
+            lines = self.log_file.read_text(errors="replace").splitlines()[-200:]
+        except OSError:
+            return None
+        for i in range(len(lines) - 1, -1, -1):
+            if "Exiting Kafka due to fatal exception" in lines[i]:
+                return next((line.strip()[:400] for line in lines[i + 1:] if line.strip()), None)
+        return None
 
     def kill(self) -> int | None:
         """`kill -9` the node (what a lost machine looks like to the others); returns its pid."""
@@ -235,7 +264,7 @@ class LocalBroker:
     def down(self, timeout: float = 30.0) -> str:
         pid = self.pid()
         if pid is None:
-            return "not running"
+            return self._elsewhere() or "not running"
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and self.pid() is not None:
@@ -249,14 +278,29 @@ class LocalBroker:
     def status(self) -> str:
         pid = self.pid()
         if pid is None:
-            return f"down (would run at {self.bootstrap}, home {self.home})"
+            return self._elsewhere() or f"down (would run at {self.bootstrap}, home {self.home})"
         state = "up" if self.ready() else "starting or unresponsive"
         return f"{state} at {self.bootstrap} (pid {pid}, Kafka {KAFKA_VERSION}, log {self.log_file})"
+
+    def _elsewhere(self) -> str | None:
+        """What to say when the node is not running from here but something answers on its port."""
+        if not self.accepting():
+            return None
+        return (f"a process not started from {self.home} answers at {self.bootstrap} (a broker of another "
+                f"checkout or folder?); commands here neither stop nor change it")
 
     def wipe(self) -> None:
         """Stop and delete all broker data (the jar cache stays)."""
         self.down()
         shutil.rmtree(self.home, ignore_errors=True)
+
+
+def _accepting(port: int, timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout):
+            return True
+    except OSError:
+        return False
 
 
 def _zombie(pid: int) -> bool:
@@ -293,7 +337,7 @@ class LocalCluster:
         port = int(os.environ.get("MODERATION_KAFKA_PORT", "9092"))
         home = Path(os.environ.get("MODERATION_KAFKA_CLUSTER_HOME", PROJECT_ROOT / "var" / f"kafka-cluster-{port}"))
         if nodes is None:
-            nodes = len(list(home.glob("node-*"))) or 3
+            nodes = _started_size(home) or len(list(home.glob("node-*"))) or 3
         return cls(nodes=nodes, port=port, home=home)
 
     @property
@@ -330,12 +374,28 @@ class LocalCluster:
         members = self.members
         if all(member.pid() is not None for member in members) and self.complete():
             return f"already up: {self.nodes} nodes at {self.bootstrap}"
+        for member in members:   # every node's folder first: `from_env` counts them
+            member.home.mkdir(parents=True, exist_ok=True)
+        taken = [port for member in members for port in member.taken_ports()]
+        if taken:
+            raise BrokerError(f"port {', '.join(map(str, taken))} is taken by another process, so no node was "
+                              f"started; the cluster uses ports {self.port}-{self.port + 2 * self.nodes - 1}: "
+                              f"set MODERATION_KAFKA_PORT to a first port with that many free")
         members[0].resolve_jars(quiet=quiet)
-        for member in members:
-            member.launch(quiet=True)
-        if self.formed(timeout, watch=members):
-            return f"started {self.nodes} nodes at {self.bootstrap} (logs in {self.home}/node-*/broker.log)"
-        raise BrokerError(f"the cluster did not form within {timeout:.0f}s; see {self.home}/node-*/broker.log")
+        started: list[LocalBroker] = []
+        try:
+            for member in members:
+                if member.pid() is None:
+                    member.launch(quiet=True)
+                    started.append(member)
+            if self.formed(timeout, watch=members):
+                return f"started {self.nodes} nodes at {self.bootstrap} (logs in {self.home}/node-*/broker.log)"
+            raise BrokerError(f"the cluster did not form within {timeout:.0f}s; see {self.home}/node-*/broker.log")
+        except BaseException:
+            # A cluster that did not form is no cluster: the nodes started here are stopped again,
+            # so no half of one is left running (and taken for the whole by `status` and `up`).
+            _stop(started)
+            raise
 
     def formed(self, timeout: float, watch: list[LocalBroker] = ()) -> bool:
         """Waits until the cluster is `complete` for a few asks in a row: each node learns of the
@@ -346,8 +406,9 @@ class LocalCluster:
         while time.monotonic() < deadline:
             for member in watch:
                 if member.pid() is None:
-                    raise BrokerError(f"node {member.node_id} exited during start-up; see {member.log_file} and "
-                                      f"{member.home / 'broker.stdout'}")
+                    why = member.fatal()
+                    raise BrokerError(f"node {member.node_id} exited during start-up{f' ({why})' if why else ''}; "
+                                      f"see {member.log_file} and {member.home / 'broker.stdout'}")
             agreed = agreed + 1 if self.complete() else 0
             if agreed >= 4:
                 return True
@@ -365,22 +426,7 @@ class LocalCluster:
     def down(self, timeout: float = 30.0) -> str:
         """Stops every node at once: one at a time, the last ones wait out their timeout for a
         quorum that has already gone."""
-        running = [(member, pid) for member in self.members if (pid := member.pid()) is not None]
-        if not running:
-            return "not running"
-        for _, pid in running:
-            os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and any(member.pid() is not None for member, _ in running):
-            time.sleep(0.2)
-        stopped = []
-        for member, pid in running:
-            if member.pid() is not None:
-                os.kill(pid, signal.SIGKILL)
-                time.sleep(0.5)
-            member.pid_file.unlink(missing_ok=True)
-            stopped.append(f"node {member.node_id} stopped (pid {pid})")
-        return "; ".join(stopped)
+        return "; ".join(_stop(self.members, timeout)) or "not running"
 
     def controller(self) -> int | None:
         """The id of the active controller: the leader of the newest epoch any running node has seen."""
@@ -411,6 +457,34 @@ class LocalCluster:
         shutil.rmtree(self.home, ignore_errors=True)
 
 
+def _started_size(home: Path) -> int | None:
+    """How many nodes the cluster in `home` was last started with: the voters its first node was given."""
+    try:
+        lines = (home / "node-1" / "server.properties").read_text().splitlines()
+    except OSError:
+        return None
+    voters = next((line.split("=", 1)[1] for line in lines if line.startswith("controller.quorum.voters=")), "")
+    return len(voters.split(",")) if voters else None
+
+
+def _stop(members: list[LocalBroker], timeout: float = 30.0) -> list[str]:
+    """SIGTERM to every running node of `members` at once, SIGKILL to those still up after `timeout`."""
+    running = [(member, pid) for member in members if (pid := member.pid()) is not None]
+    for _, pid in running:
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and any(member.pid() is not None for member, _ in running):
+        time.sleep(0.2)
+    stopped = []
+    for member, pid in running:
+        if member.pid() is not None:
+            os.kill(pid, signal.SIGKILL)
+            time.sleep(0.5)
+        member.pid_file.unlink(missing_ok=True)
+        stopped.append(f"node {member.node_id} stopped (pid {pid})")
+    return stopped
+
+
 def command(action: str, nodes: int = 1) -> str:
     """`moderation kafka ACTION [--nodes N]`: one node by default; `down`, `status` and `wipe` act on
     whatever runs, one node or a cluster."""
@@ -421,6 +495,9 @@ def command(action: str, nodes: int = 1) -> str:
             if single_runs:
                 raise BrokerError(f"a single node runs at {single.bootstrap}; `moderation kafka down` stops it "
                                   f"before a cluster can start on its port")
+            if cluster_runs and cluster.nodes != nodes:
+                raise BrokerError(f"a {cluster.nodes}-node cluster runs at {cluster.bootstrap}; `moderation kafka "
+                                  f"down` stops it before one of {nodes} can start (its quorum is of {cluster.nodes})")
             return LocalCluster.from_env(nodes).up()
         if cluster_runs:
             return (f"a {len(cluster.members)}-node cluster is up at {cluster.bootstrap}; "

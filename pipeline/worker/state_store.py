@@ -16,10 +16,14 @@ one-message groups once took the worker from 115 to 719 MB when every decoded st
 """
 from __future__ import annotations
 
+import fcntl
+import os
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, MutableMapping
-from typing import Protocol
+from pathlib import Path
+from typing import IO, Protocol
 
+from pipeline.config import ConfigError
 from pipeline.worker.batches import Record
 from pipeline.core.state_pages import PAGE_MARK, Stored, decode, encode, head_key
 
@@ -85,6 +89,27 @@ class RocksBytes:
 
     def persisted(self, partition: int, offset: int) -> None:
         self.remember_offset(partition, offset)
+
+
+def claim_data_dir(path: str | Path) -> IO:
+    """The data folder for this worker alone, for as long as the returned file stays open. RocksDB
+    lets one process open a database: a second worker on the same folder would wait for the locks
+    of its partitions forever, a member of the consumer group that processes nothing."""
+    folder = Path(path)
+    folder.mkdir(parents=True, exist_ok=True)
+    claim = open(folder / "worker.lock", "a+")
+    try:
+        fcntl.flock(claim, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        claim.seek(0)
+        holder = claim.read().strip()
+        claim.close()
+        raise ConfigError(f"the data folder {folder} is in use by another worker{f' (pid {holder})' if holder else ''}; "
+                          f"give each worker on this machine its own MODERATION_DATA_DIR") from None
+    claim.truncate(0)
+    claim.write(str(os.getpid()))
+    claim.flush()
+    return claim
 
 
 def table_bytes(table) -> TableBytes:

@@ -176,3 +176,23 @@ def test_kill_9_the_worker_on_the_cluster_and_restart(on_cluster, engine):
     gap, delay = output_pause(on_cluster)
     print(f"\nworker kill -9 on the cluster: restarted and ready in {ready:.1f}s; longest pause in verdicts "
           f"{gap:.1f}s, longest input→verdict delay {delay:.1f}s; duplicates {duplicates}")
+
+
+def test_a_node_that_exits_in_start_up_stops_the_others_and_says_why(broker, tmp_path):
+    """A node's folder holding another node's data (here, a single node's folder reused as node 3's)
+    makes it exit at start: `up` says so with the reason from its log, and the nodes it started are
+    stopped (before, nodes 1 and 2 were left running, a quorum that never forms)."""
+    from pipeline.kafka.local import BrokerError
+
+    port = own_port("MODERATION_CLUSTER_PORT", 19400) + 10
+    local = LocalCluster(nodes=3, port=port, home=tmp_path / "cluster", cache=broker.cache)
+    data = local.node(3).home / "data"
+    data.mkdir(parents=True)
+    (data / "meta.properties").write_text("node.id=1\nversion=1\ncluster.id=cO6vfIMyRhq271thY5hZpg\n"
+                                          "directory.id=blbY-jFbOfskAb-cQrTNlw\n")
+    try:
+        with pytest.raises(BrokerError, match="node 3 exited during start-up .*node id 1"):
+            local.up(timeout=60, quiet=True)
+        assert local.running() == []
+    finally:
+        local.down()

@@ -304,12 +304,12 @@ def test_dashboard_shows_the_sample_conversation(deployment, dashboard, browser,
 class Seeded:
     """The web shell alone on loopback (its own thread and loop), serving a state built by the test."""
 
-    def __init__(self, state):
+    def __init__(self, state, **env):
         from pipeline.config import load_settings
         from pipeline.dashboard.server import start
 
         self.loop = asyncio.new_event_loop()
-        settings = load_settings(env={"MODERATION_DASHBOARD_USERS_FILE": users_file()})
+        settings = load_settings(env={"MODERATION_DASHBOARD_USERS_FILE": users_file(), **env})
         self.runner, self.url = self.loop.run_until_complete(
             start("127.0.0.1", 0, settings, state=state, consume=False))
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
@@ -337,6 +337,30 @@ def seeded_dashboard():
     server = Seeded(state)
     yield server.url
     server.close()
+
+
+def test_a_view_too_large_for_one_update_is_shown_and_kept_current_from_api_state(browser):
+    """A supervisor's view larger than one live update may be (here a hundred items of long Chinese
+    text against the smallest buffer allowed): the stream is refused, and the page shows the view
+    from /api/state and follows it there (before, the stream was opened and dropped at its first
+    message, again and again, and the page stayed empty)."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from pipeline.dashboard.state import DashboardState
+    from tests.unit.test_dashboard_state import violation
+
+    state = DashboardState()
+    for i in range(100):
+        state.apply({**violation(i, ts=f"2026-03-02T09:{i % 60:02d}:{i // 60:02d}+08:00"), "excerpt": "中" * 8000,
+                     "action": "文" * 8000})
+    server = Seeded(state, MODERATION_DASHBOARD_STREAM_BUFFER_BYTES=str(256 << 10))
+    try:
+        log_in_browser(browser, server.url)
+        WebDriverWait(browser, 20).until(lambda d: len(_feed(d)) == 100, message="the page did not show the view")
+        server.loop.call_soon_threadsafe(state.apply, violation("late", rule="C3", ts="2026-03-02T11:00:00+08:00"))
+        WebDriverWait(browser, 20).until(lambda d: _feed(d)[0]["rule"] == "C3", message="the page did not follow the view")
+    finally:
+        server.close()
 
 
 def test_responsiveness_sorts_and_the_report_renders(seeded_dashboard, browser):
@@ -716,7 +740,9 @@ def test_live_clients_that_never_read_cost_a_bounded_amount_of_memory(deployment
     settings = deployment.settings
     records = list(_groups_of_records(30_000))
     produce_outputs(settings, records)
-    proc, url = _start_dashboard(deployment.env, tmp_path / "dashboard.log")
+    # The clients are one user's, who may have a quarter of the live pages.
+    proc, url = _start_dashboard({**deployment.env, "MODERATION_DASHBOARD_MAX_STREAMS": str(4 * CLIENTS)},
+                                 tmp_path / "dashboard.log")
     process = psutil.Process(proc.pid)
     port = int(url.rsplit(":", 1)[1].strip("/"))
     clients: list[socket.socket] = []

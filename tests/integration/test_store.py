@@ -39,3 +39,14 @@ def test_rocksdb_states_survive_a_kill_a_takeover_and_a_handback(broker, tmp_pat
     finally:
         deployment.stop_all()
         deployment.delete_topics()
+
+
+def test_a_second_rocksdb_worker_on_the_same_data_folder_stops_and_says_so(deployment):
+    """Before, it joined the consumer group and waited for the databases' locks forever."""
+    from pathlib import Path
+
+    deployment.extra_env["MODERATION_STORE"] = "rocksdb"
+    first = deployment.start_worker()
+    second = deployment.start_worker(wait=False)
+    assert second.wait(60) == 2
+    assert "is in use by another worker" in Path(second.log_path).read_text() and first.poll() is None

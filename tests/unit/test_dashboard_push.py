@@ -260,6 +260,7 @@ def test_an_admin_is_never_sent_anything_of_another_group():
              View(scope=frozenset({"g-fin"}), severity="severe", review_group="g-secret")]
     clients = {view: (Frame(state.view(view)), None) for view in views}
     own = 0
+    fin_ids: list[str] = []       # their group's latest violations and escalations, for the other's records to name
     for n in range(400):
         theirs = rng.random() < 0.5
         group, member = ("g-fin", "u-1") if theirs else ("g-secret", "u-secret")
@@ -272,7 +273,15 @@ def test_an_admin_is_never_sent_anything_of_another_group():
             lambda: escalation(n, group=group, member=member, level=rng.choice(["reminder", "supervisor"])),
             lambda: responsiveness(member, "2026-03-02T00:00:00+08:00", rng.random(), 60, group=group),
             lambda: {**REPORT, "id": f"rep-{n}", "group_id": group},
+            # Records of the other group naming this group's violations and escalations.
+            lambda: {"kind": "review", "id": f"rv-{n}", "group_id": "g-secret", "ts": "2026-03-02T12:00:00+08:00",
+                     "violation_id": rng.choice(fin_ids[-3:] or ["none"]), "decision": "dismissed",
+                     "reviewer": {"id": "u-secret", "name": "S"}, "note": "secret-excerpt", "outcome": "ok"},
+            lambda: {"kind": "retraction", "id": f"rt-{n}", "group_id": "g-secret", "ts": "2026-03-02T12:00:00+08:00",
+                     "retracts": [rng.choice(fin_ids[-3:] or ["none"])], "violation_id": "v", "reason": "secret-excerpt"},
         ])()
+        if record.get("group_id") == "g-fin" and record["kind"] in ("violation", "escalation"):
+            fin_ids.append(record["id"])
         state.apply(record)
         for view in views:
             sent, held = clients[view]
@@ -430,3 +439,48 @@ async def test_a_client_is_sent_at_most_its_byte_rate_however_fast_its_view_chan
     assert len(sizes) >= 3 and min(sizes) > 20_000            # the view did change, by a lot, often
     # What came in `elapsed` seconds: the rate's worth, plus the one update sent when a wait ended.
     assert sum(sizes) <= 64 * 1024 * elapsed + max(sizes), (sizes, elapsed)
+
+
+async def test_a_view_larger_than_a_live_update_may_be_is_refused_before_the_stream_starts():
+    """A view whose whole answer is larger than `stream_buffer_bytes` used to open the stream and drop it at its first
+    message, which the browser takes for a network error and reconnects to, again and again: the
+    page never showed anything. It is refused before the stream starts (the page then reads
+    /api/state), and /api/state answers it. (Here a hundred items of long Chinese text, three
+    bytes a character, against the smallest buffer allowed.)"""
+    state = DashboardState()
+    for i in range(100):
+        state.apply({**violation(i, ts=f"2026-03-02T09:{i % 60:02d}:{i // 60:02d}+08:00"), "excerpt": "中" * 8000,
+                     "action": "文" * 8000})
+    runner, url, _ = await _serve(state, stream_buffer_bytes=256 << 10)
+    try:
+        async with _client() as client:
+            await log_in(client, url, "sup")
+            whole = await (await client.get(url + "api/state")).read()
+            assert len(whole) > 256 << 10
+            async with client.get(url + "api/stream") as stream:
+                assert stream.status == 503, stream.status
+                assert "MODERATION_DASHBOARD_STREAM_BUFFER_BYTES" in await stream.text()
+            async with client.get(url + "api/stream?limit=5") as stream:      # a smaller view streams
+                (kind, number, _), = await _events(stream, 1)
+                assert (kind, number) == ("state", 1)
+    finally:
+        await runner.cleanup()
+
+
+def test_an_admins_view_does_not_count_the_records_of_other_groups():
+    """The version counted every record of every group, and a group admin was sent it with each
+    update and in /api/state: how busy the other groups are (the scoped totals leave the record
+    count out for that reason). Another group's records, short of pushing this group's entries out
+    of a store, leave an admin's view exactly as it was."""
+    own = [violation("f1", group="g-fin"), escalation("f2", group="g-fin"),
+           responsiveness("u-1", "2026-03-02T00:00:00+08:00", 0.5, 60, group="g-fin")]
+    quiet, busy = DashboardState(), DashboardState()
+    for record in own:
+        quiet.apply(record)
+    for i, record in enumerate(own):
+        busy.apply(record)
+        for j in range(20):
+            busy.apply(violation(f"s{i}-{j}", group="g-secret"))
+            busy.receive(b"{not json")
+    view = View(scope=frozenset({"g-fin"}))
+    assert busy.view(view) == quiet.view(view)

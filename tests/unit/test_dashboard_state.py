@@ -130,6 +130,27 @@ def test_a_retracted_escalation_is_no_longer_open():
     assert state.snapshot()["followups"]["items"] == []
 
 
+def test_a_decision_or_retraction_naming_another_group_does_not_touch_this_groups_items():
+    """Review and retraction records come from the output topics, which anything with access to the
+    broker can write: one that names another group than the item's is not shown on the item (an admin
+    of the item's group would see the other group's id and note) and does not close it."""
+    state = DashboardState()
+    state.apply({**violation("c1"), "review": "required",
+                 "evidence": {"label": "ad", "score": 0.7, "reasons": ["r"], "message_id": "m-1"}})
+    state.apply(escalation(1, "supervisor"))
+    outcome = state.apply({"kind": "review", "id": "rv-1", "group_id": "g-secret", "ts": "2026-03-02T12:00:00+08:00",
+                           "violation_id": "vio-c1", "decision": "dismissed", "reviewer": {"id": "u-s", "name": "S"},
+                           "note": "secret-note", "outcome": "ok"})
+    state.apply({"kind": "retraction", "id": "ret-1", "group_id": "g-secret", "ts": "2026-03-02T12:00:00+08:00",
+                 "retracts": ["esc-1"], "violation_id": "vio-x", "reason": "secret-reason"})
+    admin = state.view(View(scope=frozenset({"g-fin"})))
+    shown = orjson.dumps(admin)
+    assert b"g-secret" not in shown and b"secret-note" not in shown and b"secret-reason" not in shown
+    assert outcome == "applied" or state.bad["bad_field"] == 1
+    assert [i["id"] for i in admin["reviews"]["items"]] == ["vio-c1"]
+    assert [f["what"] for f in admin["followups"]["items"]] == ["supervisor · P6"]
+
+
 def test_responsiveness_keeps_the_latest_window_per_member():
     state = DashboardState()
     state.apply(responsiveness("u-ls", "2026-03-02T00:00:00+08:00", 0.5, 900))
@@ -553,6 +574,26 @@ async def test_stream_connections_are_limited_and_a_slot_is_freed_when_a_client_
         await runner.cleanup()
 
 
+async def test_one_user_cannot_take_every_live_slot():
+    """Any account (a group admin, an auditor) could open MODERATION_DASHBOARD_MAX_STREAMS streams
+    and leave every supervisor without live updates; one user gets at most a quarter of them."""
+    runner, url, _ = await _serve(max_streams=8)
+    try:
+        async with _client() as admin, _client() as supervisor:
+            await log_in(admin, url, "adm-fin")
+            await log_in(supervisor, url, "sup")
+            mine = [await admin.get(url + "api/stream") for _ in range(2)]
+            assert [r.status for r in mine] == [200, 200]
+            refused = await admin.get(url + "api/stream")
+            assert refused.status == 503 and "the most one user may have" in await refused.text()
+            theirs = await supervisor.get(url + "api/stream")
+            assert theirs.status == 200
+            for response in (*mine, theirs):
+                response.close()
+    finally:
+        await runner.cleanup()
+
+
 async def test_a_half_sent_request_is_closed_after_the_idle_timeout():
     runner, url, port = await _serve(idle_seconds=1)
     try:
@@ -619,3 +660,15 @@ def test_notifier_deliveries_are_counted_by_status():
         state.receive(orjson.dumps({"kind": "delivery", "id": f"dlv-{i}", "group_id": "g-fin",
                                     "ts": "2026-03-02T09:31:00+08:00", "status": status, "channel": "bot"}))
     assert state.snapshot()["totals"]["deliveries"] == {"sent": 2, "failed": 1, "held": 1, "other": 1}
+
+
+def test_control_characters_in_shown_text_do_not_swell_the_answer():
+    """A control character is six bytes of JSON (\\u0001): records of them made a supervisor's
+    default view 4.47 MiB, more than one live update may be (4 MiB). Shown text keeps none of
+    them (each run becomes one U+FFFD); tab and new line stay."""
+    state = DashboardState()
+    state.apply({**violation(1), "excerpt": "a\x01\x02b\x7f\x9fc" + "\x01" * 7000, "action": "x\ty\nz",
+                 "member": {"id": "u-\x01", "name": "\x00" * 500}})
+    item = state.snapshot()["feed"]["items"][0]
+    assert item["excerpt"] == "a\ufffdb\ufffdc\ufffd" and item["detail"] == "x\ty\nz"
+    assert item["member"] == {"id": "u-\ufffd", "name": "\ufffd"}

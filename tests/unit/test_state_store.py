@@ -142,3 +142,26 @@ def test_the_groups_of_partitions_are_listed_once_and_without_their_pages(table)
     # keeps the groups whose home is its own); RocksDB lists the partition's database only.
     wanted = {"g-big", "g-1", "g-3", "g-5"}
     assert set(listed) == (wanted if isinstance(data, RocksBytes) else wanted | {"g-0", "g-2", "g-4"})
+
+
+def test_a_data_folder_is_claimed_by_one_worker_and_a_second_is_told_to_use_its_own(tmp_path):
+    """Two workers with the RocksDB store on one data folder: the second waited for the databases'
+    locks forever ('DB for partition 0 is locked! Retry in 1s...' every second, at INFO), a member
+    of the consumer group that never processed anything. It stops at start with what to do."""
+    import subprocess
+    import sys
+
+    from pipeline.config import ConfigError
+    from pipeline.worker.state_store import claim_data_dir
+
+    held = claim_data_dir(tmp_path / "worker")
+    try:
+        with pytest.raises(ConfigError, match="MODERATION_DATA_DIR"):
+            claim_data_dir(tmp_path / "worker")
+        other = subprocess.run([sys.executable, "-c", "import sys; from pipeline.worker.state_store import "
+                                "claim_data_dir; claim_data_dir(sys.argv[1])", str(tmp_path / "worker")],
+                               capture_output=True, text=True)
+        assert other.returncode != 0 and "another worker" in other.stderr
+    finally:
+        held.close()
+    claim_data_dir(tmp_path / "worker").close()      # free again once the first has gone

@@ -571,11 +571,14 @@ function accept(query, data) {
 }
 
 async function fetchState(query) {
+  const asked = source;     // an answer that comes after a stream was opened again is older than what it sends
   try {
     const response = await fetch(`/api/state?${query}`, { cache: "no-store" });
     if (response.status === 401) { window.location.assign("/login"); return; }
     if (!response.ok) throw new Error(String(response.status));
-    accept(query, await response.json());
+    const data = await response.json();
+    if (source !== asked) return;
+    accept(query, data);
   } catch (err) {
     renderStatus(null);
   }
@@ -605,7 +608,8 @@ function applyChanges(base, ops) {
 // Follow the current filters live: one stream per page, opened again when they change. The
 // stream starts with the whole view and then sends what changed, numbered; a number missing
 // (an update lost, or one that could not be applied) opens the stream again, which starts with
-// the whole view. A stream the server refused (too many live pages) is tried again shortly.
+// the whole view. A stream the server refused (too many live pages, or a view larger than one
+// update may be) is tried again shortly, and meanwhile the page asks /api/state.
 let numbered = 0;
 let retry = null;
 function follow(query) {
@@ -636,7 +640,7 @@ function follow(query) {
     renderStatus(snapshot ? { ...snapshot.status, connected: false, error: "reconnecting" } : null);
     loadMe();   // a stream refused because the session ended: back to the login page
     if (stream.readyState === EventSource.CLOSED && stream === source) {
-      if (!snapshot || document.body.dataset.view !== query) fetchState(query);
+      fetchState(query);
       retry = setTimeout(() => { if (stream === source) follow(query); }, 5000);
     }
   };
