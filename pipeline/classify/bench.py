@@ -25,23 +25,33 @@ def _messages(n: int, seed: int) -> list[str]:
     return [r["text"] + ("" if rng.random() < 0.5 else f" {i}") for i, r in enumerate(rows)][:n]
 
 
-def run(n: int = 20000, seed: int = 5, cache: bool = False, pin: bool = True, model: str | None = None) -> dict:
-    """The classifier of the default policy (its content.model_path), or the artifact at `model` with
-    the policy's thresholds."""
-    from pipeline.classify import load_classifier, model_path
-    from pipeline.classify.evaluate import _policy
-    from pipeline.classify.model import load
-
-    class _A:
-        policy = None
-
+def _pin_to_one_core(pin: bool) -> None:
     if pin and hasattr(os, "sched_setaffinity"):
         try:
             os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
         except OSError:
             pass
+
+
+def _default_policy():
+    """The policy `moderation eval` would use without --policy."""
+    from pipeline.classify.evaluate import _policy
+
+    class _NoPolicyArgument:
+        policy = None
+
+    return _policy(_NoPolicyArgument())
+
+
+def run(n: int = 20000, seed: int = 5, cache: bool = False, pin: bool = True, model: str | None = None) -> dict:
+    """The classifier of the default policy (its content.model_path), or the artifact at `model` with
+    the policy's thresholds."""
+    from pipeline.classify import load_classifier, model_path
+    from pipeline.classify.model import load
+
+    _pin_to_one_core(pin)
     t0 = time.perf_counter()
-    policy = _policy(_A())
+    policy = _default_policy()
     path = Path(model) if model else model_path(policy)
     if model:
         clf = load(path, dict(policy.content.thresholds) if policy is not None else None,
@@ -86,19 +96,11 @@ def measure(clf, msgs: list[str]) -> dict:
 
 def run_against(n: int, seed: int, model: str | None, against: str, rounds: int = 3, pin: bool = True) -> dict:
     """Both artifacts measured in turns, `rounds` times each; every round's figures."""
-    from pipeline.classify import load_classifier, model_path
-    from pipeline.classify.evaluate import _policy
+    from pipeline.classify import model_path
     from pipeline.classify.model import load
 
-    class _A:
-        policy = None
-
-    if pin and hasattr(os, "sched_setaffinity"):
-        try:
-            os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
-        except OSError:
-            pass
-    policy = _policy(_A())
+    _pin_to_one_core(pin)
+    policy = _default_policy()
     thresholds = dict(policy.content.thresholds) if policy is not None else None
     paths = [Path(model) if model else model_path(policy), Path(against)]
     classifiers = [load(p, thresholds) for p in paths]
