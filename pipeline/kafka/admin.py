@@ -4,7 +4,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,17 +44,31 @@ class BrokerUnavailable(RuntimeError):
     """The broker did not answer within the time a command was given to wait for it."""
 
 
-async def probe(bootstrap: str, timeout: float = 3.0, settings: Settings | None = None) -> str | None:
-    """None when the broker at `bootstrap` answers a metadata request, else what went wrong."""
+@asynccontextmanager
+async def _quiet_admin(bootstrap: str, timeout: float, settings: Settings | None) -> AsyncIterator[AIOKafkaAdminClient]:
+    """A started admin client that asks once and says nothing in the log: aiokafka logs each refused
+    connection as an error, and the caller says what it waits for instead."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000),
                                 **client_options(settings))
-    # aiokafka logs each refused connection as an error; the caller says what it waits for instead.
     client_log = logging.getLogger("aiokafka")
     level = client_log.level
     client_log.setLevel(logging.CRITICAL)
     try:
         await asyncio.wait_for(admin.start(), timeout)
-        await asyncio.wait_for(admin.list_topics(), timeout)
+        yield admin
+    finally:
+        try:
+            await admin.close()
+        except Exception:  # noqa: BLE001 - closing a half-open client
+            pass
+        client_log.setLevel(level)
+
+
+async def probe(bootstrap: str, timeout: float = 3.0, settings: Settings | None = None) -> str | None:
+    """None when the broker at `bootstrap` answers a metadata request, else what went wrong."""
+    try:
+        async with _quiet_admin(bootstrap, timeout, settings) as admin:
+            await asyncio.wait_for(admin.list_topics(), timeout)
         return None
     except asyncio.TimeoutError:
         return f"no answer within {timeout:.0f}s"
@@ -61,12 +76,6 @@ async def probe(bootstrap: str, timeout: float = 3.0, settings: Settings | None 
         return "cannot connect"
     except (KafkaError, OSError) as exc:
         return str(exc) or type(exc).__name__
-    finally:
-        try:
-            await admin.close()
-        except Exception:  # noqa: BLE001 - closing a half-open client
-            pass
-        client_log.setLevel(level)
 
 
 def broker_answers(bootstrap: str, timeout: float = 3.0) -> bool:
@@ -96,23 +105,12 @@ async def wait_for_broker(settings: Settings, seconds: float | None, what: str) 
 
 async def cluster_broker_ids(bootstrap: str, timeout: float = 3.0, settings: Settings | None = None) -> list[int]:
     """The ids of the brokers the cluster's metadata lists (empty when it does not answer)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000),
-                                **client_options(settings))
-    client_log = logging.getLogger("aiokafka")
-    level = client_log.level
-    client_log.setLevel(logging.CRITICAL)
     try:
-        await asyncio.wait_for(admin.start(), timeout)
-        described = await asyncio.wait_for(admin.describe_cluster(), timeout)
+        async with _quiet_admin(bootstrap, timeout, settings) as admin:
+            described = await asyncio.wait_for(admin.describe_cluster(), timeout)
         return sorted(broker["node_id"] for broker in described["brokers"])
     except (asyncio.TimeoutError, KafkaError, OSError):
         return []
-    finally:
-        try:
-            await admin.close()
-        except Exception:  # noqa: BLE001 - closing a half-open client
-            pass
-        client_log.setLevel(level)
 
 
 @dataclass(frozen=True)
