@@ -36,6 +36,15 @@ class Outcome:
     detail: str = ""
 
 
+def unanswered(exc: asyncio.TimeoutError | aiohttp.ClientError) -> Outcome:
+    """A request the robot did not answer: tried again later."""
+    if isinstance(exc, asyncio.TimeoutError):
+        return Outcome("retry", "timeout")
+    if isinstance(exc, aiohttp.ClientConnectionError):
+        return Outcome("retry", "connection", detail=type(exc).__name__)
+    return Outcome("retry", "client error", detail=type(exc).__name__)
+
+
 def neutral(text: str) -> str:
     return "".join(ch for ch in text.translate(_NEUTRAL) if ch.isprintable() or ch == " ")
 
@@ -142,12 +151,8 @@ class Robot:
                                     allow_redirects=False) as response:
                 body = await response.content.read(self.MAX_ANSWER)
                 return self.read(response.status, body, response.headers)
-        except asyncio.TimeoutError:
-            return Outcome("retry", "timeout")
-        except aiohttp.ClientConnectionError as exc:
-            return Outcome("retry", "connection", detail=type(exc).__name__)
-        except aiohttp.ClientError as exc:
-            return Outcome("retry", "client error", detail=type(exc).__name__)
+        except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
+            return unanswered(exc)
 
     async def close(self) -> None:
         if self._own_session and self._session is not None:

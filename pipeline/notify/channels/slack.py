@@ -15,7 +15,7 @@ import re
 import aiohttp
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from pipeline.notify.channels.base import Outcome, http_outcome, neutral
+from pipeline.notify.channels.base import Outcome, http_outcome, neutral, unanswered
 from pipeline.notify.render import Message
 
 MAX_SECTION_CHARS = 3000
@@ -74,12 +74,8 @@ class Slack:
     async def send(self, message: Message, recipient: str | None = None) -> Outcome:
         try:
             response = await asyncio.wait_for(self.client().send_dict(self.payload(message)), self.timeout)
-        except asyncio.TimeoutError:
-            return Outcome("retry", "timeout")
-        except aiohttp.ClientConnectionError as exc:
-            return Outcome("retry", "connection", detail=type(exc).__name__)
-        except aiohttp.ClientError as exc:
-            return Outcome("retry", "client error", detail=type(exc).__name__)
+        except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
+            return unanswered(exc)
         return read(response.status_code, response.body or "", response.headers or {})
 
     async def close(self) -> None:
