@@ -15,11 +15,16 @@ def own_port(variable: str, default: int) -> int:
     return int(os.environ.get(variable, str(default))) + 1000 * int(worker.removeprefix("gw") or 0)
 
 
+def broker_of_its_own(tmp_path, broker: LocalBroker, variable: str, default: int) -> LocalBroker:
+    """A broker only this test uses (its port from `own_port`), not started yet."""
+    port = own_port(variable, default)
+    return LocalBroker(port=port, controller_port=port + 1, home=tmp_path / "kafka", cache=broker.cache)
+
+
 @pytest.fixture
 def own_broker(tmp_path, broker):
     """A broker of the test's own (MODERATION_OUTAGE_PORT), so stopping it disturbs no one."""
-    port = own_port("MODERATION_OUTAGE_PORT", 19392)
-    local = LocalBroker(port=port, controller_port=port + 1, home=tmp_path / "kafka", cache=broker.cache)
+    local = broker_of_its_own(tmp_path, broker, "MODERATION_OUTAGE_PORT", 19392)
     local.up(quiet=True)
     yield local
     local.down()

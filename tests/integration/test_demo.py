@@ -22,18 +22,16 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from pipeline.config import load_settings
 from pipeline.kafka.admin import consumer, ensure_topics, producer
-from pipeline.kafka.local import LocalBroker
 from pipeline.devtools.loadgen import generate
 from tests.integration.harness import Deployment, produce
-from tests.integration.conftest import own_port
+from tests.integration.conftest import broker_of_its_own
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
 def own_broker(tmp_path, broker):
-    port = own_port("MODERATION_DEMO_BROKER_PORT", 19422)
-    local = LocalBroker(port=port, controller_port=port + 1, home=tmp_path / "kafka", cache=broker.cache)
+    local = broker_of_its_own(tmp_path, broker, "MODERATION_DEMO_BROKER_PORT", 19422)
     local.up(quiet=True)
     yield local
     local.down()

@@ -12,10 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.kafka.local import LocalBroker
 from tests.factory import configured, message
 from tests.integration.harness import Deployment
-from tests.integration.conftest import own_port
+from tests.integration.conftest import broker_of_its_own
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -41,8 +40,7 @@ def test_one_shot_commands_wait_then_say_what_to_do(command):
 
 
 def test_a_worker_started_before_its_broker_waits_for_it(broker, tmp_path):
-    port = own_port("MODERATION_STARTUP_PORT", 19492)
-    late = LocalBroker(port=port, controller_port=port + 1, home=tmp_path / "kafka", cache=broker.cache)
+    late = broker_of_its_own(tmp_path, broker, "MODERATION_STARTUP_PORT", 19492)
     deployment = Deployment(bootstrap=late.bootstrap, workdir=tmp_path)
     worker = deployment.start_worker(wait=False)
     try:

@@ -14,11 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.kafka.local import LocalBroker
 from pipeline.native import stale
 from tests.factory import configured, message
 from tests.integration.harness import Deployment
-from tests.integration.conftest import own_port
+from tests.integration.conftest import broker_of_its_own
 
 LOG_LINE = re.compile(r"^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}\] \[\d+\] \[(DEBUG|INFO|WARNING|ERROR|CRITICAL)\] ")
 NOISE = ("Group Coordinator Request failed", "Marking the coordinator dead", "because it is rebalancing",
@@ -27,8 +26,7 @@ NOISE = ("Group Coordinator Request failed", "Marking the coordinator dead", "be
 
 @pytest.fixture
 def fresh_broker(tmp_path, broker):
-    port = own_port("MODERATION_FRESH_BROKER_PORT", 19412)
-    local = LocalBroker(port=port, controller_port=port + 1, home=tmp_path / "kafka", cache=broker.cache)
+    local = broker_of_its_own(tmp_path, broker, "MODERATION_FRESH_BROKER_PORT", 19412)
     local.up(quiet=True)
     yield local
     local.down()
