@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from decimal import Decimal
 from functools import cached_property
 from typing import Any
@@ -99,9 +99,17 @@ def kind_name(kind) -> str:
     return " or ".join(dict.fromkeys(names.get(k, k.__name__) for k in kinds))
 
 
+_PATHS: dict[str, tuple[str, ...]] = {}   # a dotted path → its parts; the paths are the converters' literals
+
+
 def _lookup(record: Any, path: str) -> tuple[bool, Any]:
+    parts = _PATHS.get(path)
+    if parts is None:
+        parts = tuple(path.split("."))
+        if len(_PATHS) < 1024:
+            _PATHS[path] = parts
     value: Any = record
-    for part in path.split("."):
+    for part in parts:
         if not isinstance(value, dict) or part not in value:
             return False, None
         value = value[part]
@@ -181,8 +189,7 @@ def from_epoch_seconds(value: Any, field_name: str, options: Options) -> str:
 def _iso(seconds: Decimal, options: Options) -> str:
     whole = int(seconds)
     micros = int((seconds - whole) * 1_000_000)
-    ts = datetime.fromtimestamp(whole, tz=timezone.utc).replace(microsecond=micros).astimezone(options.zone)
-    return ts.isoformat()
+    return datetime.fromtimestamp(whole, tz=options.zone).replace(microsecond=micros).isoformat()
 
 
 def valid_ids(values: list[str]) -> list[str]:

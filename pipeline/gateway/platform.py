@@ -8,7 +8,6 @@ any time. The server (pipeline.gateway.server) does the HTTP and the Kafka work 
 """
 from __future__ import annotations
 
-import asyncio
 import re
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -126,9 +125,10 @@ _ACKED = object()
 
 class RecentIds:
     """Event ids recently sent: acknowledged by Kafka (a platform's retry of them is answered 2xx
-    without sending again), or still waiting for the broker (a retry waits for the same send). At
-    most `size` ids, the least recently seen dropped first; the worker's own de-duplication is the
-    guard behind it. An id whose send failed is forgotten, so the platform's retry sends it again."""
+    without sending again), or still waiting for the broker (a retry waits for the same send, the
+    entry the sender gave). At most `size` ids, the least recently seen dropped first; the worker's
+    own de-duplication is the guard behind it. An id whose send failed is forgotten, so the
+    platform's retry sends it again."""
 
     def __init__(self, size: int):
         self.size = size
@@ -140,16 +140,15 @@ class RecentIds:
     def acknowledged(self, event_id: str) -> bool:
         return self._entries.get(event_id) is _ACKED
 
-    def waiting(self, event_id: str) -> asyncio.Future | None:
+    def waiting(self, event_id: str):
         entry = self._entries.get(event_id)
-        return entry if isinstance(entry, asyncio.Future) else None
+        return None if entry is _ACKED else entry
 
-    def sending(self, event_id: str, send: asyncio.Future) -> None:
+    def sending(self, event_id: str, send: object) -> None:
         self._put(event_id, send)
 
-    def settled(self, event_id: str, send: asyncio.Future) -> None:
+    def settled(self, event_id: str, send: object, ok: bool) -> None:
         """The send ended: remember the id as acknowledged, or forget it after a failure."""
-        ok = not send.cancelled() and send.exception() is None
         if ok:
             self._put(event_id, _ACKED)
         elif self._entries.get(event_id) is send:

@@ -20,11 +20,12 @@ import logging
 import signal
 import sys
 import time
-from collections import Counter
+from collections import Counter, deque
 from functools import partial
 
 import orjson
 from aiohttp import web
+from aiokafka.partitioner import DefaultPartitioner
 
 from pipeline.config import Gateway as Limits
 from pipeline.config import Settings, host_allowed, load_settings
@@ -84,8 +85,13 @@ class Gate:
         self.topic = settings.topics.input
         self.producer = None
         self.recent = RecentIds(self.limits.recent_ids)
-        self.pending = 0
+        self.pending = 0                          # events in batches not yet acknowledged
+        self._queued: dict[int, deque] = {}       # partition → batches not yet handed over; the last takes events
+        self._shipping: dict[int, asyncio.Task] = {}   # partition → the task handing them over
+        self._partitions = _Partitions()
         self.answered_at: float | None = None   # monotonic time the broker last answered
+        metrics.pending.set_function(lambda: self.pending)
+        metrics.recent_ids.set_function(lambda: len(self.recent))
         self.error: str | None = "not connected yet"
         self._task: asyncio.Task | None = None
 
@@ -106,6 +112,8 @@ class Gate:
                 await asyncio.wait_for(self.producer.stop(), SHUTDOWN_SECONDS)
             except (asyncio.TimeoutError, Exception):  # noqa: BLE001 - stopping is best effort
                 pass
+        for task in list(self._shipping.values()):   # batches not handed over: their requests were not answered 2xx
+            task.cancel()
 
     async def _run(self) -> None:
         from aiokafka.errors import KafkaError
@@ -169,70 +177,141 @@ class Gate:
         if self.producer is None:
             raise Refused(503, "not_connected", "the gateway is not connected to Kafka yet; retry later")
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + max(seconds, 0.0)
-        acks, fresh = [], False
-        for event in events:
-            event_id = event["event_id"]
-            if self.recent.acknowledged(event_id):
-                continue
-            ack = self.recent.waiting(event_id)
-            if ack is None:
-                if self.pending >= self.limits.max_pending:
-                    raise Refused(503, "over_capacity", f"{self.pending} events are waiting for Kafka; retry later")
-                ack = loop.create_future()
-                self.pending += 1
-                self.recent.sending(event_id, ack)
-                ack.add_done_callback(partial(self._settled, event_id))
-                fresh = True
-                await self._send(event, ack, deadline)
-            acks.append(ack)
-        self.metrics.pending.set(self.pending)
-        self.metrics.recent_ids.set(len(self.recent))
-        waiting = [ack for ack in acks if not ack.done()]
-        if waiting:
-            _, waiting = await asyncio.wait(waiting, timeout=max(deadline - loop.time(), 0.0))
-        if waiting:
+        batches, fresh = [], False
+        try:
+            # One deadline for handing the events over and for their acknowledgements.
+            async with asyncio.timeout_at(loop.time() + max(seconds, 0.0)):
+                for event in events:
+                    event_id = event["event_id"]
+                    if self.recent.acknowledged(event_id):
+                        continue
+                    batch = self.recent.waiting(event_id)
+                    if batch is None:
+                        if self.pending >= self.limits.max_pending:
+                            raise Refused(503, "over_capacity",
+                                          f"{self.pending} events are waiting for Kafka; retry later")
+                        batch = await self._add(event)
+                        self.recent.sending(event_id, batch)
+                        fresh = True
+                    if batch not in batches:
+                        batches.append(batch)
+                for batch in batches:
+                    if batch.failure is None and not batch.settled:
+                        await batch.waiter(loop)
+        except TimeoutError:
             raise Refused(503, "ack_timeout", "Kafka did not acknowledge in time; retry (the event is not lost: "
-                                              "a retry is answered once it is acknowledged)")
-        for ack in acks:
-            failure = asyncio.CancelledError() if ack.cancelled() else ack.exception()
-            if isinstance(failure, TimeoutError):
-                raise Refused(503, "ack_timeout", "Kafka did not take the event in time; retry later")
-            if failure is not None:
-                raise Refused(503, "broker_error", "Kafka did not take the event; retry later")
+                                              "a retry is answered once it is acknowledged)") from None
+        if any(batch.failure is not None for batch in batches):
+            raise Refused(503, "broker_error", "Kafka did not take the event; retry later")
         return fresh
 
-    async def _send(self, event: dict, ack: asyncio.Future, deadline: float) -> None:
-        """Hand the event to the producer; `ack` ends as Kafka's acknowledgement does. Handing it over
-        waits only when the producer has no metadata for the topic or no room: past the deadline it is
-        cancelled, and then the event was not sent (aiokafka's contract)."""
+    async def _add(self, event: dict) -> _Batch:
+        """The event into the open batch of its partition (the producer's partitioner on its key), which
+        is handed to the producer as soon as the partition's previous batch has been."""
+        partitions = self.producer.client.cluster.partitions_for_topic(self.topic)
+        if not partitions:
+            partitions = await self.producer.partitions_for(self.topic)
+        key, value = topic_key(event), encode(event)
+        partition = self._partitions.of(key, partitions)
+        queue = self._queued.get(partition)
+        if queue is None:
+            queue = self._queued[partition] = deque()
+        if not queue or not queue[-1].append(key, value):
+            queue.append(_Batch(self.producer.create_batch()))
+            if not queue[-1].append(key, value):
+                queue.pop()
+                raise Refused(413, "too_large", "the event is larger than a Kafka batch may be")
+        if partition not in self._shipping:
+            self._shipping[partition] = asyncio.create_task(self._ship(partition, queue))
+        batch = queue[-1]
+        batch.ids.append(event["event_id"])
+        self.pending += 1
+        return batch
+
+    async def _ship(self, partition: int, queue: deque) -> None:
+        """Hands the partition's batches to the producer in order, each closed first (aiokafka's advice:
+        a batch still open once handed over could change under the sender); while the producer holds the
+        previous one, events gather in the next."""
         try:
-            async with asyncio.timeout_at(deadline):
-                acknowledged = await self.producer.send(self.topic, value=encode(event), key=topic_key(event))
-        except BaseException as exc:
-            if not ack.done():
-                ack.set_exception(exc if isinstance(exc, Exception) else asyncio.CancelledError())
-            if not isinstance(exc, Exception):
-                raise
-            return
-        acknowledged.add_done_callback(partial(_follow, ack))
+            while queue:
+                batch = queue[0]
+                batch.builder.close()
+                try:
+                    delivered = await self.producer.send_batch(batch.builder, self.topic, partition=partition)
+                except Exception as exc:  # noqa: BLE001 - the batch's requests get 503, their retries send again
+                    self._settle(queue.popleft(), exc)
+                else:
+                    queue.popleft()
+                    delivered.add_done_callback(partial(self._delivered, batch))
+        finally:
+            del self._shipping[partition]
+            while queue:   # cancelled (stopping): these events were not sent, their requests get 503
+                self._settle(queue.popleft(), asyncio.CancelledError())
 
-    def _settled(self, event_id: str, ack: asyncio.Future) -> None:
-        self.pending -= 1
-        self.recent.settled(event_id, ack)
-        if not ack.cancelled() and ack.exception() is None:
+    def _delivered(self, batch: _Batch, delivered: asyncio.Future) -> None:
+        if delivered.cancelled():
+            self._settle(batch, asyncio.CancelledError())
+        else:
+            self._settle(batch, delivered.exception())
+
+    def _settle(self, batch: _Batch, failure: BaseException | None) -> None:
+        self.pending -= len(batch.ids)
+        ok = failure is None
+        for event_id in batch.ids:
+            self.recent.settled(event_id, batch, ok)
+        if ok:
             self.answered_at = time.monotonic()
+        batch.settle(failure)
 
 
-def _follow(ack: asyncio.Future, acknowledged: asyncio.Future) -> None:
-    if ack.done():
-        return
-    if acknowledged.cancelled():
-        ack.set_exception(asyncio.CancelledError())
-    elif acknowledged.exception() is not None:
-        ack.set_exception(acknowledged.exception())
-    else:
-        ack.set_result(None)
+class _Batch:
+    """Events of one partition handed to the producer together; each request with an event in it waits
+    for it to be acknowledged (or to fail), a retry of one of its events too."""
+
+    __slots__ = ("builder", "ids", "settled", "failure", "_waiters")
+
+    def __init__(self, builder):
+        self.builder, self.ids = builder, []
+        self.settled, self.failure = False, None
+        self._waiters: list[asyncio.Future] = []
+
+    def append(self, key: bytes, value: bytes) -> bool:
+        return self.builder.append(timestamp=None, key=key, value=value) is not None
+
+    def waiter(self, loop: asyncio.AbstractEventLoop) -> asyncio.Future:
+        """A future of the caller's own, done when the batch is: cancelling it (the caller's deadline)
+        leaves the batch and the other waiters alone."""
+        waiter = loop.create_future()
+        self._waiters.append(waiter)
+        return waiter
+
+    def settle(self, failure: BaseException | None) -> None:
+        self.settled, self.failure = True, failure
+        for waiter in self._waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+        self._waiters.clear()
+
+
+class _Partitions:
+    """The producer's partitioner (murmur2 of the key, as every producer of the input topic uses), its
+    answers remembered per key until the topic's partitions change."""
+
+    def __init__(self, size: int = 100_000):
+        self.size, self._count, self._of = size, 0, {}
+        self._partitioner = DefaultPartitioner()
+
+    def of(self, key: bytes | None, partitions: set[int]) -> int:
+        if key is None:   # no group: any partition (the worker sends the event on to its group's)
+            ordered = sorted(partitions)
+            return self._partitioner(None, ordered, ordered)
+        if len(partitions) != self._count or len(self._of) >= self.size:
+            self._count, self._of = len(partitions), {}
+        partition = self._of.get(key)
+        if partition is None:
+            ordered = sorted(partitions)
+            partition = self._of[key] = self._partitioner(key, ordered, ordered)
+        return partition
 
 
 # --------------------------------------------------------------------------- HTTP
@@ -303,8 +382,11 @@ async def _body(request: web.Request, limits: Limits) -> bytes:
     if request.content_length is not None and request.content_length > limits.max_body_bytes:
         raise Refused(413, "too_large", f"the body is over {limits.max_body_bytes} bytes")
     try:
-        async with asyncio.timeout(limits.body_seconds):
+        if request.content.is_eof():   # the whole body came with the headers (most webhooks): no wait to bound
             body = await request.read()
+        else:
+            async with asyncio.timeout(limits.body_seconds):
+                body = await request.read()
     except TimeoutError:
         raise Refused(408, "body_timeout", f"the body did not arrive within {limits.body_seconds:g} s") from None
     except web.HTTPRequestEntityTooLarge:

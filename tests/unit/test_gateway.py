@@ -5,7 +5,6 @@ the gateway's code), hostile headers and bodies, the recent-id memory, the setti
 The signers are shared with the integration tests (tests/integration/test_gateway.py)."""
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import hmac
@@ -221,23 +220,21 @@ def test_a_dingtalk_signature_covers_the_timestamp_only_so_the_window_bounds_a_r
 # --------------------------------------------------------------------------- the recent ids
 
 
-async def test_recent_ids_remember_acknowledged_ids_forget_failed_ones_and_stay_bounded():
-    loop = asyncio.get_running_loop()
+def test_recent_ids_remember_acknowledged_ids_forget_failed_ones_and_stay_bounded():
     recent = RecentIds(size=100)
-    ok, failed = loop.create_future(), loop.create_future()
+    ok, failed = object(), object()
     recent.sending("a", ok)
     recent.sending("b", failed)
     assert recent.waiting("a") is ok and not recent.acknowledged("a")
-    ok.set_result(None)
-    recent.settled("a", ok)
-    failed.set_exception(TimeoutError())
-    recent.settled("b", failed)
+    recent.settled("a", ok, True)
+    recent.settled("b", failed, False)
     assert recent.acknowledged("a") and recent.waiting("a") is None
     assert not recent.acknowledged("b") and recent.waiting("b") is None
+    recent.sending("c", failed)
+    recent.settled("c", object(), False)   # an older send of the same id failing does not forget the newer one
+    assert recent.waiting("c") is failed
     for i in range(1000):
-        done = loop.create_future()
-        done.set_result(None)
-        recent.settled(f"id-{i}", done)
+        recent.settled(f"id-{i}", None, True)
     assert len(recent) == 100 and recent.acknowledged("id-999") and not recent.acknowledged("a")
 
 
