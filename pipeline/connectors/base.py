@@ -11,7 +11,6 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
 from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -167,7 +166,7 @@ def from_epoch_ms(value: Any, field_name: str, options: Options) -> str:
         raise Broken(f"field '{field_name}' should be epoch milliseconds, got {show(value)}")
     if not _EARLIEST * 1000 <= value < _LATEST * 1000:
         raise Broken(f"field '{field_name}' = {show(value)} is not a time between 2000 and 2100 (wrong unit?)")
-    return _iso(Decimal(value) / 1000, options)
+    return _iso(value // 1000, value % 1000 * 1000, options)
 
 
 _SECONDS = re.compile(r"[0-9]{1,12}(\.[0-9]{1,9})?")
@@ -176,19 +175,19 @@ _SECONDS = re.compile(r"[0-9]{1,12}(\.[0-9]{1,9})?")
 def from_epoch_seconds(value: Any, field_name: str, options: Options) -> str:
     """Slack-style `"1709342100.000200"` (seconds with a sequence suffix) or a whole number."""
     if isinstance(value, str) and _SECONDS.fullmatch(value):
-        seconds = Decimal(value)
+        whole_text, _, fraction = value.partition(".")
+        whole, micros = int(whole_text), int(fraction[:6].ljust(6, "0")) if fraction else 0
     elif isinstance(value, int) and not isinstance(value, bool):
-        seconds = Decimal(value) if -10**30 < value < 10**30 else Decimal(-1)
+        whole, micros = value, 0
     else:
         raise Broken(f"field '{field_name}' should be epoch seconds, got {show(value)}")
-    if not _EARLIEST <= seconds < _LATEST:
+    if not _EARLIEST <= whole < _LATEST:
         raise Broken(f"field '{field_name}' = {show(value)} is not a time between 2000 and 2100 (wrong unit?)")
-    return _iso(seconds, options)
+    return _iso(whole, micros, options)
 
 
-def _iso(seconds: Decimal, options: Options) -> str:
-    whole = int(seconds)
-    micros = int((seconds - whole) * 1_000_000)
+def _iso(whole: int, micros: int, options: Options) -> str:
+    """Epoch seconds and microseconds (a finer part is cut off) in the options' zone."""
     return datetime.fromtimestamp(whole, tz=options.zone).replace(microsecond=micros).isoformat()
 
 

@@ -177,40 +177,45 @@ class Gate:
         if self.producer is None:
             raise Refused(503, "not_connected", "the gateway is not connected to Kafka yet; retry later")
         loop = asyncio.get_running_loop()
+        deadline = loop.time() + max(seconds, 0.0)
+        partitions = self.producer.client.cluster.partitions_for_topic(self.topic)
+        if not partitions:
+            partitions = await self._partitions_of_topic(deadline)
         batches, fresh = [], False
-        try:
-            # One deadline for handing the events over and for their acknowledgements.
-            async with asyncio.timeout_at(loop.time() + max(seconds, 0.0)):
-                for event in events:
-                    event_id = event["event_id"]
-                    if self.recent.acknowledged(event_id):
-                        continue
-                    batch = self.recent.waiting(event_id)
-                    if batch is None:
-                        if self.pending >= self.limits.max_pending:
-                            raise Refused(503, "over_capacity",
-                                          f"{self.pending} events are waiting for Kafka; retry later")
-                        batch = await self._add(event)
-                        self.recent.sending(event_id, batch)
-                        fresh = True
-                    if batch not in batches:
-                        batches.append(batch)
-                for batch in batches:
-                    if batch.failure is None and not batch.settled:
-                        await batch.waiter(loop)
-        except TimeoutError:
+        for event in events:
+            event_id = event["event_id"]
+            if self.recent.acknowledged(event_id):
+                continue
+            batch = self.recent.waiting(event_id)
+            if batch is None:
+                if self.pending >= self.limits.max_pending:
+                    raise Refused(503, "over_capacity", f"{self.pending} events are waiting for Kafka; retry later")
+                batch = self._add(event, partitions)
+                self.recent.sending(event_id, batch)
+                fresh = True
+            if batch not in batches:
+                batches.append(batch)
+        waiting = [batch for batch in batches if not batch.settled]
+        if waiting and not await _settled_by(waiting, deadline, loop):
             raise Refused(503, "ack_timeout", "Kafka did not acknowledge in time; retry (the event is not lost: "
-                                              "a retry is answered once it is acknowledged)") from None
+                                              "a retry is answered once it is acknowledged)")
         if any(batch.failure is not None for batch in batches):
             raise Refused(503, "broker_error", "Kafka did not take the event; retry later")
         return fresh
 
-    async def _add(self, event: dict) -> _Batch:
+    async def _partitions_of_topic(self, deadline: float) -> set[int]:
+        """The topic's partitions when the producer does not know them yet: asked of the broker."""
+        try:
+            async with asyncio.timeout_at(deadline):
+                return await self.producer.partitions_for(self.topic)
+        except TimeoutError:
+            raise Refused(503, "ack_timeout", "Kafka did not say where the topic is in time; retry later") from None
+        except Exception:  # noqa: BLE001 - the broker's answer (no such topic, an error): the platform retries
+            raise Refused(503, "broker_error", "Kafka did not take the event; retry later") from None
+
+    def _add(self, event: dict, partitions: set[int]) -> _Batch:
         """The event into the open batch of its partition (the producer's partitioner on its key), which
         is handed to the producer as soon as the partition's previous batch has been."""
-        partitions = self.producer.client.cluster.partitions_for_topic(self.topic)
-        if not partitions:
-            partitions = await self.producer.partitions_for(self.topic)
         key, value = topic_key(event), encode(event)
         partition = self._partitions.of(key, partitions)
         queue = self._queued.get(partition)
@@ -218,9 +223,7 @@ class Gate:
             queue = self._queued[partition] = deque()
         if not queue or not queue[-1].append(key, value):
             queue.append(_Batch(self.producer.create_batch()))
-            if not queue[-1].append(key, value):
-                queue.pop()
-                raise Refused(413, "too_large", "the event is larger than a Kafka batch may be")
+            queue[-1].append(key, value)   # a batch's first record always fits (Kafka's rule, aiokafka's too)
         if partition not in self._shipping:
             self._shipping[partition] = asyncio.create_task(self._ship(partition, queue))
         batch = queue[-1]
@@ -264,6 +267,27 @@ class Gate:
         batch.settle(failure)
 
 
+async def _settled_by(batches: list[_Batch], deadline: float, loop: asyncio.AbstractEventLoop) -> bool:
+    """Waits until every batch has settled (True) or the deadline has passed (False). The wait is the
+    caller's own future: the deadline ends it without touching the batches or their other waiters."""
+    done = loop.create_future()
+    remaining = len(batches)
+
+    def one_settled() -> None:
+        nonlocal remaining
+        remaining -= 1
+        if remaining == 0 and not done.done():
+            done.set_result(True)
+
+    for batch in batches:
+        batch.when_settled(one_settled)
+    timer = loop.call_at(deadline, lambda: done.done() or done.set_result(False))
+    try:
+        return await done
+    finally:
+        timer.cancel()
+
+
 class _Batch:
     """Events of one partition handed to the producer together; each request with an event in it waits
     for it to be acknowledged (or to fail), a retry of one of its events too."""
@@ -273,24 +297,19 @@ class _Batch:
     def __init__(self, builder):
         self.builder, self.ids = builder, []
         self.settled, self.failure = False, None
-        self._waiters: list[asyncio.Future] = []
+        self._waiters: list = []   # called once it has settled
 
     def append(self, key: bytes, value: bytes) -> bool:
         return self.builder.append(timestamp=None, key=key, value=value) is not None
 
-    def waiter(self, loop: asyncio.AbstractEventLoop) -> asyncio.Future:
-        """A future of the caller's own, done when the batch is: cancelling it (the caller's deadline)
-        leaves the batch and the other waiters alone."""
-        waiter = loop.create_future()
-        self._waiters.append(waiter)
-        return waiter
+    def when_settled(self, callback) -> None:
+        self._waiters.append(callback)
 
     def settle(self, failure: BaseException | None) -> None:
         self.settled, self.failure = True, failure
-        for waiter in self._waiters:
-            if not waiter.done():
-                waiter.set_result(None)
-        self._waiters.clear()
+        waiters, self._waiters = self._waiters, []
+        for callback in waiters:
+            callback()
 
 
 class _Partitions:

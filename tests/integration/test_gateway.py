@@ -141,6 +141,48 @@ def test_a_delivery_sent_three_times_arrives_once_from_every_platform(deployment
     assert 'moderation_gateway_requests_total{outcome="duplicate",platform="feishu"} 2.0' in metrics
 
 
+def test_events_land_on_the_partition_any_other_producer_gives_their_group_many_requests_at_once(deployment,
+                                                                                                  gateway):
+    """The gateway batches events per partition itself: it must pick each group's partition as the
+    producer's own send() does (the worker's tables are per partition), and answer every request of a
+    burst that shares its batches."""
+    from pipeline.kafka.admin import producer
+
+    channels = [f"C0G{n:03d}" for n in range(40)]
+    bodies = [orjson.dumps(slack_message(channel=channels[i % 40], ts=f"1772417000.{i:06d}", text=f"第{i}条"))
+              for i in range(400)]
+
+    async def burst():
+        async with aiohttp.ClientSession() as client:
+            async def one(body: bytes) -> int:
+                async with client.post(gateway.url + "/slack/events", data=body, headers=slack_headers(body)) as r:
+                    return r.status
+            return await asyncio.gather(*(one(body) for body in bodies))
+
+    async def the_same_groups_by_send():
+        p = producer(deployment.settings)
+        await p.start()
+        try:
+            acks = [await p.send(deployment.settings.topics.input, key=channel.encode(), value=b"{}")
+                    for channel in channels]
+            return {channel: (await ack).partition for channel, ack in zip(channels, acks)}
+        finally:
+            await p.stop()
+
+    assert asyncio.run(burst()) == [200] * len(bodies)
+    by_send = asyncio.run(the_same_groups_by_send())
+    got = asyncio.run(read_from_start(deployment.settings, deployment.settings.topics.input,
+                                      range(deployment.partitions), len(bodies) + len(channels), 15))
+    by_gateway = {}
+    for partition, messages in got.items():
+        for m in messages:
+            if m.value != b"{}":
+                by_gateway.setdefault(orjson.loads(m.value)["group_id"], set()).add(partition)
+    assert sum(len(messages) for messages in got.values()) == len(bodies) + len(channels)
+    assert by_gateway == {channel: {partition} for channel, partition in by_send.items()}
+    assert len(set(by_send.values())) == deployment.partitions    # the groups cover every partition
+
+
 # --------------------------------------------------------------------------- hostile requests
 
 
