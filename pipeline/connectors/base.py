@@ -99,9 +99,11 @@ def kind_name(kind) -> str:
 
 
 _PATHS: dict[str, tuple[str, ...]] = {}   # a dotted path → its parts; the paths are the converters' literals
+_ABSENT = object()
 
 
-def _lookup(record: Any, path: str) -> tuple[bool, Any]:
+def _lookup(record: Any, path: str) -> Any:
+    """The value at a dotted path, or _ABSENT."""
     parts = _PATHS.get(path)
     if parts is None:
         parts = tuple(path.split("."))
@@ -109,13 +111,17 @@ def _lookup(record: Any, path: str) -> tuple[bool, Any]:
             _PATHS[path] = parts
     value: Any = record
     for part in parts:
-        if not isinstance(value, dict) or part not in value:
-            return False, None
-        value = value[part]
-    return True, value
+        if not isinstance(value, dict):
+            return _ABSENT
+        value = value.get(part, _ABSENT)
+        if value is _ABSENT:
+            return _ABSENT
+    return value
 
 
 def _check(value: Any, path: str, kind) -> Any:
+    if type(value) is kind:   # the usual case, and never a bool passing for an int
+        return value
     kinds = kind if isinstance(kind, tuple) else (kind,)
     if not isinstance(value, kinds) or isinstance(value, bool) and bool not in kinds:
         article = "an" if kind_name(kind)[0] in "aeiou" else "a"
@@ -126,21 +132,20 @@ def _check(value: Any, path: str, kind) -> Any:
 def require(record: Any, path: str, kind: type | tuple[type, ...] = str, at: str = "") -> Any:
     """The value at a dotted path, or `Broken` naming the path (a string must not be blank). `at`
     names where `record` itself sits in the source record, e.g. "atUsers[2]"."""
-    name = f"{at}.{path}" if at else path
-    found, value = _lookup(record, path)
-    if not found or value is None:
-        raise Broken(f"missing field '{name}'")
-    _check(value, name, kind)
+    value = _lookup(record, path)
+    if value is _ABSENT or value is None:
+        raise Broken(f"missing field '{f'{at}.{path}' if at else path}'")
+    _check(value, f"{at}.{path}" if at else path, kind)
     if isinstance(value, str) and not value.strip():
-        raise Broken(f"field '{name}' is empty")
+        raise Broken(f"field '{f'{at}.{path}' if at else path}' is empty")
     return value
 
 
 def optional(record: Any, path: str, kind: type | tuple[type, ...] = str, at: str = "") -> Any:
     """The value at a dotted path, None when it is absent, null or an empty string; `Broken` when
     it is there with the wrong type."""
-    found, value = _lookup(record, path)
-    if not found or value is None or value == "":
+    value = _lookup(record, path)
+    if value is _ABSENT or value is None or value == "":
         return None
     return _check(value, f"{at}.{path}" if at else path, kind)
 

@@ -7,7 +7,9 @@ line and headers within `idle_seconds` and at most 128 headers of 8 KiB, `applic
 UTF-8 without a content encoding (415), a body of at most `max_body_bytes` (413) arriving within
 `body_seconds` (408). Then the platform's route (pipeline.gateway.slack / feishu / dingtalk)
 authenticates the request and turns it into input events, a handshake answer, or a skip, or refuses
-it with a 4xx. Events are sent to the input topic (acks=all, idempotent producer) and the request is
+it with a 4xx. Events are sent to the input topic (acks=all, idempotent producer), gathered per
+partition into batches that the gateway hands to the producer itself (one acknowledgement per batch,
+not per event: most of the CPU a Kafka send costs is per message otherwise), and the request is
 answered 2xx only once Kafka has acknowledged every one of them; when that has not happened within
 `ack_deadline_seconds` of the request's arrival the answer is 503 and the platform retries. The
 send goes on: a retry of the same event finds it (pipeline.gateway.platform.RecentIds) and waits for
@@ -42,7 +44,7 @@ log = logging.getLogger("pipeline.gateway")
 PROBE_SECONDS = 2.0        # how often the broker is asked for metadata
 PROBE_TIMEOUT = 2.0
 STALE_SECONDS = 5.0        # /healthz: down when the broker has not answered (probe or ack) for this long
-LINGER_MS = 0              # no wait to fill a batch: events pile up while the previous request is in flight
+LINGER_MS = 0              # the gateway closes each batch as it hands it over: nothing for the producer to wait for
 TOPIC_CHECK_SECONDS = 10.0
 MAX_HEADERS = 128
 MAX_HEADER_BYTES = 8190    # one header line, and the request line
