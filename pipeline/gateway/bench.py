@@ -342,12 +342,16 @@ def bench_gateway_command(args) -> int:
 
     from rich.console import Console
 
+    from pipeline.devtools.bench.scale import load
+
     console = Console()
     rates = [float(r) for r in args.rates.split(",") if r.strip()]
+    console.print(f"load average at the start (1/5/15 min): {load()}")
     with tempfile.TemporaryDirectory(prefix="bench-gateway-") as workdir:
         results = run_bench(rates=rates, seconds=args.seconds, connections=args.connections, rounds=args.rounds,
                             workdir=Path(workdir), console=console)
     render(results, console)
+    console.print(f"load average at the end (1/5/15 min): {load()}")
     if args.json:
         print(orjson.dumps([{"name": c.name, "cpu_us_per_request": c.cpu_us, "in_kafka": c.in_kafka,
                              "accepted": c.accepted, "peak_rss_mb": c.peak_rss_mb,
