@@ -288,6 +288,8 @@ async def _settled_by(batches: list[_Batch], deadline: float, loop: asyncio.Abst
         return await done
     finally:
         timer.cancel()
+        for batch in batches:   # a wait that ended stays on no batch (retries during an outage would pile up)
+            batch.not_waiting(one_settled)
 
 
 class _Batch:
@@ -299,17 +301,20 @@ class _Batch:
     def __init__(self, builder):
         self.builder, self.ids = builder, []
         self.settled, self.failure = False, None
-        self._waiters: list = []   # called once it has settled
+        self._waiters: set = set()   # called once it has settled
 
     def append(self, key: bytes, value: bytes) -> bool:
         return self.builder.append(timestamp=None, key=key, value=value) is not None
 
     def when_settled(self, callback) -> None:
-        self._waiters.append(callback)
+        self._waiters.add(callback)
+
+    def not_waiting(self, callback) -> None:
+        self._waiters.discard(callback)
 
     def settle(self, failure: BaseException | None) -> None:
         self.settled, self.failure = True, failure
-        waiters, self._waiters = self._waiters, []
+        waiters, self._waiters = self._waiters, set()
         for callback in waiters:
             callback()
 
