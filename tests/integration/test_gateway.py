@@ -183,6 +183,60 @@ def test_events_land_on_the_partition_any_other_producer_gives_their_group_many_
     assert len(set(by_send.values())) == deployment.partitions    # the groups cover every partition
 
 
+async def _topic_limit(deployment: Deployment, max_message_bytes: int) -> None:
+    """The input topic's record batch limit on the broker (the way an operator's smaller limit, or a
+    batch the broker refuses for any reason, makes a handed-over batch fail for good)."""
+    from aiokafka.admin import AIOKafkaAdminClient
+    from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=deployment.settings.bootstrap)
+    await admin.start()
+    try:
+        await admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, deployment.settings.topics.input,
+                                                  configs={"max.message.bytes": str(max_message_bytes)})])
+    finally:
+        await admin.close()
+    await asyncio.sleep(1.0)
+
+
+def test_after_a_batch_kafka_refused_the_gateway_takes_that_partitions_events_again(deployment, gateway):
+    """A batch the broker refuses for good is answered 503 and its event forgotten. The idempotent
+    producer had already numbered its records, so the partition's next batch is out of sequence for
+    the broker: the gateway must not stay refusing that group (every later event of it 503) until
+    someone restarts it; the refused event's retry is taken once the broker takes it."""
+    big = orjson.dumps(slack_message(ts="1772418000.000100", text="长" * 3000))          # ~9 KB
+    small = [orjson.dumps(slack_message(ts=f"1772418001.{i:06d}", text=f"短{i}")) for i in range(3)]
+
+    async def until_taken(body: bytes, seconds: float = 10.0) -> tuple[int, dict, int]:
+        """Posted as the platform retries: until a 2xx, at most `seconds`."""
+        deadline, attempts = time.monotonic() + seconds, 0
+        while True:
+            attempts += 1
+            status, answer = await post(gateway.url, "/slack/events", body, slack_headers(body))
+            if status == 200 or time.monotonic() > deadline:
+                return status, answer, attempts
+            await asyncio.sleep(0.5)
+
+    async def scenario():
+        before = await post(gateway.url, "/slack/events", small[0], slack_headers(small[0]))
+        assert before[0] == 200, before                             # the partition has had a batch
+        await _topic_limit(deployment, 4096)
+        refused = await post(gateway.url, "/slack/events", big, slack_headers(big))
+        taken = [await until_taken(body) for body in small[1:]]   # the same group, so the same partition
+        await _topic_limit(deployment, 1048588)
+        return refused, taken, await until_taken(big)
+
+    refused, taken, retried = asyncio.run(scenario())
+    assert refused[0] == 503 and refused[1]["error"] == "broker_error", refused
+    assert [status for status, _, _ in taken] == [200, 200], taken
+    assert retried[0] == 200 and not retried[1]["duplicate"], retried
+    got = records(deployment, expect=4)
+    time.sleep(1)
+    got = records(deployment, expect=5, timeout=3)
+    assert sorted(e["event_id"] for e in got) == sorted(
+        ["slack-C0FIN01-1772418000.000100", *(f"slack-C0FIN01-1772418001.{i:06d}" for i in range(3))])
+
+
 # --------------------------------------------------------------------------- hostile requests
 
 
