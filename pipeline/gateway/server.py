@@ -89,6 +89,7 @@ class Gate:
         self.producer = None
         self.recent = RecentIds(self.limits.recent_ids)
         self.pending = 0                          # events in batches not yet acknowledged
+        self.pending_bytes = 0                    # and their keys' and values' bytes
         self._queued: dict[int, deque] = {}       # partition → batches not yet handed over; the last takes events
         self._shipping: dict[int, asyncio.Task] = {}   # partition → the task handing them over
         self._partitions = _Partitions()
@@ -223,9 +224,13 @@ class Gate:
                 continue
             batch = self.recent.waiting(event_id)
             if batch is None:
-                if self.pending >= self.limits.max_pending:
-                    raise Refused(503, "over_capacity", f"{self.pending} events are waiting for Kafka; retry later")
-                batch = self._add(event, partitions)
+                key, value = topic_key(event), encode(event)
+                size = len(value) + (len(key) if key is not None else 0)
+                if self.pending >= self.limits.max_pending or (
+                        self.pending and self.pending_bytes + size > self.limits.max_pending_bytes):
+                    raise Refused(503, "over_capacity", f"{self.pending} events ({self.pending_bytes} bytes) are "
+                                                        "waiting for Kafka; retry later")
+                batch = self._add(event_id, key, value, size, partitions)
                 self.recent.sending(event_id, batch)
                 fresh = True
             if batch not in batches:
@@ -248,10 +253,9 @@ class Gate:
         except Exception:  # noqa: BLE001 - the broker's answer (no such topic, an error): the platform retries
             raise Refused(503, "broker_error", "Kafka did not take the event; retry later") from None
 
-    def _add(self, event: dict, partitions: set[int]) -> _Batch:
+    def _add(self, event_id: str, key: bytes | None, value: bytes, size: int, partitions: set[int]) -> _Batch:
         """The event into the open batch of its partition (the producer's partitioner on its key), which
         is handed to the producer as soon as the partition's previous batch has been."""
-        key, value = topic_key(event), encode(event)
         partition = self._partitions.of(key, partitions)
         queue = self._queued.get(partition)
         if queue is None:
@@ -262,8 +266,10 @@ class Gate:
         if partition not in self._shipping:
             self._shipping[partition] = asyncio.create_task(self._ship(partition, queue))
         batch = queue[-1]
-        batch.ids.append(event["event_id"])
+        batch.ids.append(event_id)
+        batch.size += size
         self.pending += 1
+        self.pending_bytes += size
         return batch
 
     async def _ship(self, partition: int, queue: deque) -> None:
@@ -303,6 +309,7 @@ class Gate:
             return
         self._handed.discard(batch)
         self.pending -= len(batch.ids)
+        self.pending_bytes -= batch.size
         ok = failure is None
         for event_id in batch.ids:
             self.recent.settled(event_id, batch, ok)
@@ -345,10 +352,10 @@ class _Batch:
     """Events of one partition handed to the producer together; each request with an event in it waits
     for it to be acknowledged (or to fail), a retry of one of its events too."""
 
-    __slots__ = ("builder", "ids", "producer", "settled", "failure", "_waiters")
+    __slots__ = ("builder", "ids", "size", "producer", "settled", "failure", "_waiters")
 
     def __init__(self, builder):
-        self.builder, self.ids, self.producer = builder, [], None   # the producer it was handed to
+        self.builder, self.ids, self.size, self.producer = builder, [], 0, None   # the producer it was handed to
         self.settled, self.failure = False, None
         self._waiters: set = set()   # called once it has settled
 
@@ -554,7 +561,7 @@ async def health(request: web.Request) -> web.Response:
     up = gate.up()
     body = {"status": "up" if up else "down", "broker_error": gate.error,
             "routes": {p.name: "on" if p.configured else "off" for p in app[PLATFORMS_KEY]},
-            "pending_events": gate.pending, "recent_ids": len(gate.recent)}
+            "pending_events": gate.pending, "pending_bytes": gate.pending_bytes, "recent_ids": len(gate.recent)}
     return _json(body, 200 if up else 503)
 
 

@@ -341,6 +341,38 @@ def test_with_the_broker_stopped_the_answer_is_503_in_time_and_the_retry_is_take
         running.stop()
 
 
+def test_while_the_broker_is_away_the_events_the_gateway_holds_are_bounded_in_bytes(own_broker, tmp_path):
+    """The gateway holds events in batches of its own until the producer takes them: with the broker
+    away they stay there, and MAX_PENDING (a count) alone would let 1,000 events of up to a megabyte
+    each pile up. Beyond the byte bound (64 MiB by default) new events are refused 503 over_capacity."""
+    deployment = Deployment(bootstrap=own_broker.bootstrap, workdir=tmp_path)
+    deployment.create_topics()
+    running = Gateway(deployment)
+    bodies = [orjson.dumps(slack_message(ts=f"1772419000.{i:06d}", text=f"{i}" + "大" * 150_000))   # ~450 KB
+              for i in range(200)]
+
+    async def flood() -> list[tuple[int, str]]:
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=len(bodies))) as client:
+            async def one(body: bytes) -> tuple[int, str]:
+                async with client.post(running.url + "/slack/events", data=body, headers=slack_headers(body)) as r:
+                    return r.status, orjson.loads(await r.read()).get("error")
+            return await asyncio.gather(*(one(body) for body in bodies))
+
+    try:
+        running.wait()
+        first = orjson.dumps(slack_message(ts="1772418999.000100"))
+        assert asyncio.run(post(running.url, "/slack/events", first, slack_headers(first)))[0] == 200
+        own_broker.down()
+        answers = asyncio.run(flood())
+        assert all(status == 503 for status, _ in answers), answers
+        held = sum(error != "over_capacity" for _, error in answers)
+        assert held * 450_000 <= 70 << 20, f"{held} events of 450 KB held while the broker is away"
+        with urllib.request.urlopen(running.url + "/metrics") as response:
+            assert 'reason="over_capacity"' in response.read().decode()
+    finally:
+        running.stop()
+
+
 # --------------------------------------------------------------------------- kill -9
 
 
