@@ -537,6 +537,7 @@ class Gateway(Strict):
     max_body_bytes: int = Field(1 << 20, ge=4096, le=16 << 20)       # larger: 413
     max_connections: int = Field(256, ge=1, le=65_536)              # open at once; beyond: 503 and closed
     max_pending: int = Field(1000, ge=1, le=1_000_000)              # events sent, not yet acknowledged; beyond: 503
+    max_pending_bytes: int = Field(64 << 20, ge=1 << 20, le=4 << 30)  # their bytes (the broker away: they stay); beyond: 503
     recent_ids: int = Field(100_000, ge=100, le=10_000_000)         # event ids remembered to answer retries
     body_seconds: float = Field(10.0, gt=0, le=300)                 # for a request's body to arrive; else 408
     idle_seconds: float = Field(15.0, gt=0, le=3600)                # for a whole request line and headers, or between requests

@@ -22,6 +22,7 @@ import logging
 import signal
 import sys
 import time
+import weakref
 from collections import Counter, deque
 from functools import partial
 
@@ -88,9 +89,14 @@ class Gate:
         self.producer = None
         self.recent = RecentIds(self.limits.recent_ids)
         self.pending = 0                          # events in batches not yet acknowledged
+        self.pending_bytes = 0                    # and their keys' and values' bytes
         self._queued: dict[int, deque] = {}       # partition → batches not yet handed over; the last takes events
         self._shipping: dict[int, asyncio.Task] = {}   # partition → the task handing them over
         self._partitions = _Partitions()
+        self._handed: set[_Batch] = set()         # batches the producer holds, not yet acknowledged or failed
+        self._renewing: asyncio.Task | None = None   # replacing the producer after a batch failed
+        self._stopping = False
+        self._retired = weakref.WeakSet()         # producers replaced and closed: a batch they took is lost
         self.answered_at: float | None = None   # monotonic time the broker last answered
         metrics.pending.set_function(lambda: self.pending)
         metrics.recent_ids.set_function(lambda: len(self.recent))
@@ -105,40 +111,21 @@ class Gate:
                 and time.monotonic() - self.answered_at <= STALE_SECONDS)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            # Bounded: a Kafka client being cancelled while it connects does not always end at once.
-            self._task.cancel()
-            await asyncio.wait({self._task}, timeout=STOP_SECONDS)
-        if self.producer is not None:
-            try:   # sends still waiting get this long to be acknowledged; their requests were not answered 2xx
-                await asyncio.wait_for(self.producer.stop(), SHUTDOWN_SECONDS)
-            except (asyncio.TimeoutError, Exception):  # noqa: BLE001 - stopping is best effort
-                pass
+        self._stopping = True
+        for task in (self._task, self._renewing):
+            if task is not None:
+                # Bounded: a Kafka client being cancelled while it connects does not always end at once.
+                task.cancel()
+                await asyncio.wait({task}, timeout=STOP_SECONDS)
+        if self.producer is not None:   # sends still waiting get this long; their requests were not answered 2xx
+            await _close(self.producer)
         for task in list(self._shipping.values()):   # batches not handed over: their requests were not answered 2xx
             task.cancel()
 
     async def _run(self) -> None:
         from aiokafka.errors import KafkaError
 
-        from pipeline.kafka.admin import producer, wait_for_broker
-
-        while self.producer is None:
-            try:
-                await wait_for_broker(self.settings, None, "gateway")
-                candidate = producer(self.settings, acks="all", enable_idempotence=True, linger_ms=LINGER_MS)
-                try:
-                    await candidate.start()
-                except BaseException:
-                    await candidate.stop()
-                    raise
-                self.producer = candidate
-            except (KafkaError, OSError) as exc:
-                log.warning("gateway: cannot start the Kafka producer (%s); trying again in %.0fs",
-                            type(exc).__name__, PROBE_SECONDS)
-                await asyncio.sleep(PROBE_SECONDS)
-            except Exception:  # noqa: BLE001 - anything else must not end the connecting for good
-                log.exception("gateway: starting the Kafka producer failed; trying again in %.0fs", PROBE_SECONDS)
-                await asyncio.sleep(PROBE_SECONDS)
+        self.producer = await self._started_producer()
         self._answered()
         log.warning("gateway: connected to the Kafka broker at %s; producing to %s", self.settings.bootstrap,
                     self.topic)
@@ -153,6 +140,53 @@ class Gate:
                 await self._probe()
             except Exception:  # noqa: BLE001 - a bug in a probe must not stop the probing (/healthz would go stale)
                 log.exception("gateway: probing the Kafka broker failed")
+
+    async def _started_producer(self):
+        """A started producer, once the broker answers (tried again every PROBE_SECONDS until then)."""
+        from aiokafka.errors import KafkaError
+
+        from pipeline.kafka.admin import producer, wait_for_broker
+
+        while True:
+            try:
+                await wait_for_broker(self.settings, None, "gateway")
+                candidate = producer(self.settings, acks="all", enable_idempotence=True, linger_ms=LINGER_MS)
+                try:
+                    await candidate.start()
+                except BaseException:
+                    await candidate.stop()
+                    raise
+                return candidate
+            except (KafkaError, OSError) as exc:
+                log.warning("gateway: cannot start the Kafka producer (%s); trying again in %.0fs",
+                            type(exc).__name__, PROBE_SECONDS)
+                await asyncio.sleep(PROBE_SECONDS)
+            except Exception:  # noqa: BLE001 - anything else must not end the connecting for good
+                log.exception("gateway: starting the Kafka producer failed; trying again in %.0fs", PROBE_SECONDS)
+                await asyncio.sleep(PROBE_SECONDS)
+
+    def _renew(self) -> None:
+        """A batch the producer held failed. The idempotent producer numbered its records when it sent
+        them, so for the broker every later batch of that partition is now out of sequence, and aiokafka
+        fails each of them (OutOfOrderSequenceNumber) for as long as the producer lives: a new producer
+        (a new producer id, numbering from zero) takes over, the old one is closed."""
+        if self._renewing is None and not self._stopping:
+            self._renewing = asyncio.create_task(self._replace_producer())
+
+    async def _replace_producer(self) -> None:
+        old = self.producer
+        log.warning("gateway: Kafka failed a batch; starting a new Kafka producer (the old one's record numbering "
+                    "no longer matches the broker's)")
+        try:
+            self.producer = await self._started_producer()
+        finally:
+            self._renewing = None
+        self._retired.add(old)
+        await _close(old)
+        from aiokafka.errors import KafkaConnectionError
+
+        for batch in [batch for batch in self._handed if batch.producer is old]:   # not settled when it closed
+            self._settle(batch, KafkaConnectionError("the producer holding the batch was closed"))
 
     async def _probe(self) -> None:
         from aiokafka.errors import KafkaError
@@ -190,9 +224,13 @@ class Gate:
                 continue
             batch = self.recent.waiting(event_id)
             if batch is None:
-                if self.pending >= self.limits.max_pending:
-                    raise Refused(503, "over_capacity", f"{self.pending} events are waiting for Kafka; retry later")
-                batch = self._add(event, partitions)
+                key, value = topic_key(event), encode(event)
+                size = len(value) + (len(key) if key is not None else 0)
+                if self.pending >= self.limits.max_pending or (
+                        self.pending and self.pending_bytes + size > self.limits.max_pending_bytes):
+                    raise Refused(503, "over_capacity", f"{self.pending} events ({self.pending_bytes} bytes) are "
+                                                        "waiting for Kafka; retry later")
+                batch = self._add(event_id, key, value, size, partitions)
                 self.recent.sending(event_id, batch)
                 fresh = True
             if batch not in batches:
@@ -215,10 +253,9 @@ class Gate:
         except Exception:  # noqa: BLE001 - the broker's answer (no such topic, an error): the platform retries
             raise Refused(503, "broker_error", "Kafka did not take the event; retry later") from None
 
-    def _add(self, event: dict, partitions: set[int]) -> _Batch:
+    def _add(self, event_id: str, key: bytes | None, value: bytes, size: int, partitions: set[int]) -> _Batch:
         """The event into the open batch of its partition (the producer's partitioner on its key), which
         is handed to the producer as soon as the partition's previous batch has been."""
-        key, value = topic_key(event), encode(event)
         partition = self._partitions.of(key, partitions)
         queue = self._queued.get(partition)
         if queue is None:
@@ -229,8 +266,10 @@ class Gate:
         if partition not in self._shipping:
             self._shipping[partition] = asyncio.create_task(self._ship(partition, queue))
         batch = queue[-1]
-        batch.ids.append(event["event_id"])
+        batch.ids.append(event_id)
+        batch.size += size
         self.pending += 1
+        self.pending_bytes += size
         return batch
 
     async def _ship(self, partition: int, queue: deque) -> None:
@@ -241,12 +280,18 @@ class Gate:
             while queue:
                 batch = queue[0]
                 batch.builder.close()
+                producer = self.producer
                 try:
-                    delivered = await self.producer.send_batch(batch.builder, self.topic, partition=partition)
+                    delivered = await producer.send_batch(batch.builder, self.topic, partition=partition)
                 except Exception as exc:  # noqa: BLE001 - the batch's requests get 503, their retries send again
                     self._settle(queue.popleft(), exc)
                 else:
                     queue.popleft()
+                    if producer in self._retired:   # it took the batch as it was being closed: never sent
+                        self._settle(batch, asyncio.CancelledError())
+                        continue
+                    batch.producer = producer
+                    self._handed.add(batch)
                     delivered.add_done_callback(partial(self._delivered, batch))
         finally:
             del self._shipping[partition]
@@ -254,19 +299,30 @@ class Gate:
                 self._settle(queue.popleft(), asyncio.CancelledError())
 
     def _delivered(self, batch: _Batch, delivered: asyncio.Future) -> None:
-        if delivered.cancelled():
-            self._settle(batch, asyncio.CancelledError())
-        else:
-            self._settle(batch, delivered.exception())
+        failure = asyncio.CancelledError() if delivered.cancelled() else delivered.exception()
+        if failure is not None and batch.producer is self.producer:
+            self._renew()
+        self._settle(batch, failure)
 
     def _settle(self, batch: _Batch, failure: BaseException | None) -> None:
+        if batch.settled:   # the producer closed under it, and then told of it after all
+            return
+        self._handed.discard(batch)
         self.pending -= len(batch.ids)
+        self.pending_bytes -= batch.size
         ok = failure is None
         for event_id in batch.ids:
             self.recent.settled(event_id, batch, ok)
         if ok:
             self.answered_at = time.monotonic()
         batch.settle(failure)
+
+
+async def _close(producer) -> None:
+    try:
+        await asyncio.wait_for(producer.stop(), SHUTDOWN_SECONDS)
+    except (asyncio.TimeoutError, Exception):  # noqa: BLE001 - stopping is best effort
+        pass
 
 
 async def _settled_by(batches: list[_Batch], deadline: float, loop: asyncio.AbstractEventLoop) -> bool:
@@ -288,28 +344,33 @@ async def _settled_by(batches: list[_Batch], deadline: float, loop: asyncio.Abst
         return await done
     finally:
         timer.cancel()
+        for batch in batches:   # a wait that ended stays on no batch (retries during an outage would pile up)
+            batch.not_waiting(one_settled)
 
 
 class _Batch:
     """Events of one partition handed to the producer together; each request with an event in it waits
     for it to be acknowledged (or to fail), a retry of one of its events too."""
 
-    __slots__ = ("builder", "ids", "settled", "failure", "_waiters")
+    __slots__ = ("builder", "ids", "size", "producer", "settled", "failure", "_waiters")
 
     def __init__(self, builder):
-        self.builder, self.ids = builder, []
+        self.builder, self.ids, self.size, self.producer = builder, [], 0, None   # the producer it was handed to
         self.settled, self.failure = False, None
-        self._waiters: list = []   # called once it has settled
+        self._waiters: set = set()   # called once it has settled
 
     def append(self, key: bytes, value: bytes) -> bool:
         return self.builder.append(timestamp=None, key=key, value=value) is not None
 
     def when_settled(self, callback) -> None:
-        self._waiters.append(callback)
+        self._waiters.add(callback)
+
+    def not_waiting(self, callback) -> None:
+        self._waiters.discard(callback)
 
     def settle(self, failure: BaseException | None) -> None:
         self.settled, self.failure = True, failure
-        waiters, self._waiters = self._waiters, []
+        waiters, self._waiters = self._waiters, set()
         for callback in waiters:
             callback()
 
@@ -500,7 +561,7 @@ async def health(request: web.Request) -> web.Response:
     up = gate.up()
     body = {"status": "up" if up else "down", "broker_error": gate.error,
             "routes": {p.name: "on" if p.configured else "off" for p in app[PLATFORMS_KEY]},
-            "pending_events": gate.pending, "recent_ids": len(gate.recent)}
+            "pending_events": gate.pending, "pending_bytes": gate.pending_bytes, "recent_ids": len(gate.recent)}
     return _json(body, 200 if up else 503)
 
 

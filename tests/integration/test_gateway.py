@@ -183,6 +183,60 @@ def test_events_land_on_the_partition_any_other_producer_gives_their_group_many_
     assert len(set(by_send.values())) == deployment.partitions    # the groups cover every partition
 
 
+async def _topic_limit(deployment: Deployment, max_message_bytes: int) -> None:
+    """The input topic's record batch limit on the broker (the way an operator's smaller limit, or a
+    batch the broker refuses for any reason, makes a handed-over batch fail for good)."""
+    from aiokafka.admin import AIOKafkaAdminClient
+    from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=deployment.settings.bootstrap)
+    await admin.start()
+    try:
+        await admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, deployment.settings.topics.input,
+                                                  configs={"max.message.bytes": str(max_message_bytes)})])
+    finally:
+        await admin.close()
+    await asyncio.sleep(1.0)
+
+
+def test_after_a_batch_kafka_refused_the_gateway_takes_that_partitions_events_again(deployment, gateway):
+    """A batch the broker refuses for good is answered 503 and its event forgotten. The idempotent
+    producer had already numbered its records, so the partition's next batch is out of sequence for
+    the broker: the gateway must not stay refusing that group (every later event of it 503) until
+    someone restarts it; the refused event's retry is taken once the broker takes it."""
+    big = orjson.dumps(slack_message(ts="1772418000.000100", text="长" * 3000))          # ~9 KB
+    small = [orjson.dumps(slack_message(ts=f"1772418001.{i:06d}", text=f"短{i}")) for i in range(3)]
+
+    async def until_taken(body: bytes, seconds: float = 10.0) -> tuple[int, dict, int]:
+        """Posted as the platform retries: until a 2xx, at most `seconds`."""
+        deadline, attempts = time.monotonic() + seconds, 0
+        while True:
+            attempts += 1
+            status, answer = await post(gateway.url, "/slack/events", body, slack_headers(body))
+            if status == 200 or time.monotonic() > deadline:
+                return status, answer, attempts
+            await asyncio.sleep(0.5)
+
+    async def scenario():
+        before = await post(gateway.url, "/slack/events", small[0], slack_headers(small[0]))
+        assert before[0] == 200, before                             # the partition has had a batch
+        await _topic_limit(deployment, 4096)
+        refused = await post(gateway.url, "/slack/events", big, slack_headers(big))
+        taken = [await until_taken(body) for body in small[1:]]   # the same group, so the same partition
+        await _topic_limit(deployment, 1048588)
+        return refused, taken, await until_taken(big)
+
+    refused, taken, retried = asyncio.run(scenario())
+    assert refused[0] == 503 and refused[1]["error"] == "broker_error", refused
+    assert [status for status, _, _ in taken] == [200, 200], taken
+    assert retried[0] == 200 and not retried[1]["duplicate"], retried
+    got = records(deployment, expect=4)
+    time.sleep(1)
+    got = records(deployment, expect=5, timeout=3)
+    assert sorted(e["event_id"] for e in got) == sorted(
+        ["slack-C0FIN01-1772418000.000100", *(f"slack-C0FIN01-1772418001.{i:06d}" for i in range(3))])
+
+
 # --------------------------------------------------------------------------- hostile requests
 
 
@@ -283,6 +337,38 @@ def test_with_the_broker_stopped_the_answer_is_503_in_time_and_the_retry_is_take
         got = records(deployment, expect=3, timeout=3)
         assert sorted(e["event_id"] for e in got) == ["slack-C0FIN01-1772415000.000100",
                                                       "slack-C0FIN01-1772415060.000200"]
+    finally:
+        running.stop()
+
+
+def test_while_the_broker_is_away_the_events_the_gateway_holds_are_bounded_in_bytes(own_broker, tmp_path):
+    """The gateway holds events in batches of its own until the producer takes them: with the broker
+    away they stay there, and MAX_PENDING (a count) alone would let 1,000 events of up to a megabyte
+    each pile up. Beyond the byte bound (64 MiB by default) new events are refused 503 over_capacity."""
+    deployment = Deployment(bootstrap=own_broker.bootstrap, workdir=tmp_path)
+    deployment.create_topics()
+    running = Gateway(deployment)
+    bodies = [orjson.dumps(slack_message(ts=f"1772419000.{i:06d}", text=f"{i}" + "大" * 150_000))   # ~450 KB
+              for i in range(200)]
+
+    async def flood() -> list[tuple[int, str]]:
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=len(bodies))) as client:
+            async def one(body: bytes) -> tuple[int, str]:
+                async with client.post(running.url + "/slack/events", data=body, headers=slack_headers(body)) as r:
+                    return r.status, orjson.loads(await r.read()).get("error")
+            return await asyncio.gather(*(one(body) for body in bodies))
+
+    try:
+        running.wait()
+        first = orjson.dumps(slack_message(ts="1772418999.000100"))
+        assert asyncio.run(post(running.url, "/slack/events", first, slack_headers(first)))[0] == 200
+        own_broker.down()
+        answers = asyncio.run(flood())
+        assert all(status == 503 for status, _ in answers), answers
+        held = sum(error != "over_capacity" for _, error in answers)
+        assert held * 450_000 <= 70 << 20, f"{held} events of 450 KB held while the broker is away"
+        with urllib.request.urlopen(running.url + "/metrics") as response:
+            assert 'reason="over_capacity"' in response.read().decode()
     finally:
         running.stop()
 

@@ -252,3 +252,26 @@ def test_secrets_are_read_from_their_variables_and_never_printed():
     assert gateway.allowed_hosts == ("events.corp.example", "127.0.0.1")
     shown = repr(settings) + str(settings) + str(settings.model_dump())
     assert SLACK_SECRET not in shown and FEISHU_KEY not in shown and FEISHU_TOKEN not in shown
+
+
+def test_a_request_that_stops_waiting_for_a_batch_leaves_nothing_on_it():
+    """Each retry of an event Kafka has not acknowledged waits on the same batch; while the broker is
+    away every one of them times out. A wait that ended must not stay attached to the batch, or the
+    retries of one event grow the gateway's memory for as long as the outage lasts."""
+    import asyncio
+
+    from pipeline.gateway.server import _Batch, _settled_by
+
+    async def retries(n: int) -> tuple[list[bool], int, bool]:
+        loop = asyncio.get_running_loop()
+        batch = _Batch(builder=None)
+        answers = [await _settled_by([batch], loop.time() + 0.001, loop) for _ in range(n)]
+        left = len(batch._waiters)
+        waiting = asyncio.ensure_future(_settled_by([batch], loop.time() + 5, loop))
+        await asyncio.sleep(0)
+        batch.settle(None)           # a wait still going is told when the batch settles
+        return answers, left, await waiting
+
+    answers, left, settled = asyncio.run(retries(200))
+    assert answers == [False] * 200 and settled is True
+    assert left == 0, f"{left} ended waits still attached to the batch"
