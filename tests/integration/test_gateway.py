@@ -369,6 +369,12 @@ def test_while_the_broker_is_away_the_events_the_gateway_holds_are_bounded_in_by
         assert held * 450_000 <= 70 << 20, f"{held} events of 450 KB held while the broker is away"
         with urllib.request.urlopen(running.url + "/metrics") as response:
             assert 'reason="over_capacity"' in response.read().decode()
+        # Stopped with those events held and the broker still away: it ends, in bounded time, cleanly.
+        started = time.monotonic()
+        running.stop()
+        print(f"\nSIGTERM with {held} events held, the broker away: exited {running.proc.returncode} after "
+              f"{time.monotonic() - started:.1f}s")
+        assert running.proc.returncode == 0 and "Traceback" not in running.log(), running.log()[-3000:]
     finally:
         running.stop()
 
