@@ -217,24 +217,31 @@ class Gate:
         partitions = self.producer.client.cluster.partitions_for_topic(self.topic)
         if not partitions:
             partitions = await self._partitions_of_topic(deadline)
-        batches, fresh = [], False
+        batches: list[_Batch] = []
+        new: dict[str, tuple[bytes | None, bytes, int]] = {}   # event id → key, value, bytes: not sent yet
         for event in events:
             event_id = event["event_id"]
             if self.recent.acknowledged(event_id):
                 continue
             batch = self.recent.waiting(event_id)
-            if batch is None:
+            if batch is not None:
+                if batch not in batches:
+                    batches.append(batch)
+            elif event_id not in new:
                 key, value = topic_key(event), encode(event)
-                size = len(value) + (len(key) if key is not None else 0)
-                if self.pending >= self.limits.max_pending or (
-                        self.pending and self.pending_bytes + size > self.limits.max_pending_bytes):
-                    raise Refused(503, "over_capacity", f"{self.pending} events ({self.pending_bytes} bytes) are "
-                                                        "waiting for Kafka; retry later")
+                new[event_id] = (key, value, len(value) + (len(key) if key is not None else 0))
+        if new:   # all of the request's new events or none of them (the first always goes)
+            size = sum(size for _, _, size in new.values())
+            if self.pending and (self.pending + len(new) > self.limits.max_pending
+                                 or self.pending_bytes + size > self.limits.max_pending_bytes):
+                raise Refused(503, "over_capacity", f"{self.pending} events ({self.pending_bytes} bytes) are "
+                                                    "waiting for Kafka; retry later")
+            for event_id, (key, value, size) in new.items():
                 batch = self._add(event_id, key, value, size, partitions)
                 self.recent.sending(event_id, batch)
-                fresh = True
-            if batch not in batches:
-                batches.append(batch)
+                if batch not in batches:
+                    batches.append(batch)
+        fresh = bool(new)
         waiting = [batch for batch in batches if not batch.settled]
         if waiting and not await _settled_by(waiting, deadline, loop):
             raise Refused(503, "ack_timeout", "Kafka did not acknowledge in time; retry (the event is not lost: "

@@ -379,6 +379,46 @@ def test_while_the_broker_is_away_the_events_the_gateway_holds_are_bounded_in_by
         running.stop()
 
 
+def test_a_request_over_capacity_sends_none_of_its_events(own_broker, tmp_path):
+    """A Feishu delivery adding two members is two events: with the broker away and room for one more,
+    the request is refused whole, rather than its first event queued for Kafka behind a 503."""
+    deployment = Deployment(bootstrap=own_broker.bootstrap, workdir=tmp_path)
+    deployment.create_topics()
+    running = Gateway(deployment, MODERATION_GATEWAY_MAX_PENDING="2")
+    added = {"schema": "2.0", "header": {"event_id": "5e3702a84e847582be8db7fb73283c06", "token": FEISHU_TOKEN,
+                                         "event_type": "im.chat.member.user.added_v1",
+                                         "create_time": "1772415100000", "tenant_key": "t1", "app_id": "cli_1"},
+             "event": {"chat_id": "oc_fin01", "operator_id": {"user_id": "zhangsan", "open_id": "ou_1b3"},
+                       "users": [{"name": "小王同学", "user_id": {"user_id": "xiaowang", "open_id": "ou_2d4"}},
+                                 {"name": "财务部-赵六", "user_id": {"user_id": "zhaoliu", "open_id": "ou_3e5"}}]}}
+
+    def pending() -> int:
+        try:
+            with urllib.request.urlopen(running.url + "/healthz", timeout=5) as response:
+                return orjson.loads(response.read())["pending_events"]
+        except urllib.error.HTTPError as exc:     # 503 while the broker is away; the body says the same
+            return orjson.loads(exc.read())["pending_events"]
+
+    try:
+        running.wait()
+        first = orjson.dumps(slack_message(ts="1772419500.000100"))
+        assert asyncio.run(post(running.url, "/slack/events", first, slack_headers(first)))[0] == 200
+        own_broker.down()
+        held = orjson.dumps(slack_message(ts="1772419560.000200", text="经纪人不在"))
+        assert asyncio.run(post(running.url, "/slack/events", held, slack_headers(held)))[0] == 503
+        assert pending() == 1
+        status, answer = asyncio.run(post(running.url, "/feishu/events", *feishu_delivery(added)))
+        assert (status, answer["error"]) == (503, "over_capacity")
+        assert pending() == 1                                   # neither member event was queued
+        own_broker.up(quiet=True)
+        running.wait(status=200, timeout=60)
+        time.sleep(3)                                           # the held event, if any, goes now
+        got = records(deployment, expect=3, timeout=10)
+        assert not [e for e in got if e["type"] == "member.joined"], got
+    finally:
+        running.stop()
+
+
 # --------------------------------------------------------------------------- kill -9
 
 
