@@ -5,6 +5,7 @@ the gateway's code), hostile headers and bodies, the recent-id memory, the setti
 The signers are shared with the integration tests (tests/integration/test_gateway.py)."""
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -258,8 +259,6 @@ def test_a_request_that_stops_waiting_for_a_batch_leaves_nothing_on_it():
     """Each retry of an event Kafka has not acknowledged waits on the same batch; while the broker is
     away every one of them times out. A wait that ended must not stay attached to the batch, or the
     retries of one event grow the gateway's memory for as long as the outage lasts."""
-    import asyncio
-
     from pipeline.gateway.server import _Batch, _settled_by
 
     async def retries(n: int) -> tuple[list[bool], int, bool]:
