@@ -199,6 +199,54 @@ async def _topic_limit(deployment: Deployment, max_message_bytes: int) -> None:
     await asyncio.sleep(1.0)
 
 
+def test_partitions_added_to_the_input_topic_are_used_within_a_few_seconds(deployment, gateway):
+    """An operator adds partitions to the input topic while the gateway runs: its health probe keeps
+    the producer's view of the topic fresh, so within a few probes new events go where
+    `producer.send` from a fresh client puts them (before, it asked for every topic of the cluster
+    instead and the producer saw the new partitions only at its own 5-minute refresh)."""
+    from aiokafka.admin import AIOKafkaAdminClient, NewPartitions
+
+    from pipeline.kafka.admin import producer
+
+    topic = deployment.settings.topics.input
+    channels = [f"C0P{n:03d}" for n in range(40)]
+
+    async def grow():
+        admin = AIOKafkaAdminClient(bootstrap_servers=deployment.bootstrap)
+        await admin.start()
+        try:
+            await admin.create_partitions({topic: NewPartitions(total_count=8)})
+        finally:
+            await admin.close()
+
+    async def where_send_puts_them():
+        p = producer(deployment.settings)
+        await p.start()
+        try:
+            acks = [await p.send(topic, key=channel.encode(), value=b"{}") for channel in channels]
+            return {channel: (await ack).partition for channel, ack in zip(channels, acks)}
+        finally:
+            await p.stop()
+
+    async def send_round(n: int) -> list[int]:
+        async with aiohttp.ClientSession() as client:
+            async def one(i: int, channel: str) -> int:
+                body = orjson.dumps(slack_message(channel=channel, ts=f"17724180{n:02d}.{i:06d}"))
+                async with client.post(gateway.url + "/slack/events", data=body, headers=slack_headers(body)) as r:
+                    return r.status
+            return await asyncio.gather(*(one(i, channel) for i, channel in enumerate(channels)))
+
+    asyncio.run(grow())
+    expected = asyncio.run(where_send_puts_them())
+    assert max(expected.values()) >= 4                       # some groups now belong to a new partition
+    time.sleep(3 * 2.0)                                      # a few of the gateway's probes (every 2 s)
+    assert asyncio.run(send_round(1)) == [200] * len(channels)
+    got = asyncio.run(read_from_start(deployment.settings, topic, range(8), 2 * len(channels), 15))
+    by_gateway = {orjson.loads(m.value)["group_id"]: partition
+                  for partition, messages in got.items() for m in messages if m.value != b"{}"}
+    assert by_gateway == expected
+
+
 def test_after_a_batch_kafka_refused_the_gateway_takes_that_partitions_events_again(deployment, gateway):
     """A batch the broker refuses for good is answered 503 and its event forgotten. The idempotent
     producer had already numbered its records, so the partition's next batch is out of sequence for
