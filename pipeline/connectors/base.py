@@ -132,12 +132,13 @@ def _check(value: Any, path: str, kind) -> Any:
 def require(record: Any, path: str, kind: type | tuple[type, ...] = str, at: str = "") -> Any:
     """The value at a dotted path, or `Broken` naming the path (a string must not be blank). `at`
     names where `record` itself sits in the source record, e.g. "atUsers[2]"."""
+    name = f"{at}.{path}" if at else path
     value = _lookup(record, path)
     if value is _ABSENT or value is None:
-        raise Broken(f"missing field '{f'{at}.{path}' if at else path}'")
-    _check(value, f"{at}.{path}" if at else path, kind)
+        raise Broken(f"missing field '{name}'")
+    _check(value, name, kind)
     if isinstance(value, str) and not value.strip():
-        raise Broken(f"field '{f'{at}.{path}' if at else path}' is empty")
+        raise Broken(f"field '{name}' is empty")
     return value
 
 
