@@ -22,7 +22,6 @@ import logging
 import signal
 import sys
 import time
-import weakref
 from collections import Counter, deque
 from functools import partial
 
@@ -96,7 +95,6 @@ class Gate:
         self._handed: set[_Batch] = set()         # batches the producer holds, not yet acknowledged or failed
         self._renewing: asyncio.Task | None = None   # replacing the producer after a batch failed
         self._stopping = False
-        self._retired = weakref.WeakSet()         # producers replaced and closed: a batch they took is lost
         self.answered_at: float | None = None   # monotonic time the broker last answered
         metrics.pending.set_function(lambda: self.pending)
         metrics.recent_ids.set_function(lambda: len(self.recent))
@@ -181,7 +179,6 @@ class Gate:
             self.producer = await self._started_producer()
         finally:
             self._renewing = None
-        self._retired.add(old)
         await _close(old)
         from aiokafka.errors import KafkaConnectionError
 
@@ -299,7 +296,7 @@ class Gate:
                     self._settle(queue.popleft(), exc)
                 else:
                     queue.popleft()
-                    if producer in self._retired:   # it took the batch as it was being closed: never sent
+                    if producer is not self.producer:   # replaced (and closed) while taking it: never sent
                         self._settle(batch, asyncio.CancelledError())
                         continue
                     batch.producer = producer
