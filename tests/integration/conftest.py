@@ -21,13 +21,18 @@ def broker_of_its_own(tmp_path, broker: LocalBroker, variable: str, default: int
     return LocalBroker(port=port, controller_port=port + 1, home=tmp_path / "kafka", cache=broker.cache)
 
 
-@pytest.fixture
-def own_broker(tmp_path, broker):
-    """A broker of the test's own (MODERATION_OUTAGE_PORT), so stopping it disturbs no one."""
-    local = broker_of_its_own(tmp_path, broker, "MODERATION_OUTAGE_PORT", 19392)
+def running_broker_of_its_own(tmp_path, broker: LocalBroker, variable: str, default: int):
+    """`broker_of_its_own`, started, and stopped when the test is done: a fixture's body (`yield from`)."""
+    local = broker_of_its_own(tmp_path, broker, variable, default)
     local.up(quiet=True)
     yield local
     local.down()
+
+
+@pytest.fixture
+def own_broker(tmp_path, broker):
+    """A broker of the test's own (MODERATION_OUTAGE_PORT), so stopping it disturbs no one."""
+    yield from running_broker_of_its_own(tmp_path, broker, "MODERATION_OUTAGE_PORT", 19392)
 
 
 @pytest.fixture(scope="session")

@@ -24,17 +24,14 @@ from pipeline.config import load_settings
 from pipeline.kafka.admin import consumer, ensure_topics, producer
 from pipeline.devtools.loadgen import generate
 from tests.integration.harness import Deployment, produce
-from tests.integration.conftest import broker_of_its_own
+from tests.integration.conftest import running_broker_of_its_own
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
 def own_broker(tmp_path, broker):
-    local = broker_of_its_own(tmp_path, broker, "MODERATION_DEMO_BROKER_PORT", 19422)
-    local.up(quiet=True)
-    yield local
-    local.down()
+    yield from running_broker_of_its_own(tmp_path, broker, "MODERATION_DEMO_BROKER_PORT", 19422)
 
 
 async def topic_names(bootstrap: str) -> list[str]:

@@ -17,7 +17,7 @@ import pytest
 from pipeline.native import stale
 from tests.factory import configured, message
 from tests.integration.harness import Deployment
-from tests.integration.conftest import broker_of_its_own
+from tests.integration.conftest import running_broker_of_its_own
 
 LOG_LINE = re.compile(r"^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}\] \[\d+\] \[(DEBUG|INFO|WARNING|ERROR|CRITICAL)\] ")
 NOISE = ("Group Coordinator Request failed", "Marking the coordinator dead", "because it is rebalancing",
@@ -26,10 +26,7 @@ NOISE = ("Group Coordinator Request failed", "Marking the coordinator dead", "be
 
 @pytest.fixture
 def fresh_broker(tmp_path, broker):
-    local = broker_of_its_own(tmp_path, broker, "MODERATION_FRESH_BROKER_PORT", 19412)
-    local.up(quiet=True)
-    yield local
-    local.down()
+    yield from running_broker_of_its_own(tmp_path, broker, "MODERATION_FRESH_BROKER_PORT", 19412)
 
 
 def test_the_default_log_says_what_an_operator_needs_and_nothing_else(fresh_broker, tmp_path):
